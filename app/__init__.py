@@ -1,0 +1,1 @@
+"""The application: main window, actions, state and wiring (Qt)."""

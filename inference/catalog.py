@@ -1,0 +1,49 @@
+"""Which methods exist, and where their weights are: the one place that turns a
+method name into a ready `Upscaler`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint, registry
+from .methods.bicubic import BicubicUpscaler
+from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
+
+
+def all_methods() -> list[str]:
+    return ["bicubic", *registry.method_names()]
+
+
+def display_name(name: str) -> str:
+    return "Bicubic" if name == "bicubic" else registry.spec(name).display
+
+
+def shipped_weights(name: str) -> Path | None:
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    return path if path.is_file() else None
+
+
+def load_upscaler(name: str, device: torch.device | str | None = None, weights: str | Path | None = None,
+                  **options: Any) -> Upscaler:
+    """`name` with the given weights file, else the shipped one, else random
+    weights marked untrained. Raises CheckpointError for an unusable file."""
+    if name == "bicubic":
+        return BicubicUpscaler(device)
+    spec = registry.spec(name)
+    path = Path(weights) if weights else shipped_weights(name)
+    if path is None:
+        torch.manual_seed(0)
+        model = registry.build(name)
+        info = WeightsInfo(trained=False)
+    else:
+        ck = checkpoint.load(path)
+        if ck.method != name:
+            raise checkpoint.CheckpointError(f"{path.name} holds weights for {ck.method!r}, not {name!r}")
+        model = ck.build()
+        info = WeightsInfo(trained=True, source=str(path.name), provenance=ck.provenance, metrics=ck.metrics)
+    return ImplicitUpscaler(model, info, device, display=spec.display, **options)

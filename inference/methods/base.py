@@ -1,0 +1,193 @@
+"""What every implicit method shares: an encoder, a per-LR-pixel preparation of
+its features, and a decoder that answers point queries on a feature window.
+
+Coordinates here are in image units (LR pixel (i, j) covers [j, j+1) x [i, i+1))
+and ordered (y, x) like the public LIIF code, so that its checkpoints load.
+In LIIF's normalised units one LR pixel is 2 wide: rel_coord = 2 * (q - centre),
+rel_cell = 2 * cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..archs import build_encoder
+from ..geometry import Lattice
+
+# LIIF's shift so that a query on a latent boundary picks a consistent side,
+# converted from normalised units (1e-6) to LR pixels by the caller.
+ENSEMBLE_EPS = 1e-6
+# The four (dy, dx) shifts of the local ensemble, in LR pixels.
+ENSEMBLE_SHIFTS = ((-0.5, -0.5), (-0.5, 0.5), (0.5, -0.5), (0.5, 0.5))
+
+
+@dataclass
+class FeatureWindow:
+    """Per-LR-pixel tensors of a method over the LR rectangle
+    [y0, y0 + h) x [x0, x0 + w) of an image of image_h x image_w pixels."""
+
+    tensors: dict[str, torch.Tensor]  # each (B, C, h, w)
+    y0: int
+    x0: int
+    image_h: int
+    image_w: int
+
+    @property
+    def height(self) -> int:
+        return next(iter(self.tensors.values())).shape[-2]
+
+    @property
+    def width(self) -> int:
+        return next(iter(self.tensors.values())).shape[-1]
+
+    def gather(self, name: str, iy: torch.Tensor, ix: torch.Tensor) -> torch.Tensor:
+        """Rows of tensor `name` at image pixels (iy, ix), each (B, N) -> (B, N, C)."""
+        t = self.tensors[name]
+        b, c, h, w = t.shape
+        flat = t.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        idx = (iy - self.y0) * w + (ix - self.x0)
+        if b == 1:
+            return flat[0].index_select(0, idx.reshape(-1)).reshape(1, -1, c)
+        return torch.gather(flat, 1, idx.unsqueeze(-1).expand(-1, -1, c))
+
+    @classmethod
+    def whole(cls, tensors: dict[str, torch.Tensor]) -> "FeatureWindow":
+        t = next(iter(tensors.values()))
+        return cls(tensors, 0, 0, t.shape[-2], t.shape[-1])
+
+
+def unfold3x3(feat_with_halo: torch.Tensor) -> torch.Tensor:
+    """3x3 neighbourhood of every pixel, channel-major (c * 9 + k) like the
+    public LIIF code. Input carries a 1-pixel halo (true neighbours or zeros)."""
+    b, c, h, w = feat_with_halo.shape
+    return F.unfold(feat_with_halo, 3).view(b, c * 9, h - 2, w - 2)
+
+
+def project(x: torch.Tensor, layer: nn.Linear, start: int, stop: int, bias: bool) -> torch.Tensor:
+    """Apply the columns [start, stop) of a linear layer's weight to a per-pixel
+    map (B, stop-start, h, w) -> (B, out, h, w): the part of a decoder layer that
+    depends only on the latent, computed once per LR pixel instead of per query."""
+    weight = layer.weight[:, start:stop]
+    return F.conv2d(x, weight[:, :, None, None], layer.bias if bias else None)
+
+
+def nearest_latent(coord: torch.Tensor, image_h: int, image_w: int, dy: float = 0.0, dx: float = 0.0
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The latent nearest to coord shifted by (dy, dx) LR pixels (clamped inside
+    the image, as LIIF does). Returns (iy, ix, rel) with rel = 2 * (coord - centre),
+    i.e. LIIF's rel_coord, in (y, x) order."""
+    y = coord[..., 0] + dy + ENSEMBLE_EPS * image_h / 2
+    x = coord[..., 1] + dx + ENSEMBLE_EPS * image_w / 2
+    iy = torch.floor(y).long().clamp_(0, image_h - 1)
+    ix = torch.floor(x).long().clamp_(0, image_w - 1)
+    rel_y = 2.0 * (coord[..., 0] - (iy.to(coord.dtype) + 0.5))
+    rel_x = 2.0 * (coord[..., 1] - (ix.to(coord.dtype) + 0.5))
+    return iy, ix, torch.stack((rel_y, rel_x), -1)
+
+
+def ensemble_weights(rels: list[torch.Tensor]) -> list[torch.Tensor]:
+    """LIIF's local-ensemble weights: each prediction weighted by the area of the
+    diagonally opposite corner's rectangle, normalised."""
+    areas = [torch.abs(r[..., 0] * r[..., 1]) + 1e-9 for r in rels]
+    total = areas[0] + areas[1] + areas[2] + areas[3]
+    return [areas[3] / total, areas[2] / total, areas[1] / total, areas[0] / total]
+
+
+class ImplicitSR(nn.Module):
+    """Base of every implicit method: `encoder` + per-pixel `prepare` + `query`.
+
+    Subclasses set `method_name`, build their decoder in __init__, and
+    implement `prepare` and `query` (or `decode_window` when, like DIIF, their
+    outputs depend on the lattice and not on single points).
+    """
+
+    method_name: ClassVar[str] = ""
+    # Pixels of true neighbours (or zeros outside the image) that `prepare`
+    # needs around the window it prepares: 1 for a 3x3 unfold.
+    feature_halo: ClassVar[int] = 1
+    # How far, in LR pixels, a query may reach beyond the latent it falls in.
+    query_reach: ClassVar[int] = 1
+
+    def __init__(self, encoder_spec: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        spec = dict(encoder_spec or {"name": "edsr-baseline", "args": {}})
+        self.encoder_spec = spec
+        self.encoder = build_encoder(spec["name"], **spec.get("args", {}))
+
+    @property
+    def receptive_radius(self) -> int:
+        return int(self.encoder.receptive_radius)
+
+    def encode_normalised(self, lr: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) in [-1, 1] -> (B, C, h, w) latent features."""
+        return self.encoder(lr)
+
+    def prepare(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-LR-pixel tensors for `query`, from features carrying a halo of
+        `feature_halo` pixels; the results have the halo removed."""
+        raise NotImplementedError
+
+    def query(self, window: FeatureWindow, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """RGB (normalised to [-1, 1]) at points coord (B, N, 2), (y, x), image
+        units, each covering cell (B, N, 2) LR pixels."""
+        raise NotImplementedError
+
+    def decode_window(self, window: FeatureWindow, lattice: Lattice) -> torch.Tensor:
+        """RGB (normalised) of every pixel of a lattice block whose centres lie
+        inside the image: (B, 3, H, W). The value at a pixel must depend only on
+        the lattice and the pixel's index, never on the block's extent: that is
+        what makes tiles seamless."""
+        device = next(iter(window.tensors.values())).device
+        dtype = torch.float32
+        ys = torch.from_numpy(lattice.ys()).to(device)
+        xs = torch.from_numpy(lattice.xs()).to(device)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        coord = torch.stack((grid_y, grid_x), -1).reshape(1, -1, 2).to(dtype)
+        cell_y, cell_x = lattice.cell()
+        cell = torch.tensor([cell_y, cell_x], dtype=dtype, device=device).expand_as(coord)
+        batch = next(iter(window.tensors.values())).shape[0]
+        if batch > 1:
+            coord, cell = coord.expand(batch, -1, -1), cell.expand(batch, -1, -1)
+        out = self.query(window, coord, cell)
+        return out.transpose(1, 2).reshape(batch, 3, lattice.height, lattice.width)
+
+    def forward(self, lr: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """Training path: encode a batch and answer point queries on it."""
+        feat = self.encode_normalised(lr)
+        prepared = self.prepare(F.pad(feat, [self.feature_halo] * 4))
+        return self.query(FeatureWindow.whole(prepared), coord, cell)
+
+    def lattice_window(self, lattice: Lattice, image_h: int, image_w: int) -> tuple[int, int, int, int]:
+        """The LR rectangle (y0, y1, x0, x1) whose prepared features a lattice
+        block needs, clipped to the image."""
+        ys, xs = lattice.ys(), lattice.xs()
+        r = self.query_reach
+        y0 = max(0, int(np.floor(ys[0])) - r)
+        y1 = min(image_h, int(np.floor(ys[-1])) + r + 1)
+        x0 = max(0, int(np.floor(xs[0])) - r)
+        x1 = min(image_w, int(np.floor(xs[-1])) + r + 1)
+        return y0, y1, x0, x1
+
+
+class MLP(nn.Module):
+    """Linear layers with ReLU between them, as `layers` (a Sequential) so that
+    LIIF's `imnet.layers.{0,2,4,6,8}` keys load unchanged."""
+
+    def __init__(self, in_dim: int, hidden: list[int], out_dim: int) -> None:
+        super().__init__()
+        mods: list[nn.Module] = []
+        last = in_dim
+        for width in hidden:
+            mods += [nn.Linear(last, width), nn.ReLU(inplace=True)]
+            last = width
+        mods.append(nn.Linear(last, out_dim))
+        self.layers = nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

@@ -1,0 +1,222 @@
+"""The one interface every method implements, and the one decode path.
+
+    up = load_upscaler("liif")             # or any registered method, or "bicubic"
+    feats = up.encode(image)               # once per image; the caller caches it
+    rgb = up.decode(feats, region, (W, H)) # any rectangle, any output size
+
+`region` is a rectangle of the continuous image in LR pixel units (fractional,
+possibly partly outside); the result is an (H, W, 3) float32 array in [0, 1]
+with zeros where output pixel centres fall outside the image. Decoding a
+rectangle gives the same pixels as the matching crop of a whole-image decode.
+The viewer, exporter, evaluator and CLI all go through `decode_lattice`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .geometry import Lattice, Region, output_size
+from .methods.base import FeatureWindow, ImplicitSR
+
+# Default query chunk (points per decoder call): bounds decoder memory.
+CPU_CHUNK = 1 << 16
+CUDA_CHUNK = 1 << 20
+MIN_CHUNK = 256
+
+
+class DecodeError(RuntimeError):
+    """A decode that could not complete (e.g. out of memory at the smallest chunk)."""
+
+
+@dataclass
+class WeightsInfo:
+    """Where a method's weights came from; `trained` is False for random init."""
+
+    trained: bool
+    source: str = "none"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        if not self.trained:
+            return "untrained (random weights: output is not a result)"
+        steps = self.provenance.get("steps")
+        data = self.provenance.get("data")
+        bits = [self.source]
+        if data:
+            bits.append(f"trained on {data}")
+        if steps:
+            bits.append(f"{steps} steps")
+        return ", ".join(bits)
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """'auto' (or None): CUDA when available, else CPU."""
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was asked for but is not available on this machine")
+    return device
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    return "CPU"
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(h, w, 3) in [0, 1] (float) or uint8 / uint16 -> (1, 3, h, w) float32 in [0, 1]."""
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an (h, w, 3) RGB image, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        arr = arr.astype(np.float32) / 65535.0
+    else:
+        arr = arr.astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+class Upscaler(ABC):
+    """A method ready to use on one device."""
+
+    name: str
+    display: str
+    weights: WeightsInfo
+    device: torch.device
+
+    @abstractmethod
+    def encode(self, image: np.ndarray) -> Any:
+        """Everything the decoder needs from one image; computed once, cached by the caller."""
+
+    @abstractmethod
+    def decode_lattice(self, features: Any, lattice: Lattice,
+                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] for a lattice block; zeros outside the image."""
+
+    def decode(self, features: Any, region: Region, out_size: tuple[int, int]) -> np.ndarray:
+        return self.decode_lattice(features, Lattice.from_region(region, int(out_size[0]), int(out_size[1])))
+
+    def upscale(self, image: np.ndarray, scale: float) -> np.ndarray:
+        """The whole image at `scale` (sizes rounded)."""
+        h, w = image.shape[:2]
+        return self.decode_lattice(self.encode(image), Lattice.full_image(w, h, scale))
+
+
+def _inside_block(lattice: Lattice, image_w: int, image_h: int) -> tuple[int, int, int, int] | None:
+    """(r0, r1, c0, c1): the rows/cols of a lattice block whose centres are inside."""
+    rows, cols = lattice.inside_mask(image_w, image_h)
+    if not rows.any() or not cols.any():
+        return None
+    r = np.flatnonzero(rows)
+    c = np.flatnonzero(cols)
+    return int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+
+
+class ImplicitUpscaler(Upscaler):
+    """An ImplicitSR model on a device, with chunked, OOM-resilient decoding."""
+
+    def __init__(self, model: ImplicitSR, weights: WeightsInfo, device: torch.device | str | None = None,
+                 *, display: str | None = None, precision: str = "fp32", chunk: int | None = None,
+                 feature_budget_bytes: int = 1 << 30, feature_tile: int = 256,
+                 one_pass_pixels: int | None = None) -> None:
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.model = model.to(self.device).eval()
+        self.name = model.method_name
+        self.display = display or self.name
+        self.weights = weights
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
+        if precision != "fp32" and self.device.type != "cuda":
+            raise ValueError("half precision is for CUDA only; on the CPU use fp32")
+        self.precision = precision
+        self.chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK))
+        self.feature_budget_bytes = feature_budget_bytes
+        self.feature_tile = feature_tile
+        self.one_pass_pixels = one_pass_pixels
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def encode(self, image: np.ndarray) -> "FeatureMap":
+        from .features import ONE_PASS_PIXELS, FeatureMap
+
+        lr = (image_to_tensor(image).to(self.device) - 0.5) / 0.5
+
+        def run_encoder(x: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                return self.model.encode_normalised(x).float()
+
+        storage = torch.float16 if (self.device.type == "cuda" and self.precision != "fp32") else torch.float32
+        return FeatureMap(run_encoder, lr, self.model.receptive_radius, tile=self.feature_tile,
+                          one_pass_pixels=self.one_pass_pixels or ONE_PASS_PIXELS,
+                          budget_bytes=self.feature_budget_bytes, storage_dtype=storage)
+
+    def _decode_block(self, features: "FeatureMap", block: Lattice) -> torch.Tensor:
+        h, w = features.height, features.width
+        y0, y1, x0, x1 = self.model.lattice_window(block, h, w)
+        with self._autocast():
+            feat = features.window(y0, y1, x0, x1, halo=self.model.feature_halo)
+            window = FeatureWindow(self.model.prepare(feat), y0, x0, h, w)
+            rgb = self.model.decode_window(window, block)
+        return (rgb.float() * 0.5 + 0.5).clamp_(0, 1)[0]
+
+    @torch.no_grad()
+    def decode_lattice(self, features: "FeatureMap", lattice: Lattice,
+                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
+        inside = _inside_block(lattice, features.width, features.height)
+        if inside is None:
+            return out
+        r0, r1, c0, c1 = inside
+        rows, cols = r1 - r0, c1 - c0
+        row = 0
+        while row < rows:
+            # A band of whole rows (or a strip of one row when a row alone is
+            # larger than a chunk); halve and retry on out-of-memory.
+            band = max(1, self.chunk // cols)
+            n = min(band, rows - row)
+            width = cols if band > 1 or cols <= self.chunk else self.chunk
+            try:
+                for col in range(0, cols, width):
+                    wcol = min(width, cols - col)
+                    block = lattice.crop(c0 + col, r0 + row, wcol, n)
+                    rgb = self._decode_block(features, block)
+                    out[r0 + row:r0 + row + n, c0 + col:c0 + col + wcol] = rgb.permute(1, 2, 0).cpu().numpy()
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+                if not is_out_of_memory(error):
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.chunk <= MIN_CHUNK:
+                    raise DecodeError(f"{self.display}: out of memory even at {self.chunk} points per chunk") from error
+                self.chunk = max(MIN_CHUNK, self.chunk // 2)
+                continue
+            row += n
+            if progress is not None:
+                progress(row, rows)
+        return out
+
+
+def upscale_size(image: np.ndarray, scale: float) -> tuple[int, int]:
+    h, w = image.shape[:2]
+    return output_size(w, h, scale)

@@ -1,0 +1,37 @@
+"""inference/ never imports Qt; widgets/ never imports torch (napari-style contract)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+QT = ("PySide6", "PyQt5", "PyQt6", "qtpy", "qtawesome", "shiboken6")
+TORCH = ("torch",)
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package, banned", [("inference", QT), ("widgets", TORCH)])
+def test_package_does_not_import(package: str, banned: tuple[str, ...]) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"{package}/ has no Python files"
+    offenders = [f"{f.relative_to(ROOT)} imports {m}" for f in files for m in imported_modules(f) & set(banned)]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_checker_sees_a_banned_import(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text("def f():\n    from PySide6 import QtCore\n    import torch.nn as nn\n")
+    assert imported_modules(sample) >= {"PySide6", "torch"}

@@ -1,0 +1,1 @@
+"""Reusable Qt widgets. Never import torch here: widgets show arrays, not models."""
