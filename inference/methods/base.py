@@ -10,7 +10,7 @@ rel_cell = 2 * cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -97,6 +97,27 @@ def ensemble_weights(rels: list[torch.Tensor]) -> list[torch.Tensor]:
     areas = [torch.abs(r[..., 0] * r[..., 1]) + 1e-9 for r in rels]
     total = areas[0] + areas[1] + areas[2] + areas[3]
     return [areas[3] / total, areas[2] / total, areas[1] / total, areas[0] / total]
+
+
+def local_ensemble(coord: torch.Tensor, image_h: int, image_w: int,
+                   member: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+                   enabled: bool = True) -> torch.Tensor:
+    """LIIF's local ensemble around a method's per-latent prediction.
+
+    `member(iy, ix, rel)` predicts from the latent at image pixel (iy, ix) for
+    queries at LIIF relative coordinate `rel`; it runs once per latent of the
+    four around `coord` and the results are blended by `ensemble_weights`.
+    With `enabled=False` only the latent the query falls in is used.
+    """
+    if not enabled:
+        iy, ix, rel = nearest_latent(coord, image_h, image_w)
+        return member(iy, ix, rel)
+    preds, rels = [], []
+    for dy, dx in ENSEMBLE_SHIFTS:
+        iy, ix, rel = nearest_latent(coord, image_h, image_w, dy, dx)
+        preds.append(member(iy, ix, rel))
+        rels.append(rel)
+    return sum(p * w.unsqueeze(-1) for p, w in zip(preds, ensemble_weights(rels)))
 
 
 class ImplicitSR(nn.Module):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ..registry import register
-from .base import ENSEMBLE_SHIFTS, MLP, FeatureWindow, ImplicitSR, ensemble_weights, nearest_latent, project, unfold3x3
+from .base import MLP, FeatureWindow, ImplicitSR, local_ensemble, project, unfold3x3
 
 
 class LIIF(ImplicitSR):
@@ -36,34 +36,24 @@ class LIIF(ImplicitSR):
     def query(self, window: FeatureWindow, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         layers = self.imnet.layers
         w_pos = layers[0].weight[:, self.latent_dim:]
-        shifts = ENSEMBLE_SHIFTS if self.local_ensemble else ((0.0, 0.0),)
-        preds, rels = [], []
-        for dy, dx in shifts:
-            iy, ix, rel = nearest_latent(coord, window.image_h, window.image_w, dy, dx)
+
+        def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
             pos = torch.cat((rel, 2.0 * cell), -1) if self.cell_decode else rel
             h = window.gather("h0", iy, ix) + pos @ w_pos.t()
-            preds.append(layers[2:](torch.relu(h)))
-            rels.append(rel)
-        if not self.local_ensemble:
-            return preds[0]
-        weights = ensemble_weights(rels)
-        return sum(p * w.unsqueeze(-1) for p, w in zip(preds, weights))
+            return layers[2:](torch.relu(h))
+
+        return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
 
     def query_plain(self, feat: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """Reference computation without the per-pixel projection: the whole
         580-d input through the whole MLP. Used to test `query`."""
-        unfolded = unfold3x3(torch.nn.functional.pad(feat, [1] * 4))
-        window = FeatureWindow.whole({"z": unfolded})
-        shifts = ENSEMBLE_SHIFTS if self.local_ensemble else ((0.0, 0.0),)
-        preds, rels = [], []
-        for dy, dx in shifts:
-            iy, ix, rel = nearest_latent(coord, window.image_h, window.image_w, dy, dx)
+        window = FeatureWindow.whole({"z": unfold3x3(torch.nn.functional.pad(feat, [1] * 4))})
+
+        def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
             parts = [window.gather("z", iy, ix), rel] + ([2.0 * cell] if self.cell_decode else [])
-            preds.append(self.imnet(torch.cat(parts, -1)))
-            rels.append(rel)
-        if not self.local_ensemble:
-            return preds[0]
-        return sum(p * w.unsqueeze(-1) for p, w in zip(preds, ensemble_weights(rels)))
+            return self.imnet(torch.cat(parts, -1))
+
+        return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
 
 
 @register("liif", display="LIIF", paper="Chen, Liu, Wang: Learning Continuous Image Representation with Local Implicit Image Function (CVPR 2021)")
