@@ -1,0 +1,620 @@
+"""The render worker's pure logic: view state, tile planning, generations,
+caches, and a `Renderer` that turns pane requests into decoded tiles.
+
+Nothing here knows about Qt or threads beyond a lock: the Qt worker
+(app/render_worker.py) calls `Renderer.submit` when a pane asks for a view and
+`Renderer.next_result` one tile at a time, so that new requests, the stop flag
+and stale generations are looked at between tiles.
+
+Every tile samples the shared viewport lattice (see inference/geometry.py): a
+tile is the block [tile_u*T, (tile_u+1)*T) x [tile_v*T, (tile_v+1)*T) of the
+lattice at zoom z, clipped to the lattice points whose centres lie inside the
+image, so panes, tiles, exports and evaluation all ask for the same points.
+This module imports neither torch nor Qt (widgets/ uses its view maths).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Iterator
+
+import numpy as np
+
+from .geometry import Lattice, canonical_zoom, pane_lattice
+
+DEFAULT_TILE = 256
+CPU_TILE = 128
+# Zoom range the viewer offers; below 1 the models have nothing to add.
+MIN_ZOOM = 1.0 / 64.0
+MAX_ZOOM = 128.0
+# Zooms are kept to this many significant digits so that the same slider
+# position, typed factor or wheel step lands on the same tile keys.
+ZOOM_DIGITS = 4
+# The coarse pass decodes at zoom / COARSE_FACTOR and is scaled up for display.
+COARSE_FACTOR = 4.0
+# The method shown at zoom <= 1, whatever the pane asked for.
+DOWNSCALE_METHOD = "bicubic"
+DOWNSCALE_NOTE = "zoom \u2264 1: antialiased bicubic (models add nothing when shrinking)"
+
+PHASES = ("preview", "coarse", "full")
+
+
+def snap_zoom(zoom: float) -> float:
+    """`zoom` clamped to the viewer's range and rounded to ZOOM_DIGITS significant digits."""
+    if not math.isfinite(zoom) or zoom <= 0:
+        raise ValueError(f"zoom must be a positive finite number, got {zoom}")
+    zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+    return float(f"{zoom:.{ZOOM_DIGITS}g}")
+
+
+# ---------------------------------------------------------------- view state
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What every pane shows: centre (cx, cy) in image units (LR pixels) and
+    zoom = output pixels per LR pixel, in physical screen pixels."""
+
+    cx: float
+    cy: float
+    zoom: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cx) and math.isfinite(self.cy)):
+            raise ValueError(f"view centre must be finite, got ({self.cx}, {self.cy})")
+        object.__setattr__(self, "zoom", snap_zoom(self.zoom))
+
+    @classmethod
+    def fit(cls, image_w: int, image_h: int, pane_w: int, pane_h: int) -> "ViewState":
+        """The whole image centred, as large as fits the pane."""
+        return cls(image_w / 2.0, image_h / 2.0, fit_zoom(image_w, image_h, pane_w, pane_h))
+
+    def lattice(self, pane_w: int, pane_h: int) -> Lattice:
+        """The lattice block a pane of pane_w x pane_h physical pixels shows."""
+        return pane_lattice(self.cx, self.cy, self.zoom, max(1, int(pane_w)), max(1, int(pane_h)))
+
+    def image_point(self, px: float, py: float, pane_w: int, pane_h: int) -> tuple[float, float]:
+        """Image point at pane position (px, py) (physical pixels from the pane's
+        top-left corner; pixel c spans [c, c+1))."""
+        lat = self.lattice(pane_w, pane_h)
+        return (lat.u0 + px) / lat.zx, (lat.v0 + py) / lat.zy
+
+    def pane_point(self, x: float, y: float, pane_w: int, pane_h: int) -> tuple[float, float]:
+        """Inverse of `image_point`."""
+        lat = self.lattice(pane_w, pane_h)
+        return x * lat.zx - lat.u0, y * lat.zy - lat.v0
+
+    def panned(self, dx: float, dy: float) -> "ViewState":
+        """Moved so that the content slides by (dx, dy) physical pixels."""
+        return ViewState(self.cx - dx / self.zoom, self.cy - dy / self.zoom, self.zoom)
+
+    def zoomed_about(self, zoom: float, px: float, py: float, pane_w: int, pane_h: int) -> "ViewState":
+        """At `zoom`, keeping the image point under pane position (px, py) there."""
+        x, y = self.image_point(px, py, pane_w, pane_h)
+        new_zoom = snap_zoom(zoom)
+        return ViewState(x - (px - pane_w / 2.0) / new_zoom, y - (py - pane_h / 2.0) / new_zoom, new_zoom)
+
+    def with_zoom(self, zoom: float) -> "ViewState":
+        return ViewState(self.cx, self.cy, zoom)
+
+    def clamped(self, image_w: int, image_h: int) -> "ViewState":
+        """Centre kept inside the image, so the image never leaves the pane."""
+        cx = min(max(self.cx, 0.0), float(image_w))
+        cy = min(max(self.cy, 0.0), float(image_h))
+        return self if (cx, cy) == (self.cx, self.cy) else ViewState(cx, cy, self.zoom)
+
+    def visible_region(self, pane_w: int, pane_h: int, image_w: int, image_h: int) -> tuple[float, float, float, float] | None:
+        """(x0, y0, x1, y1): the part of the image a pane shows, in image units,
+        or None when the pane shows none of it."""
+        lat = self.lattice(pane_w, pane_h)
+        x0, y0 = max(0.0, lat.u0 / lat.zx), max(0.0, lat.v0 / lat.zy)
+        x1 = min(float(image_w), (lat.u0 + lat.width) / lat.zx)
+        y1 = min(float(image_h), (lat.v0 + lat.height) / lat.zy)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return x0, y0, x1, y1
+
+
+def fit_zoom(image_w: int, image_h: int, pane_w: int, pane_h: int) -> float:
+    """The largest zoom at which the whole image fits the pane."""
+    if image_w <= 0 or image_h <= 0:
+        raise ValueError("image must have a positive size")
+    return snap_zoom(min(max(1, pane_w) / image_w, max(1, pane_h) / image_h) * 0.999)
+
+
+# ------------------------------------------------------------ tile planning
+
+
+def image_extent(zoom: float, image_w: int, image_h: int) -> tuple[int, int]:
+    """(columns, rows): how many lattice points at `zoom` have centres inside
+    the image; they are the indices 0 .. n-1 along each axis."""
+    z = canonical_zoom(zoom)
+
+    def count(size: int) -> int:
+        n = max(0, math.ceil(size * z - 0.5))
+        # Guard the float boundary so the count agrees with Lattice.inside_mask.
+        while n > 0 and (n - 1 + 0.5) / z >= size:
+            n -= 1
+        while (n + 0.5) / z < size:
+            n += 1
+        return n
+
+    return count(image_w), count(image_h)
+
+
+@dataclass(frozen=True)
+class TileKey:
+    """What identifies a decoded tile: the same key is the same pixels."""
+
+    method: str
+    weights: str
+    image: str
+    zoom: float
+    tile_u: int
+    tile_v: int
+
+
+def tile_lattice(zoom: float, tile_u: int, tile_v: int, tile: int, image_w: int, image_h: int) -> Lattice | None:
+    """Tile (tile_u, tile_v) of the lattice at `zoom`, clipped to the image; None outside."""
+    z = canonical_zoom(zoom)
+    cols, rows = image_extent(z, image_w, image_h)
+    u0, v0 = tile_u * tile, tile_v * tile
+    u1, v1 = min(u0 + tile, cols), min(v0 + tile, rows)
+    if tile_u < 0 or tile_v < 0 or u1 <= u0 or v1 <= v0:
+        return None
+    return Lattice(z, z, float(u0), float(v0), u1 - u0, v1 - v0)
+
+
+def plan_tiles(lattice: Lattice, tile: int, image_w: int, image_h: int) -> list[tuple[int, int]]:
+    """The tiles (tile_u, tile_v) of lattice zoom that a pane's lattice block
+    touches inside the image, nearest the block's centre first."""
+    if lattice.zx != lattice.zy:
+        raise ValueError("panes use square lattices (zx == zy)")
+    cols, rows = image_extent(lattice.zx, image_w, image_h)
+    u0, v0 = max(0, math.floor(lattice.u0)), max(0, math.floor(lattice.v0))
+    u1 = min(cols, math.ceil(lattice.u0 + lattice.width))
+    v1 = min(rows, math.ceil(lattice.v0 + lattice.height))
+    if u1 <= u0 or v1 <= v0:
+        return []
+    tiles = [(tu, tv) for tv in range(v0 // tile, (v1 - 1) // tile + 1) for tu in range(u0 // tile, (u1 - 1) // tile + 1)]
+    mid_u, mid_v = lattice.u0 + lattice.width / 2, lattice.v0 + lattice.height / 2
+
+    def distance(t: tuple[int, int]) -> float:
+        return ((t[0] + 0.5) * tile - mid_u) ** 2 + ((t[1] + 0.5) * tile - mid_v) ** 2
+
+    return sorted(tiles, key=distance)
+
+
+def covering_lattice(lattice: Lattice, zoom: float) -> Lattice:
+    """The block of the lattice at `zoom` covering the same image rectangle as
+    `lattice` (rounded outwards): what a coarse pass decodes."""
+    z = canonical_zoom(zoom)
+    region = lattice.region
+    u0 = math.floor(region.x * z)
+    v0 = math.floor(region.y * z)
+    u1 = math.ceil((region.x + region.w) * z)
+    v1 = math.ceil((region.y + region.h) * z)
+    return Lattice(z, z, float(u0), float(v0), max(1, u1 - u0), max(1, v1 - v0))
+
+
+# --------------------------------------------------------------- generations
+
+
+class GenerationCounter:
+    """Monotonic request numbers. Each channel (a pane, or a side of a split
+    pane) remembers the newest number issued to it; anything older is stale.
+    Issued on the GUI thread, read on the worker's: guarded by a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._latest: dict[Hashable, int] = {}
+
+    def issue(self, channel: Hashable = None) -> int:
+        with self._lock:
+            self._next += 1
+            self._latest[channel] = self._next
+            return self._next
+
+    def latest(self, channel: Hashable = None) -> int:
+        with self._lock:
+            return self._latest.get(channel, 0)
+
+    def is_stale(self, generation: int, channel: Hashable = None) -> bool:
+        with self._lock:
+            return generation < self._latest.get(channel, 0)
+
+    def retire(self, channel: Hashable = None) -> None:
+        """Make everything issued to `channel` so far stale (e.g. a pane closed)."""
+        with self._lock:
+            self._next += 1
+            self._latest[channel] = self._next
+
+
+# -------------------------------------------------------------------- caches
+
+
+def nbytes_of(value: Any) -> int:
+    """Memory held by an array, a tensor, a FeatureMap (duck-typed: no torch here)."""
+    if value is None:
+        return 0
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if hasattr(value, "cached_bytes"):
+        return int(value.cached_bytes)
+    if hasattr(value, "numel") and hasattr(value, "element_size"):
+        return int(value.numel() * value.element_size())
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes_of(v) for v in value)
+    if isinstance(value, dict):
+        return sum(nbytes_of(v) for v in value.values())
+    return 0
+
+
+class LRUCache:
+    """Least-recently-used cache with a byte budget. The newest entry is
+    always kept, even when it alone exceeds the budget."""
+
+    def __init__(self, budget_bytes: int, size_of: Callable[[Any], int] = nbytes_of) -> None:
+        self.budget_bytes = int(budget_bytes)
+        self._size_of = size_of
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: Hashable) -> Any | None:
+        item = self._items.get(key)
+        if item is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return item[0]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if key in self._items:
+            self._bytes -= self._items.pop(key)[1]
+        size = self._size_of(value)
+        self._items[key] = (value, size)
+        self._bytes += size
+        self._evict()
+
+    def refresh_size(self, key: Hashable) -> None:
+        """Re-measure an entry that grows in place (a lazily encoded FeatureMap)."""
+        if key in self._items:
+            value, old = self._items[key]
+            size = self._size_of(value)
+            self._items[key] = (value, size)
+            self._bytes += size - old
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self.budget_bytes and len(self._items) > 1:
+            _, (_, size) = self._items.popitem(last=False)
+            self._bytes -= size
+
+    def discard(self, predicate: Callable[[Hashable], bool]) -> None:
+        for key in [k for k in self._items if predicate(k)]:
+            self._bytes -= self._items.pop(key)[1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
+
+class TileCache(LRUCache):
+    """Decoded display tiles (uint8 RGB) keyed by TileKey."""
+
+
+class FeatureCache(LRUCache):
+    """Encoder features per (image, method, weights), within a memory budget."""
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def to_display(rgb: np.ndarray) -> np.ndarray:
+    """float [0, 1] (h, w, 3) -> contiguous uint8 for the screen."""
+    return np.ascontiguousarray((np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+
+
+def weights_id(upscaler: Any) -> str:
+    weights = upscaler.weights
+    return f"{'trained' if weights.trained else 'untrained'}:{weights.source}"
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """One pane (or one side of a split pane: `target`) asking for `method` on
+    the lattice block it shows, as of `generation`."""
+
+    generation: int
+    target: Hashable
+    method: str
+    lattice: Lattice
+    image_id: str
+    progressive: bool = True
+
+
+@dataclass
+class RenderedTile:
+    """A decoded tile for a target, or (rgb None, error set) a failure.
+
+    (u0, v0) are lattice indices at `zoom`: the tile covers image points
+    [u0 / zoom, (u0 + width) / zoom) x ...; a pane at another zoom scales it."""
+
+    target: Hashable
+    generation: int
+    requested_method: str
+    method: str
+    phase: str
+    zoom: float
+    u0: int
+    v0: int
+    rgb: np.ndarray | None
+    seconds: float = 0.0
+    from_cache: bool = False
+    remaining: int = 0
+    note: str = ""
+    untrained: bool = False
+    error: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """True when this is the last tile of its request."""
+        return self.remaining == 0
+
+
+@dataclass
+class _Job:
+    request: RenderRequest
+    phase: str
+    method: str
+    key: TileKey
+    lattice: Lattice
+    rank: int
+    order: tuple[int, int]
+    note: str = ""
+    error: str | None = None
+
+
+@dataclass
+class _Image:
+    rgb: np.ndarray
+    width: int = field(init=False)
+    height: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.height, self.width = self.rgb.shape[:2]
+
+
+class Renderer:
+    """Decodes tiles for pane requests through the one upscaler interface.
+
+    `get_upscaler(name)` returns a ready Upscaler (the worker loads them once).
+    Tiles come out one per `next_result()` call, previews before coarse before
+    full, panes interleaved; a request superseded by a newer generation for
+    its target is dropped before its next tile starts.
+    """
+
+    def __init__(self, get_upscaler: Callable[[str], Any], *, tile: int = DEFAULT_TILE,
+                 tile_budget_bytes: int = 512 << 20, feature_budget_bytes: int = 2 << 30,
+                 generations: GenerationCounter | None = None, coarse_factor: float = COARSE_FACTOR) -> None:
+        self.get_upscaler = get_upscaler
+        self.tile = int(tile)
+        self.tiles = TileCache(tile_budget_bytes)
+        self.features = FeatureCache(feature_budget_bytes)
+        self.generations = generations or GenerationCounter()
+        self.coarse_factor = float(coarse_factor)
+        self._images: dict[str, _Image] = {}
+        self._jobs: list[_Job] = []
+        self._submitted = 0
+        self.decoded_tiles = 0
+
+    # -- images -------------------------------------------------------------
+
+    def set_image(self, image_id: str, rgb: np.ndarray, keep: tuple[str, ...] = ()) -> None:
+        """Make `image_id` available; images not named in `keep` are forgotten
+        with their cached tiles and features."""
+        rgb = np.asarray(rgb, dtype=np.float32)
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected an (h, w, 3) image, got {rgb.shape}")
+        drop = [i for i in self._images if i != image_id and i not in keep]
+        for old in drop:
+            del self._images[old]
+        if drop:
+            gone = set(drop)
+            self.tiles.discard(lambda k: k.image in gone)
+            self.features.discard(lambda k: k[0] in gone)
+            self._jobs = [j for j in self._jobs if j.request.image_id not in gone]
+        self._images[image_id] = _Image(rgb)
+
+    def image(self, image_id: str) -> np.ndarray:
+        return self._images[image_id].rgb
+
+    def has_image(self, image_id: str) -> bool:
+        return image_id in self._images
+
+    # -- decoding (also used by export and metrics) ---------------------------
+
+    def encoded(self, method: str, image_id: str) -> tuple[Any, Any]:
+        """(upscaler, features of the image), features from the cache."""
+        upscaler = self.get_upscaler(method)
+        key = (image_id, method, weights_id(upscaler))
+        feats = self.features.get(key)
+        if feats is None:
+            feats = upscaler.encode(self._images[image_id].rgb)
+            self.features.put(key, feats)
+        return upscaler, feats
+
+    def decode(self, method: str, image_id: str, lattice: Lattice) -> np.ndarray:
+        """float32 (H, W, 3) of `method` on any lattice block of the image."""
+        upscaler, feats = self.encoded(method, image_id)
+        out = upscaler.decode_lattice(feats, lattice)
+        self.features.refresh_size((image_id, method, weights_id(upscaler)))
+        return out
+
+    # -- requests -----------------------------------------------------------
+
+    def effective_method(self, method: str, zoom: float) -> tuple[str, str]:
+        """(method actually shown, note): at zoom <= 1 the antialiased bicubic."""
+        if zoom <= 1.0 and method != DOWNSCALE_METHOD:
+            return DOWNSCALE_METHOD, DOWNSCALE_NOTE
+        return method, ""
+
+    def _keys(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]]) -> list[TileKey]:
+        wid = weights_id(self.get_upscaler(method))
+        return [TileKey(method, wid, image_id, zoom, tu, tv) for tu, tv in tiles]
+
+    def plan(self, request: RenderRequest) -> list[_Job]:
+        """The jobs (tiles by phase) that answer a request."""
+        img = self._images.get(request.image_id)
+        if img is None:
+            return []
+        seq = self._submitted
+        lat = request.lattice
+        zoom = lat.zx
+        method, note = self.effective_method(request.method, zoom)
+        full_tiles = plan_tiles(lat, self.tile, img.width, img.height)
+        full_keys = self._keys(method, request.image_id, zoom, full_tiles)
+        jobs: list[_Job] = []
+
+        def add(phase: str, keys: list[TileKey], rank: int, job_note: str) -> None:
+            for i, key in enumerate(keys):
+                tl = tile_lattice(key.zoom, key.tile_u, key.tile_v, self.tile, img.width, img.height)
+                if tl is None:
+                    continue
+                cached = key in self.tiles
+                jobs.append(_Job(request, phase, key.method, key, tl, 0 if cached else rank, (i, seq), job_note))
+
+        all_full_cached = all(k in self.tiles for k in full_keys)
+        if request.progressive and not all_full_cached and method != DOWNSCALE_METHOD:
+            coarse_zoom = canonical_zoom(snap_zoom(zoom / self.coarse_factor))
+            coarse_keys: list[TileKey] = []
+            if coarse_zoom > 1.0:
+                coarse_lat = covering_lattice(lat, coarse_zoom)
+                coarse_tiles = plan_tiles(coarse_lat, self.tile, img.width, img.height)
+                coarse_keys = self._keys(method, request.image_id, coarse_zoom, coarse_tiles)
+            if not coarse_keys or not all(k in self.tiles for k in coarse_keys):
+                add("preview", self._keys(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles), 1, "bicubic preview")
+            add("coarse", coarse_keys, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
+        add("full", full_keys, 3, note)
+        return jobs
+
+    def submit(self, request: RenderRequest) -> int:
+        """Queue a request, replacing older pending work of the same target.
+        Returns the number of tiles queued for it."""
+        self._jobs = [j for j in self._jobs if j.request.target != request.target]
+        if self.generations.is_stale(request.generation, request.target):
+            return 0
+        self._submitted += 1
+        try:
+            jobs = self.plan(request)
+        except Exception as error:  # an upscaler that cannot be built: report it as a tile failure
+            self._jobs.append(_Job(request, "full", request.method,
+                                   TileKey(request.method, "", request.image_id, request.lattice.zx, 0, 0),
+                                   request.lattice, 0, (0, self._submitted), error=f"{type(error).__name__}: {error}"))
+            return 1
+        self._jobs.extend(jobs)
+        return len(jobs)
+
+    def cancel(self, target: Hashable) -> None:
+        self._jobs = [j for j in self._jobs if j.request.target != target]
+
+    def cancel_all(self) -> None:
+        self._jobs.clear()
+
+    def pending(self) -> int:
+        self._drop_stale()
+        return len(self._jobs)
+
+    def _drop_stale(self) -> None:
+        self._jobs = [j for j in self._jobs
+                      if not self.generations.is_stale(j.request.generation, j.request.target)]
+
+    def next_result(self) -> RenderedTile | None:
+        """Run the most urgent pending job; None when there is nothing to do."""
+        self._drop_stale()
+        if not self._jobs:
+            return None
+        job = min(self._jobs, key=lambda j: (j.rank, j.order))
+        self._jobs.remove(job)
+        return self._run(job)
+
+    def _remaining(self, request: RenderRequest) -> int:
+        return sum(1 for j in self._jobs if j.request is request)
+
+    def _run(self, job: _Job) -> RenderedTile:
+        req = job.request
+        key = job.key
+        base = dict(target=req.target, generation=req.generation, requested_method=req.method, method=job.method,
+                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0), note=job.note)
+        if job.error is not None:
+            self._jobs = [j for j in self._jobs if j.request is not req]
+            return RenderedTile(rgb=None, error=job.error, remaining=0, **base)
+        try:
+            upscaler = self.get_upscaler(job.method)
+            untrained = not upscaler.weights.trained
+            cached = self.tiles.get(key)
+            if cached is not None:
+                return RenderedTile(rgb=cached, from_cache=True, remaining=self._remaining(req),
+                                    untrained=untrained, **base)
+            start = time.perf_counter()
+            rgb = to_display(self.decode(job.method, req.image_id, job.lattice))
+            seconds = time.perf_counter() - start
+        except Exception as error:
+            # One failing method must not take the viewer down: report it and
+            # drop the rest of this request.
+            self._jobs = [j for j in self._jobs if j.request is not req]
+            return RenderedTile(rgb=None, error=f"{type(error).__name__}: {error}", remaining=0, **base)
+        self.tiles.put(key, rgb)
+        self.decoded_tiles += 1
+        return RenderedTile(rgb=rgb, seconds=seconds, remaining=self._remaining(req), untrained=untrained, **base)
+
+    def render(self, request: RenderRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RenderedTile]:
+        """All tiles of one request, in order; stops early (before the next
+        tile) when the request goes stale or `should_stop()` says so."""
+        self.submit(request)
+        while True:
+            if should_stop is not None and should_stop():
+                self.cancel(request.target)
+                return
+            if self.generations.is_stale(request.generation, request.target):
+                self.cancel(request.target)
+                return
+            if not any(j.request is request for j in self._jobs):
+                return
+            job = min((j for j in self._jobs if j.request is request), key=lambda j: (j.rank, j.order))
+            self._jobs.remove(job)
+            yield self._run(job)
+
+
+def assemble(tiles: list[RenderedTile], lattice: Lattice, phase: str = "full") -> np.ndarray:
+    """The uint8 image a pane shows for `lattice` from tiles at its zoom
+    (zeros where no tile covers it): what tests and screenshots compare."""
+    out = np.zeros((lattice.height, lattice.width, 3), dtype=np.uint8)
+    for t in tiles:
+        if t.rgb is None or t.phase != phase or t.zoom != lattice.zx:
+            continue
+        h, w = t.rgb.shape[:2]
+        c0, r0 = t.u0 - int(lattice.u0), t.v0 - int(lattice.v0)
+        a0, b0 = max(0, c0), max(0, r0)
+        a1, b1 = min(lattice.width, c0 + w), min(lattice.height, r0 + h)
+        if a1 > a0 and b1 > b0:
+            out[b0:b1, a0:a1] = t.rgb[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
+    return out

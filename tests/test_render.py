@@ -1,0 +1,248 @@
+"""The render worker's pure logic: the shared lattice, tiles that join without
+seams, stale work dropped, caches within budget, progressive passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inference.geometry import Lattice
+from inference.render import (
+    DOWNSCALE_METHOD,
+    GenerationCounter,
+    LRUCache,
+    RenderRequest,
+    Renderer,
+    ViewState,
+    assemble,
+    fit_zoom,
+    image_extent,
+    plan_tiles,
+    tile_lattice,
+    to_display,
+)
+from tests.tiny_methods import sample_image, tiny_loader
+
+H, W = 20, 24
+
+
+class CountingLoader:
+    """Upscalers built once each, with their encode calls counted."""
+
+    def __init__(self) -> None:
+        self.load = tiny_loader()
+        self.upscalers: dict[str, object] = {}
+        self.encodes: dict[str, int] = {}
+
+    def __call__(self, name: str):
+        if name not in self.upscalers:
+            up = self.load(name, "cpu")
+            original = up.encode
+
+            def counted(image, _name=name, _orig=original):
+                self.encodes[_name] = self.encodes.get(_name, 0) + 1
+                return _orig(image)
+
+            up.encode = counted
+            self.upscalers[name] = up
+        return self.upscalers[name]
+
+
+@pytest.fixture()
+def renderer() -> Renderer:
+    r = Renderer(CountingLoader(), tile=16)
+    r.set_image("img", sample_image(H, W))
+    return r
+
+
+def drain(r: Renderer) -> list:
+    out = []
+    while (t := r.next_result()) is not None:
+        out.append(t)
+    return out
+
+
+@pytest.mark.parametrize("zoom", [0.37, 1.0, 2.5, 3.7, 7.31, 12.0])
+def test_image_extent_matches_inside_mask(zoom: float) -> None:
+    cols, rows = image_extent(zoom, W, H)
+    big = Lattice(zoom, zoom, 0.0, 0.0, cols + 5, rows + 5)
+    inside_rows, inside_cols = big.inside_mask(W, H)
+    assert inside_cols.sum() == cols and inside_cols[:cols].all()
+    assert inside_rows.sum() == rows and inside_rows[:rows].all()
+
+
+@pytest.mark.parametrize("zoom, cx, cy", [(3.7, 11.3, 9.1), (2.0, 0.0, 0.0), (7.31, 23.5, 19.7)])
+def test_planned_tiles_cover_exactly_the_visible_image(zoom: float, cx: float, cy: float) -> None:
+    lat = ViewState(cx, cy, zoom).lattice(50, 40)
+    covered = np.zeros((lat.height, lat.width), dtype=int)
+    for tu, tv in plan_tiles(lat, 16, W, H):
+        tl = tile_lattice(lat.zx, tu, tv, 16, W, H)
+        c0, r0 = int(tl.u0 - lat.u0), int(tl.v0 - lat.v0)
+        rs = slice(max(0, r0), max(0, min(lat.height, r0 + tl.height)))
+        cs = slice(max(0, c0), max(0, min(lat.width, c0 + tl.width)))
+        covered[rs, cs] += 1
+    rows, cols = lat.inside_mask(W, H)
+    expected = np.outer(rows, cols).astype(int)
+    np.testing.assert_array_equal(covered, expected)
+
+
+@pytest.mark.parametrize("method", ["bicubic", "liif"])
+def test_tiles_assemble_to_the_direct_decode_of_the_pane(renderer: Renderer, method: str) -> None:
+    view = ViewState(10.3, 8.6, 3.7)
+    lat = view.lattice(61, 47)
+    gen = renderer.generations.issue("p")
+    tiles = list(renderer.render(RenderRequest(gen, "p", method, lat, "img", progressive=False)))
+    assert len(tiles) > 4 and all(t.error is None for t in tiles)
+    shown = assemble(tiles, lat)
+    direct = to_display(renderer.decode(method, "img", lat))
+    np.testing.assert_array_equal(shown, direct)
+
+
+def test_zoom_about_cursor_keeps_the_point_under_it() -> None:
+    view = ViewState(12.0, 10.0, 2.0)
+    pane = (300, 200)
+    before = view.image_point(71.0, 143.0, *pane)
+    after = view.zoomed_about(5.3, 71.0, 143.0, *pane)
+    assert after.zoom == pytest.approx(5.3)
+    x, y = after.image_point(71.0, 143.0, *pane)
+    # Within one output pixel: the lattice snaps to integer indices.
+    assert abs(x - before[0]) <= 1.0 / after.zoom and abs(y - before[1]) <= 1.0 / after.zoom
+
+
+def test_panning_by_whole_pixels_shifts_the_lattice_exactly() -> None:
+    view = ViewState(12.345, 9.87, 3.7)
+    lat = view.lattice(100, 80)
+    moved = view.panned(-13, 7).lattice(100, 80)
+    assert (moved.u0 - lat.u0, moved.v0 - lat.v0) == (13, -7)
+    assert moved.zx == lat.zx
+
+
+def test_fit_shows_the_whole_image() -> None:
+    z = fit_zoom(W, H, 300, 200)
+    view = ViewState.fit(W, H, 300, 200)
+    lat = view.lattice(300, 200)
+    rows, cols = lat.inside_mask(W, H)
+    assert view.zoom == z
+    assert cols.sum() == image_extent(z, W, H)[0] and rows.sum() == image_extent(z, W, H)[1]
+    assert min(300 / W, 200 / H) * 0.99 < z <= min(300 / W, 200 / H)
+
+
+def test_stale_generation_is_dropped_before_it_starts(renderer: Renderer) -> None:
+    lat = ViewState(12, 10, 4.0).lattice(64, 64)
+    old = renderer.generations.issue("a")
+    renderer.submit(RenderRequest(old, "a", "liif", lat, "img"))
+    new = renderer.generations.issue("a")
+    lat2 = ViewState(12, 10, 5.0).lattice(64, 64)
+    renderer.submit(RenderRequest(new, "a", "liif", lat2, "img"))
+    tiles = drain(renderer)
+    assert tiles and all(t.generation == new for t in tiles)
+    # A generation issued after submission (the user moved on) empties the queue.
+    stale = renderer.generations.issue("a")
+    renderer.submit(RenderRequest(stale, "a", "liif", lat, "img"))
+    renderer.generations.issue("a")
+    assert renderer.pending() == 0 and renderer.next_result() is None
+
+
+def test_render_stops_at_the_next_tile_when_superseded(renderer: Renderer) -> None:
+    lat = ViewState(12, 10, 6.0).lattice(96, 96)
+    gen = renderer.generations.issue("a")
+    produced = []
+    for tile in renderer.render(RenderRequest(gen, "a", "liif", lat, "img", progressive=False)):
+        produced.append(tile)
+        renderer.generations.issue("a")  # a newer view arrives while decoding
+    assert len(produced) == 1
+    assert len(plan_tiles(lat, 16, W, H)) > 1
+
+
+def test_other_targets_are_not_cancelled_by_a_new_generation(renderer: Renderer) -> None:
+    lat = ViewState(12, 10, 3.0).lattice(40, 40)
+    ga = renderer.generations.issue("a")
+    gb = renderer.generations.issue("b")
+    renderer.submit(RenderRequest(ga, "a", "bicubic", lat, "img"))
+    renderer.submit(RenderRequest(gb, "b", "liif", lat, "img", progressive=False))
+    renderer.generations.issue("a")
+    tiles = drain(renderer)
+    assert {t.target for t in tiles} == {"b"}
+
+
+def test_progressive_phases_come_in_order_and_are_then_cached(renderer: Renderer) -> None:
+    lat = ViewState(12, 10, 8.0).lattice(64, 48)
+    gen = renderer.generations.issue("a")
+    renderer.submit(RenderRequest(gen, "a", "liif", lat, "img"))
+    tiles = drain(renderer)
+    phases = [t.phase for t in tiles]
+    assert phases == sorted(phases, key=["preview", "coarse", "full"].index)
+    assert {"preview", "coarse", "full"} <= set(phases)
+    assert all(t.zoom == 2.0 for t in tiles if t.phase == "coarse")
+    assert all(t.method == "bicubic" for t in tiles if t.phase == "preview")
+    assert tiles[-1].final and tiles[-1].phase == "full"
+    # Back to the same view: everything from the cache, no preview needed.
+    gen2 = renderer.generations.issue("a")
+    renderer.submit(RenderRequest(gen2, "a", "liif", lat, "img"))
+    again = drain(renderer)
+    assert again and all(t.from_cache and t.phase == "full" for t in again)
+
+
+def test_encoder_runs_once_per_image_and_method(renderer: Renderer) -> None:
+    loader: CountingLoader = renderer.get_upscaler
+    for i, zoom in enumerate([2.0, 3.3, 5.0]):
+        lat = ViewState(12, 10, zoom).lattice(48, 48)
+        renderer.submit(RenderRequest(renderer.generations.issue(("p", i)), ("p", i), "liif", lat, "img"))
+    drain(renderer)
+    assert loader.encodes["liif"] == 1
+    renderer.set_image("other", sample_image(H, W, seed=3))
+    lat = ViewState(12, 10, 2.0).lattice(48, 48)
+    renderer.submit(RenderRequest(renderer.generations.issue("q"), "q", "liif", lat, "other"))
+    drain(renderer)
+    assert loader.encodes["liif"] == 2
+
+
+def test_zoom_at_most_one_shows_antialiased_bicubic(renderer: Renderer) -> None:
+    lat = ViewState(12, 10, 0.5).lattice(30, 30)
+    tiles = list(renderer.render(RenderRequest(renderer.generations.issue("a"), "a", "liif", lat, "img")))
+    assert tiles and all(t.method == DOWNSCALE_METHOD and t.phase == "full" for t in tiles)
+    assert "bicubic" in tiles[0].note
+    assert "liif" not in renderer.get_upscaler.encodes
+
+
+def test_a_failing_method_reports_an_error_tile() -> None:
+    def loader(name: str):
+        raise FileNotFoundError("weights missing")
+
+    r = Renderer(loader, tile=16)
+    r.set_image("img", sample_image(H, W))
+    lat = ViewState(12, 10, 3.0).lattice(40, 40)
+    r.submit(RenderRequest(r.generations.issue("a"), "a", "liif", lat, "img"))
+    tiles = drain(r)
+    assert len(tiles) == 1 and tiles[0].rgb is None and "weights missing" in tiles[0].error
+
+
+def test_lru_cache_keeps_within_budget_and_evicts_least_recent() -> None:
+    cache = LRUCache(budget_bytes=300)
+    for name in "abc":
+        cache.put(name, np.zeros(100, np.uint8))
+    assert cache.get("a") is not None  # a is now the most recent
+    cache.put("d", np.zeros(100, np.uint8))
+    assert "b" not in cache and all(k in cache for k in "acd")
+    assert cache.nbytes <= 300
+    cache.put("huge", np.zeros(1000, np.uint8))
+    assert "huge" in cache and len(cache) == 1
+
+
+def test_tile_cache_is_bounded_while_rendering() -> None:
+    r = Renderer(CountingLoader(), tile=16, tile_budget_bytes=16 * 16 * 3 * 5)
+    r.set_image("img", sample_image(H, W))
+    for zoom in (3.0, 4.0, 5.0):
+        lat = ViewState(12, 10, zoom).lattice(64, 64)
+        list(r.render(RenderRequest(r.generations.issue("a"), "a", "bicubic", lat, "img")))
+    assert r.tiles.nbytes <= 16 * 16 * 3 * 5 and len(r.tiles) <= 5
+
+
+def test_generation_counter_is_per_channel() -> None:
+    g = GenerationCounter()
+    a1 = g.issue("a")
+    b1 = g.issue("b")
+    a2 = g.issue("a")
+    assert g.is_stale(a1, "a") and not g.is_stale(a2, "a") and not g.is_stale(b1, "b")
+    g.retire("b")
+    assert g.is_stale(b1, "b")

@@ -1,0 +1,47 @@
+"""Small, fast stand-ins for the viewer tests: a tiny LIIF (one residual block,
+8 features, one hidden layer) through the real ImplicitUpscaler, plus bicubic."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+TINY_LIIF_ARGS: dict[str, Any] = {
+    "encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}},
+    "hidden": [16],
+}
+
+
+def tiny_liif(device: str = "cpu") -> Any:
+    import torch
+
+    from inference import registry
+    from inference.upscaler import ImplicitUpscaler, WeightsInfo
+
+    torch.manual_seed(0)
+    model = registry.build("liif", **TINY_LIIF_ARGS)
+    return ImplicitUpscaler(model, WeightsInfo(trained=False), device, display="LIIF")
+
+
+def tiny_loader(methods: tuple[str, ...] = ("bicubic", "liif")) -> Callable[[str, Any], Any]:
+    """A `load_upscaler(name, device)` replacement: bicubic is the real one,
+    every implicit name gets the tiny LIIF."""
+    from inference.catalog import load_upscaler
+
+    def load(name: str, device: Any = "cpu") -> Any:
+        if name == "bicubic":
+            return load_upscaler("bicubic", device)
+        if name not in methods:
+            raise KeyError(f"unknown method {name!r}")
+        return tiny_liif(str(device))
+
+    return load
+
+
+def sample_image(h: int = 20, w: int = 24, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 0.5 + 0.3 * np.sin(xx[..., None] * np.array([0.3, 0.5, 0.7]) + yy[..., None] * np.array([0.4, 0.2, 0.6]))
+    return np.clip(base + 0.1 * rng.standard_normal((h, w, 3)), 0, 1).astype(np.float32)
+
