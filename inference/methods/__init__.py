@@ -1,3 +1,8 @@
 """Every implicit method, one file each. Importing this package registers them."""
 
 from . import liif  # noqa: F401
+from . import ipe_liif  # noqa: F401
+from . import diinn  # noqa: F401
+from . import liif_siren  # noqa: F401
+from . import aliif  # noqa: F401
+from . import diif  # noqa: F401
