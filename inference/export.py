@@ -1,0 +1,203 @@
+"""Exporting super-resolved regions and side-by-side comparisons to files.
+
+`export_region` decodes a lattice block tile by tile through the method's one
+decode path (`Upscaler.decode_lattice`), so an export is pixel-identical to
+what the viewer shows for the same lattice, and saves it atomically with
+metadata saying how it was made. Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from . import imageio
+from .geometry import Lattice
+
+TILE = 512  # output pixels a side per decode call: bounds the decoder's working memory
+# Hard cap on an export's size, whatever the machine (1 gigapixel).
+MAX_EXPORT_PIXELS = 1_000_000_000
+# Share of the currently available memory an export may plan to use.
+MEMORY_SHARE = 0.8
+
+
+class ExportError(ValueError):
+    """An export that cannot be done; nothing was written."""
+
+
+class ExportCancelled(Exception):
+    """The user cancelled; nothing was written."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux MemAvailable, else free pages), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def export_memory(width: int, height: int, bits: int = 8) -> int:
+    """Bytes an export of this size needs at its peak: the float32 result plus
+    the quantised copy and the encoder's copy of it."""
+    return width * height * 3 * (4 + 2 * (bits // 8))
+
+
+def check_export_size(width: int, height: int, bits: int = 8) -> None:
+    """Refuse, before anything is allocated, an export that cannot fit in memory."""
+    if width <= 0 or height <= 0:
+        raise ExportError(f"output size must be positive, got {width} x {height}")
+    pixels = width * height
+    if pixels > MAX_EXPORT_PIXELS:
+        raise ExportError(f"output too large for memory: {width} x {height} pixels is over the export limit of "
+                          f"{MAX_EXPORT_PIXELS // 1_000_000} megapixels; export a smaller region or scale")
+    need = export_memory(width, height, bits)
+    available = available_memory()
+    if available is not None and need > MEMORY_SHARE * available:
+        raise ExportError(f"output too large for memory: {width} x {height} pixels needs about {_gb(need)}, "
+                          f"but only {_gb(available)} is available; export a smaller region or scale")
+
+
+def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The metadata written with an export: how the pixels were made."""
+    from .upscaler import device_label
+
+    region = lattice.region
+    weights = upscaler.weights
+    meta = {
+        "Software": imageio.SOFTWARE,
+        "Method": f"{upscaler.display} ({upscaler.name})",
+        "Weights": weights.summary if weights.trained else "untrained: random weights, not a result",
+        "Scale": f"{lattice.zx:.6g} x {lattice.zy:.6g}",
+        "Region": f"x={region.x:.6g}, y={region.y:.6g}, w={region.w:.6g}, h={region.h:.6g} (LR pixels)",
+        "Size": f"{lattice.width} x {lattice.height}",
+        "Device": device_label(upscaler.device),
+    }
+    if weights.trained and Path(str(weights.source)).suffix in (".safetensors", ".pth", ".pt"):
+        meta["WeightsFile"] = str(weights.source)
+    meta.update(extra or {})
+    return meta
+
+
+def decode_tiled(upscaler: Any, features: Any, lattice: Lattice, *, tile: int = TILE,
+                 progress: Callable[[int, int], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """The lattice block decoded in `tile` x `tile` pieces; `cancel()` is asked
+    between pieces and raises ExportCancelled."""
+    check_export_size(lattice.width, lattice.height, 8)
+    out = np.empty((lattice.height, lattice.width, 3), dtype=np.float32)
+    blocks = [(r, c) for r in range(0, lattice.height, tile) for c in range(0, lattice.width, tile)]
+    if progress is not None:
+        progress(0, len(blocks))
+    for done, (r, c) in enumerate(blocks, 1):
+        if cancel is not None and cancel():
+            raise ExportCancelled("export cancelled; nothing was written")
+        h, w = min(tile, lattice.height - r), min(tile, lattice.width - c)
+        out[r:r + h, c:c + w] = upscaler.decode_lattice(features, lattice.crop(c, r, w, h))
+        if progress is not None:
+            progress(done, len(blocks))
+    if cancel is not None and cancel():
+        raise ExportCancelled("export cancelled; nothing was written")
+    return out
+
+
+def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Path, *, bits: int = 8,
+                  metadata: dict[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> Path:
+    """Decode `lattice` with `upscaler` and save it to `path` (atomically).
+    `metadata` adds to (or overrides) the method/weights/scale/region record.
+    Raises ExportError (too large, unwritable...) or ExportCancelled; in both
+    cases nothing is left on disk."""
+    path = Path(path)
+    check_export_size(lattice.width, lattice.height, bits)
+    try:
+        imageio.check_output(path, lattice.width, lattice.height, bits)
+    except imageio.ImageSaveError as error:
+        raise ExportError(str(error)) from None
+    rgb = decode_tiled(upscaler, features, lattice, progress=progress, cancel=cancel)
+    try:
+        return imageio.save_image(path, rgb, bits=bits, metadata=describe_export(upscaler, lattice, metadata))
+    except imageio.ImageSaveError as error:
+        raise ExportError(str(error)) from None
+
+
+# ---------------------------------------------------------------- comparison
+
+GAP = 8  # pixels between panes
+BACKGROUND = 0.12  # dark grey around and between panes
+LABEL_TEXT = (235, 235, 235)
+
+
+def _label_strip(text: str, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) float: `text` centred, light on the background."""
+    shade = round(BACKGROUND * 255)
+    strip = Image.new("RGB", (width, height), (shade, shade, shade))
+    font_size = max(8, int(height * 0.6))
+    try:
+        font: Any = ImageFont.load_default(size=font_size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(strip)
+    # Shorten with an ellipsis until it fits the pane.
+    shown = text
+    while shown and draw.textlength(shown, font=font) > width - 4:
+        shown = shown[:-2] + "…" if len(shown) > 2 else ""
+    left, top, right, bottom = draw.textbbox((0, 0), shown, font=font)
+    draw.text(((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top), shown,
+              fill=LABEL_TEXT, font=font)
+    return np.asarray(strip).astype(np.float32) / 255.0
+
+
+def compose_comparison(images: list[tuple[str, np.ndarray]], *, gap: int = GAP,
+                       label_height: int | None = None) -> np.ndarray:
+    """Panes side by side, each with its label above it, on a dark background."""
+    if not images:
+        raise ExportError("nothing to compare: no panes given")
+    arrays = []
+    for label, rgb in images:
+        rgb = np.asarray(rgb, dtype=np.float32)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+            raise ExportError(f"pane {label!r}: expected an (h, w, 3) RGB image, got shape {rgb.shape}")
+        arrays.append((str(label), rgb))
+    pane_h = max(rgb.shape[0] for _, rgb in arrays)
+    label_h = label_height if label_height is not None else int(np.clip(round(pane_h * 0.06), 16, 48))
+    total_w = sum(rgb.shape[1] for _, rgb in arrays) + gap * (len(arrays) + 1)
+    total_h = pane_h + label_h + 2 * gap
+    check_export_size(total_w, total_h, 16)
+    canvas = np.full((total_h, total_w, 3), BACKGROUND, dtype=np.float32)
+    x = gap
+    for label, rgb in arrays:
+        h, w = rgb.shape[:2]
+        canvas[gap:gap + label_h, x:x + w] = _label_strip(label, w, label_h)
+        canvas[gap + label_h:gap + label_h + h, x:x + w] = np.clip(rgb, 0, 1)
+        x += w + gap
+    return canvas
+
+
+def export_comparison(images: list[tuple[str, np.ndarray]], path: str | Path, *, bits: int = 8,
+                      metadata: dict[str, str] | None = None, gap: int = GAP,
+                      label_height: int | None = None) -> Path:
+    """The same crop from every pane, labelled, side by side in one image
+    saved atomically to `path`."""
+    canvas = compose_comparison(images, gap=gap, label_height=label_height)
+    meta = {"Software": imageio.SOFTWARE, "Panes": ", ".join(label for label, _ in images)}
+    meta.update(metadata or {})
+    try:
+        return imageio.save_image(path, canvas, bits=bits, metadata=meta)
+    except imageio.ImageSaveError as error:
+        raise ExportError(str(error)) from None
