@@ -168,6 +168,29 @@ def _decode_rgb16(path: Path, frame_tile: list) -> np.ndarray:
     return (high.astype(np.uint16) << 8) | low.astype(np.uint16)
 
 
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+               (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"BM", "BMP"))
+
+
+def _unidentified(path: Path, name: str, detail: str | None = None) -> str:
+    """Why Pillow could not open the file: a known signature with a broken
+    header, or not an image at all."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        head = b""
+    kind = next((fmt for magic, fmt in _SIGNATURES if head.startswith(magic)), None)
+    if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "WebP"
+    why = f" ({detail})" if detail else ""
+    if kind is not None:
+        return f"{name}: looks like a {kind} file but its header is corrupt or truncated{why}"
+    if detail:
+        return f"{name}: corrupt or unsupported image header{why}"
+    return f"{name}: not an image file (or a format that cannot be read)"
+
+
 def _describe_size(w: int, h: int) -> str:
     return f"{w} x {h} pixels ({_megapixels(w * h)} megapixels)"
 
@@ -204,13 +227,13 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
         try:
             im = Image.open(path)
         except UnidentifiedImageError:
-            raise ImageLoadError(f"{name}: not an image file (or a format that cannot be read)") from None
+            raise ImageLoadError(_unidentified(path, name)) from None
         except PermissionError:
             raise ImageLoadError(f"{name}: permission denied") from None
         except Image.DecompressionBombError as error:
             raise ImageLoadError(f"{name}: refused as too large ({_first_sentence(error)})") from None
         except _DECODE_ERRORS as error:
-            raise ImageLoadError(f"{name}: corrupt or unsupported image header ({_first_sentence(error)})") from None
+            raise ImageLoadError(_unidentified(path, name, _first_sentence(error))) from None
     with im:
         w, h = im.size
         if w <= 0 or h <= 0:
@@ -239,8 +262,9 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
             raise ImageLoadError(f"{name}: refused as too large ({_first_sentence(error)})") from None
         except _DECODE_ERRORS as error:
             reason = _first_sentence(error)
-            what = "truncated" if "truncat" in reason.lower() else "corrupt or truncated"
-            raise ImageLoadError(f"{name}: the image data is {what} ({reason})") from None
+            if "truncat" in reason.lower():
+                raise ImageLoadError(f"{name}: the image data is truncated (the file ends before the image does)") from None
+            raise ImageLoadError(f"{name}: the image data is corrupt ({reason})") from None
         try:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
         except _DECODE_ERRORS:
@@ -531,7 +555,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: no such file") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image file (or a format that cannot be read)") from None
+        raise ImageLoadError(_unidentified(path, str(path))) from None
     except _DECODE_ERRORS as error:
         raise ImageLoadError(f"{path}: metadata could not be read ({_first_sentence(error)})") from None
 

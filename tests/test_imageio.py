@@ -1,0 +1,346 @@
+"""Loading what users actually have on disk, and saving without ever harming a file."""
+
+from __future__ import annotations
+
+import errno
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inference import imageio
+from inference.imageio import ImageLoadError, ImageSaveError, load_image, read_metadata, save_image
+
+
+def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def plain_png(path: Path, samples: np.ndarray, colour_type: int, depth: int = 16) -> None:
+    """A PNG written independently of the code under test: filter 0, one IDAT."""
+    h, w = samples.shape[:2]
+    raw = samples.astype(">u2" if depth == 16 else np.uint8).reshape(h, -1).view(np.uint8)
+    rows = np.hstack((np.zeros((h, 1), np.uint8), raw))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows.tobytes())) + chunk(b"IEND", b""))
+
+
+def load_error(path: Path, **kwargs) -> str:
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path, **kwargs)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+# ---------------------------------------------------------------- refusing bad files
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert "no such file" in load_error(tmp_path / "nope.png")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    assert "empty" in load_error(path)
+
+
+def test_folder_is_not_an_image(tmp_path: Path) -> None:
+    assert "folder" in load_error(tmp_path)
+
+
+def test_text_named_png(tmp_path: Path) -> None:
+    path = tmp_path / "notes.png"
+    path.write_text("these are my notes, not a picture\n")
+    assert "not an image" in load_error(path)
+
+
+@pytest.mark.parametrize("fmt, suffix", [("PNG", ".png"), ("JPEG", ".jpg")])
+def test_truncated_file(tmp_path: Path, fmt: str, suffix: str) -> None:
+    whole = tmp_path / f"whole{suffix}"
+    Image.fromarray(noise(64, 64)).save(whole, fmt)
+    data = whole.read_bytes()
+    half = tmp_path / f"half{suffix}"
+    half.write_bytes(data[: len(data) // 2])
+    assert "truncated" in load_error(half)
+    header_only = tmp_path / f"header{suffix}"
+    header_only.write_bytes(data[:12])
+    assert f"looks like a {fmt} file" in load_error(header_only)
+
+
+def test_corrupt_png_data(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.png"
+    Image.fromarray(noise(64, 64)).save(path)
+    data = bytearray(path.read_bytes())
+    data[200:220] = bytes(20)
+    path.write_bytes(bytes(data))
+    assert "corrupt" in load_error(path)
+
+
+def test_decompression_bomb_is_refused_from_the_header(tmp_path: Path) -> None:
+    # 100000 x 100000 claimed by the header, almost no data: refused before decoding.
+    path = tmp_path / "bomb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    message = load_error(path)
+    assert "100000 x 100000" in message and f"{imageio.MAX_PIXELS // 1_000_000} megapixels" in message
+    # Pillow's own global limit is left as it was.
+    assert Image.MAX_IMAGE_PIXELS is not None
+
+
+def test_pixel_limit_names_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "small.png"
+    Image.fromarray(noise(30, 40)).save(path)
+    message = load_error(path, max_pixels=1000)
+    assert "40 x 30" in message and "limit of 0.001 megapixels" in message
+    assert load_image(path, max_pixels=1200).width == 40
+
+
+def test_zero_size_header(tmp_path: Path) -> None:
+    path = tmp_path / "zero.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    load_error(path)
+
+
+# ---------------------------------------------------------------- loading what users have
+
+
+def test_jpeg_named_png_loads(tmp_path: Path) -> None:
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (16, 8), (200, 40, 40)).save(path, "JPEG", quality=95)
+    loaded = load_image(path)
+    assert (loaded.width, loaded.height) == (16, 8)
+    assert np.allclose(loaded.rgb[4, 8], [200 / 255, 40 / 255, 40 / 255], atol=0.03)
+    assert any("JPEG" in note for note in loaded.notes)
+
+
+def test_rgb_8bit_exact(tmp_path: Path) -> None:
+    pixels = noise(5, 7)
+    path = tmp_path / "a.png"
+    Image.fromarray(pixels).save(path)
+    loaded = load_image(path)
+    assert loaded.rgb.dtype == np.float32 and loaded.rgb.shape == (5, 7, 3)
+    assert loaded.bit_depth == 8 and loaded.notes == []
+    np.testing.assert_array_equal(np.rint(loaded.rgb * 255).astype(np.uint8), pixels)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 10000), (10000, 1)])
+def test_tiny_and_strip_images(tmp_path: Path, size: tuple[int, int]) -> None:
+    path = tmp_path / "strip.png"
+    Image.new("RGB", size, (0, 128, 255)).save(path)
+    loaded = load_image(path)
+    assert (loaded.width, loaded.height) == size
+    assert np.allclose(loaded.rgb, [0, 128 / 255, 1], atol=1e-6)
+
+
+def test_16bit_rgb_png_keeps_precision(tmp_path: Path) -> None:
+    samples = np.random.default_rng(1).integers(0, 65536, (6, 5, 3), dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    plain_png(path, samples, colour_type=2)
+    loaded = load_image(path)
+    assert loaded.bit_depth == 16 and "16-bit" in loaded.notes
+    np.testing.assert_array_equal(np.rint(loaded.rgb * 65535).astype(np.uint16), samples)
+
+
+def test_16bit_rgba_png_composited_with_precision(tmp_path: Path) -> None:
+    samples = np.zeros((2, 2, 4), np.uint16)
+    samples[..., :3] = 1000  # not representable in 8 bits
+    samples[..., 3] = 65535
+    samples[1, 1, 3] = 0
+    path = tmp_path / "deep_alpha.png"
+    plain_png(path, samples, colour_type=6)
+    loaded = load_image(path)
+    assert loaded.bit_depth == 16
+    assert np.allclose(loaded.rgb[0, 0], 1000 / 65535, atol=1e-7)
+    assert np.allclose(loaded.rgb[1, 1], 0.5)
+
+
+def test_16bit_grayscale_png(tmp_path: Path) -> None:
+    grey = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 4099 + 7)
+    path = tmp_path / "grey16.png"
+    plain_png(path, grey, colour_type=0)
+    loaded = load_image(path)
+    assert loaded.bit_depth == 16 and "grayscale" in loaded.notes
+    np.testing.assert_array_equal(np.rint(loaded.rgb[..., 1] * 65535).astype(np.uint16), grey)
+    assert np.array_equal(loaded.rgb[..., 0], loaded.rgb[..., 2])
+
+
+def test_grayscale_8bit(tmp_path: Path) -> None:
+    path = tmp_path / "grey.png"
+    Image.new("L", (4, 3), 64).save(path)
+    loaded = load_image(path)
+    assert "grayscale" in loaded.notes and loaded.rgb.shape == (3, 4, 3)
+    assert np.allclose(loaded.rgb, 64 / 255)
+
+
+def test_cmyk_jpeg_converted(tmp_path: Path) -> None:
+    path = tmp_path / "print.jpg"
+    Image.new("CMYK", (8, 8), (255, 0, 0, 0)).save(path, "JPEG", quality=95)  # pure cyan
+    loaded = load_image(path)
+    assert any("CMYK" in note for note in loaded.notes)
+    assert np.allclose(loaded.rgb[4, 4], [0, 1, 1], atol=0.04)
+
+
+def test_palette_with_transparency(tmp_path: Path) -> None:
+    image = Image.new("P", (2, 1))
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.putpixel((0, 0), 0)
+    image.putpixel((1, 0), 1)
+    path = tmp_path / "palette.png"
+    image.save(path, transparency=1)
+    loaded = load_image(path)
+    assert np.allclose(loaded.rgb[0, 0], [1, 0, 0])
+    assert np.allclose(loaded.rgb[0, 1], [0.5, 0.5, 0.5])  # transparent: neutral grey
+    assert any("grey" in note for note in loaded.notes)
+
+
+def test_rgba_half_transparent(tmp_path: Path) -> None:
+    path = tmp_path / "alpha.png"
+    Image.new("RGBA", (2, 2), (255, 255, 255, 0)).save(path)
+    assert np.allclose(load_image(path).rgb, 0.5)
+    opaque = tmp_path / "opaque.png"
+    Image.new("RGBA", (2, 2), (255, 0, 0, 255)).save(opaque)
+    loaded = load_image(opaque)
+    assert np.allclose(loaded.rgb, [1, 0, 0]) and loaded.notes == []
+
+
+@pytest.mark.parametrize("fmt, suffix", [("GIF", ".gif"), ("WEBP", ".webp")])
+def test_animated_gives_first_frame(tmp_path: Path, fmt: str, suffix: str) -> None:
+    frames = [Image.new("RGB", (6, 4), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    path = tmp_path / f"anim{suffix}"
+    extra = {"lossless": True} if fmt == "WEBP" else {}
+    frames[0].save(path, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0, **extra)
+    loaded = load_image(path)
+    assert "first frame of 3" in loaded.notes
+    assert np.allclose(loaded.rgb[2, 3], [1, 0, 0], atol=0.02)
+
+
+def test_exif_rotated_jpeg_comes_out_upright(tmp_path: Path) -> None:
+    # Stored 8 wide x 4 tall with a red left half; orientation 6 = display rotated 90 degrees clockwise.
+    stored = np.zeros((4, 8, 3), np.uint8)
+    stored[:, :4] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "camera.jpg"
+    Image.fromarray(stored).save(path, "JPEG", quality=98, exif=exif)
+    loaded = load_image(path)
+    assert (loaded.width, loaded.height) == (4, 8)
+    assert loaded.rgb[1, :, 0].mean() > 0.9  # the red half is now on top
+    assert loaded.rgb[6, :, 0].mean() < 0.1
+    assert any("orientation" in note for note in loaded.notes)
+
+
+def test_bmp_and_tiff_load(tmp_path: Path) -> None:
+    pixels = noise(3, 5)
+    for suffix in (".bmp", ".tif"):
+        path = tmp_path / f"a{suffix}"
+        Image.fromarray(pixels).save(path)
+        np.testing.assert_array_equal(np.rint(load_image(path).rgb * 255).astype(np.uint8), pixels)
+
+
+# ---------------------------------------------------------------- saving
+
+
+@pytest.mark.parametrize("suffix, bits, tolerance", [
+    (".png", 8, 0.5 / 255), (".png", 16, 0.5 / 65535), (".tif", 8, 0.5 / 255), (".tif", 16, 0.5 / 65535),
+    (".webp", 8, 0.5 / 255), (".jpg", 8, 0.2)])
+def test_save_round_trip_with_metadata(tmp_path: Path, suffix: str, bits: int, tolerance: float) -> None:
+    rgb = np.random.default_rng(2).random((9, 13, 3)).astype(np.float32)
+    meta = {"Method": "LIIF (liif)", "Region": "x=1.5, y=2 (LR pixels)", "Note": "naïve ü"}
+    path = save_image(tmp_path / f"out{suffix}", rgb, bits=bits, metadata=meta)
+    loaded = load_image(path)
+    assert loaded.bit_depth == bits and (loaded.width, loaded.height) == (13, 9)
+    assert np.abs(loaded.rgb - rgb).max() <= tolerance + 1e-7
+    assert read_metadata(path) == meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{suffix}"]  # no temporary left over
+
+
+def test_16bit_multi_strip_tiff(tmp_path: Path) -> None:
+    rgb = np.linspace(0, 1, 3 * 700 * 300, dtype=np.float32).reshape(300, 700, 3)  # several strips
+    path = save_image(tmp_path / "deep.tiff", rgb, bits=16)
+    assert np.abs(load_image(path).rgb - rgb).max() <= 0.5 / 65535 + 1e-7
+
+
+def test_out_of_range_and_nan_are_clipped(tmp_path: Path) -> None:
+    rgb = np.array([[[-1.0, 2.0, np.nan]]], dtype=np.float32)
+    loaded = load_image(save_image(tmp_path / "x.png", rgb))
+    assert np.allclose(loaded.rgb, [[[0, 1, 0]]])
+
+
+def save_error(path: Path, rgb: np.ndarray, **kwargs) -> str:
+    with pytest.raises(ImageSaveError) as info:
+        save_image(path, rgb, **kwargs)
+    return str(info.value)
+
+
+def test_unknown_extension_refused(tmp_path: Path) -> None:
+    message = save_error(tmp_path / "out.xyz", np.zeros((2, 2, 3)))
+    assert "unknown output format '.xyz'" in message and ".png" in message
+    assert "(no extension)" in save_error(tmp_path / "out", np.zeros((2, 2, 3)))
+    assert not list(tmp_path.iterdir())
+
+
+def test_16bit_needs_png_or_tiff(tmp_path: Path) -> None:
+    assert ".png or .tif" in save_error(tmp_path / "out.jpg", np.zeros((2, 2, 3)), bits=16)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    assert "does not exist" in save_error(tmp_path / "no" / "out.png", np.zeros((2, 2, 3)))
+
+
+def test_format_size_limit_checked_before_work(tmp_path: Path) -> None:
+    with pytest.raises(ImageSaveError, match="16383 pixels a side"):
+        imageio.check_output(tmp_path / "wide.webp", 20000, 10)
+    imageio.check_output(tmp_path / "wide.png", 20000, 10)
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
+def test_failed_save_leaves_existing_file_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    failure: BaseException) -> None:
+    target = tmp_path / "keep.png"
+    save_image(target, np.full((4, 4, 3), 0.25))
+    before = target.read_bytes()
+
+    def write_half_then_fail(handle, pixels, fmt, meta) -> None:
+        handle.write(b"\x89PNG partial data")
+        raise failure
+
+    monkeypatch.setattr(imageio, "_write_encoded", write_half_then_fail)
+    expected = ImageSaveError if isinstance(failure, OSError) else KeyboardInterrupt
+    with pytest.raises(expected) as info:
+        save_image(target, np.full((4, 4, 3), 0.75))
+    if expected is ImageSaveError:
+        assert "No space left on device" in str(info.value)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_failed_fsync_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(imageio.os, "fsync", no_fsync)
+    with pytest.raises(ImageSaveError, match="Input/output error"):
+        save_image(tmp_path / "new.png", np.zeros((2, 2, 3)))
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_metadata_key_refused(tmp_path: Path) -> None:
+    assert "metadata key" in save_error(tmp_path / "a.png", np.zeros((2, 2, 3)), metadata={"bad key!": "x"})
+
+
+def test_read_metadata_of_plain_image_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (2, 2)).save(path)
+    assert read_metadata(path) == {}
+    with pytest.raises(ImageLoadError):
+        read_metadata(tmp_path / "missing.png")
