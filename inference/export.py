@@ -94,11 +94,12 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
     return meta
 
 
-def decode_tiled(upscaler: Any, features: Any, lattice: Lattice, *, tile: int = TILE,
+def decode_tiled(upscaler: Any, features: Any, lattice: Lattice, *, tile: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> np.ndarray:
     """The lattice block decoded in `tile` x `tile` pieces; `cancel()` is asked
     between pieces and raises ExportCancelled."""
+    tile = int(tile or TILE)
     check_export_size(lattice.width, lattice.height, 8)
     out = np.empty((lattice.height, lattice.width, 3), dtype=np.float32)
     blocks = [(r, c) for r in range(0, lattice.height, tile) for c in range(0, lattice.width, tile)]

@@ -1,0 +1,146 @@
+"""Exports: the pixels the decoder gives, the size asked for, a record of how
+they were made, and nothing on disk when cancelled or refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import export
+from inference.catalog import load_upscaler
+from inference.export import ExportCancelled, ExportError, export_comparison, export_region
+from inference.geometry import Lattice, Region
+from inference.imageio import load_image, read_metadata, save_image
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).random((10, 12, 3)).astype(np.float32)
+
+
+class CountingUpscaler:
+    """Wraps a real upscaler and counts decode calls."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def decode_lattice(self, features, lattice, progress=None):
+        self.calls += 1
+        return self.inner.decode_lattice(features, lattice, progress)
+
+
+def test_bicubic_export_has_requested_size_and_record(tmp_path: Path, image: np.ndarray) -> None:
+    up = load_upscaler("bicubic", "cpu")
+    lattice = Lattice.from_region(Region(1.5, 2.0, 8.0, 6.0), 37, 29)
+    path = export_region(up, up.encode(image), lattice, tmp_path / "crop.png", metadata={"Source": "photo.jpg"})
+    loaded = load_image(path)
+    assert (loaded.width, loaded.height) == (37, 29)
+    meta = read_metadata(path)
+    assert meta["Method"] == "Bicubic (bicubic)"
+    assert meta["Software"] == "Implicit Zoom"
+    assert meta["Scale"] == "4.625 x 4.83333"
+    assert meta["Region"] == "x=1.5, y=2, w=8, h=6 (LR pixels)"
+    assert meta["Source"] == "photo.jpg"
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_tiled_export_equals_one_decode(tmp_path: Path, image: np.ndarray, monkeypatch: pytest.MonkeyPatch,
+                                        bits: int) -> None:
+    monkeypatch.setattr(export, "TILE", 7)  # 30 x 20 output -> 15 tiles with ragged edges
+    up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
+    features = up.encode(image)
+    lattice = Lattice.from_region(Region(-1.0, 0.5, 12.0, 8.0), 30, 20)  # partly outside the image
+    seen: list[tuple[int, int]] = []
+    path = export_region(up, features, lattice, tmp_path / "t.tif", bits=bits,
+                         progress=lambda done, total: seen.append((done, total)))
+    assert up.calls == 15
+    assert seen[0] == (0, 15) and seen[-1] == (15, 15)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    whole = up.inner.decode_lattice(features, lattice)
+    step = 1 / 255 if bits == 8 else 1 / 65535
+    assert np.abs(load_image(path).rgb - whole).max() <= step / 2 + 1e-6
+
+
+def test_untrained_method_is_recorded_as_not_a_result(tmp_path: Path, image: np.ndarray) -> None:
+    up = load_upscaler("liif", "cpu")
+    assert not up.weights.trained
+    lattice = Lattice.full_image(12, 10, 1.5)
+    path = export_region(up, up.encode(image), lattice, tmp_path / "liif.webp")
+    assert load_image(path).width == 18
+    assert "random weights" in read_metadata(path)["Weights"]
+
+
+def test_cancel_leaves_nothing(tmp_path: Path, image: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "TILE", 8)
+    up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
+    existing = tmp_path / "keep.png"
+    save_image(existing, np.full((3, 3, 3), 0.3))
+    before = existing.read_bytes()
+    asked = []
+
+    def cancel_after_two() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    for target in (tmp_path / "new.png", existing):
+        asked.clear()
+        with pytest.raises(ExportCancelled):
+            export_region(up, up.encode(image), Lattice.full_image(12, 10, 4.0), target, cancel=cancel_after_two)
+    assert up.calls == 4  # two tiles per attempt, then stopped
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+    assert existing.read_bytes() == before
+
+
+def test_too_large_refused_before_decoding(tmp_path: Path, image: np.ndarray,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
+    features = up.encode(image)
+    huge = Lattice.full_image(12, 10, 10000.0)  # 120000 x 100000 pixels
+    with pytest.raises(ExportError, match="output too large for memory.*1000 megapixels"):
+        export_region(up, features, huge, tmp_path / "huge.png")
+    monkeypatch.setattr(export, "available_memory", lambda: 10_000_000)  # 10 MB free
+    with pytest.raises(ExportError, match="output too large for memory: 1200 x 1000 pixels needs about 29 MB"):
+        export_region(up, features, Lattice.full_image(12, 10, 100.0), tmp_path / "big.png", bits=16)
+    assert up.calls == 0 and not list(tmp_path.iterdir())
+
+
+def test_bad_target_refused_before_decoding(tmp_path: Path, image: np.ndarray) -> None:
+    up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
+    features = up.encode(image)
+    lattice = Lattice.full_image(12, 10, 2.0)
+    with pytest.raises(ExportError, match="unknown output format"):
+        export_region(up, features, lattice, tmp_path / "out.gif")
+    with pytest.raises(ExportError, match="does not exist"):
+        export_region(up, features, lattice, tmp_path / "missing" / "out.png")
+    with pytest.raises(ExportError, match="16-bit"):
+        export_region(up, features, lattice, tmp_path / "out.jpg", bits=16)
+    assert up.calls == 0
+
+
+def test_comparison_side_by_side_with_labels(tmp_path: Path) -> None:
+    red = np.zeros((40, 30, 3), np.float32)
+    red[..., 0] = 1
+    blue = np.zeros((40, 30, 3), np.float32)
+    blue[..., 2] = 1
+    path = export_comparison([("Bicubic", red), ("LIIF", blue)], tmp_path / "cmp.png", gap=4, label_height=16)
+    out = load_image(path).rgb
+    assert out.shape == (4 + 16 + 40 + 4, 4 + 30 + 4 + 30 + 4, 3)
+    np.testing.assert_allclose(out[20:60, 4:34], red)
+    np.testing.assert_allclose(out[20:60, 38:68], blue)
+    for x0 in (4, 38):  # each label strip has text in it: light pixels on the dark background
+        assert out[4:20, x0:x0 + 30].max() > 0.6
+    assert read_metadata(path)["Panes"] == "Bicubic, LIIF"
+
+
+def test_comparison_refuses_nothing_to_compare(tmp_path: Path) -> None:
+    with pytest.raises(ExportError):
+        export_comparison([], tmp_path / "cmp.png")
+    with pytest.raises(ExportError, match="pane 'x'"):
+        export_comparison([("x", np.zeros((4, 4)))], tmp_path / "cmp.png")
+    assert not list(tmp_path.iterdir())
