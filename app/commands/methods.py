@@ -1,0 +1,97 @@
+"""`main.py methods`: every method, whether its weights are trained, where
+they came from, what they measured, and the paper. Never imports Qt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+BICUBIC_PAPER = "Keys: Cubic Convolution Interpolation for Digital Image Processing (IEEE TASSP 1981)"
+# Provenance fields shown first, in this order, when a checkpoint has them.
+PROVENANCE_ORDER = ("data", "steps", "epoch", "device", "time", "seconds", "date", "source")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def describe(name: str) -> dict[str, Any]:
+    """What is known about method `name` without building its model."""
+    from inference import catalog, checkpoint, registry
+
+    if name == "bicubic":
+        return {"name": name, "display": "Bicubic", "paper": BICUBIC_PAPER, "learned": False, "trained": None,
+                "weights": None, "provenance": {}, "metrics": {}, "problem": None, "expected_weights": None}
+    spec = registry.spec(name)
+    info: dict[str, Any] = {"name": name, "display": spec.display, "paper": spec.paper, "learned": True,
+                            "trained": False, "weights": None, "provenance": {}, "metrics": {}, "problem": None,
+                            "expected_weights": str(catalog.WEIGHTS_DIR / f"{name}.safetensors")}
+    path = catalog.shipped_weights(name)
+    if path is None:
+        return info
+    info["weights"] = str(path)
+    try:
+        meta = checkpoint.read_metadata(path)
+        info["provenance"] = json.loads(meta.get("provenance", "{}"))
+        info["metrics"] = json.loads(meta.get("metrics", "{}"))
+        if meta.get("method") not in (None, name):
+            raise ValueError(f"it holds weights for {meta.get('method')!r}")
+        info["trained"] = True
+    except Exception as error:  # any unreadable file: reported, not raised
+        info["problem"] = f"{Path(path).name} cannot be used ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    return info
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _ordered(provenance: dict[str, Any]) -> list[tuple[str, Any]]:
+    first = [(k, provenance[k]) for k in PROVENANCE_ORDER if k in provenance and provenance[k] not in (None, "")]
+    rest = [(k, v) for k, v in provenance.items() if k not in PROVENANCE_ORDER and v not in (None, "")]
+    return first + rest
+
+
+def format_text(methods: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    width = max(len(m["name"]) for m in methods) + 2
+    pad = " " * width
+    for m in methods:
+        if not m["learned"]:
+            status = "interpolation, no weights"
+        elif m["problem"]:
+            status = f"UNUSABLE WEIGHTS: {m['problem']}"
+        elif m["trained"]:
+            status = f"trained: {m['weights']}"
+        else:
+            status = "untrained: random weights, output is not a result"
+        lines.append(f"{m['name']:<{width}}{m['display']}: {status}")
+        if m.get("expected_weights") and not m["trained"]:
+            lines.append(f"{pad}weights would be read from {m['expected_weights']}")
+        if m["provenance"]:
+            lines.append(pad + "provenance: " + "; ".join(f"{k} {_format_value(v)}" for k, v in _ordered(m["provenance"])))
+        if m["metrics"]:
+            lines.append(pad + "metrics: " + "; ".join(f"{k} {_format_value(v)}" for k, v in m["metrics"].items()))
+        lines.append(f"{pad}paper: {m['paper']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inference import catalog
+
+    methods = [describe(name) for name in catalog.all_methods()]
+    text = json.dumps(methods, indent=2, default=str) if args.json else format_text(methods)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # e.g. piped into `head`: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0

@@ -1,0 +1,258 @@
+"""`main.py upscale`: super-resolve an image, or a region of it, to a file.
+
+    python main.py upscale IN.png --method liif --scale 3.7 -o OUT.png
+    python main.py upscale IN.png --size 1920x1080 --region 10,20,480,270 -o crop.tif --bits 16
+
+Every problem a user can cause (bad file, bad number, unwritable output,
+unusable checkpoint) ends in one line on stderr and a non-zero exit code.
+Never imports Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+DEFAULT_SCALE = 4.0
+
+
+class UsageError(ValueError):
+    """A bad command-line value; exit code 2."""
+
+
+class CommandError(RuntimeError):
+    """The work could not be done; exit code 1."""
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """argparse's own errors (unknown option, missing argument) as one line too."""
+
+    def error(message: str) -> None:
+        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {message} (see --help)\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    one_line_errors(parser)
+    parser.add_argument("input", help="image to super-resolve (PNG, JPEG, WebP, TIFF, BMP, GIF)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output file; the format follows the extension: .png .tif .tiff .webp .jpg")
+    parser.add_argument("--method", default="liif", help="method name (see `main.py methods`); default liif")
+    parser.add_argument("--scale", default=None,
+                        help=f"output pixels per input pixel, e.g. 3.7 (default {DEFAULT_SCALE:g})")
+    parser.add_argument("--size", default=None, help="exact output size WxH in pixels, instead of --scale")
+    parser.add_argument("--region", default=None,
+                        help="x,y,w,h in input pixels (fractions allowed): upscale only this rectangle; "
+                        "write --region=-2,0,10,10 when x starts with a minus sign")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--weights", default=None, help="checkpoint file instead of the shipped weights")
+    parser.add_argument("--bits", default="8", help="8 or 16 bits per channel (16: .png or .tif only)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, notes or summary")
+
+
+# ---------------------------------------------------------------- parsing values
+
+
+def parse_scale(text: str, limit: float) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        raise UsageError(f"--scale must be a number, got {text!r}") from None
+    if not math.isfinite(scale) or scale <= 0:
+        raise UsageError(f"--scale must be a positive finite number, got {text!r}")
+    if scale > limit:
+        raise UsageError(f"--scale {scale:g} is over the limit of {limit:g}")
+    return scale
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(f"--size must look like 1920x1080, got {text!r}")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width <= 0 or height <= 0:
+        raise UsageError(f"--size must be at least 1x1, got {text!r}")
+    return width, height
+
+
+def parse_region(text: str) -> tuple[float, float, float, float]:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4:
+        raise UsageError(f"--region must be x,y,w,h (four numbers), got {text!r}")
+    try:
+        x, y, w, h = (float(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--region must be x,y,w,h (four numbers), got {text!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise UsageError(f"--region values must be finite, got {text!r}")
+    if w <= 0 or h <= 0:
+        raise UsageError(f"--region width and height must be positive, got {text!r}")
+    return x, y, w, h
+
+
+def parse_bits(text: str) -> int:
+    if text.strip() not in ("8", "16"):
+        raise UsageError(f"--bits must be 8 or 16, got {text!r}")
+    return int(text)
+
+
+def clip_region(region: tuple[float, float, float, float], width: int, height: int
+                ) -> tuple[tuple[float, float, float, float], bool]:
+    """The part of `region` inside the image, and whether anything was cut."""
+    x, y, w, h = region
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(float(width), x + w), min(float(height), y + h)
+    if x1 <= x0 or y1 <= y0:
+        raise UsageError(f"--region {x:g},{y:g},{w:g},{h:g} lies wholly outside the {width} x {height} image")
+    clipped = (x0, y0, x1 - x0, y1 - y0)
+    return clipped, clipped != (x, y, w, h)
+
+
+# ---------------------------------------------------------------- running
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UsageError as error:
+        _say(f"error: {error}")
+        return EXIT_USAGE
+    except CommandError as error:
+        _say(f"error: {error}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say("interrupted; nothing was written")
+        return EXIT_INTERRUPTED
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from inference import catalog, checkpoint, imageio
+    from inference.export import ExportCancelled, ExportError, check_export_size, export_region
+    from inference.geometry import Lattice, Region
+    from inference.render import MAX_ZOOM
+    from inference.upscaler import DecodeError, device_label, is_out_of_memory, pick_device
+
+    quiet = bool(args.quiet)
+    bits = parse_bits(args.bits)
+    if args.scale is not None and args.size is not None:
+        raise UsageError("give --scale or --size, not both")
+    scale = parse_scale(args.scale, MAX_ZOOM) if args.scale is not None else None
+    size = parse_size(args.size) if args.size is not None else None
+    region_arg = parse_region(args.region) if args.region is not None else None
+    methods = catalog.all_methods()
+    if args.method not in methods:
+        raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
+    if args.method == "bicubic" and args.weights:
+        raise UsageError("bicubic has no weights; --weights is for the learned methods")
+    try:
+        fmt = imageio.output_format(args.output)
+    except imageio.ImageSaveError as error:
+        raise UsageError(str(error)) from None
+    if bits not in imageio.FORMATS[Path(args.output).suffix.lower()][1]:
+        raise UsageError(f"{fmt} cannot hold {bits}-bit images; use .png or .tif for 16-bit output")
+    try:
+        device = pick_device(args.device)
+    except (ValueError, RuntimeError) as error:
+        message = str(error).splitlines()[0] if isinstance(error, ValueError) else \
+            f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)"
+        raise UsageError(message) from None
+
+    try:
+        loaded = imageio.load_image(args.input)
+    except imageio.ImageLoadError as error:
+        raise CommandError(str(error)) from None
+    if not quiet:
+        for note in loaded.notes:
+            _say(f"note: {args.input}: {note}")
+
+    if region_arg is not None:
+        (x, y, w, h), clipped = clip_region(region_arg, loaded.width, loaded.height)
+        if clipped and not quiet:
+            _say(f"note: region clipped to the image: {x:g},{y:g},{w:g},{h:g}")
+        region = Region(x, y, w, h)
+    else:
+        region = Region.whole(loaded.width, loaded.height)
+    if size is None:
+        zoom = scale if scale is not None else DEFAULT_SCALE
+        size = (max(1, round(region.w * zoom)), max(1, round(region.h * zoom)))
+    zoom_x, zoom_y = size[0] / region.w, size[1] / region.h
+    if max(zoom_x, zoom_y) > MAX_ZOOM:
+        raise UsageError(f"an output of {size[0]} x {size[1]} pixels from {region.w:g} x {region.h:g} input "
+                         f"pixels is a zoom of {max(zoom_x, zoom_y):.4g}, over the limit of {MAX_ZOOM:g}")
+    try:
+        imageio.check_output(args.output, size[0], size[1], bits)
+        check_export_size(size[0], size[1], bits)
+    except (imageio.ImageSaveError, ExportError) as error:
+        raise CommandError(str(error)) from None
+
+    try:
+        upscaler = catalog.load_upscaler(args.method, device, weights=args.weights)
+    except checkpoint.CheckpointError as error:
+        raise CommandError(f"checkpoint {error}") from None
+    except (ValueError, KeyError) as error:
+        raise CommandError(str(error.args[0] if error.args else error)) from None
+    if not upscaler.weights.trained:
+        # Always said, even with --quiet: the image would otherwise pass for a result.
+        _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
+             "the output comes from random weights and is not a result")
+
+    lattice = Lattice.from_region(region, size[0], size[1])
+    metadata = {"Source": Path(args.input).name}
+    try:
+        features = upscaler.encode(loaded.rgb)
+        with _progress_bar(quiet, f"{upscaler.display}") as progress:
+            path = export_region(upscaler, features, lattice, args.output, bits=bits, metadata=metadata,
+                                 progress=progress)
+    except (ExportError, ExportCancelled, DecodeError) as error:
+        raise CommandError(str(error)) from None
+    except RuntimeError as error:
+        if is_out_of_memory(error):
+            raise CommandError(f"out of memory on {device_label(device)}; try a smaller --region or "
+                               "--scale, or --device cpu") from None
+        raise
+    if not quiet:
+        print(f"wrote {path}: {size[0]} x {size[1]} pixels, {upscaler.display}, zoom {lattice.zx:.4g} x "
+              f"{lattice.zy:.4g}, {bits}-bit, on {device_label(device)}")
+    return 0
+
+
+class _progress_bar:
+    """tqdm on stderr (shown only on a terminal), fed by export's tile callback."""
+
+    def __init__(self, quiet: bool, label: str) -> None:
+        self.quiet = quiet
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if self.quiet:
+            return None
+
+        def update(done: int, total: int) -> None:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=self.label, unit="tile", file=sys.stderr,
+                                disable=None, leave=False)  # None: only on a terminal
+            self.bar.update(done - self.bar.n)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

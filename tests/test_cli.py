@@ -1,0 +1,235 @@
+"""The headless command line: what a user typing `main.py upscale` / `main.py
+methods` sees: the file asked for, a record in it, and one clear line (never a
+traceback) for every mistake."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import main
+from inference import catalog, checkpoint, export, registry
+from inference.imageio import load_image, read_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_LIIF = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}, "hidden": [16]}
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def tiny_checkpoint(path: Path, method: str = "liif") -> Path:
+    model = registry.build("liif", **TINY_LIIF)
+    checkpoint.save(path, model, method, TINY_LIIF, provenance={"data": "DIV2K train", "steps": 12, "device": "cpu"},
+                    metrics={"psnr_div2k_x4": 21.5})
+    return path
+
+
+def cli(*argv: str) -> int:
+    """main.main as the shell would run it: argparse's exits become codes."""
+    try:
+        return main.main(list(argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+
+def test_upscale_by_scale(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "big.png"
+    assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "3", "-o", str(out)) == 0
+    loaded = load_image(out)
+    assert (loaded.width, loaded.height) == (36, 30)
+    meta = read_metadata(out)
+    assert meta["Method"] == "Bicubic (bicubic)" and meta["Scale"] == "3 x 3" and meta["Source"] == "photo.png"
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out and captured.err == ""
+
+
+def test_upscale_region_and_size(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "crop.tif"
+    assert cli("upscale", str(photo), "--method", "bicubic", "--region=-2,1.5,6,4", "--size", "40x25",
+               "-o", str(out)) == 0
+    assert load_image(out).rgb.shape == (25, 40, 3)
+    assert read_metadata(out)["Region"] == "x=0, y=1.5, w=4, h=4 (LR pixels)"
+    assert "region clipped" in capsys.readouterr().err
+
+
+def test_end_to_end_subprocess(photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "deep.png"
+    done = subprocess.run([sys.executable, "main.py", "upscale", str(photo), "--method", "bicubic",
+                           "--scale", "2.5", "--bits", "16", "-o", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    loaded = load_image(out)
+    assert (loaded.width, loaded.height, loaded.bit_depth) == (30, 25, 16)
+    meta = read_metadata(out)
+    assert meta["Software"] == "Implicit Zoom" and meta["Method"] == "Bicubic (bicubic)"
+    assert meta["Scale"] == "2.5 x 2.5" and meta["Region"] == "x=0, y=0, w=12, h=10 (LR pixels)"
+    assert "Traceback" not in done.stderr
+
+
+def test_liif_with_random_weights_runs_but_warns(photo: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "liif.png"
+    assert cli("upscale", str(photo), "--method", "liif", "--scale", "1.5", "-o", str(out), "--quiet") == 0
+    assert load_image(out).rgb.shape == (15, 18, 3)
+    assert "random weights and is not a result" in capsys.readouterr().err  # even with --quiet
+    assert "random weights" in read_metadata(out)["Weights"]
+
+
+def test_liif_with_given_weights(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    weights = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    out = tmp_path / "liif.webp"
+    assert cli("upscale", str(photo), "--method", "liif", "--weights", str(weights), "--size", "20x13",
+               "-o", str(out)) == 0
+    assert load_image(out).rgb.shape == (13, 20, 3)
+    assert read_metadata(out)["WeightsFile"] == "tiny.safetensors"
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_terminal(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(export, "TILE", 16)
+    assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "4", "-o", str(tmp_path / "p.png")) == 0
+    assert "tile/s" in terminal.getvalue() and "/9 " in terminal.getvalue()  # a bar over the 9 tiles
+
+
+def test_interrupt_leaves_nothing(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "decode_tiled", interrupted)
+    assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(tmp_path / "x.png")) == 130
+    assert "nothing was written" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.png"
+    text.write_text("not a picture")
+    truncated = tmp_path / "truncated.jpg"
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(buffer, "JPEG")
+    truncated.write_bytes(buffer.getvalue()[:200])
+    corrupt_weights = tmp_path / "corrupt.safetensors"
+    corrupt_weights.write_text("not weights")
+    return {"empty": empty, "text": text, "truncated": truncated, "corrupt_weights": corrupt_weights}
+
+
+BAD = {
+    "missing input": (["{tmp}/nope.png"], "no such file"),
+    "empty input": (["{empty}"], "empty"),
+    "text named png": (["{text}"], "not an image"),
+    "truncated jpeg": (["{truncated}"], "truncated"),
+    "zero scale": (["{photo}", "--scale", "0"], "positive"),
+    "negative scale": (["{photo}", "--scale=-2"], "positive"),
+    "nan scale": (["{photo}", "--scale", "nan"], "positive finite"),
+    "inf scale": (["{photo}", "--scale", "inf"], "positive finite"),
+    "absurd scale": (["{photo}", "--scale", "1000"], "over the limit"),
+    "word scale": (["{photo}", "--scale", "big"], "must be a number"),
+    "scale and size": (["{photo}", "--scale", "2", "--size", "10x10"], "not both"),
+    "bad size": (["{photo}", "--size", "10y3"], "1920x1080"),
+    "zero size": (["{photo}", "--size", "0x5"], "at least 1x1"),
+    "absurd size": (["{photo}", "--size", "200000x10"], "over the limit"),
+    "short region": (["{photo}", "--region", "1,2,3"], "x,y,w,h"),
+    "word region": (["{photo}", "--region", "a,b,c,d"], "x,y,w,h"),
+    "empty region": (["{photo}", "--region", "1,1,0,2"], "positive"),
+    "region outside": (["{photo}", "--region", "100,100,3,3"], "wholly outside"),
+    "unknown method": (["{photo}", "--method", "magic"], "unknown method 'magic'"),
+    "missing output folder": (["{photo}", "-o", "{tmp}/no/such/dir/out.png"], "does not exist"),
+    "unknown extension": (["{photo}", "-o", "{tmp}/out.xyz"], "unknown output format"),
+    "bad bits": (["{photo}", "--bits", "12"], "8 or 16"),
+    "16-bit jpeg": (["{photo}", "--bits", "16", "-o", "{tmp}/out.jpg"], ".png or .tif"),
+    "missing weights": (["{photo}", "--weights", "{tmp}/none.safetensors"], "no such file"),
+    "corrupt weights": (["{photo}", "--weights", "{corrupt_weights}"], "not a readable safetensors file"),
+    "weights of another method": (["{photo}", "--method", "diinn", "--weights", "{tiny}"], "weights for 'liif'"),
+    "weights for bicubic": (["{photo}", "--method", "bicubic", "--weights", "{tiny}"], "bicubic has no weights"),
+    "unknown device": (["{photo}", "--device", "gpu"], "unknown device"),
+    "unknown option": (["{photo}", "--colour", "red"], "unrecognized arguments"),
+    "no output": (["{photo}"], "-o/--output"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_arguments_one_clear_line(case: str, photo: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture) -> None:
+    files = bad_inputs(tmp_path)
+    names = {"tmp": str(tmp_path), "photo": str(photo), "tiny": str(tiny_checkpoint(tmp_path / "tiny.safetensors")),
+             **{k: str(v) for k, v in files.items()}}
+    argv, expected = BAD[case]
+    argv = [a.format(**names) for a in argv]
+    if "-o" not in argv and case != "no output":
+        argv += ["-o", str(tmp_path / "out.png")]
+    before = set(tmp_path.rglob("*"))
+    code = cli("upscale", *argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert expected in lines[0] and "Traceback" not in err
+    assert set(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_output_too_large_for_memory(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(export, "available_memory", lambda: 1_000_000)
+    assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "64", "-o", str(tmp_path / "o.png")) == 1
+    assert "output too large for memory" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_argument_via_subprocess(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "main.py", "upscale", str(tmp_path / "missing.png"), "-o",
+                           str(tmp_path / "o.png")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert done.stderr.strip().count("\n") == 0 and "no such file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_methods_lists_every_method(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                                    tmp_path: Path) -> None:
+    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path)
+    tiny_checkpoint(tmp_path / "liif.safetensors")
+    (tmp_path / "diinn.safetensors").write_text("broken")
+    assert cli("methods") == 0
+    text = capsys.readouterr().out
+    for name in catalog.all_methods():
+        assert name in text and catalog.display_name(name) in text
+    assert "trained: " in text and "DIV2K train" in text and "steps 12" in text and "psnr_div2k_x4 21.5" in text
+    assert "untrained: random weights" in text and "UNUSABLE WEIGHTS" in text
+    assert "Chen, Liu, Wang" in text
+
+    assert cli("methods", "--json") == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(catalog.all_methods())
+    assert rows["liif"]["trained"] is True and rows["liif"]["provenance"]["steps"] == 12
+    assert rows["liif"]["metrics"] == {"psnr_div2k_x4": 21.5}
+    assert rows["diinn"]["trained"] is False and rows["diinn"]["problem"]
+    assert rows["bicubic"]["learned"] is False
+
+
+def test_commands_do_not_import_qt() -> None:
+    code = ("import sys, main; main.main(['methods']); "
+            "assert not any(m.startswith(('PySide6', 'shiboken6', 'qtawesome')) for m in sys.modules), 'Qt imported'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
