@@ -63,13 +63,14 @@ class DIINN(ImplicitSR):
 
     def query(self, window: FeatureWindow, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         iy, ix, rel = nearest_latent(coord, window.image_h, window.image_w)
-        p = self.positional_input(rel, cell)
-        s = torch.relu(window.gather("m0", iy, ix)) * torch.sin(self.synthesis[0](p))
+        lead = rel.shape[:-1]
+        p = self.positional_input(rel, cell).reshape(-1, 3)
+        s = torch.relu(window.gather("m0", iy, ix).reshape(p.shape[0], -1)) * torch.sin(self.synthesis[0](p))
         for i in range(1, self.depth):
             w_s = self.modulation[i].weight[:, :self.width]
-            m = torch.relu(window.gather(f"m{i}", iy, ix) + s @ w_s.t())
+            m = torch.addmm(window.gather(f"m{i}", iy, ix).reshape(p.shape[0], -1), s, w_s.t()).relu_()
             s = m * torch.sin(self.synthesis[i](s))
-        return self.out(s)
+        return self.out(s).view(*lead, 3)
 
     def query_plain(self, feat: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """Reference computation: Eq. 2-5 on the gathered latent. Used to test `query`."""

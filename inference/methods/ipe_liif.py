@@ -80,16 +80,20 @@ class IPELIIF(ImplicitSR):
         return out
 
     def query(self, window: FeatureWindow, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        # All layers' IPE columns stacked: one matmul per ensemble member.
-        w_enc = torch.cat([layer.weight[:, -self.encoding_dim:] for layer in self.layers], 0)
-        w_prev = [None] + [layer.weight[:, :self.hidden[i]] for i, layer in enumerate(self.layers[1:])]
+        enc_cols = [layer.weight[:, -self.encoding_dim:] for layer in self.layers]
+        # Layer i > 0: the h and IPE columns in one matrix, for one fused
+        # multiply-add onto the prepared latent part.
+        rest = [torch.cat((layer.weight[:, :self.hidden[i]], enc_cols[i + 1]), 1).t()
+                for i, layer in enumerate(self.layers[1:])]
 
         def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-            enc = (self.encode_query(rel, cell) @ w_enc.t()).split(self.hidden, -1)
-            h = torch.relu(window.gather("h0", iy, ix) + enc[0])
-            for i in range(1, len(self.layers)):
-                h = torch.relu(window.gather(f"h{i}", iy, ix) + enc[i] + h @ w_prev[i].t())
-            return self.out(h)
+            lead = rel.shape[:-1]
+            enc = self.encode_query(rel, cell).reshape(-1, self.encoding_dim)
+            h = torch.addmm(window.gather("h0", iy, ix).reshape(enc.shape[0], -1), enc, enc_cols[0].t()).relu_()
+            for i, weight in enumerate(rest, start=1):
+                base = window.gather(f"h{i}", iy, ix).reshape(enc.shape[0], -1)
+                h = torch.addmm(base, torch.cat((h, enc), -1), weight).relu_()
+            return self.out(h).view(*lead, 3)
 
         return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
 
