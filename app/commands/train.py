@@ -1,0 +1,142 @@
+"""`main.py train`: train one or several methods, resumable, in time-limited segments.
+
+    python main.py train --method liif --data ../shared/data/train --out runs/liif --minutes 9
+    python main.py train --method liif,diif --data data_shard --minutes 9          # runs/liif, runs/diif
+    python main.py train --data ../shared/data/train --shard 0 --make-shard data_shard
+    python main.py train --method liif --export-only --export resources/weights/liif.safetensors \\
+        --metrics-from benchmarks/results/eval.json
+
+Re-running a command continues each run from its last saved step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUT = "runs/{method}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n", 2)[2]
+    parser.add_argument("--method", default="liif",
+                        help="method name, several separated by commas (trained interleaved on one device), or 'all'")
+    parser.add_argument("--data", default="../shared/data/train", help="folder of training images (searched recursively)")
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help="run folder; '{method}' is replaced by the method name; with several methods and "
+                             "no '{method}', each run goes to OUT/<method> (default: %(default)s)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="wall-clock budget of this segment, loading included; stops early enough to save")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="total steps to reach (default: the recipe's full schedule, e.g. 1,000,000 for LIIF)")
+    parser.add_argument("--batch", type=int, default=None, help="override the recipe's batch size")
+    parser.add_argument("--samples", type=int, default=None, help="override the target pixels per sample (2304)")
+    parser.add_argument("--patch", type=int, default=None, help="override the LR patch side (48)")
+    parser.add_argument("--hr-crop", type=int, default=None, help="override the HR crop side of lattice recipes (192)")
+    parser.add_argument("--model-args", default="{}", help="JSON arguments for the model builder (default: the paper's)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"],
+                        help="mixed precision; auto = bf16 on CUDA, off on the CPU")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-every", type=int, default=100, help="steps between progress lines and log.csv rows")
+    parser.add_argument("--save-every", type=float, default=2.0, help="minutes between safety saves")
+    parser.add_argument("--shard", type=int, default=None,
+                        help="use shard K (mod N) of the data: a deterministic subset of about --shard-mb")
+    parser.add_argument("--shards", type=int, default=None, help="number of shards N (default: as needed for --shard-mb)")
+    parser.add_argument("--shard-mb", type=float, default=35.0, help="largest shard, MB of files (default 35)")
+    parser.add_argument("--make-shard", metavar="DIR", default=None,
+                        help="copy shard --shard of --data into DIR (with a manifest) and exit")
+    parser.add_argument("--export", metavar="PATH", default=None,
+                        help="after training, write the fp16 shipped checkpoint here ('{method}' replaced; a folder "
+                             "gets <method>.safetensors)")
+    parser.add_argument("--export-only", action="store_true", help="export the run(s) as they are, without training")
+    parser.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
+                        help="a measured metric to store in the exported checkpoint, e.g. psnr_y/Set5/x4=31.9")
+    parser.add_argument("--metrics-from", metavar="JSON", default=None,
+                        help="store this method's PSNR/SSIM from an evaluation JSON in the exported checkpoint")
+
+
+def _methods(text: str) -> list[str]:
+    from inference.train import RECIPES
+
+    names = list(RECIPES) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise ValueError("no method given")
+    return names
+
+
+def _run_dir(template: str, method: str, several: bool) -> Path:
+    if "{method}" in template:
+        return Path(template.replace("{method}", method))
+    return Path(template) / method if several else Path(template)
+
+
+def _export_path(template: str, method: str, several: bool) -> Path:
+    if "{method}" in template:
+        return Path(template.replace("{method}", method))
+    if template.endswith(".safetensors") and not several:
+        return Path(template)
+    return Path(template) / f"{method}.safetensors"
+
+
+def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
+    from inference.train import metrics_from_report
+
+    out: dict[str, float] = {}
+    if args.metrics_from:
+        out.update(metrics_from_report(args.metrics_from, method))
+    for item in args.metric:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--metric wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = float(value)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    from inference import data as data_mod
+    from inference import train as train_mod
+
+    try:
+        if args.make_shard:
+            if args.shard is None:
+                raise ValueError("--make-shard needs --shard K")
+            made = data_mod.make_shard(args.data, args.make_shard, args.shard, args.shards,
+                                       int(args.shard_mb * 1e6))
+            size = sum(p.stat().st_size for p in made.paths)
+            print(f"wrote shard {made.shard_index} of {made.shard_count} ({len(made.paths)} images, "
+                  f"{size / 1e6:.1f} MB) to {args.make_shard}")
+            return 0
+        methods = _methods(args.method)
+        several = len(methods) > 1
+        outs = {m: _run_dir(args.out, m, several) for m in methods}
+        if not args.export_only:
+            model_args = json.loads(args.model_args)
+            if not isinstance(model_args, dict):
+                raise ValueError("--model-args must be a JSON object")
+            selection = data_mod.select(args.data, args.shard, args.shards, int(args.shard_mb * 1e6))
+            configs = [train_mod.TrainConfig(
+                method=m, out_dir=outs[m], model_args=model_args, seed=args.seed,
+                recipe=train_mod.with_overrides(train_mod.recipe_for(m), batch=args.batch, samples=args.samples,
+                                                lr_patch=args.patch, hr_crop=args.hr_crop))
+                for m in methods]
+            budget = train_mod.Budget(steps=args.steps, seconds=None if args.minutes is None else args.minutes * 60,
+                                      started=started, save_every=args.save_every * 60, log_every=max(1, args.log_every))
+            train_mod.train(configs, selection, budget, device=args.device, amp=args.amp,
+                            say=lambda line: print(line, flush=True))
+        if args.export or args.export_only:
+            if not args.export:
+                raise ValueError("--export-only needs --export PATH")
+            for m in methods:
+                dest = _export_path(args.export, m, several)
+                written = train_mod.export(outs[m], dest, _metrics(args, m))
+                print(f"exported {m} to {written}")
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError, NotImplementedError) as error:
+        print(f"train: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,125 @@
+"""Image quality metrics with the conventions of the super-resolution papers.
+
+Inputs are (H, W, 3) RGB arrays with values in [0, 1] (float; uint8 is
+accepted and divided by 255). `shave` pixels are dropped at every border
+before measuring, as the papers do (ceil(s) on the benchmark sets).
+
+- `psnr_y`: PSNR of the luma of the *difference* image, exactly as the public
+  LIIF evaluation computes it: Y(sr - hr) = (65.738 R + 129.057 G + 25.064 B) / 256
+  on [0, 1] values (the offset 16 cancels in a difference), peak 1.
+- `psnr_rgb`: PSNR over all three channels, peak 1 (the DIV2K convention).
+- `ssim_y`: SSIM (Wang et al. 2004) of the luma images, with the MATLAB /
+  BasicSR convention: Y = 16 + (65.738 R + 129.057 G + 25.064 B) / 256 * 255 on
+  the [0, 255] scale (so Y lies in [16, 235]), not quantised; an 11x11 Gaussian
+  window with sigma 1.5, K1 = 0.01, K2 = 0.03, L = 255; the mean of the SSIM map
+  over the positions where the whole window lies inside the (shaved) image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# ITU-R BT.601 luma weights as the SR literature writes them (divided by 256).
+Y_WEIGHTS = np.array([65.738, 129.057, 25.064], dtype=np.float64) / 256.0
+Y_OFFSET = 16.0  # on the [0, 255] scale
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float64) / 255.0
+    return arr.astype(np.float64, copy=False)
+
+
+def _pair(sr: np.ndarray, hr: np.ndarray, shave: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _as_float(sr), _as_float(hr)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in size: {a.shape} vs {b.shape}")
+    shave = int(shave)
+    if shave < 0:
+        raise ValueError(f"shave must be >= 0, got {shave}")
+    if shave:
+        if a.shape[0] <= 2 * shave or a.shape[1] <= 2 * shave:
+            raise ValueError(f"image of {a.shape[1]}x{a.shape[0]} is too small to shave {shave} pixels per border")
+        a = a[shave:-shave, shave:-shave]
+        b = b[shave:-shave, shave:-shave]
+    return a, b
+
+
+def _psnr_from_mse(mse: float) -> float:
+    return math.inf if mse == 0 else -10.0 * math.log10(mse)
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """Y of [0, 1] RGB without the offset, on the [0, 1] scale (float64)."""
+    return _as_float(image) @ Y_WEIGHTS
+
+
+def psnr_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
+    """PSNR (dB) of the luma of the difference, peak 1; inf for identical images."""
+    a, b = _pair(sr, hr, shave)
+    diff = (a - b) @ Y_WEIGHTS
+    return _psnr_from_mse(float(np.mean(diff * diff)))
+
+
+def psnr_rgb(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
+    """PSNR (dB) over R, G and B, peak 1."""
+    a, b = _pair(sr, hr, shave)
+    diff = a - b
+    return _psnr_from_mse(float(np.mean(diff * diff)))
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
+    """1-D normalised Gaussian; the 2-D window is its outer product."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def ssim_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
+    """Mean SSIM of the luma images on the [0, 255] scale (see module docstring)."""
+    a, b = _pair(sr, hr, shave)
+    ya = Y_OFFSET + 255.0 * (a @ Y_WEIGHTS)
+    yb = Y_OFFSET + 255.0 * (b @ Y_WEIGHTS)
+    return ssim_gray(ya, yb, data_range=255.0)
+
+
+def ssim_gray(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> float:
+    """SSIM of two single-channel images (valid window positions only)."""
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(f"expected two 2-D images of one size, got {x.shape} and {y.shape}")
+    if min(x.shape) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {x.shape[1]}x{x.shape[0]}")
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    g = torch.from_numpy(gaussian_window())
+    gy, gx = g.view(1, 1, -1, 1), g.view(1, 1, 1, -1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        # Separable Gaussian, 'valid' positions only.
+        return F.conv2d(F.conv2d(t, gy), gx)
+
+    tx = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))[None, None]
+    ty = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64))[None, None]
+    mu_x, mu_y = blur(tx), blur(ty)
+    var_x = blur(tx * tx) - mu_x * mu_x
+    var_y = blur(ty * ty) - mu_y * mu_y
+    cov = blur(tx * ty) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+    return float(ssim_map.mean())
+
+
+def shave_for(scale: float) -> int:
+    """Border pixels dropped on the benchmark sets: ceil(s)."""
+    return int(math.ceil(scale - 1e-9))

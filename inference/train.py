@@ -1,0 +1,522 @@
+"""Training: the papers' recipes, resumable in short segments, several methods
+interleaved on one device.
+
+A run lives in one folder (`runs/<method>`):
+
+- `last.safetensors`: the model in the project's checkpoint format
+  (inference/checkpoint.py), fp32, with provenance (data, steps, minutes, device);
+- `train_state.safetensors`: Adam's moment tensors and the samplers' random
+  states as plain tensors, and everything else (step, training seconds, data
+  seen, devices, loss scaler) as JSON in the file's metadata: no pickle;
+- `log.csv`: step, loss, lr, seconds, images_per_s.
+
+Running the same command again continues from the saved step; a run stops at
+`steps` (the total, default the recipe's full schedule) or when the time
+budget is nearly spent, leaving time to save. The learning rate is a pure
+function of the step (halved every `halve_every` steps), so there is no
+scheduler state to lose.
+
+Batches are made on the training device from an in-memory pool of the
+shard's images (inference/data.py): LIIF's recipe per sample (scale, crop,
+flips, antialiased bicubic LR quantised to 8 bits, 2304 target pixels), or
+whole HR crops decoded as lattices for DIIF.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import checkpoint, registry
+from .data import DataSelection, ImagePool, Sampler
+from .geometry import Lattice, Region
+from .upscaler import device_label, pick_device
+
+STATE_FORMAT = "implicit-zoom-train/1"
+MODEL_FILE = "last.safetensors"
+STATE_FILE = "train_state.safetensors"
+LOG_FILE = "log.csv"
+LOG_COLUMNS = ("step", "loss", "lr", "seconds", "images_per_s")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a method is trained. Defaults are LIIF's (methods.md, "Training recipe")."""
+
+    paper: str
+    batch: int = 16
+    learning_rate: float = 1e-4
+    halve_every: int = 200_000          # iterations between learning-rate halvings
+    total_steps: int = 1_000_000        # 1000 epochs of 1000 iterations
+    scale_min: float = 1.0              # s ~ U(scale_min, scale_max) ...
+    scale_max: float = 4.0
+    scales: tuple[float, ...] = ()      # ... unless a discrete set is given
+    target: str = "points"              # "points": sampled HR pixels; "lattice": whole HR crops
+    lr_patch: int = 48                  # points: LR side; the HR crop is round(lr_patch * s)
+    samples: int = 2304                 # points: target pixels per sample
+    hr_crop: int = 192                  # lattice: HR crop side (the LR side is floor(hr_crop / s))
+
+
+# Each method's recipe: LIIF's unless its paper says otherwise.
+RECIPES: dict[str, Recipe] = {
+    # LIIF (Chen et al., CVPR 2021, Sec. 4.1): s ~ U(1, 4), 48x48 LR, 2304 pixels,
+    # batch 16, Adam 1e-4 halved every 200 epochs of 1000 iterations, 1000 epochs.
+    "liif": Recipe(paper="LIIF, Chen et al. 2021, Sec. 4.1 (methods.md: Training recipe)"),
+    # IPE-LIIF (001, "Training and inference details"): the same as LIIF.
+    "ipe-liif": Recipe(paper="IPE-LIIF, Liu et al., Sec. 5 'Training and inference details': as LIIF"),
+    # DIINN (000, Sec. 4.2): s in {2, 3, 4} for every HR image, 4 HR images per
+    # minibatch -> 12 LR/HR pairs; 48s x 48s crops; Adam 1e-4 halved every 200 epochs.
+    "diinn": Recipe(paper="DIINN, Nguyen & Beksi, Sec. 4.2: s in {2,3,4}, 4 images x 3 scales = 12 pairs",
+                    batch=12, scales=(2.0, 3.0, 4.0)),
+    # LIIF-SIREN (004, Sec. 4.3): lr halved every 120 epochs, 600 epochs.
+    "liif-siren": Recipe(paper="LIIF+SIREN, Jiang, Sec. 4.3: lr halved every 120 epochs, 600 epochs",
+                         halve_every=120_000, total_steps=600_000),
+    # A-LIIF (003, Sec. 4.2 / methods.md): as LIIF with batch 8.
+    "a-liif": Recipe(paper="A-LIIF, Li et al., Sec. 4.2: as LIIF, batch 8", batch=8),
+    # DIIF (002, Sec. 4.1): s from {2, 2.5, 3, 3.5, 4} per iteration, 192x192 HR
+    # crops decoded whole, flips and 90-degree rotations, batch 16, lr halved every 2e5.
+    "diif": Recipe(paper="DIIF, He & Jin, Sec. 4.1: s in {2,...,4} step 0.5 per iteration, 192x192 HR crops",
+                   scales=(2.0, 2.5, 3.0, 3.5, 4.0), target="lattice"),
+}
+
+
+def recipe_for(method: str) -> Recipe:
+    if method not in RECIPES:
+        raise KeyError(f"no training recipe for {method!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[method]
+
+
+@dataclass
+class TrainConfig:
+    """One method's run. `recipe` carries any overrides (batch, samples, ...)."""
+
+    method: str
+    recipe: Recipe
+    out_dir: Path
+    model_args: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass
+class Budget:
+    """When to stop: a total step count per run and/or a wall-clock deadline."""
+
+    steps: int | None = None            # total steps (None: the recipe's total)
+    seconds: float | None = None        # wall-clock seconds from `started`
+    started: float = field(default_factory=time.monotonic)
+    save_every: float = 120.0           # seconds between safety saves
+    log_every: int = 100                # steps between progress lines
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """auto: bf16 on CUDA, off elsewhere."""
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if amp == "off":
+        return None
+    if amp in ("bf16", "fp16"):
+        return torch.bfloat16 if amp == "bf16" else torch.float16
+    raise ValueError(f"amp must be auto, bf16, fp16 or off, got {amp!r}")
+
+
+def learning_rate(recipe: Recipe, step: int) -> float:
+    """The rate for iteration `step` (0-based): halved every `halve_every`."""
+    return recipe.learning_rate * 0.5 ** (step // recipe.halve_every)
+
+
+def _atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _format_seconds(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class MethodRun:
+    """A model, its optimizer and sampler, and the state that survives segments."""
+
+    def __init__(self, config: TrainConfig, pool: ImagePool, data: DataSelection, amp: torch.dtype | None,
+                 say: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.method = config.method
+        self.recipe = config.recipe
+        self.out_dir = Path(config.out_dir)
+        self.device = pool.device
+        self.amp = amp
+        self.say = say
+        self.data = data
+        if self.recipe.target == "lattice":
+            registry.spec(self.method)  # unknown names fail here with the known list
+        torch.manual_seed(config.seed)
+        self.model = registry.build(self.method, **config.model_args).to(self.device).train()
+        if self.recipe.target == "lattice" and not hasattr(self.model, "forward_lattice"):
+            raise NotImplementedError(f"{self.method}: its recipe decodes whole lattices, but the model has no "
+                                      f"forward_lattice(lr, lattice) yet")
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.recipe.learning_rate,
+                                          betas=(0.9, 0.999), **({"fused": True} if fused else {}))
+        self.scaler = torch.amp.GradScaler(self.device.type) if amp == torch.float16 else None
+        self.sampler = Sampler(pool, seed=config.seed * 1_000_003 + sum(map(ord, self.method)))
+        self.step = 0
+        self.seconds = 0.0           # training seconds over all segments
+        self.devices: list[str] = []
+        self.data_seen: list[dict[str, Any]] = []
+        self.segments = 0
+        self._resume()
+        self._note_segment()
+        # Progress since the last log line; the loss is summed on the device
+        # so that no step waits for the GPU.
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_count = 0
+        self._interval_start = time.monotonic()
+        self._interval_steps = 0
+        self.step_seconds = 0.0      # running estimate of one step's wall time
+        self.last_loss = math.nan
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def total_steps(self) -> int:
+        return self.recipe.total_steps
+
+    def _note_segment(self) -> None:
+        self.segments += 1
+        label = device_label(self.device)
+        if label not in self.devices:
+            self.devices.append(label)
+        entry = {"source": self.data.source, "shard": self.data.shard_index, "shards": self.data.shard_count,
+                 "images": len(self.data.paths)}
+        if entry not in self.data_seen:
+            self.data_seen.append(entry)
+
+    def data_description(self) -> str:
+        """E.g. 'shared/data/train shards 0, 1 of 3 (247 images)'."""
+        parts = []
+        for source in dict.fromkeys(e["source"] for e in self.data_seen):
+            entries = [e for e in self.data_seen if e["source"] == source]
+            whole = [e["images"] for e in entries if not e["shards"]]
+            if whole:  # the whole set was used at some point
+                parts.append(f"{source} ({max(whole)} images)")
+                continue
+            # Shards of one split are disjoint: their images add up.
+            shards = sorted({(e["shards"], e["shard"]): e["images"] for e in entries}.items())
+            names = ", ".join(f"{k} of {n}" for (n, k), _ in shards)
+            parts.append(f"{source} shard{'s' if len(shards) > 1 else ''} {names} "
+                         f"({sum(count for _, count in shards)} images)")
+        return "; ".join(parts)
+
+    def provenance(self) -> dict[str, Any]:
+        return {"data": self.data_description(), "steps": self.step, "minutes": round(self.seconds / 60.0, 2),
+                "device": ", ".join(self.devices), "recipe": self.recipe.paper,
+                "batch": self.recipe.batch, "amp": {None: "off", torch.bfloat16: "bf16",
+                                                      torch.float16: "fp16"}[self.amp],
+                "segments": self.segments}
+
+    def save(self) -> None:
+        """Model checkpoint, then optimizer/RNG state (each written atomically)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint.save(self.out_dir / MODEL_FILE, self.model, self.method, self.config.model_args,
+                        provenance=self.provenance())
+        tensors: dict[str, torch.Tensor] = {}
+        for index, slots in self.optimizer.state_dict()["state"].items():
+            for key, value in slots.items():
+                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        for key, value in self.sampler.state().items():
+            tensors[f"rng.{key}"] = value.cpu().contiguous()
+        info = {"format": STATE_FORMAT, "method": self.method, "model_args": self.config.model_args,
+                "step": self.step, "seconds": self.seconds, "segments": self.segments,
+                "devices": self.devices, "data_seen": self.data_seen, "rng_device": self.device.type,
+                "recipe": asdict(self.recipe),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+        _atomic_save_file(tensors, self.out_dir / STATE_FILE, {"state": json.dumps(info)})
+
+    def _resume(self) -> None:
+        model_path, state_path = self.out_dir / MODEL_FILE, self.out_dir / STATE_FILE
+        if not model_path.is_file():
+            if state_path.is_file():
+                raise RuntimeError(f"{state_path} exists without {MODEL_FILE}: remove it to start afresh")
+            return
+        ck = checkpoint.load(model_path)
+        if ck.method != self.method:
+            raise RuntimeError(f"{self.out_dir} holds a {ck.method!r} run, not {self.method!r}: use another --out")
+        if ck.args != self.config.model_args:
+            raise RuntimeError(f"{self.out_dir} was trained with model arguments {ck.args}, not "
+                               f"{self.config.model_args}: use the same ones or another --out")
+        checkpoint.check_fits(self.model, ck.state_dict)
+        self.model.load_state_dict({k: v.float() for k, v in ck.state_dict.items()})
+        model_steps = int(ck.provenance.get("steps", 0))
+        info: dict[str, Any] = {}
+        tensors: dict[str, torch.Tensor] = {}
+        if state_path.is_file():
+            with safe_open(str(state_path), "pt") as handle:
+                info = json.loads((handle.metadata() or {}).get("state", "{}"))
+                tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+            if info.get("format") != STATE_FORMAT:
+                raise RuntimeError(f"{state_path}: not a training state file")
+        self.seconds = float(info.get("seconds", ck.provenance.get("minutes", 0.0) * 60.0))
+        self.segments = int(info.get("segments", ck.provenance.get("segments", 0)))
+        self.devices = list(info.get("devices", []))
+        self.data_seen = list(info.get("data_seen", []))
+        if int(info.get("step", -1)) != model_steps:
+            # Interrupted between the two writes (or the state file is gone):
+            # keep the weights, start the optimizer afresh.
+            self.say(f"{self.method}: training state does not match the checkpoint ({info.get('step')} vs "
+                     f"{model_steps} steps): continuing from the weights with a fresh optimizer")
+            self.step = model_steps
+            return
+        self.step = model_steps
+        optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, index, slot = key.split(".", 2)
+                optimizer_state.setdefault(int(index), {})[slot] = value
+        if optimizer_state:
+            current = self.optimizer.state_dict()
+            self.optimizer.load_state_dict({"state": optimizer_state, "param_groups": current["param_groups"]})
+        rng = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("rng.")}
+        if rng and info.get("rng_device") == self.device.type:
+            self.sampler.set_state(rng)
+        else:
+            # Another kind of device: its generator state does not transfer.
+            # Reseed from the step so the data differ from the first segment's.
+            self.sampler.host.manual_seed(self.config.seed * 7919 + self.step)
+            self.sampler.on_device.manual_seed(self.config.seed * 7919 + self.step + 1)
+        if self.scaler is not None and info.get("scaler"):
+            self.scaler.load_state_dict(info["scaler"])
+
+    # -- one iteration -------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def _draw_scale(self) -> float:
+        r = self.recipe
+        if r.scales:
+            return float(r.scales[int(torch.randint(len(r.scales), (1,), generator=self.sampler.host))])
+        return r.scale_min + (r.scale_max - r.scale_min) * float(torch.rand(1, generator=self.sampler.host))
+
+    def _sample_scales(self) -> list[float]:
+        r = self.recipe
+        if r.scales:
+            # Every scale equally often in a batch (DIINN: each HR image at
+            # every scale), starting at a random one.
+            first = int(torch.randint(len(r.scales), (1,), generator=self.sampler.host))
+            return [float(r.scales[(first + i) % len(r.scales)]) for i in range(r.batch)]
+        return [self._draw_scale() for _ in range(r.batch)]
+
+    def loss_on_batch(self) -> torch.Tensor:
+        r = self.recipe
+        if r.target == "points":
+            batch = self.sampler.points(r.batch, self._sample_scales(), r.lr_patch, r.samples)
+            with self._autocast():
+                pred = self.model(batch.lr, batch.coord, batch.cell)
+            return F.l1_loss(pred.float(), batch.target)
+        batch = self.sampler.lattice(r.batch, self._draw_scale(), r.hr_crop)
+        h, w = batch.lr.shape[-2:]
+        lattice = Lattice.from_region(Region.whole(w, h), batch.hr.shape[-1], batch.hr.shape[-2])
+        with self._autocast():
+            pred = self.model.forward_lattice(batch.lr, lattice)
+        return F.l1_loss(pred.float(), batch.hr)
+
+    def train_step(self) -> None:
+        started = time.monotonic()
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.recipe, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_on_batch()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.step += 1
+        self._loss_sum += loss.detach()
+        self._loss_count += 1
+        self._interval_steps += 1
+        # Host time of this step: on CUDA the queue is bounded, so in steady
+        # state this is the device time too (also with several runs interleaved).
+        elapsed = time.monotonic() - started
+        self.seconds += elapsed
+        # Exponential average: what the next step will probably take.
+        self.step_seconds = elapsed if self.step_seconds == 0 else 0.9 * self.step_seconds + 0.1 * elapsed
+
+    def start_clock(self) -> None:
+        """Call right before the first step of a segment."""
+        self._interval_start = time.monotonic()
+
+    # -- reporting -----------------------------------------------------------------
+
+    def flush_log(self, deadline: float | None) -> str | None:
+        """Write a CSV row and return a progress line for the steps since the last call."""
+        if self._loss_count == 0:
+            return None
+        loss = float(self._loss_sum) / self._loss_count  # waits for the device: only here
+        now = time.monotonic()
+        interval = max(now - self._interval_start, 1e-9)
+        steps_per_s = self._interval_steps / interval
+        images_per_s = steps_per_s * self.recipe.batch
+        lr = learning_rate(self.recipe, self.step - 1)
+        self.last_loss = loss
+        path = self.out_dir / LOG_FILE
+        new = not path.is_file()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with path.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(LOG_COLUMNS)
+            writer.writerow([self.step, f"{loss:.6f}", f"{lr:.3e}", f"{self.seconds:.1f}", f"{images_per_s:.2f}"])
+        self._loss_sum.zero_()
+        self._loss_count = 0
+        self._interval_steps = 0
+        self._interval_start = now
+        eta = (self.total_steps - self.step) / steps_per_s if steps_per_s > 0 else math.inf
+        left = f", segment {_format_seconds(deadline - now)} left" if deadline is not None else ""
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"{self.method}: loss became {loss} at step {self.step}")
+        return (f"{self.method} step {self.step}/{self.total_steps} loss {loss:.4f} lr {lr:.2e} "
+                f"{steps_per_s:.2f} it/s {images_per_s:.1f} img/s ETA {_format_seconds(eta)}{left}")
+
+    def trim_log(self) -> None:
+        """Drop log rows past the resumed step (written after the last save)."""
+        path = self.out_dir / LOG_FILE
+        if not path.is_file():
+            return
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+        if not rows:
+            return
+        kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) <= self.step]
+        if len(kept) != len(rows):
+            with path.open("w", newline="") as handle:
+                csv.writer(handle).writerows(kept)
+
+
+def configure_device(device: torch.device) -> None:
+    """Fast defaults for training on CUDA: TF32 matmuls for the fp32 parts and
+    cuDNN autotuning (the LR size is fixed, so tuning pays off)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+def train(configs: Sequence[TrainConfig], data: DataSelection, budget: Budget, device: str | torch.device = "auto",
+          amp: str = "auto", say: Callable[[str], None] = print) -> list[MethodRun]:
+    """Train every config (round-robin, one step each) on one device until each
+    reaches its step target or the time budget runs out; save and return the runs."""
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    configure_device(dev)
+    amp_dtype = resolve_amp(amp, dev)
+    if amp_dtype is not None and dev.type == "cpu" and amp_dtype == torch.float16:
+        raise ValueError("fp16 mixed precision needs CUDA; on the CPU use bf16 or off")
+    load_start = time.monotonic()
+    pool = ImagePool(data.paths, dev)
+    say(f"data: {data.description}: {len(pool)} images, {pool.pixels / 1e6:.1f} MP, "
+        f"{pool.nbytes / 2**20:.0f} MiB on {device_label(dev)} ({time.monotonic() - load_start:.1f} s)")
+    runs = [MethodRun(c, pool, data, amp_dtype, say) for c in configs]
+    deadline = budget.started + budget.seconds if budget.seconds is not None else None
+    targets = {id(r): (budget.steps if budget.steps is not None else r.total_steps) for r in runs}
+    for run in runs:
+        run.trim_log()
+        state = "resuming at step" if run.step else "starting at step"
+        say(f"{run.method}: {state} {run.step} -> {targets[id(run)]} in {run.out_dir} "
+            f"(batch {run.recipe.batch}, {sum(p.numel() for p in run.model.parameters()) / 1e6:.2f} M parameters)")
+    save_seconds = 2.0  # until measured
+    last_save = time.monotonic()
+    active = [r for r in runs if r.step < targets[id(r)]]
+    for run in active:
+        run.start_clock()
+    stopped_by_time = False
+    while active:
+        for run in list(active):
+            if deadline is not None:
+                # Leave room for this step and for saving every run.
+                room = deadline - time.monotonic()
+                if room < 1.5 * run.step_seconds + 2.0 * save_seconds * len(runs) + 1.0:
+                    stopped_by_time = True
+                    break
+            run.train_step()
+            if run.step % budget.log_every == 0 or run.step == targets[id(run)]:
+                line = run.flush_log(deadline)
+                if line:
+                    say(line)
+            if run.step >= targets[id(run)]:
+                active.remove(run)
+        if stopped_by_time:
+            break
+        if time.monotonic() - last_save > budget.save_every:
+            t = time.monotonic()
+            for run in runs:
+                run.save()
+            save_seconds = max(save_seconds, (time.monotonic() - t) / len(runs))
+            last_save = time.monotonic()
+    for run in runs:
+        line = run.flush_log(deadline)
+        if line:
+            say(line)
+        run.save()
+        why = "time budget" if stopped_by_time and run.step < targets[id(run)] else "step target"
+        say(f"{run.method}: saved step {run.step} to {run.out_dir} ({why}; {run.seconds / 60:.1f} min trained)")
+    return runs
+
+
+def export(run_dir: str | Path, dest: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+    """The shipped fp16 checkpoint of a run, with its provenance and (measured) metrics."""
+    ck = checkpoint.load(Path(run_dir) / MODEL_FILE)
+    if int(ck.provenance.get("steps", 0)) <= 0:
+        raise ValueError(f"{run_dir}: nothing trained yet")
+    model = ck.build()
+    provenance = dict(ck.provenance)
+    provenance["exported"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    dest = Path(dest)
+    checkpoint.save(dest, model, ck.method, ck.args, provenance=provenance,
+                    metrics={**ck.metrics, **(metrics or {})}, half=True)
+    return dest
+
+
+def with_overrides(recipe: Recipe, **overrides: Any) -> Recipe:
+    """The recipe with the given fields replaced (None leaves one as is)."""
+    return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def metrics_from_report(path: str | Path, method: str) -> dict[str, float]:
+    """PSNR/SSIM of one method from an evaluation JSON (inference/evaluate.py),
+    keyed like 'psnr_y/Set5/x4'."""
+    report = json.loads(Path(path).read_text())
+    out: dict[str, float] = {}
+    for cell in report.get("results", []):
+        if cell.get("method") == method:
+            out[f"psnr_y/{cell['set']}/x{cell['scale']:g}"] = round(float(cell["psnr"]), 3)
+            out[f"ssim_y/{cell['set']}/x{cell['scale']:g}"] = round(float(cell["ssim"]), 4)
+    if not out:
+        raise ValueError(f"{path}: no results for {method!r}")
+    return out
