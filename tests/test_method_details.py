@@ -312,3 +312,22 @@ def test_checkpoint_arguments_rebuild_the_model(method: str, args: dict, tmp_pat
         a = model.query(window, coord, cell)
         b = rebuilt.query(FeatureWindow.whole(rebuilt.prepare(F.pad(feat, [1] * 4))), coord, cell)
     torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_siren_decoder_stays_fp32_under_half_precision_autocast() -> None:
+    """sin(30 x) would turn bf16/fp16 rounding of x into visible noise."""
+    model = tiny("liif-siren")
+    _, feat = prepared_window(model)
+    coord = torch.rand(1, 100, 2) * torch.tensor([8.0, 10.0])
+    cell = torch.full((1, 100, 2), 0.2)
+    with torch.no_grad():
+        ref = model.query(FeatureWindow.whole(model.prepare(F.pad(feat, [1] * 4))), coord, cell)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            window = FeatureWindow.whole(model.prepare(F.pad(feat.bfloat16().float(), [1] * 4)))
+            half = model.query(window, coord, cell)
+    assert half.dtype == torch.float32
+    # Only the bf16 storage of the features differs; the decoder adds no rounding of its own.
+    with torch.no_grad():
+        stored = model.query(FeatureWindow.whole(model.prepare(F.pad(feat.bfloat16().float(), [1] * 4))), coord, cell)
+    torch.testing.assert_close(half, stored, atol=1e-6, rtol=0)
+    assert (ref - stored).abs().max() < 0.05

@@ -16,6 +16,10 @@ n = fan-in; biases keep PyTorch's default, as SIREN does.
 
 Exact speed-up: the first layer's latent part W0[:, :576] z + b0 is computed
 once per LR pixel; w0 multiplies after the coordinate columns are added.
+
+Precision: sin(w0 x) multiplies any rounding of x by w0 = 30, so the decoder
+always runs in fp32, also when the viewer asks for fp16/bf16 autocast (the
+encoder still runs in half precision).
 """
 
 from __future__ import annotations
@@ -72,15 +76,18 @@ class LIIFSiren(ImplicitSR):
         return torch.cat((rel, 2.0 * cell), -1) if self.cell_decode else rel
 
     def prepare(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"h0": project(unfold3x3(feat), self.imnet.layers[0], 0, self.latent_dim, bias=True)}
+        with torch.autocast(feat.device.type, enabled=False):
+            return {"h0": project(unfold3x3(feat.float()), self.imnet.layers[0], 0, self.latent_dim, bias=True)}
 
     def query(self, window: FeatureWindow, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         w_pos = self.imnet.layers[0].weight[:, self.latent_dim:]
 
         def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-            return self.imnet.hidden_from(window.gather("h0", iy, ix) + self._position(rel, cell) @ w_pos.t())
+            h0 = window.gather("h0", iy, ix).float()
+            return self.imnet.hidden_from(h0 + self._position(rel, cell.float()) @ w_pos.t())
 
-        return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
+        with torch.autocast(coord.device.type, enabled=False):
+            return local_ensemble(coord.float(), window.image_h, window.image_w, member, self.local_ensemble)
 
     def query_plain(self, feat: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """Reference computation: the whole 580-d input through the whole
