@@ -32,11 +32,11 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Iterator
 from xml.etree import ElementTree
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 # Largest image accepted (width x height). 200 MP is a 16k x 12k scan; its
 # float32 RGB copy alone takes 2.4 GB.
