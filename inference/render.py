@@ -618,3 +618,31 @@ def assemble(tiles: list[RenderedTile], lattice: Lattice, phase: str = "full") -
         if a1 > a0 and b1 > b0:
             out[b0:b1, a0:a1] = t.rgb[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
     return out
+
+
+def clip_to_image(lattice: Lattice, image_w: int, image_h: int) -> Lattice | None:
+    """The part of a block (on a viewer lattice: integer offsets) whose pixel
+    centres lie inside the image; None when there is none."""
+    cols, rows = image_extent(lattice.zx, image_w, image_h) if lattice.zx == lattice.zy else (None, None)
+    if cols is None:
+        raise ValueError("clip_to_image expects a square lattice")
+    u0, v0 = max(0, int(lattice.u0)), max(0, int(lattice.v0))
+    u1 = min(cols, int(lattice.u0) + lattice.width)
+    v1 = min(rows, int(lattice.v0) + lattice.height)
+    if u1 <= u0 or v1 <= v0:
+        return None
+    return Lattice(lattice.zx, lattice.zy, float(u0), float(v0), u1 - u0, v1 - v0)
+
+
+def rect_lattice(x0: float, y0: float, x1: float, y1: float, zoom: float, image_w: int, image_h: int) -> Lattice | None:
+    """The block of the lattice at `zoom` whose pixel centres fall in the
+    rectangle [x0, x1) x [y0, y1) of the image: the pixels a pane shows there."""
+    z = canonical_zoom(zoom)
+    cols, rows = image_extent(z, image_w, image_h)
+    u0 = max(0, math.ceil(x0 * z - 0.5))
+    v0 = max(0, math.ceil(y0 * z - 0.5))
+    u1 = min(cols, math.ceil(x1 * z - 0.5))
+    v1 = min(rows, math.ceil(y1 * z - 0.5))
+    if u1 <= u0 or v1 <= v0:
+        return None
+    return Lattice(z, z, float(u0), float(v0), u1 - u0, v1 - v0)

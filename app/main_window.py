@@ -1,0 +1,1138 @@
+"""The main window: a grid of 1-8 panes sharing one view, the zoom slider,
+menus and toolbar, reference mode and export.
+
+The window holds the one `ViewState`. Panes and the slider only *propose*
+views (signals); `apply_view` clamps the proposal, pushes it to every pane
+and the slider with non-emitting setters (so nothing loops), and schedules
+render requests: soon for wheel, pan and keys, after the zoom rests while the
+slider is dragged. Decoding happens in the render worker's thread.
+"""
+
+from __future__ import annotations
+
+import widgets.qt_compat  # noqa: F401  (binding work-arounds, before any Qt call)
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+import numpy as np
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.render_worker import ExportJob, ExportResult, MetricsJob, MetricsResult, RenderService
+from inference.geometry import Lattice, Region, output_size
+from inference.render import (
+    MAX_ZOOM,
+    RenderedTile,
+    RenderRequest,
+    ViewState,
+    clip_to_image,
+    fit_zoom,
+    plan_tiles,
+    rect_lattice,
+    to_display,
+)
+from widgets.image_pane import ImagePane, ImageSource, SideStatus
+from widgets.method_picker import MethodEntry, MethodPicker
+from widgets.zoom_slider import ZoomSlider, format_zoom
+
+SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png"
+OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
+MAX_PANES = 8
+MAX_RECENT = 8
+# Wheel, drag and key changes are coalesced this long before requesting tiles;
+# while the zoom slider is dragged, refining waits until it has rested this long.
+COALESCE_MS = 30
+REST_MS = 150
+METRICS_REST_MS = 350
+GRID = {1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (2, 2), 5: (2, 3), 6: (2, 3), 7: (2, 4), 8: (2, 4)}
+SIDES = ("a", "b")
+
+
+def qta_icon(name: str) -> Any:
+    try:
+        import qtawesome as qta
+
+        return qta.icon(name, color=QApplication.palette().text().color())
+    except Exception:  # icons are decoration: never fail the window over one
+        from PySide6.QtGui import QIcon
+
+        return QIcon()
+
+
+@dataclass
+class SideState:
+    method: str = ""
+    generation: int = 0
+    state: str = ""
+    seconds_pending: float = 0.0
+    decoded_any: bool = False
+    seconds: float | None = None
+    note: str = ""
+    error: str | None = None
+    metrics: dict[str, MetricsResult] = field(default_factory=dict)
+
+
+class PaneSlot:
+    """One pane of the grid: its picker, its image pane, and per-side state."""
+
+    def __init__(self, uid: int, entries: list[MethodEntry], method: str) -> None:
+        self.uid = uid
+        self.frame = QFrame()
+        self.frame.setFrameShape(QFrame.Shape.NoFrame)
+        self.picker = MethodPicker(entries)
+        self.pane = ImagePane()
+        layout = QVBoxLayout(self.frame)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.picker)
+        layout.addWidget(self.pane, 1)
+        self.sides: dict[str, SideState] = {"a": SideState(method), "b": SideState()}
+        if method in self.picker.names():
+            self.picker.set_method(method)
+        self.sides["a"].method = self.picker.method() or ""
+
+    def active_sides(self) -> list[str]:
+        return ["a", "b"] if self.pane.is_split() and self.sides["b"].method else ["a"]
+
+    def target(self, side: str) -> tuple[int, str]:
+        return (self.uid, side)
+
+
+class MainWindow(QMainWindow):
+    imageOpened = Signal(str)
+    paneUpdated = Signal(object)  # target
+    exportDone = Signal(object)  # ExportResult
+
+    def __init__(self, device: str = "auto", loader: Callable[[str, Any], Any] | None = None,
+                 methods: list[str] | None = None, settings: QSettings | None = None, tile: int | None = None,
+                 panes: list[str] | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Implicit Zoom")
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("ImplicitZoom", "Implicit Zoom")
+        self.service = RenderService(device, loader, tile, parent=self)
+        worker = self.service.worker
+        worker.tileReady.connect(self._on_tile)
+        worker.queueChanged.connect(self._on_queue)
+        worker.deviceReady.connect(self._on_device)
+        worker.metricsReady.connect(self._on_metrics)
+        worker.exportProgress.connect(self._on_export_progress)
+        worker.exportFinished.connect(self._on_export_finished)
+        worker.methodLoaded.connect(self._on_method_loaded)
+        worker.failed.connect(self._on_worker_failed)
+
+        self.method_names, method_error = self._discover_methods(methods)
+        self.weights_known: dict[str, Any] = {}
+        self.loaded: Any = None  # LoadedImage of the opened file
+        self.image_rgb: np.ndarray | None = None  # what the panes show (LR in reference mode)
+        self.image_id = ""
+        self._image_counter = 0
+        self.reference: Any = None
+        self.view = ViewState(0.0, 0.0, 1.0)
+        self.selection: tuple[float, float, float, float] | None = None
+        self._fit_pending = False
+        self._slots: list[PaneSlot] = []
+        self._uid = 0
+        self._active = 0
+        self._queue = 0
+        self._export_dialog: QProgressDialog | None = None
+        self._closing = False
+
+        self._render_timer = QTimer(self, singleShot=True, interval=COALESCE_MS)
+        self._render_timer.timeout.connect(self.request_render)
+        self._rest_timer = QTimer(self, singleShot=True, interval=REST_MS)
+        self._rest_timer.timeout.connect(self.request_render)
+        self._metrics_timer = QTimer(self, singleShot=True, interval=METRICS_REST_MS)
+        self._metrics_timer.timeout.connect(self.request_visible_metrics)
+
+        self.zoom_slider = ZoomSlider(1.0, MAX_ZOOM)
+        self.zoom_slider.zoomChanged.connect(self._slider_zoom)
+        self.zoom_slider.zoomCommitted.connect(self._slider_committed)
+        self._grid_host = QWidget()
+        self._grid = QGridLayout(self._grid_host)
+        self._grid.setContentsMargins(4, 4, 4, 4)
+        self._grid.setSpacing(4)
+        self.setCentralWidget(self._grid_host)
+        self._build_actions()
+        self._build_status_bar()
+        for name in panes or self._default_panes():
+            self.add_pane(name, rearrange=False)
+        self._arrange()
+        self.resize(1280, 820)
+        if method_error:
+            self.statusBar().showMessage(method_error, 15000)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _discover_methods(self, methods: list[str] | None) -> tuple[list[str], str]:
+        if methods is not None:
+            return list(methods), ""
+        try:
+            from inference.catalog import all_methods
+
+            return all_methods(), ""
+        except Exception as error:  # a broken method file must not keep the viewer from opening
+            return ["bicubic"], f"Only bicubic is available: the method registry failed to load ({error})"
+
+    def _entries(self) -> list[MethodEntry]:
+        entries = []
+        for name in self.method_names:
+            entries.append(MethodEntry(name, self._method_label(name), self._method_tooltip(name)))
+        if self.reference is not None:
+            from inference.reference import GROUND_TRUTH
+
+            entries.append(MethodEntry(GROUND_TRUTH, "Ground truth",
+                                       "The opened image itself (reference mode): what the methods try to recover"))
+        return entries
+
+    def display_name(self, name: str) -> str:
+        from inference.reference import GROUND_TRUTH
+
+        if name == GROUND_TRUTH:
+            return "Ground truth"
+        try:
+            from inference.catalog import display_name
+
+            return display_name(name)
+        except Exception:
+            return name
+
+    def _is_untrained(self, name: str) -> bool:
+        if name in self.weights_known:
+            return not self.weights_known[name].trained
+        if name == "bicubic" or name.startswith("ground"):
+            return False
+        try:
+            from inference.catalog import shipped_weights
+
+            return shipped_weights(name) is None
+        except Exception:
+            return True
+
+    def _method_label(self, name: str) -> str:
+        label = self.display_name(name)
+        return f"{label} (untrained)" if self._is_untrained(name) else label
+
+    def _method_tooltip(self, name: str) -> str:
+        if name in self.weights_known:
+            return f"{self.display_name(name)}: {self.weights_known[name].summary}"
+        if name == "bicubic":
+            return "Bicubic interpolation (Pillow's kernel): the baseline"
+        try:
+            from inference import registry
+
+            spec = registry.spec(name)
+            status = "untrained: random weights" if self._is_untrained(name) else "shipped weights"
+            return f"{spec.display}: {spec.paper}\n{status}"
+        except Exception:
+            return name
+
+    def _default_panes(self) -> list[str]:
+        saved = self.settings.value("panes")
+        if isinstance(saved, str):
+            saved = [saved]
+        if isinstance(saved, list):
+            names = [str(n) for n in saved if str(n) in self.method_names][:MAX_PANES]
+            if names:
+                return names
+        implicit = [m for m in self.method_names if m != "bicubic"]
+        return ["bicubic", implicit[0]] if implicit else ["bicubic"]
+
+    def _action(self, text: str, slot: Callable, shortcut: Any = None, icon: str | None = None,
+                tip: str = "", checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if icon:
+            action.setIcon(qta_icon(icon))
+        action.setCheckable(checkable)
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{tip or text.replace('&', '').rstrip('.…')}" + (f" ({keys})" if keys else ""))
+        action.setStatusTip(tip or text)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        A = self._action
+        self.open_action = A("&Open\u2026", self.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
+                             "Open an image (PNG, JPEG, WebP, TIFF, BMP)")
+        self.export_view_action = A("&Export View\u2026", lambda: self.export_dialog("view"), "Ctrl+E",
+                                    "fa5s.file-export", "Export the current view or selection from a pane")
+        self.export_whole_action = A("Export &Whole Image\u2026", lambda: self.export_dialog("whole"),
+                                     "Ctrl+Shift+E", "fa5s.file-image", "Super-resolve the whole image at a scale")
+        self.export_comparison_action = A("Export &Comparison\u2026", self.export_comparison_dialog, "Ctrl+Alt+E",
+                                          "fa5s.images", "The same crop from every pane, labelled, side by side")
+        self.quit_action = A("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.zoom_in_action = A("Zoom &In", lambda: self.zoom_by(2 ** 0.5), QKeySequence.StandardKey.ZoomIn,
+                                "fa5s.search-plus")
+        self.zoom_out_action = A("Zoom &Out", lambda: self.zoom_by(2 ** -0.5), QKeySequence.StandardKey.ZoomOut,
+                                 "fa5s.search-minus")
+        self.fit_action = A("&Fit", self.fit, "Ctrl+0", "fa5s.compress-arrows-alt", "Show the whole image")
+        self.one_action = A("&1:1", lambda: self.set_zoom(1.0), "Ctrl+1", "fa5s.expand",
+                            "One image pixel per screen pixel")
+        self.add_pane_action = A("&Add Pane", lambda: self.add_pane(), "Ctrl+T", "fa5s.plus-square",
+                                 "Add a pane (up to 8)")
+        self.remove_pane_action = A("&Remove Pane", lambda: self.remove_pane(self._active), "Ctrl+W",
+                                    "fa5s.minus-square", "Remove the active pane")
+        self.split_action = A("&Split Active Pane", self.toggle_split, "Ctrl+\\", "fa5s.columns",
+                              "Two methods in the active pane, with a draggable divider", checkable=True)
+        self.select_action = A("&Select Region", self.toggle_select_mode, "Ctrl+R", "fa5s.vector-square",
+                               "Drag to select a region to export (or Shift+drag at any time)", checkable=True)
+        self.reference_action = A("&Reference Mode\u2026", self.toggle_reference, "Ctrl+G", "fa5s.balance-scale",
+                                  "Treat this image as ground truth, simulate \u00d7s low resolution, "
+                                  "and score every pane (PSNR/SSIM on Y)", checkable=True)
+        self.error_map_action = A("&Error Map", self.toggle_error_map, "Ctrl+M", "fa5s.fire",
+                                  "Overlay |Y error| against the ground truth (reference mode)", checkable=True)
+        self.error_map_action.setEnabled(False)
+        self.about_action = A("&About", self.about)
+        self.methods_action = A("&Methods and Weights", self.show_methods, icon="fa5s.info-circle")
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu(qta_icon("fa5s.history"), "Open &Recent")
+        file_menu.addSeparator()
+        for a in (self.export_view_action, self.export_whole_action, self.export_comparison_action):
+            file_menu.addAction(a)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        view_menu = menu.addMenu("&View")
+        for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.one_action):
+            view_menu.addAction(a)
+        view_menu.addSeparator()
+        for a in (self.add_pane_action, self.remove_pane_action, self.split_action):
+            view_menu.addAction(a)
+        count_menu = view_menu.addMenu("&Panes")
+        group = QActionGroup(self)
+        for n in range(1, MAX_PANES + 1):
+            a = QAction(str(n), self, checkable=True)
+            a.triggered.connect(lambda _c=False, n=n: self.set_pane_count(n))
+            group.addAction(a)
+            count_menu.addAction(a)
+        self._count_actions = group.actions()
+        tools = menu.addMenu("&Tools")
+        for a in (self.select_action, self.reference_action, self.error_map_action):
+            tools.addAction(a)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.methods_action)
+        help_menu.addAction(self.about_action)
+
+        bar = QToolBar("Main", self)
+        bar.setObjectName("main-toolbar")
+        bar.setIconSize(QSize(18, 18))
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        bar.addAction(self.open_action)
+        bar.addAction(self.export_view_action)
+        bar.addAction(self.export_comparison_action)
+        bar.addSeparator()
+        bar.addAction(self.fit_action)
+        bar.addAction(self.one_action)
+        bar.addAction(self.zoom_out_action)
+        bar.addWidget(self.zoom_slider)
+        bar.addAction(self.zoom_in_action)
+        bar.addSeparator()
+        for a in (self.add_pane_action, self.remove_pane_action, self.split_action, self.select_action,
+                  self.reference_action, self.error_map_action):
+            bar.addAction(a)
+        self._rebuild_recent()
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.device_label = QLabel("Device: starting\u2026")
+        self.image_label = QLabel("No image")
+        self.zoom_label = QLabel("")
+        self.queue_label = QLabel("Queue: 0")
+        for w, tip in ((self.image_label, "Image size and bit depth"),
+                       (self.zoom_label, "Zoom: output pixels per image pixel (physical screen pixels)"),
+                       (self.queue_label, "Tiles and jobs waiting in the render worker"),
+                       (self.device_label, "Where the models run")):
+            w.setToolTip(tip)
+            bar.addPermanentWidget(w)
+
+    # ------------------------------------------------------------------ panes
+
+    def slots(self) -> list[PaneSlot]:
+        return list(self._slots)
+
+    def panes(self) -> list[ImagePane]:
+        return [s.pane for s in self._slots]
+
+    def add_pane(self, method: str | None = None, rearrange: bool = True) -> PaneSlot | None:
+        if len(self._slots) >= MAX_PANES:
+            self.statusBar().showMessage(f"At most {MAX_PANES} panes", 4000)
+            return None
+        if method is None:
+            used = {s.sides["a"].method for s in self._slots}
+            method = next((m for m in self.method_names if m not in used), self.method_names[0])
+        slot = PaneSlot(self._uid, self._entries(), method)
+        self._uid += 1
+        pane = slot.pane
+        pane.set_source(self._source if self.image_rgb is not None else None)
+        pane.set_view(self.view)
+        pane.set_select_mode(self.select_action.isChecked())
+        pane.set_show_overlay(self.error_map_action.isChecked())
+        pane.set_selection(self.selection)
+        pane.viewRequested.connect(self.apply_view)
+        pane.resized.connect(self._pane_resized)
+        pane.selectionChanged.connect(self._selection_changed)
+        pane.activated.connect(lambda s=slot: self.set_active(self._slots.index(s)) if s in self._slots else None)
+        slot.picker.methodChanged.connect(lambda name, s=slot: self.set_method(s, "a", name))
+        slot.picker.splitMethodChanged.connect(lambda name, s=slot: self._split_changed(s, name))
+        slot.picker.closeRequested.connect(lambda s=slot: self.remove_pane(self._slots.index(s)))
+        self._slots.append(slot)
+        self._update_label(slot, "a")
+        if rearrange:
+            self._arrange()
+            self.schedule_render()
+            self._request_whole_metrics(slot)
+        return slot
+
+    def remove_pane(self, index: int) -> None:
+        if len(self._slots) <= 1 or not (0 <= index < len(self._slots)):
+            return
+        slot = self._slots.pop(index)
+        for side in SIDES:
+            self.service.generations.retire(slot.target(side))
+        self._grid.removeWidget(slot.frame)
+        slot.frame.setParent(None)
+        slot.frame.deleteLater()
+        self._active = min(self._active, len(self._slots) - 1)
+        self._arrange()
+        self.schedule_render()
+
+    def set_pane_count(self, n: int) -> None:
+        n = max(1, min(MAX_PANES, n))
+        while len(self._slots) < n:
+            if self.add_pane(rearrange=False) is None:
+                break
+        while len(self._slots) > n:
+            self.remove_pane(len(self._slots) - 1)
+        self._arrange()
+        self.schedule_render()
+
+    def _arrange(self) -> None:
+        for slot in self._slots:
+            self._grid.removeWidget(slot.frame)
+        rows, cols = GRID[len(self._slots)]
+        for i, slot in enumerate(self._slots):
+            self._grid.addWidget(slot.frame, i // cols, i % cols)
+        for r in range(2):
+            self._grid.setRowStretch(r, 1 if r < rows else 0)
+        for c in range(4):
+            self._grid.setColumnStretch(c, 1 if c < cols else 0)
+        for slot in self._slots:
+            slot.picker.set_closable(len(self._slots) > 1)
+        for i, a in enumerate(self._count_actions):
+            a.setChecked(i + 1 == len(self._slots))
+        self.set_active(min(self._active, len(self._slots) - 1))
+        self.add_pane_action.setEnabled(len(self._slots) < MAX_PANES)
+        self.remove_pane_action.setEnabled(len(self._slots) > 1)
+
+    def set_active(self, index: int) -> None:
+        self._active = index
+        for i, slot in enumerate(self._slots):
+            slot.pane.set_active(i == index and len(self._slots) > 1)
+        if 0 <= index < len(self._slots):
+            self.split_action.setChecked(self._slots[index].pane.is_split())
+
+    def active_slot(self) -> PaneSlot:
+        return self._slots[self._active]
+
+    def set_method(self, slot: PaneSlot, side: str, name: str) -> None:
+        state = slot.sides[side]
+        if state.method == name:
+            return
+        state.method = name
+        state.metrics.clear()
+        state.seconds = None
+        slot.pane.clear_tiles(side)
+        self._update_label(slot, side)
+        self.schedule_render()
+        self._request_whole_metrics(slot)
+        self._metrics_timer.start()
+
+    def _split_changed(self, slot: PaneSlot, name: str | None) -> None:
+        if name is None:
+            slot.pane.set_split(False)
+            slot.sides["b"] = SideState()
+            self.service.generations.retire(slot.target("b"))
+        else:
+            slot.pane.set_split(True)
+            self.set_method(slot, "b", name)
+        if slot is self.active_slot():
+            self.split_action.setChecked(slot.pane.is_split())
+        self.schedule_render()
+
+    def toggle_split(self) -> None:
+        slot = self.active_slot()
+        if slot.pane.is_split():
+            slot.picker.set_split_method(None)
+        else:
+            other = next((m for m in self.method_names if m != slot.sides["a"].method), slot.sides["a"].method)
+            slot.picker.set_split_method(other)
+
+    # ------------------------------------------------------------------ images
+
+    @property
+    def _source(self) -> ImageSource | None:
+        return getattr(self, "_image_source", None)
+
+    def open_dialog(self) -> None:
+        start = str(Path(self.loaded.path).parent) if self.loaded is not None else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open an image; on failure say why and keep the current one."""
+        from inference.imageio import ImageLoadError, load_image
+
+        try:
+            loaded = load_image(path)
+        except ImageLoadError as error:
+            QMessageBox.warning(self, "Cannot open image", str(error))
+            return False
+        except Exception as error:  # anything else is still a message, never a crash
+            QMessageBox.warning(self, "Cannot open image", f"{path}: {error}")
+            return False
+        if self.reference is not None:
+            self._leave_reference(reopen=False)
+        self.loaded = loaded
+        self._show_image(loaded.rgb, fit=True)
+        self._add_recent(str(Path(path).resolve()))
+        self.setWindowTitle(f"{Path(path).name} \u2014 Implicit Zoom")
+        notes = "; ".join(loaded.notes)
+        if notes:
+            self.statusBar().showMessage(f"{Path(path).name}: {notes}")
+        else:
+            self.statusBar().clearMessage()
+        self.imageOpened.emit(str(path))
+        return True
+
+    def _show_image(self, rgb: np.ndarray, fit: bool) -> None:
+        self._image_counter += 1
+        self.image_id = f"image-{self._image_counter}"
+        self.image_rgb = np.ascontiguousarray(rgb, dtype=np.float32)
+        self._image_source = ImageSource(to_display(self.image_rgb))
+        self.selection = None
+        keep = ()
+        self.service.set_image(self.image_id, self.image_rgb, keep)
+        for slot in self._slots:
+            for side in SIDES:
+                slot.sides[side].metrics.clear()
+                slot.sides[side].seconds = None
+                slot.sides[side].error = None
+            slot.pane.set_source(self._source)
+            slot.pane.set_selection(None)
+        self._update_image_label()
+        self._update_zoom_range()
+        if fit:
+            self._fit_pending = True
+            self.fit()
+        self.schedule_render()
+
+    def _update_image_label(self) -> None:
+        if self.image_rgb is None:
+            self.image_label.setText("No image")
+            return
+        h, w = self.image_rgb.shape[:2]
+        bits = f" \u00b7 {self.loaded.bit_depth}-bit" if self.loaded is not None else ""
+        text = f"{w} \u00d7 {h} px{bits}"
+        if self.reference is not None:
+            hw, hh = self.reference.hr_size
+            text = f"reference \u00d7{self.reference.scale:g}: LR {w} \u00d7 {h} from {hw} \u00d7 {hh}"
+        self.image_label.setText(text)
+
+    # ------------------------------------------------------------------ view
+
+    def pane_size(self) -> tuple[int, int]:
+        return self._slots[0].pane.physical_size() if self._slots else (800, 600)
+
+    def _zoom_limits(self) -> tuple[float, float]:
+        if self.image_rgb is None:
+            return 1.0, MAX_ZOOM
+        h, w = self.image_rgb.shape[:2]
+        fz = fit_zoom(w, h, *self.pane_size())
+        return min(fz, 1.0), MAX_ZOOM
+
+    def _update_zoom_range(self) -> None:
+        lo, hi = self._zoom_limits()
+        self.zoom_slider.set_range(lo, hi)
+        self.zoom_slider.set_zoom(self.view.zoom)
+
+    def apply_view(self, view: ViewState, rest: bool = False) -> None:
+        """Show `view` in every pane (clamped); then request tiles, at once or
+        when the zoom rests."""
+        if self.image_rgb is None or view is None:
+            return
+        h, w = self.image_rgb.shape[:2]
+        lo, hi = self._zoom_limits()
+        if view.zoom < lo or view.zoom > hi:
+            view = ViewState(view.cx, view.cy, min(hi, max(lo, view.zoom)))
+        view = view.clamped(w, h)
+        changed = view != self.view
+        self.view = view
+        for slot in self._slots:
+            slot.pane.set_view(view)
+        self.zoom_slider.set_zoom(view.zoom)
+        self.zoom_label.setText(f"Zoom {format_zoom(view.zoom)}")
+        if changed:
+            for slot in self._slots:
+                for side in slot.active_sides():
+                    st = slot.sides[side]
+                    if st.state in ("done", "untrained"):
+                        st.state = "preview"
+                        self._update_label(slot, side)
+            if rest:
+                self._rest_timer.start()
+            else:
+                self.schedule_render()
+
+    def schedule_render(self) -> None:
+        if not self._rest_timer.isActive():
+            self._render_timer.start()
+
+    def set_zoom(self, zoom: float) -> None:
+        self.apply_view(self.view.with_zoom(zoom))
+
+    def zoom_by(self, factor: float) -> None:
+        self.set_zoom(self.view.zoom * factor)
+
+    def fit(self) -> None:
+        if self.image_rgb is None:
+            return
+        h, w = self.image_rgb.shape[:2]
+        # Before the window is shown the panes' sizes are provisional: fit again then.
+        self._fit_pending = not self.isVisible()
+        self._update_zoom_range()
+        self.apply_view(ViewState.fit(w, h, *self.pane_size()))
+
+    @Slot(float)
+    def _slider_zoom(self, zoom: float) -> None:
+        # While dragging: panes show scaled previews; refine once it rests.
+        self.apply_view(self.view.with_zoom(zoom), rest=self.zoom_slider.is_dragging())
+
+    @Slot(float)
+    def _slider_committed(self, zoom: float) -> None:
+        self._rest_timer.stop()
+        self.apply_view(self.view.with_zoom(zoom))
+        self.schedule_render()
+
+    def _pane_resized(self) -> None:
+        if self.image_rgb is None:
+            return
+        if self._fit_pending:
+            self.fit()
+        else:
+            self._update_zoom_range()
+        self.schedule_render()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        super().showEvent(event)
+        # Fit once the panes have their real size.
+        QTimer.singleShot(0, self._fit_if_pending)
+
+    def _fit_if_pending(self) -> None:
+        if self._fit_pending and self.image_rgb is not None:
+            self.fit()
+
+    # ------------------------------------------------------------------ rendering
+
+    def request_render(self) -> None:
+        """One request per visible pane side, each with a new generation."""
+        if self.image_rgb is None or self._closing:
+            return
+        h, w = self.image_rgb.shape[:2]
+        for slot in self._slots:
+            lat = slot.pane.lattice()
+            for side in slot.active_sides():
+                st = slot.sides[side]
+                if not st.method:
+                    continue
+                target = slot.target(side)
+                gen = self.service.generations.issue(target)
+                st.generation = gen
+                st.seconds_pending = 0.0
+                st.decoded_any = False
+                st.error = None
+                slot.pane.begin_generation(side, gen)
+                if not plan_tiles(lat, 256, w, h):
+                    st.state = "done"  # nothing of the image in view
+                else:
+                    st.state = "preview"
+                    self.service.submit(RenderRequest(gen, target, st.method, lat, self.image_id))
+                self._update_label(slot, side)
+        if self.reference is not None:
+            self._metrics_timer.start()
+
+    def _find(self, target: Hashable) -> tuple[PaneSlot, str] | None:
+        uid, side = target
+        for slot in self._slots:
+            if slot.uid == uid:
+                return slot, side
+        return None
+
+    @Slot(object)
+    def _on_tile(self, tile: RenderedTile) -> None:
+        if self.service.generations.is_stale(tile.generation, tile.target):
+            return  # a result of work the user has moved on from
+        found = self._find(tile.target)
+        if found is None:
+            return
+        slot, side = found
+        st = slot.sides[side]
+        if tile.error is not None:
+            st.state, st.error = "error", tile.error
+            self._update_label(slot, side)
+            self.paneUpdated.emit(tile.target)
+            return
+        slot.pane.add_tile(side, tile.zoom, tile.u0, tile.v0, tile.rgb, tile.phase, tile.generation)
+        if tile.phase == "full":
+            st.note = tile.note
+            if not tile.from_cache:
+                st.seconds_pending += tile.seconds
+                st.decoded_any = True
+        if tile.final:
+            slot.pane.finish_generation(side)
+            st.seconds = st.seconds_pending if st.decoded_any else 0.0
+            st.state = "untrained" if tile.untrained else "done"
+        elif tile.phase in ("coarse", "full"):
+            st.state = "refining"
+        self._update_label(slot, side)
+        self.paneUpdated.emit(tile.target)
+
+    def _update_label(self, slot: PaneSlot, side: str) -> None:
+        st = slot.sides[side]
+        notes = []
+        if st.error:
+            notes.append(st.error)
+        if st.note:
+            notes.append(st.note)
+        if st.method and self._is_untrained(st.method):
+            notes.append("untrained: random weights, output is not a result")
+        metrics = []
+        for kind, label in (("whole", "image"), ("visible", "view")):
+            m = st.metrics.get(kind)
+            if m is None:
+                continue
+            if m.error:
+                metrics.append(f"{label}: {m.error}")
+            elif m.psnr is not None:
+                psnr = "\u221e" if math.isinf(m.psnr) else f"{m.psnr:.2f}"
+                ssim = f"{m.ssim:.4f}" if m.ssim is not None else "n/a"
+                metrics.append(f"{label}: PSNR {psnr} dB \u00b7 SSIM {ssim}")
+            elif m.note:
+                metrics.append(f"{label}: {m.note}")
+        slot.pane.set_status(side, SideStatus(self.display_name(st.method) if st.method else "",
+                                              st.state, st.seconds, notes, metrics))
+
+    @Slot(int)
+    def _on_queue(self, n: int) -> None:
+        self._queue = n
+        self.queue_label.setText(f"Queue: {n}")
+
+    @Slot(str)
+    def _on_device(self, label: str) -> None:
+        self.device_label.setText(label)
+
+    @Slot(str, object)
+    def _on_method_loaded(self, name: str, weights: Any) -> None:
+        known = name in self.weights_known
+        self.weights_known[name] = weights
+        if not known:
+            entries = self._entries()
+            for slot in self._slots:
+                for picker in (slot.picker,):
+                    picker.blockSignals(True)
+                    picker.set_methods(entries)
+                    picker.blockSignals(False)
+                for side in SIDES:
+                    if slot.sides[side].method == name:
+                        self._update_label(slot, side)
+
+    @Slot(str)
+    def _on_worker_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15000)
+
+    def queue_length(self) -> int:
+        return self._queue
+
+    # ------------------------------------------------------------------ selection
+
+    def toggle_select_mode(self) -> None:
+        on = self.select_action.isChecked()
+        for slot in self._slots:
+            slot.pane.set_select_mode(on)
+
+    def _selection_changed(self, selection: Any) -> None:
+        self.selection = selection
+        for slot in self._slots:
+            slot.pane.set_selection(selection)
+        if selection is not None:
+            x0, y0, x1, y1 = selection
+            self.statusBar().showMessage(f"Selected {x1 - x0:.1f} \u00d7 {y1 - y0:.1f} image pixels at "
+                                         f"({x0:.1f}, {y0:.1f}); File \u203a Export to save it", 8000)
+
+    # ------------------------------------------------------------------ reference mode
+
+    def toggle_reference(self) -> None:
+        if self.reference is not None:
+            self._leave_reference(reopen=True)
+            return
+        self.reference_action.setChecked(False)
+        if self.loaded is None:
+            return
+        scale, ok = QInputDialog.getDouble(
+            self, "Reference mode",
+            "Treat this image as ground truth and simulate a low-resolution copy, downscaled by:",
+            4.0, 1.1, 16.0, 2)
+        if ok:
+            self.enter_reference(scale)
+
+    def enter_reference(self, scale: float) -> bool:
+        """Downsample the opened image by `scale` the evaluator's way and super-resolve that in every pane."""
+        from inference.reference import make_reference
+
+        if self.loaded is None:
+            return False
+        try:
+            ref = make_reference(self.loaded.rgb, scale)
+        except ValueError as error:
+            QMessageBox.warning(self, "Reference mode", str(error))
+            return False
+        self.reference = ref
+        self.service.set_reference(ref)
+        self.reference_action.setChecked(True)
+        self.error_map_action.setEnabled(True)
+        self._refresh_pickers()
+        self._show_image(ref.lr, fit=False)
+        h, w = ref.lr.shape[:2]
+        # Start where the ground truth is shown 1:1 if it fits, else fitted.
+        fz = fit_zoom(w, h, *self.pane_size())
+        self.apply_view(ViewState(w / 2, h / 2, min(ref.scale, fz) if fz >= 1 else fz))
+        for slot in self._slots:
+            self._request_whole_metrics(slot)
+        self.statusBar().showMessage(
+            f"Reference mode: the opened image is the ground truth; panes super-resolve it downscaled "
+            f"\u00d7{scale:g} (bicubic, as the evaluator makes LR). Scores: Y channel, {ref.shave} px border shaved.")
+        return True
+
+    def _leave_reference(self, reopen: bool) -> None:
+        self.reference = None
+        self.service.set_reference(None)
+        self.reference_action.setChecked(False)
+        self.error_map_action.setChecked(False)
+        self.error_map_action.setEnabled(False)
+        self.toggle_error_map()
+        from inference.reference import GROUND_TRUTH
+
+        for slot in self._slots:
+            for side in SIDES:
+                if slot.sides[side].method == GROUND_TRUTH:
+                    slot.sides[side].method = "bicubic"
+                slot.pane.set_overlay(side, 1, 1, 0, 0, None)
+        self._refresh_pickers()
+        if reopen and self.loaded is not None:
+            self._show_image(self.loaded.rgb, fit=True)
+
+    def _refresh_pickers(self) -> None:
+        entries = self._entries()
+        for slot in self._slots:
+            slot.picker.blockSignals(True)
+            slot.picker.set_methods(entries)
+            if slot.sides["a"].method in slot.picker.names():
+                slot.picker.set_method(slot.sides["a"].method)
+            slot.picker.blockSignals(False)
+
+    def _request_whole_metrics(self, slot: PaneSlot) -> None:
+        if self.reference is None:
+            return
+        for side in slot.active_sides():
+            st = slot.sides[side]
+            target = slot.target(side)
+            gen = self.service.generations.issue(("metrics", target, "whole"))
+            self.service.request_metrics(MetricsJob(target, st.method, self.image_id, "whole", gen))
+
+    def request_visible_metrics(self) -> None:
+        if self.reference is None or self.image_rgb is None:
+            return
+        h, w = self.image_rgb.shape[:2]
+        for slot in self._slots:
+            region = self.view.visible_region(*slot.pane.physical_size(), w, h)
+            if region is None:
+                continue
+            for side in slot.active_sides():
+                target = slot.target(side)
+                gen = self.service.generations.issue(("metrics", target, "visible"))
+                self.service.request_metrics(MetricsJob(target, slot.sides[side].method, self.image_id,
+                                                        "visible", gen, region))
+
+    @Slot(object)
+    def _on_metrics(self, result: MetricsResult) -> None:
+        if self.service.generations.is_stale(result.generation, ("metrics", result.target, result.kind)):
+            return
+        found = self._find(result.target)
+        if found is None:
+            return
+        slot, side = found
+        if slot.sides[side].method != result.method:
+            return
+        slot.sides[side].metrics[result.kind] = result
+        if result.kind == "visible" and result.error_map is not None and result.window is not None:
+            c0, r0, _, _ = result.window
+            zx, zy = result.hr_zoom
+            slot.pane.set_overlay(side, zx, zy, c0, r0, result.error_map)
+        self._update_label(slot, side)
+        self.paneUpdated.emit(result.target)
+
+    def toggle_error_map(self) -> None:
+        on = self.error_map_action.isChecked()
+        for slot in self._slots:
+            slot.pane.set_show_overlay(on)
+
+    def metrics(self, index: int, side: str = "a") -> dict[str, MetricsResult]:
+        return dict(self._slots[index].sides[side].metrics)
+
+    # ------------------------------------------------------------------ export
+
+    def _pane_choices(self) -> tuple[list[tuple[str, str]], int]:
+        choices, active = [], 0
+        for i, slot in enumerate(self._slots):
+            if i == self._active:
+                active = len(choices)
+            for side in slot.active_sides():
+                where = f"pane {i + 1}" + ("" if side == "a" and not slot.pane.is_split() else
+                                           (" left" if side == "a" else " right"))
+                choices.append((f"{self.display_name(slot.sides[side].method)} ({where})", slot.sides[side].method))
+        return choices, active
+
+    def export_lattice(self, area: str, mode: str = "zoom", scale: float = 0.0, width: int = 0) -> Lattice | None:
+        """The lattice an export samples: the same one the panes show at the current zoom."""
+        if self.image_rgb is None:
+            return None
+        h, w = self.image_rgb.shape[:2]
+        if area == "whole":
+            rect = (0.0, 0.0, float(w), float(h))
+        elif area == "selection" and self.selection is not None:
+            rect = self.selection
+        else:
+            rect = self.view.visible_region(*self.pane_size(), w, h)
+            if rect is None:
+                return None
+        x0, y0, x1, y1 = rect
+        if mode == "width":
+            out_w = int(width)
+            out_h = max(1, round(out_w * (y1 - y0) / (x1 - x0)))
+            return Lattice.from_region(Region(x0, y0, x1 - x0, y1 - y0), out_w, out_h)
+        zoom = self.view.zoom if mode == "zoom" else float(scale)
+        if area == "whole" and mode == "scale":
+            return Lattice.full_image(w, h, zoom)
+        if area == "view" and mode == "zoom":
+            return clip_to_image(self.active_slot().pane.lattice(), w, h)
+        return rect_lattice(x0, y0, x1, y1, zoom, w, h)
+
+    def _default_export_path(self, suffix: str = "") -> str:
+        base = Path(self.loaded.path).stem if self.loaded is not None else "export"
+        folder = Path(str(self.settings.value("exportDir", str(Path.home()))))
+        return str(folder / f"{base}{suffix}.png")
+
+    def export_dialog(self, area: str = "view") -> None:
+        from app.export_dialog import ExportDialog
+
+        if self.image_rgb is None:
+            return
+        choices, active = self._pane_choices()
+
+        def size_for(a: str, mode: str, scale: float, width: int) -> tuple[int, int] | None:
+            lat = self.export_lattice(a, mode, scale, width)
+            return (lat.width, lat.height) if lat is not None else None
+
+        dialog = ExportDialog(choices, active, self.view.zoom, self.selection is not None,
+                              "selection" if area == "view" and self.selection is not None else area,
+                              self._default_export_path(), size_for, self)
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        spec = dialog.spec()
+        self.settings.setValue("exportDir", str(Path(spec.path).parent))
+        self.export_to(spec.path, spec.method, spec.area, spec.size_mode, spec.scale, spec.width, spec.bits)
+
+    def export_to(self, path: str, method: str | None = None, area: str = "view", mode: str = "zoom",
+                  scale: float = 0.0, width: int = 0, bits: int = 8, progress_dialog: bool = True) -> bool:
+        """Export one method's pixels (in the worker) with a cancellable progress dialog."""
+        lattice = self.export_lattice(area, mode, scale, width)
+        if lattice is None:
+            QMessageBox.warning(self, "Export", "Nothing of the image is in that area.")
+            return False
+        method = method or self.active_slot().sides["a"].method
+        meta = self._export_metadata()
+        self._start_export(ExportJob("region", str(path), lattice, self.image_id, method=method, bits=bits,
+                                     metadata=meta), progress_dialog)
+        return True
+
+    def export_comparison_dialog(self) -> None:
+        if self.image_rgb is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export comparison", self._default_export_path("-comparison"),
+                                              "PNG image (*.png);;TIFF image (*.tif *.tiff);;WebP image (*.webp)")
+        if path:
+            self.export_comparison_to(path)
+
+    def export_comparison_to(self, path: str, progress_dialog: bool = True) -> bool:
+        """The selection (else the view) at the current zoom from every pane, labelled."""
+        area = "selection" if self.selection is not None else "view"
+        lattice = self.export_lattice(area)
+        if lattice is None:
+            QMessageBox.warning(self, "Export comparison", "Nothing of the image is in view.")
+            return False
+        panes = []
+        for label, method in self._pane_choices()[0]:
+            name = self._method_label(method)
+            panes.append((f"{name} \u00b7 {lattice.zx:.3g}\u00d7", method))
+        self._start_export(ExportJob("comparison", str(path), lattice, self.image_id, panes=panes,
+                                     metadata=self._export_metadata()), progress_dialog)
+        return True
+
+    def _export_metadata(self) -> dict[str, str]:
+        meta = {}
+        if self.loaded is not None:
+            meta["Source"] = Path(self.loaded.path).name
+        if self.reference is not None:
+            meta["Reference"] = f"LR simulated from the source, downscaled x{self.reference.scale:g} (bicubic)"
+        return meta
+
+    def _start_export(self, job: ExportJob, progress_dialog: bool) -> None:
+        if progress_dialog:
+            dialog = QProgressDialog("Exporting\u2026", "Cancel", 0, 100, self)
+            dialog.setWindowTitle("Export")
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.setMinimumDuration(300)
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.canceled.connect(self.service.cancel_export)
+            self._export_dialog = dialog
+        self.statusBar().showMessage(f"Exporting {job.lattice.width} \u00d7 {job.lattice.height} to {job.path}\u2026")
+        self.service.export(job)
+
+    @Slot(int, int)
+    def _on_export_progress(self, done: int, total: int) -> None:
+        if self._export_dialog is not None and total > 0:
+            self._export_dialog.setValue(int(100 * done / total))
+
+    @Slot(object)
+    def _on_export_finished(self, result: ExportResult) -> None:
+        if self._export_dialog is not None:
+            self._export_dialog.close()
+            self._export_dialog.deleteLater()
+            self._export_dialog = None
+        if result.ok:
+            self.statusBar().showMessage(result.message, 10000)
+        elif result.cancelled:
+            self.statusBar().showMessage(result.message, 6000)
+        elif not self._closing:
+            QMessageBox.warning(self, "Export failed", result.message)
+        self.exportDone.emit(result)
+
+    # ------------------------------------------------------------------ recent files, drops, help
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recentFiles", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: str) -> None:
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recentFiles", files[:MAX_RECENT])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for i, path in enumerate(files):
+            action = self.recent_menu.addAction(f"&{i + 1} {Path(path).name}")
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recentFiles", [])
+        self._rebuild_recent()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                event.acceptProposedAction()
+                self.open_path(url.toLocalFile())
+                return
+
+    def show_methods(self) -> None:
+        lines = []
+        for name in self.method_names:
+            summary = self.weights_known[name].summary if name in self.weights_known else (
+                "untrained: random weights" if self._is_untrained(name) else "shipped weights (loaded on first use)")
+            lines.append(f"<b>{self.display_name(name)}</b> ({name}): {summary}")
+        QMessageBox.information(self, "Methods and weights", "<br>".join(lines))
+
+    def about(self) -> None:
+        QMessageBox.about(self, "Implicit Zoom",
+                          "<b>Implicit Zoom</b><br>Look into an image: a continuous zoom, super-resolved on the fly "
+                          "by implicit neural decoders next to bicubic, in synchronised panes.<br><br>"
+                          "Wheel: zoom about the cursor \u00b7 drag: pan \u00b7 Shift+drag: select \u00b7 "
+                          "+/\u2212: zoom \u00b7 0: fit \u00b7 1: 1:1 \u00b7 arrows: pan")
+
+    # ------------------------------------------------------------------ closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._closing = True
+        for timer in (self._render_timer, self._rest_timer, self._metrics_timer):
+            timer.stop()
+        self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
+        self.service.shutdown()
+        super().closeEvent(event)
+
+
+def run_gui(image_path: str | None = None, device: str = "auto") -> int:
+    """Start the viewer; with no image, the bundled sample."""
+    from PySide6.QtGui import QGuiApplication
+
+    from app.theme import apply_theme
+
+    if QApplication.instance() is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Implicit Zoom")
+    app.setOrganizationName("ImplicitZoom")
+    apply_theme(app)
+    window = MainWindow(device=device)
+    window.show()
+    path = image_path or str(SAMPLE_IMAGE)
+    QTimer.singleShot(0, lambda: window.open_path(path))
+    return int(app.exec())

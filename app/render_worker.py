@@ -1,0 +1,336 @@
+"""The render worker: a QObject living in its own QThread that owns the
+upscalers, the device and the caches. The GUI thread never runs a model.
+
+Requests arrive by queued signals. The worker decodes ONE tile per turn of
+its event loop (`_pump` re-schedules itself with a zero timer), so between
+tiles it sees new requests (which replace older ones of the same pane), the
+stop flag, and generations made stale by the GUI thread. Stale requests are
+dropped before they start; the GUI also discards any stale result that was
+already on its way.
+
+`RenderService` is the GUI side: it starts the thread, forwards calls, and
+on shutdown sets the stop flag, quits the thread's loop and waits for it.
+"""
+
+from __future__ import annotations
+
+import widgets.qt_compat  # noqa: F401  (binding work-arounds, before any Qt call)
+
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from inference.geometry import Lattice
+from inference.render import CPU_TILE, DEFAULT_TILE, GenerationCounter, RenderRequest, Renderer
+
+Loader = Callable[[str, Any], Any]
+
+
+@dataclass
+class MetricsJob:
+    """Reference-mode scores for one pane side: 'whole' (evaluate_image) or
+    'visible' (the region in view, with an error map)."""
+
+    target: Hashable
+    method: str
+    image_id: str
+    kind: str
+    generation: int
+    region: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class MetricsResult:
+    target: Hashable
+    method: str
+    kind: str
+    generation: int
+    psnr: float | None = None
+    ssim: float | None = None
+    window: tuple[int, int, int, int] | None = None
+    error_map: np.ndarray | None = None
+    hr_zoom: tuple[float, float] | None = None
+    note: str = ""
+    error: str | None = None
+
+
+@dataclass
+class ExportJob:
+    """'region': one method on `lattice` to `path`; 'comparison': every entry
+    of `panes` (label, method) on the same lattice, side by side."""
+
+    kind: str
+    path: str
+    lattice: Lattice
+    image_id: str
+    method: str = ""
+    panes: list[tuple[str, str]] = field(default_factory=list)
+    bits: int = 8
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ExportResult:
+    ok: bool
+    path: str
+    message: str
+    cancelled: bool = False
+
+
+class RenderWorker(QObject):
+    tileReady = Signal(object)  # RenderedTile
+    queueChanged = Signal(int)
+    deviceReady = Signal(str)
+    metricsReady = Signal(object)  # MetricsResult
+    exportProgress = Signal(int, int)
+    exportFinished = Signal(object)  # ExportResult
+    methodLoaded = Signal(str, object)  # name, upscaler.weights
+    failed = Signal(str)
+
+    def __init__(self, device: str, loader: Loader | None, generations: GenerationCounter,
+                 stop: threading.Event, cancel: threading.Event, tile: int | None = None) -> None:
+        super().__init__()
+        self._device_name = device
+        self._loader = loader
+        self._generations = generations
+        self._stop = stop
+        self._cancel = cancel
+        self._tile = tile
+        self._upscalers: dict[str, Any] = {}
+        self._reference: Any = None
+        self._background: list[MetricsJob] = []
+        self._scheduled = False
+        self.device: Any = None
+        self.renderer: Renderer | None = None
+
+    # -- set-up ----------------------------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        from inference.upscaler import device_label, pick_device
+
+        try:
+            self.device = pick_device(self._device_name)
+            label = device_label(self.device)
+        except Exception as error:  # e.g. --device cuda without CUDA: fall back, say so
+            from inference.upscaler import pick_device as pick
+
+            self.device = pick("cpu")
+            label = f"CPU ({error})"
+            self.failed.emit(f"Device {self._device_name!r} is not usable: {error}. Using the CPU.")
+        if self.device.type == "cpu":
+            import torch
+
+            # Leave a core for the GUI thread.
+            torch.set_num_threads(max(1, (torch.get_num_threads() or 2) - 1))
+        tile = self._tile or (DEFAULT_TILE if self.device.type == "cuda" else CPU_TILE)
+        self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations)
+        self.deviceReady.emit(label)
+
+    def _get_upscaler(self, name: str) -> Any:
+        if name not in self._upscalers:
+            from inference.reference import GROUND_TRUTH, GroundTruthUpscaler
+
+            if name == GROUND_TRUTH:
+                if self._reference is None:
+                    raise ValueError("the ground truth exists only in reference mode")
+                up = GroundTruthUpscaler(self._reference, self.device)
+            else:
+                loader = self._loader
+                if loader is None:
+                    from inference.catalog import load_upscaler as loader
+                up = loader(name, self.device)
+            self._upscalers[name] = up
+            self.methodLoaded.emit(name, up.weights)
+        return self._upscalers[name]
+
+    # -- slots -------------------------------------------------------------------
+
+    @Slot(str, object, object)
+    def set_image(self, image_id: str, rgb: np.ndarray, keep: Any) -> None:
+        if self.renderer is None:
+            return
+        self.renderer.set_image(image_id, rgb, tuple(keep or ()))
+        self._background = [j for j in self._background if self.renderer.has_image(j.image_id)]
+
+    @Slot(object)
+    def set_reference(self, reference: Any) -> None:
+        from inference.reference import GROUND_TRUTH
+
+        self._reference = reference
+        self._upscalers.pop(GROUND_TRUTH, None)
+        if self.renderer is not None:
+            self.renderer.features.discard(lambda k: k[1] == GROUND_TRUTH)
+            self.renderer.tiles.discard(lambda k: k.method == GROUND_TRUTH)
+
+    @Slot(object)
+    def submit(self, request: RenderRequest) -> None:
+        if self.renderer is None or self._stop.is_set():
+            return
+        if self._generations.is_stale(request.generation, request.target):
+            return  # superseded before it started
+        self.renderer.submit(request)
+        self._schedule()
+
+    @Slot(object)
+    def request_metrics(self, job: MetricsJob) -> None:
+        self._background = [j for j in self._background if (j.target, j.kind) != (job.target, job.kind)]
+        self._background.append(job)
+        self._schedule()
+
+    @Slot(object)
+    def export(self, job: ExportJob) -> None:
+        """Runs to the end (or cancel) here; progress goes out as signals."""
+        from inference.export import ExportCancelled, ExportError, decode_tiled, export_comparison, export_region
+
+        self._cancel.clear()
+
+        def cancelled() -> bool:
+            return self._cancel.is_set() or self._stop.is_set()
+
+        def progress(done: int, total: int) -> None:
+            self.exportProgress.emit(int(done), int(total))
+
+        try:
+            if self.renderer is None:
+                raise ExportError("the worker is not ready")
+            if job.kind == "region":
+                upscaler, feats = self.renderer.encoded(job.method, job.image_id)
+                path = export_region(upscaler, feats, job.lattice, job.path, bits=job.bits,
+                                     metadata=job.metadata, progress=progress, cancel=cancelled)
+            elif job.kind == "comparison":
+                images = []
+                for i, (label, method) in enumerate(job.panes):
+                    upscaler, feats = self.renderer.encoded(method, job.image_id)
+                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled,
+                                                       progress=lambda d, t, i=i: progress(i * t + d, t * len(job.panes)))))
+                path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
+            else:
+                raise ExportError(f"unknown export kind {job.kind!r}")
+            self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}"))
+        except ExportCancelled:
+            self.exportFinished.emit(ExportResult(False, job.path, "Export cancelled; nothing was written.", True))
+        except Exception as error:
+            self.exportFinished.emit(ExportResult(False, job.path, f"{error}"))
+        self._schedule()
+
+    # -- the loop ---------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self._stop.is_set():
+            self._scheduled = True
+            QTimer.singleShot(0, self._pump)
+
+    @Slot()
+    def _pump(self) -> None:
+        self._scheduled = False
+        if self._stop.is_set() or self.renderer is None:
+            return
+        tile = self.renderer.next_result()
+        if tile is not None:
+            self.tileReady.emit(tile)
+        elif self._background:
+            self._run_metrics(self._background.pop(0))
+        pending = self.renderer.pending() + len(self._background)
+        self.queueChanged.emit(pending)
+        if pending:
+            self._schedule()
+
+    def _run_metrics(self, job: MetricsJob) -> None:
+        from inference.reference import Stopped, score_region, whole_image_score
+
+        channel = ("metrics", job.target, job.kind)
+        if self._generations.is_stale(job.generation, channel) or self._reference is None:
+            return
+        ref = self._reference
+        result = MetricsResult(job.target, job.method, job.kind, job.generation)
+
+        def should_stop() -> bool:
+            return self._stop.is_set() or self._generations.is_stale(job.generation, channel)
+
+        try:
+            upscaler = self._get_upscaler(job.method)
+            if job.kind == "whole":
+                result.psnr, result.ssim = whole_image_score(upscaler, ref, should_stop)
+            else:
+                window = ref.window(*job.region)
+                c0, r0, c1, r1 = window
+                if c1 <= c0 or r1 <= r0:
+                    return
+                hr_lat = ref.hr_lattice()
+                sr = self.renderer.decode(job.method, job.image_id, hr_lat.crop(c0, r0, c1 - c0, r1 - r0))
+                score = score_region(sr, ref, window)
+                result.psnr, result.ssim, result.note = score.psnr, score.ssim, score.note
+                result.window, result.error_map = window, score.error_map
+                result.hr_zoom = (hr_lat.zx, hr_lat.zy)
+        except Stopped:
+            return
+        except Exception as error:
+            result.error = f"{type(error).__name__}: {error}"
+            traceback.print_exc()
+        self.metricsReady.emit(result)
+
+
+class RenderService(QObject):
+    """GUI-side handle on the worker thread."""
+
+    _set_image = Signal(str, object, object)
+    _set_reference = Signal(object)
+    _submit = Signal(object)
+    _metrics = Signal(object)
+    _export = Signal(object)
+
+    def __init__(self, device: str = "auto", loader: Loader | None = None, tile: int | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.generations = GenerationCounter()
+        self.stop_event = threading.Event()
+        self.cancel_event = threading.Event()
+        self.thread = QThread()
+        self.thread.setObjectName("render-worker")
+        self.worker = RenderWorker(device, loader, self.generations, self.stop_event, self.cancel_event, tile)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.start)
+        self._set_image.connect(self.worker.set_image)
+        self._set_reference.connect(self.worker.set_reference)
+        self._submit.connect(self.worker.submit)
+        self._metrics.connect(self.worker.request_metrics)
+        self._export.connect(self.worker.export)
+        self.thread.start()
+        self._running = True
+
+    def set_image(self, image_id: str, rgb: np.ndarray, keep: tuple[str, ...] = ()) -> None:
+        self._set_image.emit(image_id, rgb, keep)
+
+    def set_reference(self, reference: Any) -> None:
+        self._set_reference.emit(reference)
+
+    def submit(self, request: RenderRequest) -> None:
+        self._submit.emit(request)
+
+    def request_metrics(self, job: MetricsJob) -> None:
+        self._metrics.emit(job)
+
+    def export(self, job: ExportJob) -> None:
+        self.cancel_event.clear()
+        self._export.emit(job)
+
+    def cancel_export(self) -> None:
+        self.cancel_event.set()
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def shutdown(self) -> None:
+        """Stop the worker between tiles and wait for its thread to end."""
+        if not self._running:
+            return
+        self._running = False
+        self.stop_event.set()
+        self.cancel_event.set()
+        self.thread.quit()
+        self.thread.wait()

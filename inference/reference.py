@@ -1,0 +1,180 @@
+"""Reference mode: the opened image taken as ground truth.
+
+The viewer simulates a low-resolution copy exactly as the evaluator does
+(`inference.evaluate.make_pair`: HR cropped so floor(H / s) maps back,
+Pillow's bicubic on 8-bit data), super-resolves that copy in every pane and
+scores it against the ground truth. The whole-image score goes through
+`evaluate_image` itself; the visible-region score decodes the matching block
+of the same HR lattice, so when the view shows the whole image the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .evaluate import evaluate_image, make_pair
+from .geometry import Lattice, Region
+from .methods.bicubic import BicubicUpscaler
+from .metrics import Y_WEIGHTS, SSIM_WINDOW, psnr_y, shave_for, ssim_y
+from .upscaler import Upscaler, WeightsInfo
+
+GROUND_TRUTH = "ground-truth"
+# |Y error| at which the error map saturates.
+ERROR_MAP_FULL = 0.12
+
+
+class Stopped(Exception):
+    """A computation given up because the worker is stopping or the result is no longer wanted."""
+
+
+@dataclass
+class Reference:
+    source: np.ndarray  # the opened image, as given to evaluate_image
+    scale: float
+    hr: np.ndarray  # uint8 (H, W, 3): the ground truth, cropped by the protocol
+    lr: np.ndarray  # float32 (h, w, 3) in [0, 1]: what the panes super-resolve
+
+    @property
+    def lr_size(self) -> tuple[int, int]:
+        return int(self.lr.shape[1]), int(self.lr.shape[0])
+
+    @property
+    def hr_size(self) -> tuple[int, int]:
+        return int(self.hr.shape[1]), int(self.hr.shape[0])
+
+    @property
+    def shave(self) -> int:
+        return shave_for(self.scale)
+
+    def hr_lattice(self) -> Lattice:
+        """The lattice the evaluator decodes: the whole LR image to exactly the HR size."""
+        w, h = self.lr_size
+        return Lattice.from_region(Region.whole(w, h), *self.hr_size)
+
+    def window(self, x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
+        """(c0, r0, c1, r1): the HR pixels covering an image-unit rectangle."""
+        lat = self.hr_lattice()
+        w, h = self.hr_size
+        c0 = min(w, max(0, math.floor(x0 * lat.zx)))
+        r0 = min(h, max(0, math.floor(y0 * lat.zy)))
+        c1 = min(w, max(c0, math.ceil(x1 * lat.zx)))
+        r1 = min(h, max(r0, math.ceil(y1 * lat.zy)))
+        return c0, r0, c1, r1
+
+
+def make_reference(image: np.ndarray, scale: float) -> Reference:
+    hr, lr = make_pair(image, scale)
+    return Reference(np.asarray(image), float(scale), hr, lr.astype(np.float32) / 255.0)
+
+
+@dataclass
+class RegionScore:
+    psnr: float | None
+    ssim: float | None
+    window: tuple[int, int, int, int]  # HR pixels scored (after shaving)
+    error_map: np.ndarray | None  # uint8 RGBA over the unshaved window
+    note: str = ""
+
+
+def error_heatmap(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """RGBA uint8: transparent where SR matches, through yellow to red where
+    |Y(sr - hr)| reaches ERROR_MAP_FULL."""
+    diff = np.abs((np.asarray(sr, np.float64) - np.asarray(hr, np.float64) / (255.0 if hr.dtype == np.uint8 else 1.0))
+                  @ Y_WEIGHTS)
+    t = np.clip(diff / ERROR_MAP_FULL, 0.0, 1.0)
+    rgba = np.empty(t.shape + (4,), dtype=np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 1] = np.round(255 * (1.0 - t)).astype(np.uint8)
+    rgba[..., 2] = 0
+    rgba[..., 3] = np.round(255 * np.sqrt(t)).astype(np.uint8)
+    return rgba
+
+
+def score_region(sr: np.ndarray, ref: Reference, window: tuple[int, int, int, int]) -> RegionScore:
+    """PSNR/SSIM (Y) of `sr`, the decode of HR pixels `window`, against the
+    ground truth; pixels within ceil(s) of the image border are left out, as
+    the whole-image score leaves them out."""
+    c0, r0, c1, r1 = window
+    hr = ref.hr[r0:r1, c0:c1]
+    if sr.shape[:2] != hr.shape[:2]:
+        raise ValueError(f"decoded block {sr.shape[:2]} does not match the window {hr.shape[:2]}")
+    heat = error_heatmap(sr, hr) if sr.size else None
+    w, h = ref.hr_size
+    s = ref.shave
+    a0, b0 = max(c0, s), max(r0, s)
+    a1, b1 = min(c1, w - s), min(r1, h - s)
+    if a1 <= a0 or b1 <= b0:
+        return RegionScore(None, None, (a0, b0, a0, b0), heat, "view is inside the shaved border")
+    sub_sr = sr[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
+    sub_hr = hr[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
+    psnr = psnr_y(sub_sr, sub_hr, 0)
+    ssim = ssim_y(sub_sr, sub_hr, 0) if min(sub_sr.shape[:2]) >= SSIM_WINDOW else None
+    return RegionScore(psnr, ssim, (a0, b0, a1, b1), heat, "" if ssim is not None else "too small for SSIM")
+
+
+class GroundTruthUpscaler(Upscaler):
+    """The ground truth shown as a method: the HR image resampled (bicubic) onto
+    any lattice of the LR image; at zoom = s it is exactly the HR pixels."""
+
+    name = GROUND_TRUTH
+    display = "Ground truth"
+
+    def __init__(self, ref: Reference, device: Any = None) -> None:
+        self.ref = ref
+        self._bicubic = BicubicUpscaler(device)
+        self.device = self._bicubic.device
+        self.weights = WeightsInfo(trained=True, source="the opened image (reference mode)")
+
+    def encode(self, image: np.ndarray) -> Any:
+        return self._bicubic.encode(self.ref.hr)
+
+    def decode_lattice(self, features: Any, lattice: Lattice,
+                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        hr_lat = self.ref.hr_lattice()
+        on_hr = Lattice(lattice.zx / hr_lat.zx, lattice.zy / hr_lat.zy, lattice.u0, lattice.v0,
+                        lattice.width, lattice.height)
+        return self._bicubic.decode_lattice(features, on_hr, progress)
+
+
+class StoppableUpscaler(Upscaler):
+    """Another upscaler whose decodes run in bands of rows, asking `should_stop`
+    between bands (raising Stopped). A band is a crop of the same lattice, so
+    the pixels are those of one whole decode."""
+
+    def __init__(self, inner: Upscaler, should_stop: Callable[[], bool], band_pixels: int = 1 << 16) -> None:
+        self.inner = inner
+        self.should_stop = should_stop
+        self.band_pixels = band_pixels
+        self.name = inner.name
+        self.display = inner.display
+        self.weights = inner.weights
+        self.device = inner.device
+
+    def encode(self, image: np.ndarray) -> Any:
+        if self.should_stop():
+            raise Stopped()
+        return self.inner.encode(image)
+
+    def decode_lattice(self, features: Any, lattice: Lattice,
+                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
+        rows = max(1, self.band_pixels // lattice.width)
+        for r in range(0, lattice.height, rows):
+            if self.should_stop():
+                raise Stopped()
+            n = min(rows, lattice.height - r)
+            out[r:r + n] = self.inner.decode_lattice(features, lattice.crop(0, r, lattice.width, n))
+            if progress is not None:
+                progress(r + n, lattice.height)
+        return out
+
+
+def whole_image_score(upscaler: Upscaler, ref: Reference, should_stop: Callable[[], bool] = lambda: False
+                      ) -> tuple[float, float]:
+    """evaluate_image on the opened image at the reference scale: the number the
+    evaluation table would print for it."""
+    return evaluate_image(StoppableUpscaler(upscaler, should_stop), ref.source, ref.scale)

@@ -1,0 +1,352 @@
+"""The viewer a user meets: panes that share one view, decoded tiles of the
+right size, stale work thrown away, split view, reference-mode scores that
+agree with the evaluator, exports, clean shutdown, and clear errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from app.main_window import MainWindow  # noqa: E402
+from inference.evaluate import evaluate_image  # noqa: E402
+from inference.geometry import output_size  # noqa: E402
+from inference.imageio import read_metadata  # noqa: E402
+from inference.render import RenderedTile, to_display  # noqa: E402
+from tests.tiny_methods import sample_image, tiny_loader  # noqa: E402
+from widgets.zoom_slider import parse_zoom  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+WAIT_MS = 60000
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    Image.fromarray(to_display(rgb)).save(path)
+    return path
+
+
+@pytest.fixture()
+def image_file(tmp_path: Path) -> Path:
+    return write_png(tmp_path / "tiny.png", sample_image(20, 24))
+
+
+def make_window(qtbot, tmp_path: Path, panes: list[str], loader=None, size=(900, 600), tile: int = 64) -> MainWindow:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(device="cpu", loader=loader or tiny_loader(), methods=["bicubic", "liif"],
+                        settings=settings, tile=tile, panes=panes)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def wait_done(qtbot, window: MainWindow) -> None:
+    def all_done() -> bool:
+        return all(slot.sides[s].state in ("done", "untrained") for slot in window.slots()
+                   for s in slot.active_sides()) and window.queue_length() == 0
+
+    qtbot.waitUntil(all_done, timeout=WAIT_MS)
+
+
+def expected_pixels(method: str, rgb: np.ndarray, lattice) -> np.ndarray:
+    up = tiny_loader()(method, "cpu")
+    return to_display(up.decode_lattice(up.encode(rgb), lattice))
+
+
+class SlowLoader:
+    """The tiny methods, with every decode taking a while (a model on a slow machine)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = 0
+
+    def __call__(self, name: str, device):
+        up = tiny_loader()(name, device)
+        decode = up.decode_lattice
+
+        def slow(features, lattice, progress=None):
+            if self.seconds:
+                self.started += 1
+                time.sleep(self.seconds)
+            return decode(features, lattice, progress)
+
+        up.decode_lattice = slow
+        return up
+
+
+def test_open_image_shows_it_in_every_pane(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
+    assert window.open_path(image_file)
+    wait_done(qtbot, window)
+    assert window.image_label.text().startswith("24 \u00d7 20 px")
+    assert window.recent_files()[0] == str(image_file.resolve())
+    for pane in window.panes():
+        assert pane.source() is not None and (pane.source().width, pane.source().height) == (24, 20)
+        image, mask = pane.composed()
+        assert mask.any()
+    assert window.view.zoom == pytest.approx(min(p / s for p, s in zip(window.pane_size(), (24, 20))), rel=0.01)
+
+
+def test_slider_zoom_gives_every_pane_its_decoded_view(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(960, 520))
+    window.open_path(image_file)
+    wait_done(qtbot, window)
+    window.slots()[2].picker.set_split_method("bicubic")
+    wait_done(qtbot, window)
+    slider = window.zoom_slider
+    slider.slider.setSliderDown(True)
+    for zoom in (9.0, 11.0, 13.7):
+        slider.slider.setValue(slider.position_for(zoom))
+    # While the slider is held nothing is refined: panes show scaled previews.
+    assert all(s.sides["a"].state == "preview" for s in window.slots())
+    assert window.zoom_slider.is_dragging() and not window._render_timer.isActive()
+    slider.slider.setSliderDown(False)
+    wait_done(qtbot, window)
+    zoom = window.view.zoom
+    assert zoom == pytest.approx(13.7, rel=0.002)
+    rgb = window.image_rgb
+    for slot in window.slots():
+        pane = slot.pane
+        assert pane.view() == window.view
+        lattice = pane.lattice()
+        assert (lattice.width, lattice.height) == pane.physical_size()
+        for side in slot.active_sides():
+            shown, mask = pane.composed(side)
+            assert shown.shape == (lattice.height, lattice.width, 3)
+            rows, cols = lattice.inside_mask(24, 20)
+            np.testing.assert_array_equal(mask, np.outer(rows, cols))
+            direct = expected_pixels(slot.sides[side].method, rgb, lattice)
+            np.testing.assert_array_equal(shown[mask], direct[mask])
+
+
+def test_wheel_zoom_moves_every_pane_once(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif", "bicubic"])
+    window.open_path(image_file)
+    wait_done(qtbot, window)
+    requests: list = []
+    for pane in window.panes():
+        pane.viewRequested.connect(requests.append)
+    pane = window.panes()[1]
+    before = window.view
+    x_img, y_img = before.image_point(40 * pane.devicePixelRatioF(), 30 * pane.devicePixelRatioF(),
+                                      *pane.physical_size())
+    pane.zoom_by(2.0, QPointF(40, 30))
+    assert len(requests) == 1  # no pane echoed the change back
+    assert window.view.zoom == pytest.approx(before.zoom * 2, rel=1e-3)
+    assert all(p.view() == window.view for p in window.panes())
+    assert window.zoom_slider.zoom() == window.view.zoom
+    x2, y2 = window.view.image_point(40, 30, *pane.physical_size())
+    assert abs(x2 - x_img) < 1 / window.view.zoom + 1e-9 and abs(y2 - y_img) < 1 / window.view.zoom + 1e-9
+    window.zoom_slider.field.setText("3.7\u00d7")
+    window.zoom_slider.field.editingFinished.emit()
+    assert window.view.zoom == pytest.approx(3.7)
+    wait_done(qtbot, window)
+
+
+def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) -> None:
+    loader = SlowLoader(0.0)
+    window = make_window(qtbot, tmp_path, ["liif"], loader=loader, tile=16, size=(400, 300))
+    window.open_path(image_file)
+    wait_done(qtbot, window)
+    loader.seconds = 0.1
+    slot = window.slots()[0]
+    pane = slot.pane
+    # A result that arrives after the user moved on is not shown.
+    current = slot.sides["a"].generation
+    count = pane.tile_count()
+    stale = RenderedTile(target=slot.target("a"), generation=current - 1, requested_method="liif",
+                         method="liif", phase="full", zoom=window.view.zoom, u0=0, v0=0,
+                         rgb=np.zeros((8, 8, 3), np.uint8))
+    window._on_tile(stale)
+    assert pane.tile_count() == count and slot.sides["a"].state in ("done", "untrained")
+    # The worker stops a superseded request at its next tile.
+    seen: list[int] = []
+    window.service.worker.tileReady.connect(lambda t: seen.append(t.generation))
+
+    def request(zoom: float) -> int:
+        window.apply_view(window.view.with_zoom(zoom))
+        window._render_timer.stop()
+        window.request_render()
+        return slot.sides["a"].generation
+
+    started = loader.started
+    old = request(6.0)
+    qtbot.waitUntil(lambda: loader.started > started, timeout=WAIT_MS)
+    new = request(7.0)
+    wait_done(qtbot, window)
+    planned = len(seen)  # tiles of the new request, plus what the old one got out
+    old_tiles = [g for g in seen if g == old]
+    assert len(old_tiles) <= 2 and planned - len(old_tiles) > 8
+    assert all(g == new for g in seen[len(old_tiles):])
+    assert all(t.generation == new for t in pane._sides["a"].tiles.values())
+
+
+def test_split_view_divider_moves(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic"], size=(700, 500))
+    window.open_path(image_file)
+    window.set_zoom(12.0)
+    window.slots()[0].picker.set_split_method("liif")
+    wait_done(qtbot, window)
+    pane = window.panes()[0]
+    assert pane.is_split() and pane.split_fraction() == 0.5
+    assert pane.label_lines("a")[0].startswith("Bicubic") and pane.label_lines("b")[0].startswith("LIIF")
+    x = int(pane.width() * 0.5)
+    y = pane.height() // 2
+    moved: list[float] = []
+    pane.splitMoved.connect(moved.append)
+    qtbot.mousePress(pane, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    qtbot.mouseMove(pane, QPoint(int(pane.width() * 0.25), y))
+    qtbot.mouseRelease(pane, Qt.MouseButton.LeftButton, pos=QPoint(int(pane.width() * 0.25), y))
+    assert moved and pane.split_fraction() == pytest.approx(0.25, abs=0.01)
+    view_before = window.view
+    assert window.view == view_before  # dragging the divider does not pan
+    shot = pane.grab().toImage()
+    # Left of the divider shows bicubic, right of it LIIF: the two differ somewhere.
+    assert shot.width() == pane.width()
+    a, _ = pane.composed("a")
+    b, _ = pane.composed("b")
+    assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_reference_mode_scores_agree_with_evaluate_image(qtbot, tmp_path: Path) -> None:
+    hr = sample_image(44, 50, seed=2)
+    path = write_png(tmp_path / "hr.png", hr)
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
+    window.open_path(path)
+    wait_done(qtbot, window)
+    assert window.enter_reference(2.0)
+    assert window.image_rgb.shape[:2] == (22, 25)
+    window.fit()
+
+    def scored() -> bool:
+        return all({"whole", "visible"} <= set(window.metrics(i)) for i in range(2))
+
+    qtbot.waitUntil(scored, timeout=WAIT_MS)
+    for i, method in enumerate(["bicubic", "liif"]):
+        psnr, ssim = evaluate_image(tiny_loader()(method, "cpu"), window.loaded.rgb, 2.0)
+        whole = window.metrics(i)["whole"]
+        assert whole.psnr == pytest.approx(psnr, abs=1e-6) and whole.ssim == pytest.approx(ssim, abs=1e-6)
+        assert any(f"{psnr:.2f} dB" in line for line in window.panes()[i].label_lines())
+        # The view shows the whole image, so the view's score is the image's score.
+        visible = window.metrics(i)["visible"]
+        assert visible.psnr == pytest.approx(psnr, abs=1e-3)
+        assert visible.error_map is not None
+    window.error_map_action.trigger()
+    assert window.error_map_action.isChecked()
+    window.reference_action.trigger()  # leave reference mode: the original image is back
+    assert window.reference is None and window.image_rgb.shape[:2] == (44, 50)
+
+
+def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
+    window.open_path(image_file)
+    window.set_zoom(5.0)
+    wait_done(qtbot, window)
+    results = []
+    window.exportDone.connect(results.append)
+    out = tmp_path / "whole.png"
+    window.export_to(str(out), "liif", area="whole", mode="scale", scale=3.3, progress_dialog=False)
+    qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
+    assert results[0].ok, results[0].message
+    out_w, out_h = output_size(24, 20, 3.3)
+    with Image.open(out) as im:
+        assert im.size == (out_w, out_h)
+    meta = read_metadata(out)
+    assert "liif" in meta["Method"] and meta["Scale"] == f"{out_w / 24:.6g} x {out_h / 20:.6g}"
+    assert meta["Source"] == "tiny.png"
+    # The current view at the current zoom: exactly the pixels the pane shows.
+    view_out = tmp_path / "view.tif"
+    window.export_to(str(view_out), "liif", area="view", progress_dialog=False)
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=WAIT_MS)
+    assert results[1].ok, results[1].message
+    shown, mask = window.panes()[1].composed()
+    rows, cols = np.nonzero(mask)
+    crop = shown[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    with Image.open(view_out) as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), crop)
+    comp = tmp_path / "comparison.png"
+    window.export_comparison_to(str(comp), progress_dialog=False)
+    qtbot.waitUntil(lambda: len(results) == 3, timeout=WAIT_MS)
+    assert results[2].ok and comp.is_file()
+    with Image.open(comp) as im:
+        assert im.width > 2 * crop.shape[1]
+
+
+def test_export_is_cancelled_without_a_file(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    window.open_path(image_file)
+    wait_done(qtbot, window)
+    results = []
+    window.exportDone.connect(results.append)
+    window.service.cancel_event.set()
+    out = tmp_path / "never.png"
+    # Cancelling as soon as it starts: the worker clears the flag, so cancel from the progress signal.
+    window.service.worker.exportProgress.connect(lambda d, t: window.service.cancel_export())
+    window.export_to(str(out), "bicubic", area="whole", mode="scale", scale=40.0, progress_dialog=False)
+    qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
+    assert results[0].cancelled and not out.exists()
+    assert not list(tmp_path.glob("*.png.*")) and not list(tmp_path.glob(".tmp*"))
+
+
+def test_closing_during_a_decode_exits_cleanly(qtbot, tmp_path: Path, image_file: Path, qtlog) -> None:
+    loader = SlowLoader(0.4)
+    window = make_window(qtbot, tmp_path, ["liif", "liif"], loader=loader, tile=16)
+    window.open_path(image_file)
+    window.set_zoom(20.0)
+    qtbot.waitUntil(lambda: loader.started >= 2, timeout=WAIT_MS)
+    assert window.queue_length() > 0
+    start = time.perf_counter()
+    window.close()
+    elapsed = time.perf_counter() - start
+    assert window.service.thread.isFinished()
+    assert elapsed < 3.0  # at most the tile in flight is finished
+    started = loader.started
+    QApplication.processEvents()
+    time.sleep(0.5)
+    assert loader.started == started  # nothing ran after the stop
+    assert not [r for r in qtlog.records if "Destroyed while thread" in r.message]
+
+
+def test_unreadable_file_gives_a_dialog_and_keeps_the_image(qtbot, tmp_path: Path, image_file: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    window.open_path(image_file)
+    wait_done(qtbot, window)
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append((title, text)))
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    image_id = window.image_id
+    assert not window.open_path(corrupt)
+    assert len(shown) == 1 and "broken.png" in shown[0][1]
+    assert window.image_id == image_id and window.loaded.path == str(image_file)
+    assert window.panes()[0].source() is not None
+
+
+def test_zoom_text_parsing() -> None:
+    assert parse_zoom("3.7\u00d7") == pytest.approx(3.7)
+    assert parse_zoom(" 12x ") == 12.0
+    assert parse_zoom("250%") == 2.5
+    assert parse_zoom("fast") is None and parse_zoom("0") is None
+
+
+def test_screenshot_four_panes(qtbot, tmp_path: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif", "bicubic", "liif"], size=(1100, 720), tile=128)
+    window.open_path(Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png")
+    wait_done(qtbot, window)
+    window.slots()[2].picker.set_split_method("liif")
+    window.apply_view(window.view.__class__(300.0, 120.0, 3.0))
+    wait_done(qtbot, window)
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "main_window.png"
+    assert window.grab().save(str(path))
+    assert path.stat().st_size > 10000

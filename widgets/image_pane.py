@@ -1,0 +1,594 @@
+"""A pane that shows decoded tiles of one image at the shared view.
+
+The pane never decodes anything: it paints uint8 tiles handed to it (from
+the render worker) at their lattice positions, scaled when they belong to
+another zoom (a preview while the new zoom is decoded), over a smoothly
+scaled copy of the image itself. User input (wheel, drag, keys) becomes a
+proposed `ViewState` in `viewRequested`; the window applies it to every pane
+through `set_view`, which never emits, so panes cannot ping-pong.
+
+All geometry is in physical pixels (logical size x devicePixelRatio), so a
+tile at the view's zoom is blitted 1:1 onto the screen's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from inference.render import ViewState, fit_zoom
+
+# One wheel notch (120 units) zooms by this factor; keys use the same step.
+ZOOM_STEP = 2.0 ** 0.25
+# Arrow keys pan by this fraction of the pane.
+PAN_FRACTION = 0.125
+# Logical pixels either side of the split divider that grab it.
+DIVIDER_GRAB = 6
+# Tiles a pane keeps per side (older zooms are previews only).
+MAX_TILES_PER_SIDE = 600
+
+STATE_COLOURS = {
+    "preview": QColor(150, 150, 150),
+    "refining": QColor(70, 150, 255),
+    "done": QColor(70, 200, 110),
+    "untrained": QColor(255, 165, 40),
+    "error": QColor(240, 70, 70),
+    "": QColor(150, 150, 150),
+}
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    """A QImage viewing a contiguous uint8 (h, w, 3) or (h, w, 4) array (kept alive by the caller)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or not rgb.flags.c_contiguous:
+        raise ValueError(f"expected a contiguous uint8 (h, w, 3|4) array, got {rgb.dtype} {rgb.shape}")
+    h, w, c = rgb.shape
+    fmt = QImage.Format.Format_RGB888 if c == 3 else QImage.Format.Format_RGBA8888
+    return QImage(rgb.data, w, h, w * c, fmt)
+
+
+class ImageSource:
+    """The image every pane paints under its tiles, with a pyramid of halved
+    copies so that a zoomed-out view never scales the full-size image."""
+
+    def __init__(self, rgb8: np.ndarray) -> None:
+        self.array = np.ascontiguousarray(rgb8, dtype=np.uint8)
+        self.height, self.width = self.array.shape[:2]
+        self._levels: list[QImage] = [to_qimage(self.array)]
+
+    def level_for(self, zoom: float) -> tuple[QImage, float]:
+        """(image, its scale relative to the original) to draw at `zoom`."""
+        level = 0
+        while zoom <= 0.5 ** (level + 1) and min(self.width, self.height) * 0.5 ** (level + 1) >= 8:
+            level += 1
+        while len(self._levels) <= level:
+            prev = self._levels[-1]
+            self._levels.append(prev.scaled(max(1, prev.width() // 2), max(1, prev.height() // 2),
+                                            Qt.AspectRatioMode.IgnoreAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+        img = self._levels[level]
+        return img, img.width() / self.width
+
+
+@dataclass
+class TileEntry:
+    zx: float
+    zy: float
+    u0: int
+    v0: int
+    phase: str
+    array: np.ndarray
+    image: QImage
+    generation: int = 0
+
+    @property
+    def width(self) -> int:
+        return self.array.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.array.shape[0]
+
+
+@dataclass
+class SideStatus:
+    """What the corner label of one side says."""
+
+    method: str = ""
+    state: str = ""
+    seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    tooltip: str = ""
+
+
+@dataclass
+class _Side:
+    tiles: dict[tuple[float, int, int, str], TileEntry] = field(default_factory=dict)
+    status: SideStatus = field(default_factory=SideStatus)
+    overlay: TileEntry | None = None
+    generation: int = 0
+    coarse_zoom: float | None = None
+
+
+class ImagePane(QWidget):
+    """One pane of the viewer; side "a" is the whole pane, or the left part in split mode."""
+
+    viewRequested = Signal(object)  # ViewState
+    splitMoved = Signal(float)  # divider position, fraction of the width
+    selectionChanged = Signal(object)  # (x0, y0, x1, y1) in image units, or None
+    activated = Signal()  # clicked or focused
+    resized = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 90)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        self._source: ImageSource | None = None
+        self._view = ViewState(0.0, 0.0, 1.0)
+        self._sides: dict[str, _Side] = {"a": _Side(), "b": _Side()}
+        self._split = False
+        self._split_fraction = 0.5
+        self._selection: tuple[float, float, float, float] | None = None
+        self._select_mode = False
+        self._show_overlay = False
+        self._active = False
+        self._drag: str | None = None  # "pan" | "divider" | "select"
+        self._drag_last = QPointF()
+        self._drag_start_image: tuple[float, float] | None = None
+        self._hint = "Open an image (Ctrl+O) or drop one here"
+
+    # ---------------------------------------------------------------- state
+
+    def set_source(self, source: ImageSource | None) -> None:
+        """The image under the tiles (shared by all panes); clears the tiles."""
+        self._source = source
+        for side in self._sides.values():
+            side.tiles.clear()
+            side.overlay = None
+        self._selection = None
+        self.update()
+
+    def source(self) -> ImageSource | None:
+        return self._source
+
+    def set_view(self, view: ViewState) -> None:
+        """Show `view` (never emits viewRequested)."""
+        if view != self._view:
+            self._view = view
+            self.update()
+
+    def view(self) -> ViewState:
+        return self._view
+
+    def physical_size(self) -> tuple[int, int]:
+        dpr = self.devicePixelRatioF()
+        return max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
+
+    def side_size(self, side: str) -> tuple[int, int]:
+        """Physical size of the area one side decodes: the whole pane (a split
+        pane decodes both sides fully so the divider can move freely)."""
+        return self.physical_size()
+
+    def lattice(self):
+        return self._view.lattice(*self.physical_size())
+
+    def set_split(self, enabled: bool, fraction: float | None = None) -> None:
+        self._split = bool(enabled)
+        if fraction is not None:
+            self._split_fraction = min(0.95, max(0.05, float(fraction)))
+        if not self._split:
+            self._sides["b"].tiles.clear()
+            self._sides["b"].overlay = None
+        self.update()
+
+    def is_split(self) -> bool:
+        return self._split
+
+    def split_fraction(self) -> float:
+        return self._split_fraction
+
+    def set_select_mode(self, enabled: bool) -> None:
+        self._select_mode = bool(enabled)
+        self._update_cursor(None)
+
+    def set_selection(self, selection: tuple[float, float, float, float] | None) -> None:
+        self._selection = selection
+        self.update()
+
+    def selection(self) -> tuple[float, float, float, float] | None:
+        return self._selection
+
+    def set_active(self, active: bool) -> None:
+        if active != self._active:
+            self._active = active
+            self.update()
+
+    def set_show_overlay(self, show: bool) -> None:
+        self._show_overlay = bool(show)
+        self.update()
+
+    def set_hint(self, text: str) -> None:
+        self._hint = text
+        self.update()
+
+    # ---------------------------------------------------------------- tiles
+
+    def begin_generation(self, side: str, generation: int, coarse_zoom: float | None = None) -> None:
+        """A new request went out for `side`: tiles of older generations stay
+        as previews until the new ones replace them."""
+        s = self._sides[side]
+        s.generation = generation
+        s.coarse_zoom = coarse_zoom
+
+    def add_tile(self, side: str, zoom: float, u0: int, v0: int, rgb: np.ndarray, phase: str = "full",
+                 generation: int = 0) -> None:
+        s = self._sides[side]
+        arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+        key = (float(zoom), int(u0), int(v0), phase)
+        s.tiles.pop(key, None)
+        s.tiles[key] = TileEntry(float(zoom), float(zoom), int(u0), int(v0), phase, arr, to_qimage(arr), generation)
+        while len(s.tiles) > MAX_TILES_PER_SIDE:
+            s.tiles.pop(next(iter(s.tiles)))
+        self.update()
+
+    def finish_generation(self, side: str) -> None:
+        """Every tile of the current view has arrived: drop the previews."""
+        s = self._sides[side]
+        z = self._view.zoom
+        s.tiles = {k: t for k, t in s.tiles.items() if t.zx == z and t.phase == "full"}
+        self.update()
+
+    def clear_tiles(self, side: str | None = None) -> None:
+        for name in ([side] if side else list(self._sides)):
+            self._sides[name].tiles.clear()
+            self._sides[name].overlay = None
+        self.update()
+
+    def tile_count(self, side: str = "a") -> int:
+        return len(self._sides[side].tiles)
+
+    def set_overlay(self, side: str, zx: float, zy: float, u0: int, v0: int, rgba: np.ndarray | None) -> None:
+        """A semi-transparent layer (e.g. an error map) on the lattice of (zx, zy)."""
+        s = self._sides[side]
+        if rgba is None:
+            s.overlay = None
+        else:
+            arr = np.ascontiguousarray(rgba, dtype=np.uint8)
+            s.overlay = TileEntry(float(zx), float(zy), int(u0), int(v0), "overlay", arr, to_qimage(arr))
+        self.update()
+
+    def set_status(self, side: str, status: SideStatus) -> None:
+        self._sides[side].status = status
+        self.update()
+
+    def status(self, side: str = "a") -> SideStatus:
+        return self._sides[side].status
+
+    def composed(self, side: str = "a") -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 image, coverage mask) of what the full-resolution tiles at the
+        current zoom show in this pane: what a user sees once decoding is done."""
+        lat = self.lattice()
+        out = np.zeros((lat.height, lat.width, 3), dtype=np.uint8)
+        mask = np.zeros((lat.height, lat.width), dtype=bool)
+        for t in self._sides[side].tiles.values():
+            if t.phase != "full" or t.zx != lat.zx:
+                continue
+            c0, r0 = t.u0 - int(lat.u0), t.v0 - int(lat.v0)
+            a0, b0 = max(0, c0), max(0, r0)
+            a1, b1 = min(lat.width, c0 + t.width), min(lat.height, r0 + t.height)
+            if a1 > a0 and b1 > b0:
+                out[b0:b1, a0:a1] = t.array[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
+                mask[b0:b1, a0:a1] = True
+        return out, mask
+
+    # ---------------------------------------------------------------- painting
+
+    def _background(self) -> QColor:
+        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        return QColor(32, 32, 34) if dark else QColor(200, 200, 203)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self._background())
+        if self._source is None:
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._hint)
+            painter.end()
+            return
+        dpr = self.devicePixelRatioF()
+        pw, ph = self.physical_size()
+        lat = self.lattice()
+        painter.save()
+        painter.scale(1.0 / dpr, 1.0 / dpr)
+        divider = self._divider_x_physical()
+        areas = [("a", QRectF(0, 0, pw, ph))]
+        if self._split:
+            areas = [("a", QRectF(0, 0, divider, ph)), ("b", QRectF(divider, 0, pw - divider, ph))]
+        for name, clip in areas:
+            painter.setClipRect(clip)
+            self._paint_source(painter, lat)
+            side = self._sides[name]
+            for tile in self._paint_order(side, lat.zx):
+                self._paint_tile(painter, lat, tile)
+            if self._show_overlay and side.overlay is not None:
+                painter.setOpacity(0.75)
+                self._paint_tile(painter, lat, side.overlay)
+                painter.setOpacity(1.0)
+        painter.setClipping(False)
+        painter.restore()
+        self._paint_selection(painter)
+        if self._split:
+            self._paint_divider(painter)
+        self._paint_label(painter, "a", left=True)
+        if self._split:
+            self._paint_label(painter, "b", left=False)
+        if self._active:
+            pen = QPen(self.palette().color(QPalette.ColorRole.Highlight), 2)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(self.rect()).adjusted(1, 1, -1, -1))
+        painter.end()
+
+    def _paint_order(self, side: _Side, zoom: float) -> list[TileEntry]:
+        """Old previews first (farthest zoom first), then this view's bicubic
+        preview, its coarse pass, and its full tiles on top."""
+
+        def rank(t: TileEntry) -> tuple[int, float]:
+            if t.zx == zoom and t.phase == "full":
+                return 3, 0.0
+            if t.generation == side.generation and t.phase == "coarse":
+                return 2, 0.0
+            if t.zx == zoom and t.phase == "preview":
+                return 1, 0.0
+            return 0, -abs(math.log(t.zx / zoom))
+
+        return sorted(side.tiles.values(), key=rank)
+
+    def _paint_source(self, painter: QPainter, lat) -> None:
+        src = self._source
+        z = lat.zx
+        image, scale = src.level_for(z)
+        # Only the visible part of the image, a pixel of margin for smoothing.
+        x0 = max(0.0, math.floor(lat.u0 / z) - 1)
+        y0 = max(0.0, math.floor(lat.v0 / z) - 1)
+        x1 = min(float(src.width), math.ceil((lat.u0 + lat.width) / z) + 1)
+        y1 = min(float(src.height), math.ceil((lat.v0 + lat.height) / z) + 1)
+        if x1 <= x0 or y1 <= y0:
+            return
+        target = QRectF(x0 * z - lat.u0, y0 * z - lat.v0, (x1 - x0) * z, (y1 - y0) * z)
+        source = QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(target, image, source)
+
+    def _paint_tile(self, painter: QPainter, lat, tile: TileEntry) -> None:
+        if tile.zx == lat.zx and tile.zy == lat.zy:
+            # The view's own lattice: a 1:1 blit, pixel-exact.
+            painter.drawImage(QPointF(tile.u0 - lat.u0, tile.v0 - lat.v0), tile.image)
+            return
+        fx, fy = lat.zx / tile.zx, lat.zy / tile.zy
+        target = QRectF(tile.u0 * fx - lat.u0, tile.v0 * fy - lat.v0, tile.width * fx, tile.height * fy)
+        if not target.intersects(QRectF(0, 0, lat.width, lat.height)):
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(target, tile.image)
+
+    def _divider_x_logical(self) -> float:
+        return self.width() * self._split_fraction
+
+    def _divider_x_physical(self) -> float:
+        return round(self._divider_x_logical() * self.devicePixelRatioF())
+
+    def _paint_divider(self, painter: QPainter) -> None:
+        x = self._divider_x_logical()
+        painter.setPen(QPen(QColor(255, 255, 255, 220), 2))
+        painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+        painter.setPen(QPen(QColor(0, 0, 0, 160), 1))
+        painter.setBrush(QColor(255, 255, 255, 230))
+        painter.drawEllipse(QPointF(x, self.height() / 2), 7, 7)
+
+    def _paint_selection(self, painter: QPainter) -> None:
+        if self._selection is None:
+            return
+        x0, y0, x1, y1 = self._selection
+        dpr = self.devicePixelRatioF()
+        pw, ph = self.physical_size()
+        ax, ay = self._view.pane_point(x0, y0, pw, ph)
+        bx, by = self._view.pane_point(x1, y1, pw, ph)
+        rect = QRectF(QPointF(ax / dpr, ay / dpr), QPointF(bx / dpr, by / dpr)).normalized()
+        painter.setBrush(QColor(80, 160, 255, 40))
+        painter.setPen(QPen(QColor(80, 160, 255), 1.5, Qt.PenStyle.DashLine))
+        painter.drawRect(rect)
+
+    def label_lines(self, side: str = "a") -> list[str]:
+        """The corner label's text, line by line."""
+        st = self._sides[side].status
+        head = st.method or "\u2014"
+        if st.state:
+            head += f"  \u00b7  {st.state}"
+        if st.seconds is not None:
+            head += f"  \u00b7  {st.seconds:.2f} s" if st.seconds >= 0.005 else "  \u00b7  cached"
+        return [head, *st.notes, *st.metrics]
+
+    def _paint_label(self, painter: QPainter, side: str, left: bool) -> None:
+        lines = self.label_lines(side)
+        st = self._sides[side].status
+        font = QFont(self.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.9))
+        painter.setFont(font)
+        fm = QFontMetrics(font)
+        pad, dot = 6, 8
+        widths = [fm.horizontalAdvance(t) for t in lines]
+        width = min(max(widths) + 2 * pad + dot + 10, max(60, self.width() // (2 if self._split else 1) - 12))
+        height = fm.height() * len(lines) + 2 * pad
+        x = 6 if left else self.width() - width - 6
+        box = QRectF(x, 6, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawRoundedRect(box, 5, 5)
+        painter.setBrush(STATE_COLOURS.get(st.state, STATE_COLOURS[""]))
+        painter.drawEllipse(QRectF(x + pad, 6 + pad + (fm.height() - dot) / 2, dot, dot))
+        painter.setPen(QColor(240, 240, 240))
+        for i, text in enumerate(lines):
+            tx = x + pad + (dot + 6 if i == 0 else 0)
+            shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, int(width - (tx - x) - pad))
+            painter.drawText(QPointF(tx, 6 + pad + fm.ascent() + i * fm.height()), shown)
+
+    # ---------------------------------------------------------------- input
+
+    def _physical(self, pos: QPointF) -> tuple[float, float]:
+        dpr = self.devicePixelRatioF()
+        return pos.x() * dpr, pos.y() * dpr
+
+    def _near_divider(self, pos: QPointF) -> bool:
+        return self._split and abs(pos.x() - self._divider_x_logical()) <= DIVIDER_GRAB
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Propose the view zoomed by `factor` about `anchor` (logical position; the centre if None)."""
+        pw, ph = self.physical_size()
+        px, py = self._physical(anchor) if anchor is not None else (pw / 2.0, ph / 2.0)
+        self.viewRequested.emit(self._view.zoomed_about(self._view.zoom * factor, px, py, pw, ph))
+
+    def fit_view(self) -> ViewState | None:
+        if self._source is None:
+            return None
+        return ViewState.fit(self._source.width, self._source.height, *self.physical_size())
+
+    def fit_zoom(self) -> float | None:
+        if self._source is None:
+            return None
+        return fit_zoom(self._source.width, self._source.height, *self.physical_size())
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        if self._source is None:
+            return
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0:
+            steps = event.pixelDelta().y() / 60.0
+        if steps:
+            self.zoom_by(ZOOM_STEP ** steps, event.position())
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.activated.emit()
+        self.setFocus()
+        if self._source is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = event.position()
+        if self._near_divider(pos):
+            self._drag = "divider"
+        elif self._select_mode or event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._drag = "select"
+            pw, ph = self.physical_size()
+            self._drag_start_image = self._view.image_point(*self._physical(pos), pw, ph)
+            self._selection = None
+            self.update()
+        else:
+            self._drag = "pan"
+        self._drag_last = pos
+        self._update_cursor(pos)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position()
+        if self._drag == "divider":
+            self.set_split(True, pos.x() / max(1, self.width()))
+            self.splitMoved.emit(self._split_fraction)
+        elif self._drag == "pan":
+            dpr = self.devicePixelRatioF()
+            dx, dy = (pos.x() - self._drag_last.x()) * dpr, (pos.y() - self._drag_last.y()) * dpr
+            if dx or dy:
+                self.viewRequested.emit(self._view.panned(dx, dy))
+        elif self._drag == "select" and self._drag_start_image is not None:
+            self._selection = self._selection_to(pos)
+            self.update()
+        self._drag_last = pos
+        self._update_cursor(pos)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag == "select" and self._drag_start_image is not None:
+            self._selection = self._selection_to(event.position())
+            self.selectionChanged.emit(self._selection)
+            self.update()
+        self._drag = None
+        self._drag_start_image = None
+        self._update_cursor(event.position())
+
+    def _selection_to(self, pos: QPointF) -> tuple[float, float, float, float] | None:
+        pw, ph = self.physical_size()
+        x1, y1 = self._view.image_point(*self._physical(pos), pw, ph)
+        x0, y0 = self._drag_start_image
+        w, h = self._source.width, self._source.height
+        a0, a1 = sorted((min(max(x0, 0.0), w), min(max(x1, 0.0), w)))
+        b0, b1 = sorted((min(max(y0, 0.0), h), min(max(y1, 0.0), h)))
+        if a1 - a0 <= 0 or b1 - b0 <= 0:
+            return None
+        return a0, b0, a1, b1
+
+    def _update_cursor(self, pos: QPointF | None) -> None:
+        if self._drag == "pan":
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif self._drag == "divider" or (pos is not None and self._near_divider(pos)):
+            self.setCursor(Qt.CursorShape.SplitHCursor)
+        elif self._select_mode:
+            self.setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if self._source is None:
+            super().keyPressEvent(event)
+            return
+        key = event.key()
+        pw, ph = self.physical_size()
+        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_by(ZOOM_STEP)
+        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
+            self.zoom_by(1.0 / ZOOM_STEP)
+        elif key == Qt.Key.Key_0:
+            self.viewRequested.emit(self.fit_view())
+        elif key == Qt.Key.Key_1:
+            self.viewRequested.emit(self._view.with_zoom(1.0))
+        elif key == Qt.Key.Key_Left:
+            self.viewRequested.emit(self._view.panned(pw * PAN_FRACTION, 0))
+        elif key == Qt.Key.Key_Right:
+            self.viewRequested.emit(self._view.panned(-pw * PAN_FRACTION, 0))
+        elif key == Qt.Key.Key_Up:
+            self.viewRequested.emit(self._view.panned(0, ph * PAN_FRACTION))
+        elif key == Qt.Key.Key_Down:
+            self.viewRequested.emit(self._view.panned(0, -ph * PAN_FRACTION))
+        elif key == Qt.Key.Key_Escape and self._selection is not None:
+            self._selection = None
+            self.selectionChanged.emit(None)
+            self.update()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def focusInEvent(self, event) -> None:  # noqa: N802
+        self.activated.emit()
+        super().focusInEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.resized.emit()
