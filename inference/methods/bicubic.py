@@ -26,22 +26,20 @@ def cubic(x: np.ndarray) -> np.ndarray:
     return np.where(x < 1, near, np.where(x < 2, far, 0.0))
 
 
-def resample_matrix(centres: np.ndarray, zoom: float, size: int) -> tuple[np.ndarray, int, int]:
-    """Weights (n_out, i1 - i0) over input pixels [i0, i1) for output pixels
-    centred at `centres` (image units) when the output has `zoom` pixels per
-    input pixel."""
+def resample_taps(centres: np.ndarray, zoom: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For output pixels centred at `centres` (image units) at `zoom` output
+    pixels per input pixel: input indices (n_out, K) and their weights (n_out, K),
+    K taps each (4 when enlarging, more when shrinking); unused taps weigh 0."""
     scale = max(1.0, 1.0 / zoom)  # > 1 when shrinking: widen the kernel
     support = 2.0 * scale
     lo = np.maximum(np.floor(centres - support + 0.5).astype(np.int64), 0)
     hi = np.minimum(np.floor(centres + support + 0.5).astype(np.int64), size)
-    i0, i1 = int(lo.min()), int(hi.max())
-    taps = np.arange(i0, i1, dtype=np.float64)
-    weights = cubic((taps[None, :] + 0.5 - centres[:, None]) / scale)
-    inside = (taps[None, :] >= lo[:, None]) & (taps[None, :] < hi[:, None])
-    weights = np.where(inside, weights, 0.0)
+    taps = int(np.ceil(2 * support)) + 1
+    index = lo[:, None] + np.arange(taps)[None, :]
+    weights = np.where(index < hi[:, None], cubic((index + 0.5 - centres[:, None]) / scale), 0.0)
     total = weights.sum(1, keepdims=True)
     weights /= np.where(total == 0, 1.0, total)
-    return weights, i0, i1
+    return np.minimum(index, size - 1), weights
 
 
 class BicubicUpscaler(Upscaler):
@@ -55,6 +53,14 @@ class BicubicUpscaler(Upscaler):
     def encode(self, image: np.ndarray) -> torch.Tensor:
         return image_to_tensor(image)[0].to(self.device)
 
+    def _band_matrix(self, centres: np.ndarray, zoom: float, size: int) -> tuple[torch.Tensor, int, int]:
+        """Dense (n_out, hi - lo) weights over input pixels [lo, hi)."""
+        index, weights = resample_taps(centres, zoom, size)
+        lo, hi = int(index.min()), int(index.max()) + 1
+        matrix = np.zeros((len(centres), hi - lo), dtype=np.float32)
+        np.add.at(matrix, (np.arange(len(centres))[:, None], index - lo), weights)
+        return torch.from_numpy(matrix).to(self.device), lo, hi
+
     @torch.no_grad()
     def decode_lattice(self, features: torch.Tensor, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -64,12 +70,17 @@ class BicubicUpscaler(Upscaler):
         if inside is None:
             return out
         r0, r1, c0, c1 = inside
-        wy, y0, y1 = resample_matrix(lattice.ys()[r0:r1], lattice.zy, h)
-        wx, x0, x1 = resample_matrix(lattice.xs()[c0:c1], lattice.zx, w)
-        src = features[:, y0:y1, x0:x1]
-        my = torch.from_numpy(wy).to(self.device, torch.float32)
-        mx = torch.from_numpy(wx).to(self.device, torch.float32)
-        rgb = torch.einsum("ry,cyx,kx->rkc", my, src, mx).clamp_(0, 1)
+        # Separable: two dense matmuls with banded weight matrices (BLAS beats
+        # gathering the K taps by an order of magnitude on the CPU).
+        my, y_lo, y_hi = self._band_matrix(lattice.ys()[r0:r1], lattice.zy, h)
+        mx, x_lo, x_hi = self._band_matrix(lattice.xs()[c0:c1], lattice.zx, w)
+        src = features[:, y_lo:y_hi, x_lo:x_hi]
+        (n_r, n_y), (n_c, n_x) = my.shape, mx.shape
+        if n_r * n_y * n_x + n_r * n_x * n_c <= n_y * n_x * n_c + n_r * n_y * n_c:
+            rgb = torch.matmul(torch.matmul(my, src), mx.t())
+        else:
+            rgb = torch.matmul(my, torch.matmul(src, mx.t()))
+        rgb = rgb.clamp_(0, 1).permute(1, 2, 0)
         out[r0:r1, c0:c1] = rgb.cpu().numpy()
         if progress is not None:
             progress(1, 1)
