@@ -170,8 +170,6 @@ class MethodRun:
         self.amp = amp
         self.say = say
         self.data = data
-        if self.recipe.target == "lattice":
-            registry.spec(self.method)  # unknown names fail here with the known list
         torch.manual_seed(config.seed)
         self.model = registry.build(self.method, **config.model_args).to(self.device).train()
         if self.recipe.target == "lattice" and not hasattr(self.model, "forward_lattice"):

@@ -233,3 +233,16 @@ def test_recipes_follow_the_papers_schedules() -> None:
     assert learning_rate(siren, 120_000) == 5e-5 and learning_rate(liif, 400_000) == 2.5e-5
     assert recipe_for("a-liif").batch == 8 and recipe_for("diinn").scales == (2.0, 3.0, 4.0)
     assert recipe_for("diif").target == "lattice" and recipe_for("diif").hr_crop == 192
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_cuda_training_with_mixed_precision_resumes_a_cpu_run(amp: str, images: Path, tmp_path: Path) -> None:
+    quiet = {"say": lambda _line: None}
+    train([tiny_config("liif", tmp_path / "g")], select(images), Budget(steps=2), device="cpu", **quiet)
+    (run,) = train([tiny_config("liif", tmp_path / "g")], select(images), Budget(steps=5, log_every=1),
+                   device="cuda", amp=amp, **quiet)
+    assert run.step == 5 and np.isfinite(run.last_loss)
+    assert run.devices == ["CPU", run.devices[1]] and run.devices[1].startswith("CUDA")
+    up = load_upscaler("liif", "cuda", weights=export(tmp_path / "g", tmp_path / "w.safetensors"))
+    assert up.weights.trained and "CUDA" in up.weights.provenance["device"]

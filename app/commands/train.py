@@ -136,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
                 dest = _export_path(args.export, m, several)
                 written = train_mod.export(outs[m], dest, _metrics(args, m))
                 print(f"exported {m} to {written}")
+    except FloatingPointError as error:
+        print(f"train: {error}; the last saved state is kept (try --amp off or a lower learning rate)",
+              file=sys.stderr)
+        return 3
     except (ValueError, KeyError, FileNotFoundError, RuntimeError, NotImplementedError) as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
