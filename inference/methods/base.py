@@ -88,7 +88,10 @@ def nearest_latent(coord: torch.Tensor, image_h: int, image_w: int, dy: float = 
     ix = torch.floor(x).long().clamp_(0, image_w - 1)
     rel_y = 2.0 * (coord[..., 0] - (iy.to(coord.dtype) + 0.5))
     rel_x = 2.0 * (coord[..., 1] - (ix.to(coord.dtype) + 0.5))
-    return iy, ix, torch.stack((rel_y, rel_x), -1)
+    # Coordinates may come in float64 (large images: a float32 image position
+    # is only good to ~5e-4 px at 8000 px); the relative part is small, so
+    # float32 keeps it exact enough for every decoder.
+    return iy, ix, torch.stack((rel_y, rel_x), -1).float()
 
 
 def ensemble_weights(rels: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -165,13 +168,13 @@ class ImplicitSR(nn.Module):
         the lattice and the pixel's index, never on the block's extent: that is
         what makes tiles seamless."""
         device = next(iter(window.tensors.values())).device
-        dtype = torch.float32
+        # float64 positions: see nearest_latent.
         ys = torch.from_numpy(lattice.ys()).to(device)
         xs = torch.from_numpy(lattice.xs()).to(device)
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-        coord = torch.stack((grid_y, grid_x), -1).reshape(1, -1, 2).to(dtype)
+        coord = torch.stack((grid_y, grid_x), -1).reshape(1, -1, 2)
         cell_y, cell_x = lattice.cell()
-        cell = torch.tensor([cell_y, cell_x], dtype=dtype, device=device).expand_as(coord)
+        cell = torch.tensor([cell_y, cell_x], dtype=torch.float32, device=device).expand(coord.shape)
         batch = next(iter(window.tensors.values())).shape[0]
         if batch > 1:
             coord, cell = coord.expand(batch, -1, -1), cell.expand(batch, -1, -1)

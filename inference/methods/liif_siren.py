@@ -87,7 +87,7 @@ class LIIFSiren(ImplicitSR):
             return self.imnet.hidden_from(h0 + self._position(rel, cell.float()) @ w_pos.t())
 
         with torch.autocast(coord.device.type, enabled=False):
-            return local_ensemble(coord.float(), window.image_h, window.image_w, member, self.local_ensemble)
+            return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
 
     def query_plain(self, feat: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """Reference computation: the whole 580-d input through the whole
