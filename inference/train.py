@@ -181,6 +181,7 @@ class MethodRun:
         self.scaler = torch.amp.GradScaler(self.device.type) if amp == torch.float16 else None
         self.sampler = Sampler(pool, seed=config.seed * 1_000_003 + sum(map(ord, self.method)))
         self.step = 0
+        self.target_steps: int | None = None
         self.seconds = 0.0           # training seconds over all segments
         self.devices: list[str] = []
         self.data_seen: list[dict[str, Any]] = []
@@ -200,7 +201,8 @@ class MethodRun:
 
     @property
     def total_steps(self) -> int:
-        return self.recipe.total_steps
+        """The step this run is heading for (the recipe's full schedule unless told otherwise)."""
+        return self.target_steps if self.target_steps is not None else self.recipe.total_steps
 
     def _note_segment(self) -> None:
         self.segments += 1
@@ -442,7 +444,9 @@ def train(configs: Sequence[TrainConfig], data: DataSelection, budget: Budget, d
         f"{pool.nbytes / 2**20:.0f} MiB on {device_label(dev)} ({time.monotonic() - load_start:.1f} s)")
     runs = [MethodRun(c, pool, data, amp_dtype, say) for c in configs]
     deadline = budget.started + budget.seconds if budget.seconds is not None else None
-    targets = {id(r): (budget.steps if budget.steps is not None else r.total_steps) for r in runs}
+    for run in runs:
+        run.target_steps = budget.steps
+    targets = {id(r): r.total_steps for r in runs}
     for run in runs:
         run.trim_log()
         state = "resuming at step" if run.step else "starting at step"
