@@ -241,6 +241,7 @@ class Sampler:
         self.host.manual_seed(seed)
         self.on_device = torch.Generator(pool.device)
         self.on_device.manual_seed(seed + 1)
+        self._centres: dict[tuple[int, int], torch.Tensor] = {}  # (HR side, LR side) -> pixel centres
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"host": self.host.get_state(), "device": self.on_device.get_state()}
@@ -273,7 +274,10 @@ class Sampler:
             if samples > n:
                 raise ValueError(f"cannot sample {samples} pixels from a {size}x{size} patch")
             chosen = torch.randperm(n, generator=self.on_device, device=dev)[:samples]
-            coords.append(pixel_centres(size, size, lr_size, lr_size, dev)[chosen])
+            key = (size, lr_size)
+            if key not in self._centres:
+                self._centres[key] = pixel_centres(size, size, lr_size, lr_size, dev)
+            coords.append(self._centres[key][chosen])
             targets.append(patch.reshape(3, n).t()[chosen])
             cells.append(torch.full((samples, 2), lr_size / size, device=dev))
             lrs.append(lr)
