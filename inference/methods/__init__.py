@@ -5,3 +5,4 @@ from . import ipe_liif  # noqa: F401
 from . import diinn  # noqa: F401
 from . import liif_siren  # noqa: F401
 from . import aliif  # noqa: F401
+from . import diif  # noqa: F401
