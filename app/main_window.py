@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import widgets.qt_compat  # noqa: F401  (binding work-arounds, before any Qt call)
 
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.render_worker import ExportJob, ExportResult, MetricsJob, MetricsResult, RenderService
-from inference.geometry import Lattice, Region, output_size
+from inference.geometry import Lattice, Region
 from inference.render import (
     MAX_ZOOM,
     RenderedTile,
@@ -263,6 +262,7 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(shortcut))
         if icon:
             action.setIcon(qta_icon(icon))
+            self._icons.append((action, icon))
         action.setCheckable(checkable)
         keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         action.setToolTip(f"{tip or text.replace('&', '').rstrip('.…')}" + (f" ({keys})" if keys else ""))
@@ -271,6 +271,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
+        self._icons: list[tuple[QAction, str]] = []
         A = self._action
         self.open_action = A("&Open\u2026", self.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
                              "Open an image (PNG, JPEG, WebP, TIFF, BMP)")
@@ -737,7 +738,8 @@ class MainWindow(QMainWindow):
             if m.error:
                 metrics.append(f"{label}: {m.error}")
             elif m.psnr is not None:
-                psnr = "\u221e" if math.isinf(m.psnr) else f"{m.psnr:.2f}"
+                # Above 100 dB the images are the same up to float rounding.
+                psnr = "\u221e" if m.psnr >= 100 else f"{m.psnr:.2f}"
                 ssim = f"{m.ssim:.4f}" if m.ssim is not None else "n/a"
                 metrics.append(f"{label}: PSNR {psnr} dB \u00b7 SSIM {ssim}")
             elif m.note:
@@ -1107,6 +1109,15 @@ class MainWindow(QMainWindow):
                           "by implicit neural decoders next to bicubic, in synchronised panes.<br><br>"
                           "Wheel: zoom about the cursor \u00b7 drag: pan \u00b7 Shift+drag: select \u00b7 "
                           "+/\u2212: zoom \u00b7 0: fit \u00b7 1: 1:1 \u00b7 arrows: pan")
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802
+        # The system switched between dark and light: icons follow the text colour.
+        from PySide6.QtCore import QEvent
+
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and hasattr(self, "_icons"):
+            for action, name in self._icons:
+                action.setIcon(qta_icon(name))
+        super().changeEvent(event)
 
     # ------------------------------------------------------------------ closing
 

@@ -187,7 +187,8 @@ class RenderWorker(QObject):
         """Runs to the end (or cancel) here; progress goes out as signals."""
         from inference.export import ExportCancelled, ExportError, decode_tiled, export_comparison, export_region
 
-        self._cancel.clear()
+        # The cancel flag is cleared by RenderService.export when the job is
+        # sent, not here: a cancel clicked while the job waited must count.
 
         def cancelled() -> bool:
             return self._cancel.is_set() or self._stop.is_set()
@@ -241,7 +242,7 @@ class RenderWorker(QObject):
             self._schedule()
 
     def _run_metrics(self, job: MetricsJob) -> None:
-        from inference.reference import Stopped, score_region, whole_image_score
+        from inference.reference import Stopped, StoppableUpscaler, score_region, whole_image_score
 
         channel = ("metrics", job.target, job.kind)
         if self._generations.is_stale(job.generation, channel) or self._reference is None:
@@ -262,7 +263,9 @@ class RenderWorker(QObject):
                 if c1 <= c0 or r1 <= r0:
                     return
                 hr_lat = ref.hr_lattice()
-                sr = self.renderer.decode(job.method, job.image_id, hr_lat.crop(c0, r0, c1 - c0, r1 - r0))
+                upscaler, feats = self.renderer.encoded(job.method, job.image_id)
+                sr = StoppableUpscaler(upscaler, should_stop).decode_lattice(
+                    feats, hr_lat.crop(c0, r0, c1 - c0, r1 - r0))
                 score = score_region(sr, ref, window)
                 result.psnr, result.ssim, result.note = score.psnr, score.ssim, score.note
                 result.window, result.error_map = window, score.error_map

@@ -88,9 +88,10 @@ def error_heatmap(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
     t = np.clip(diff / ERROR_MAP_FULL, 0.0, 1.0)
     rgba = np.empty(t.shape + (4,), dtype=np.uint8)
     rgba[..., 0] = 255
-    rgba[..., 1] = np.round(255 * (1.0 - t)).astype(np.uint8)
+    rgba[..., 1] = np.round(230 * (1.0 - t)).astype(np.uint8)
     rgba[..., 2] = 0
-    rgba[..., 3] = np.round(255 * np.sqrt(t)).astype(np.uint8)
+    # Opacity grows with the error, so small errors leave the image visible.
+    rgba[..., 3] = np.round(235 * np.clip(1.5 * t, 0.0, 1.0)).astype(np.uint8)
     return rgba
 
 

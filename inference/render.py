@@ -544,17 +544,28 @@ class Renderer:
         return len(self._jobs)
 
     def _drop_stale(self) -> None:
-        self._jobs = [j for j in self._jobs
-                      if not self.generations.is_stale(j.request.generation, j.request.target)]
+        requests = {id(j.request): j.request for j in self._jobs}
+        stale = {key for key, r in requests.items() if self.generations.is_stale(r.generation, r.target)}
+        if stale:
+            self._jobs = [j for j in self._jobs if id(j.request) not in stale]
 
     def next_result(self) -> RenderedTile | None:
         """Run the most urgent pending job; None when there is nothing to do."""
         self._drop_stale()
         if not self._jobs:
             return None
-        job = min(self._jobs, key=lambda j: (j.rank, j.order))
+        job = min(self._jobs, key=self._priority)
         self._jobs.remove(job)
         return self._run(job)
+
+    def _priority(self, job: _Job) -> tuple[int, tuple[int, int]]:
+        """Tiles already in the cache first (another pane may have decoded them
+        since this job was planned), then cheap bicubic, coarse, full."""
+        if job.error is None and job.key in self.tiles:
+            return 0, job.order
+        if job.method == DOWNSCALE_METHOD:
+            return min(job.rank, 1), job.order
+        return job.rank, job.order
 
     def _remaining(self, request: RenderRequest) -> int:
         return sum(1 for j in self._jobs if j.request is request)
@@ -599,7 +610,7 @@ class Renderer:
                 return
             if not any(j.request is request for j in self._jobs):
                 return
-            job = min((j for j in self._jobs if j.request is request), key=lambda j: (j.rank, j.order))
+            job = min((j for j in self._jobs if j.request is request), key=self._priority)
             self._jobs.remove(job)
             yield self._run(job)
 

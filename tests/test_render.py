@@ -95,7 +95,10 @@ def test_tiles_assemble_to_the_direct_decode_of_the_pane(renderer: Renderer, met
     assert len(tiles) > 4 and all(t.error is None for t in tiles)
     shown = assemble(tiles, lat)
     direct = to_display(renderer.decode(method, "img", lat))
-    np.testing.assert_array_equal(shown, direct)
+    # Same lattice points: equal up to a rounding flip where float summation
+    # order differs (a misplaced tile would differ by far more).
+    diff = np.abs(shown.astype(int) - direct.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
 def test_zoom_about_cursor_keeps_the_point_under_it() -> None:

@@ -125,7 +125,9 @@ def test_slider_zoom_gives_every_pane_its_decoded_view(qtbot, tmp_path: Path, im
             rows, cols = lattice.inside_mask(24, 20)
             np.testing.assert_array_equal(mask, np.outer(rows, cols))
             direct = expected_pixels(slot.sides[side].method, rgb, lattice)
-            np.testing.assert_array_equal(shown[mask], direct[mask])
+            # The same lattice points; at most a rounding flip from float summation order.
+            diff = np.abs(shown[mask].astype(int) - direct[mask].astype(int))
+            assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
 def test_wheel_zoom_moves_every_pane_once(qtbot, tmp_path: Path, image_file: Path) -> None:
@@ -154,7 +156,7 @@ def test_wheel_zoom_moves_every_pane_once(qtbot, tmp_path: Path, image_file: Pat
 
 def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) -> None:
     loader = SlowLoader(0.0)
-    window = make_window(qtbot, tmp_path, ["liif"], loader=loader, tile=16, size=(400, 300))
+    window = make_window(qtbot, tmp_path, ["liif"], loader=loader, tile=32, size=(400, 300))
     window.open_path(image_file)
     wait_done(qtbot, window)
     loader.seconds = 0.1
@@ -182,6 +184,8 @@ def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) ->
     old = request(6.0)
     qtbot.waitUntil(lambda: loader.started > started, timeout=WAIT_MS)
     new = request(7.0)
+    qtbot.waitUntil(lambda: new in seen, timeout=WAIT_MS)
+    loader.seconds = 0.0  # the point is made; finish quickly
     wait_done(qtbot, window)
     planned = len(seen)  # tiles of the new request, plus what the old one got out
     old_tiles = [g for g in seen if g == old]
@@ -272,7 +276,10 @@ def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, i
     rows, cols = np.nonzero(mask)
     crop = shown[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     with Image.open(view_out) as im:
-        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), crop)
+        exported = np.asarray(im.convert("RGB")).astype(int)
+    assert exported.shape == crop.shape
+    diff = np.abs(exported - crop.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
     comp = tmp_path / "comparison.png"
     window.export_comparison_to(str(comp), progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 3, timeout=WAIT_MS)
@@ -350,3 +357,81 @@ def test_screenshot_four_panes(qtbot, tmp_path: Path) -> None:
     path = ARTIFACTS / "main_window.png"
     assert window.grab().save(str(path))
     assert path.stat().st_size > 10000
+
+
+def test_keys_fit_one_to_one_and_pan(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "bicubic"])
+    window.open_path(image_file)
+    pane = window.panes()[1]
+    fitted = window.view
+    qtbot.keyClick(pane, Qt.Key.Key_Plus)
+    assert window.view.zoom > fitted.zoom and window.panes()[0].view() == window.view
+    qtbot.keyClick(pane, Qt.Key.Key_0)
+    assert window.view == fitted
+    window.set_zoom(8.0)
+    before = window.view
+    qtbot.keyClick(pane, Qt.Key.Key_Right)
+    assert window.view.cx > before.cx and window.view.cy == before.cy
+    qtbot.keyClick(pane, Qt.Key.Key_1)
+    assert window.view.zoom == max(1.0, window.zoom_slider.minimum())
+    wait_done(qtbot, window)
+
+
+def test_selection_is_exported_at_a_typed_scale(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
+    window.open_path(image_file)
+    wait_done(qtbot, window)
+    pane = window.panes()[1]
+    pw, ph = pane.physical_size()
+    a = QPoint(pane.width() // 3, pane.height() // 3)
+    b = QPoint(2 * pane.width() // 3, 2 * pane.height() // 3)
+    qtbot.mousePress(pane, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
+    qtbot.mouseMove(pane, b)
+    qtbot.mouseRelease(pane, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+    assert window.selection is not None
+    x0, y0, x1, y1 = window.selection
+    assert 0 <= x0 < x1 <= 24 and 0 <= y0 < y1 <= 20
+    assert all(p.selection() == window.selection for p in window.panes())
+    results = []
+    window.exportDone.connect(results.append)
+    out = tmp_path / "selection.webp"
+    window.export_to(str(out), "liif", area="selection", mode="scale", scale=4.0, progress_dialog=False)
+    qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
+    assert results[0].ok, results[0].message
+    lattice = window.export_lattice("selection", "scale", 4.0)
+    with Image.open(out) as im:
+        assert im.size == (lattice.width, lattice.height)
+        assert abs(im.width - 4 * (x1 - x0)) <= 1 and abs(im.height - 4 * (y1 - y0)) <= 1
+    qtbot.keyClick(pane, Qt.Key.Key_Escape)
+    assert window.selection is None
+
+
+def test_dropping_a_file_opens_it(qtbot, tmp_path: Path, image_file: Path) -> None:
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    other = write_png(tmp_path / "other.png", sample_image(12, 16, seed=5))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(other))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.loaded is not None and Path(window.loaded.path).name == "other.png"
+    assert window.image_rgb.shape[:2] == (12, 16)
+    wait_done(qtbot, window)
+
+
+def test_pane_count_follows_the_menu(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic"], size=(1000, 600))
+    window.open_path(image_file)
+    window.set_pane_count(6)
+    assert len(window.panes()) == 6
+    wait_done(qtbot, window)
+    sizes = {p.physical_size() for p in window.panes()}
+    assert len(sizes) <= 2  # a 2 x 3 grid of (nearly) equal panes
+    assert all(p.composed()[1].any() for p in window.panes())
+    window.set_pane_count(8)
+    assert len(window.panes()) == 8 and not window.add_pane_action.isEnabled()
+    window.set_pane_count(1)
+    assert len(window.panes()) == 1 and not window.remove_pane_action.isEnabled()
