@@ -1126,6 +1126,10 @@ class MainWindow(QMainWindow):
         for timer in (self._render_timer, self._rest_timer, self._metrics_timer):
             timer.stop()
         self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
+        # The window goes at once; the worker stops at its next tile boundary
+        # (a model call in flight cannot be interrupted) and is waited for.
+        self.hide()
+        QApplication.processEvents()
         self.service.shutdown()
         super().closeEvent(event)
 

@@ -435,3 +435,20 @@ def test_pane_count_follows_the_menu(qtbot, tmp_path: Path, image_file: Path) ->
     assert len(window.panes()) == 8 and not window.add_pane_action.isEnabled()
     window.set_pane_count(1)
     assert len(window.panes()) == 1 and not window.remove_pane_action.isEnabled()
+
+
+def test_pane_tile_memory_stays_within_its_budget(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import widgets.image_pane as image_pane
+
+    monkeypatch.setattr(image_pane, "MAX_TILE_BYTES_PER_SIDE", 10 * 32 * 32 * 3)
+    pane = image_pane.ImagePane()
+    qtbot.addWidget(pane)
+    pane.begin_generation("a", 1)
+    for i in range(8):
+        pane.add_tile("a", 2.0, 32 * i, 0, np.full((32, 32, 3), i, np.uint8), "full", generation=1)
+    pane.begin_generation("a", 2)
+    for i in range(8):
+        pane.add_tile("a", 3.0, 32 * i, 0, np.full((32, 32, 3), i, np.uint8), "full", generation=2)
+    tiles = pane._sides["a"].tiles.values()
+    assert len(tiles) == 10
+    assert sum(t.generation == 2 for t in tiles) == 8  # the current view's tiles are kept

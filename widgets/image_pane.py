@@ -42,8 +42,8 @@ ZOOM_STEP = 2.0 ** 0.25
 PAN_FRACTION = 0.125
 # Logical pixels either side of the split divider that grab it.
 DIVIDER_GRAB = 6
-# Tiles a pane keeps per side (older zooms are previews only).
-MAX_TILES_PER_SIDE = 600
+# Memory a pane side may hold in tiles; previews of older views go first.
+MAX_TILE_BYTES_PER_SIDE = 64 << 20
 
 STATE_COLOURS = {
     "preview": QColor(150, 150, 150),
@@ -248,9 +248,21 @@ class ImagePane(QWidget):
         key = (float(zoom), int(u0), int(v0), phase)
         s.tiles.pop(key, None)
         s.tiles[key] = TileEntry(float(zoom), float(zoom), int(u0), int(v0), phase, arr, to_qimage(arr), generation)
-        while len(s.tiles) > MAX_TILES_PER_SIDE:
-            s.tiles.pop(next(iter(s.tiles)))
+        self._trim(s)
         self.update()
+
+    def _trim(self, side: _Side) -> None:
+        total = sum(t.array.nbytes for t in side.tiles.values())
+        if total <= MAX_TILE_BYTES_PER_SIDE:
+            return
+        # Oldest previews of other generations first, then the oldest of anything.
+        older = [k for k, t in side.tiles.items() if t.generation != side.generation]
+        first = set(older)
+        order = older + [k for k in side.tiles if k not in first]
+        for key in order:
+            if total <= MAX_TILE_BYTES_PER_SIDE or len(side.tiles) <= 1:
+                break
+            total -= side.tiles.pop(key).array.nbytes
 
     def finish_generation(self, side: str) -> None:
         """Every tile of the current view has arrived: drop the previews."""
