@@ -20,6 +20,8 @@ written by the small encoders at the end of this module.
 
 from __future__ import annotations
 
+import io
+
 import contextlib
 import json
 import os
@@ -269,8 +271,8 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
         except _DECODE_ERRORS:
             orientation = 1
-        if im.info.get("icc_profile") and im.mode != "CMYK":
-            notes.append("it has an embedded colour profile, which is not applied (pixel values are used as stored)")
+        if im.info.get("icc_profile") and im.mode != "CMYK" and rgb16_tile is None:
+            im = _to_srgb(im, notes)
         rgb, bit_depth = _to_rgb(im, path, rgb16_tile, notes)
     if orientation in range(2, 9):
         rgb = _orient(rgb, orientation)
@@ -278,6 +280,30 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
     if bit_depth == 16:
         notes.append("16-bit")
     return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32), name, bit_depth, notes)
+
+
+def _to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Pixels as sRGB: an sRGB profile needs nothing; another profile on 8-bit
+    RGB(A) data is converted; anything else is used as stored, and said so."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
+        description = ImageCms.getProfileDescription(source).strip()
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+        notes.append("its embedded colour profile is unreadable and was ignored")
+        return im
+    if "srgb" in description.lower().replace(" ", ""):
+        return im
+    if im.mode in ("RGB", "RGBA"):
+        try:
+            converted = ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode=im.mode)
+            notes.append(f"converted from its colour profile ({description}) to sRGB")
+            return converted
+        except (OSError, ValueError, ImageCms.PyCMSError):
+            pass
+    notes.append(f"its colour profile ({description}) is not applied: pixel values are used as stored")
+    return im
 
 
 def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:

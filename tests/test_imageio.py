@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -344,3 +345,48 @@ def test_read_metadata_of_plain_image_is_empty(tmp_path: Path) -> None:
     assert read_metadata(path) == {}
     with pytest.raises(ImageLoadError):
         read_metadata(tmp_path / "missing.png")
+
+
+def _png_with_profile(path, rgb: "np.ndarray", profile: bytes) -> None:
+    Image.fromarray(rgb).save(path, icc_profile=profile)
+
+
+def _srgb_profile_bytes() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_srgb_profile_needs_no_note(tmp_path) -> None:
+    rgb = (np.random.default_rng(0).random((6, 7, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "srgb.png"
+    _png_with_profile(path, rgb, _srgb_profile_bytes())
+    loaded = load_image(path)
+    assert not any("profile" in n for n in loaded.notes)
+    np.testing.assert_array_equal(np.round(loaded.rgb * 255).astype(np.uint8), rgb)
+
+
+def test_other_rgb_profile_is_converted_to_srgb_and_said(tmp_path) -> None:
+    # The sRGB profile renamed: not recognised as sRGB, so it goes through the
+    # colour conversion, which must then be (nearly) the identity.
+    profile = _srgb_profile_bytes()
+    from PIL import ImageCms
+
+    name = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(profile))).strip()
+    renamed = profile.replace(name.encode("ascii"), name.replace("s", "z").encode("ascii"))
+    renamed = renamed.replace(name.encode("utf-16-be"), name.replace("s", "z").encode("utf-16-be"))
+    rgb = (np.random.default_rng(1).random((6, 7, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "tagged.png"
+    _png_with_profile(path, rgb, renamed)
+    loaded = load_image(path)
+    assert any("converted from its colour profile" in n for n in loaded.notes), loaded.notes
+    assert np.abs(loaded.rgb * 255 - rgb).max() <= 2
+
+
+def test_unreadable_profile_is_ignored_and_said(tmp_path) -> None:
+    rgb = np.full((4, 4, 3), 120, np.uint8)
+    path = tmp_path / "bad-profile.png"
+    _png_with_profile(path, rgb, b"not a profile at all" * 10)
+    loaded = load_image(path)
+    assert any("unreadable" in n for n in loaded.notes)
+    np.testing.assert_allclose(loaded.rgb, 120 / 255, atol=1e-6)
