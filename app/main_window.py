@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
 from app.render_worker import ExportJob, ExportResult, MetricsJob, MetricsResult, RenderService
 from inference.geometry import Lattice, Region
 from inference.render import (
+    DOWNSCALE_METHOD,
+    DOWNSCALE_NOTE,
     MAX_ZOOM,
     RenderedTile,
     RenderRequest,
@@ -986,6 +988,10 @@ class MainWindow(QMainWindow):
             return False
         method = method or self.active_slot().sides["a"].method
         meta = self._export_metadata()
+        if lattice.zx <= 1.0 and lattice.zy <= 1.0 and method != DOWNSCALE_METHOD:
+            # What the panes show when shrinking, and what makes sense to save.
+            meta["Note"] = f"{DOWNSCALE_NOTE}; {self.display_name(method)} was asked for"
+            method = DOWNSCALE_METHOD
         self._start_export(ExportJob("region", str(path), lattice, self.image_id, method=method, bits=bits,
                                      metadata=meta), progress_dialog)
         return True
@@ -1008,6 +1014,8 @@ class MainWindow(QMainWindow):
         panes = []
         for label, method in self._pane_choices()[0]:
             name = self._method_label(method)
+            if lattice.zx <= 1.0 and lattice.zy <= 1.0 and method != DOWNSCALE_METHOD:
+                name, method = f"{name} (bicubic at zoom \u2264 1)", DOWNSCALE_METHOD
             panes.append((f"{name} \u00b7 {lattice.zx:.3g}\u00d7", method))
         self._start_export(ExportJob("comparison", str(path), lattice, self.image_id, panes=panes,
                                      metadata=self._export_metadata()), progress_dialog)

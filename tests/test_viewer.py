@@ -452,3 +452,23 @@ def test_pane_tile_memory_stays_within_its_budget(qtbot, monkeypatch: pytest.Mon
     tiles = pane._sides["a"].tiles.values()
     assert len(tiles) == 10
     assert sum(t.generation == 2 for t in tiles) == 8  # the current view's tiles are kept
+
+
+def test_export_below_one_to_one_saves_what_the_pane_shows(qtbot, tmp_path: Path) -> None:
+    path = write_png(tmp_path / "big.png", sample_image(300, 400, seed=4))
+    window = make_window(qtbot, tmp_path, ["liif"], size=(300, 260))
+    window.open_path(path)
+    window.set_zoom(0.75)
+    assert window.view.zoom == 0.75
+    wait_done(qtbot, window)
+    assert "bicubic" in window.panes()[0].label_lines()[1]
+    results = []
+    window.exportDone.connect(results.append)
+    out = tmp_path / "small.png"
+    window.export_to(str(out), "liif", area="whole", mode="zoom", progress_dialog=False)
+    qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
+    assert results[0].ok, results[0].message
+    meta = read_metadata(out)
+    assert meta["Method"].startswith("Bicubic") and "LIIF was asked for" in meta["Note"]
+    with Image.open(out) as im:
+        assert im.size == (300, 225)
