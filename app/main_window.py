@@ -741,9 +741,9 @@ class MainWindow(QMainWindow):
                 metrics.append(f"{label}: {m.error}")
             elif m.psnr is not None:
                 # Above 100 dB the images are the same up to float rounding.
-                psnr = "\u221e" if m.psnr >= 100 else f"{m.psnr:.2f}"
+                psnr = "\u221e (identical)" if m.psnr >= 100 else f"{m.psnr:.2f} dB"
                 ssim = f"{m.ssim:.4f}" if m.ssim is not None else "n/a"
-                metrics.append(f"{label}: PSNR {psnr} dB \u00b7 SSIM {ssim}")
+                metrics.append(f"{label}: PSNR {psnr} \u00b7 SSIM {ssim}")
             elif m.note:
                 metrics.append(f"{label}: {m.note}")
         slot.pane.set_status(side, SideStatus(self.display_name(st.method) if st.method else "",

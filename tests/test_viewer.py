@@ -472,3 +472,18 @@ def test_export_below_one_to_one_saves_what_the_pane_shows(qtbot, tmp_path: Path
     assert meta["Method"].startswith("Bicubic") and "LIIF was asked for" in meta["Note"]
     with Image.open(out) as im:
         assert im.size == (300, 225)
+
+
+def test_unusable_device_falls_back_to_the_cpu_and_says_so(qtbot, tmp_path: Path, image_file: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(device="cuda", loader=tiny_loader(), methods=["bicubic"], settings=settings, panes=["bicubic"])
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.device_label.text().startswith("CPU"), timeout=WAIT_MS)
+    assert "CUDA" in window.statusBar().currentMessage()
+    window.open_path(image_file)
+    wait_done(qtbot, window)
