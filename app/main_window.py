@@ -10,7 +10,6 @@ slider is dragged. Decoding happens in the render worker's thread.
 
 from __future__ import annotations
 
-import widgets.qt_compat  # noqa: F401  (binding work-arounds, before any Qt call)
 
 import sys
 from dataclasses import dataclass, field

@@ -14,7 +14,6 @@ on shutdown sets the stop flag, quits the thread's loop and waits for it.
 
 from __future__ import annotations
 
-import widgets.qt_compat  # noqa: F401  (binding work-arounds, before any Qt call)
 
 import threading
 import traceback
