@@ -54,7 +54,8 @@ from widgets.method_picker import MethodEntry, MethodPicker
 from widgets.zoom_slider import ZoomSlider, format_zoom
 
 SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png"
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
+OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;All files (*)"
+WEIGHTS_FILTER = "Checkpoints (*.safetensors *.pth *.pt);;All files (*)"
 MAX_PANES = 8
 MAX_RECENT = 8
 # Wheel, drag and key changes are coalesced this long before requesting tiles;
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
     imageOpened = Signal(str)
     paneUpdated = Signal(object)  # target
     exportDone = Signal(object)  # ExportResult
+    weightsChanged = Signal(str, str)  # method ("" when refused), path
 
     def __init__(self, device: str = "auto", loader: Callable[[str, Any], Any] | None = None,
                  methods: list[str] | None = None, settings: QSettings | None = None, tile: int | None = None,
@@ -137,6 +139,8 @@ class MainWindow(QMainWindow):
         worker.exportProgress.connect(self._on_export_progress)
         worker.exportFinished.connect(self._on_export_finished)
         worker.methodLoaded.connect(self._on_method_loaded)
+        worker.weightsLoaded.connect(self._on_weights_loaded)
+        worker.weightsFailed.connect(self._on_weights_failed)
         worker.failed.connect(self._on_worker_failed)
 
         self.method_names, method_error = self._discover_methods(methods)
@@ -276,6 +280,9 @@ class MainWindow(QMainWindow):
         A = self._action
         self.open_action = A("&Open\u2026", self.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
                              "Open an image (PNG, JPEG, WebP, TIFF, BMP)")
+        self.load_weights_action = A("Load &Weights\u2026", self.load_weights_dialog, "Ctrl+Shift+L",
+                                     "fa5s.weight-hanging", "Load a checkpoint (.safetensors, or a public LIIF "
+                                     ".pth) for the method it declares")
         self.export_view_action = A("&Export View\u2026", lambda: self.export_dialog("view"), "Ctrl+E",
                                     "fa5s.file-export", "Export the current view or selection from a pane")
         self.export_whole_action = A("Export &Whole Image\u2026", lambda: self.export_dialog("whole"),
@@ -311,6 +318,8 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu(qta_icon("fa5s.history"), "Open &Recent")
+        file_menu.addSeparator()
+        file_menu.addAction(self.load_weights_action)
         file_menu.addSeparator()
         for a in (self.export_view_action, self.export_whole_action, self.export_comparison_action):
             file_menu.addAction(a)
@@ -759,9 +768,10 @@ class MainWindow(QMainWindow):
 
     @Slot(str, object)
     def _on_method_loaded(self, name: str, weights: Any) -> None:
-        known = name in self.weights_known
+        previous = self.weights_known.get(name)
         self.weights_known[name] = weights
-        if not known:
+        # New, or other weights (File > Load Weights): labels say "(untrained)" or not.
+        if previous is None or previous is not weights:
             entries = self._entries()
             for slot in self._slots:
                 for picker in (slot.picker,):
@@ -771,6 +781,51 @@ class MainWindow(QMainWindow):
                 for side in SIDES:
                     if slot.sides[side].method == name:
                         self._update_label(slot, side)
+
+    def load_weights_dialog(self) -> None:
+        start = str(self.settings.value("weightsDir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Load weights", start, WEIGHTS_FILTER)
+        if path:
+            self.settings.setValue("weightsDir", str(Path(path).parent))
+            self.load_weights(path)
+
+    def load_weights(self, path: str | Path) -> None:
+        """Load a checkpoint in the worker for the method it declares; the
+        answer comes back as `_on_weights_loaded` or `_on_weights_failed`."""
+        self.statusBar().showMessage(f"Loading weights from {Path(path).name}\u2026")
+        self.service.load_weights(str(path), self.method_names)
+
+    @Slot(str, str)
+    def _on_weights_loaded(self, method: str, path: str) -> None:
+        for slot in self._slots:
+            for side in SIDES:
+                st = slot.sides[side]
+                if st.method != method:
+                    continue
+                st.metrics.clear()
+                st.seconds = None
+                st.error = None
+                st.state = "preview"  # until the new weights' tiles arrive
+                slot.pane.clear_tiles(side)
+                slot.pane.set_overlay(side, 1, 1, 0, 0, None)
+                self._update_label(slot, side)
+            if method in (slot.sides["a"].method, slot.sides["b"].method):
+                self._request_whole_metrics(slot)
+        weights = self.weights_known.get(method)
+        summary = f": {weights.summary}" if weights is not None else ""
+        self.statusBar().showMessage(f"{self.display_name(method)} now uses {Path(path).name}{summary}", 10000)
+        self.schedule_render()
+        if self.reference is not None:
+            self._metrics_timer.start()
+        self.weightsChanged.emit(method, path)
+
+    @Slot(str, str)
+    def _on_weights_failed(self, path: str, message: str) -> None:
+        self.statusBar().showMessage(f"Weights not loaded: {message}", 15000)
+        if not self._closing:
+            QMessageBox.warning(self, "Cannot load weights",
+                                f"{message}\n\nThe method keeps the weights it had.")
+        self.weightsChanged.emit("", path)
 
     @Slot(str)
     def _on_worker_failed(self, message: str) -> None:

@@ -88,6 +88,8 @@ class RenderWorker(QObject):
     exportProgress = Signal(int, int)
     exportFinished = Signal(object)  # ExportResult
     methodLoaded = Signal(str, object)  # name, upscaler.weights
+    weightsLoaded = Signal(str, str)  # method, path
+    weightsFailed = Signal(str, str)  # path, message
     failed = Signal(str)
 
     def __init__(self, device: str, loader: Loader | None, generations: GenerationCounter,
@@ -148,6 +150,38 @@ class RenderWorker(QObject):
         return self._upscalers[name]
 
     # -- slots -------------------------------------------------------------------
+
+    @Slot(str, object)
+    def load_weights(self, path: str, offered: Any) -> None:
+        """Load a checkpoint for the method it declares (a public LIIF .pth is
+        LIIF's) and use it from the next tile on. On any failure the method
+        keeps the upscaler it had, and `weightsFailed` says why."""
+        from pathlib import Path
+
+        from inference import checkpoint, registry
+        from inference.catalog import load_upscaler
+
+        name = Path(path).name
+        try:
+            if self.device is None:
+                raise checkpoint.CheckpointError("the render worker is not ready yet; try again")
+            declared = checkpoint.load(path).method
+            if declared not in registry.method_names():
+                raise checkpoint.CheckpointError(f"it names an unknown method {declared!r}")
+            if offered and declared not in offered:
+                raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
+            upscaler = load_upscaler(declared, self.device, weights=path)
+        except Exception as error:  # a refused file is a message; the old weights stay in use
+            text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+            if not isinstance(error, checkpoint.CheckpointError):
+                text = f"{type(error).__name__}: {text}"
+            self.weightsFailed.emit(path, text if text.startswith(name) or path in text else f"{name}: {text}")
+            return
+        self._upscalers[declared] = upscaler
+        if self.renderer is not None:
+            self.renderer.forget_method(declared)
+        self.methodLoaded.emit(declared, upscaler.weights)
+        self.weightsLoaded.emit(declared, path)
 
     @Slot(str, object, object)
     def set_image(self, image_id: str, rgb: np.ndarray, keep: Any) -> None:
@@ -285,6 +319,7 @@ class RenderService(QObject):
     _submit = Signal(object)
     _metrics = Signal(object)
     _export = Signal(object)
+    _load_weights = Signal(str, object)
 
     def __init__(self, device: str = "auto", loader: Loader | None = None, tile: int | None = None,
                  parent: QObject | None = None) -> None:
@@ -302,6 +337,7 @@ class RenderService(QObject):
         self._submit.connect(self.worker.submit)
         self._metrics.connect(self.worker.request_metrics)
         self._export.connect(self.worker.export)
+        self._load_weights.connect(self.worker.load_weights)
         self.thread.start()
         self._running = True
 
@@ -320,6 +356,9 @@ class RenderService(QObject):
     def export(self, job: ExportJob) -> None:
         self.cancel_event.clear()
         self._export.emit(job)
+
+    def load_weights(self, path: str, offered: list[str] | None = None) -> None:
+        self._load_weights.emit(str(path), list(offered or []))
 
     def cancel_export(self) -> None:
         self.cancel_event.set()

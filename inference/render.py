@@ -533,6 +533,15 @@ class Renderer:
         self._jobs.extend(jobs)
         return len(jobs)
 
+    def forget_method(self, method: str) -> None:
+        """`method`'s upscaler is being replaced (new weights): drop its cached
+        features and tiles, and pending work that would decode with it. Tile
+        keys name weights by file name only, so two files of the same name
+        would otherwise share tiles."""
+        self.features.discard(lambda k: k[1] == method)
+        self.tiles.discard(lambda k: k.method == method)
+        self._jobs = [j for j in self._jobs if j.method != method and j.request.method != method]
+
     def cancel(self, target: Hashable) -> None:
         self._jobs = [j for j in self._jobs if j.request.target != target]
 

@@ -1,0 +1,364 @@
+"""Reliability as the viewer's user meets it: hostile image files, unusable
+checkpoints, faults in the middle of a decode or an export. Every case ends
+in the right image or one clear message; nothing crashes, nothing already on
+screen or on disk is lost."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pytestqt")
+
+import torch  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+
+from app.main_window import MainWindow  # noqa: E402
+from inference import checkpoint, imageio, registry  # noqa: E402
+from inference.render import MAX_ZOOM, ViewState, to_display  # noqa: E402
+from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_liif, tiny_loader  # noqa: E402
+
+WAIT_MS = 60000
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def make_window(qtbot, tmp_path: Path, panes: list[str], loader=None, size=(700, 420), tile: int = 64,
+                methods: list[str] | None = None) -> MainWindow:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(device="cpu", loader=loader or tiny_loader(), methods=methods or ["bicubic", "liif"],
+                        settings=settings, tile=tile, panes=panes)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def settled(window: MainWindow, states: tuple[str, ...] = ("done", "untrained")) -> bool:
+    return all(slot.sides[s].state in states for slot in window.slots()
+               for s in slot.active_sides()) and window.queue_length() == 0
+
+
+def wait_done(qtbot, window: MainWindow, states: tuple[str, ...] = ("done", "untrained")) -> None:
+    qtbot.waitUntil(lambda: settled(window, states), timeout=WAIT_MS)
+
+
+class Dialogs:
+    """QMessageBox.warning/critical/information replaced: records (title, text) instead of blocking."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.shown: list[tuple[str, str]] = []
+        for kind in ("warning", "critical", "information"):
+            monkeypatch.setattr(QMessageBox, kind, self._record)
+
+    def _record(self, parent, title, text, *args, **kwargs):
+        self.shown.append((str(title), str(text)))
+        return QMessageBox.StandardButton.Ok
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    Image.fromarray(to_display(rgb)).save(path)
+    return path
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def assert_pane_shows_the_view(window: MainWindow) -> None:
+    """Each pane's full tiles cover exactly the image's part of the final view's lattice."""
+    h, w = window.image_rgb.shape[:2]
+    for slot in window.slots():
+        pane = slot.pane
+        assert pane.view() == window.view
+        lattice = pane.lattice()
+        assert lattice == window.view.lattice(*pane.physical_size())
+        rows, cols = lattice.inside_mask(w, h)
+        for side in slot.active_sides():
+            _, mask = pane.composed(side)
+            np.testing.assert_array_equal(mask, np.outer(rows, cols))
+
+
+# ---------------------------------------------------------------- hostile image files
+
+def _animated(path: Path, fmt: str) -> None:
+    frames = [Image.new("RGB", (6, 4), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    extra = {"lossless": True} if fmt == "WEBP" else {}
+    frames[0].save(path, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0, **extra)
+
+
+def _exif_rotated(path: Path) -> None:
+    stored = np.zeros((4, 8, 3), np.uint8)
+    stored[:, :4] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(path, "JPEG", quality=98, exif=exif)
+
+
+def _palette(path: Path) -> None:
+    image = Image.new("P", (5, 3))
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.putpixel((1, 1), 1)
+    image.save(path, transparency=1)
+
+
+def _sixteen_bit(path: Path) -> None:
+    samples = np.random.default_rng(1).integers(0, 65536, (6, 5, 3), dtype=np.uint16)
+    raw = samples.astype(">u2").reshape(6, -1).view(np.uint8)
+    rows = np.hstack((np.zeros((6, 1), np.uint8), raw))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 5, 6, 16, 2, 0, 0, 0))
+                     + png_chunk(b"IDAT", zlib.compress(rows.tobytes())) + png_chunk(b"IEND", b""))
+
+
+def _truncated(path: Path, fmt: str) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, fmt)
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+def _bomb(path: Path) -> None:
+    # The header claims 100000 x 100000 pixels; there is almost no data.
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+                     + png_chunk(b"IDAT", zlib.compress(b"\0" * 100)) + png_chunk(b"IEND", b""))
+
+
+# name -> (writer, expected (width, height) or None for refused, words the dialog / status bar must hold)
+HOSTILE = {
+    "empty.png": (lambda p: p.write_bytes(b""), None, "empty"),
+    "truncated.png": (lambda p: _truncated(p, "PNG"), None, "truncated"),
+    "truncated.jpg": (lambda p: _truncated(p, "JPEG"), None, "truncated"),
+    "notes.png": (lambda p: p.write_text("my notes, not a picture\n"), None, "not an image"),
+    "bomb.png": (_bomb, None, "over the limit of 200 megapixels"),
+    "folder.png": (lambda p: p.mkdir(), None, "folder"),
+    "jpeg-named.png": (lambda p: Image.new("RGB", (9, 7), (200, 40, 40)).save(p, "JPEG"), (9, 7), "JPEG data"),
+    "one.png": (lambda p: Image.new("RGB", (1, 1), (0, 128, 255)).save(p), (1, 1), ""),
+    "column.png": (lambda p: Image.new("RGB", (1, 10000), (0, 128, 255)).save(p), (1, 10000), ""),
+    "row.png": (lambda p: Image.new("RGB", (10000, 1), (0, 128, 255)).save(p), (10000, 1), ""),
+    "deep.png": (_sixteen_bit, (5, 6), "16-bit"),
+    "grey.png": (lambda p: Image.new("L", (7, 5), 64).save(p), (7, 5), "grayscale"),
+    "cmyk.jpg": (lambda p: Image.new("CMYK", (8, 8), (255, 0, 0, 0)).save(p, "JPEG"), (8, 8), "CMYK"),
+    "palette.png": (_palette, (5, 3), "neutral grey"),
+    "anim.gif": (lambda p: _animated(p, "GIF"), (6, 4), "first frame of 3"),
+    "anim.webp": (lambda p: _animated(p, "WEBP"), (6, 4), "first frame of 3"),
+    "camera.jpg": (_exif_rotated, (4, 8), "EXIF orientation applied"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_file_shows_the_image_or_a_dialog_and_keeps_the_previous(
+        name: str, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer, size, words = HOSTILE[name]
+    good = write_png(tmp_path / "good.png", sample_image(20, 24))
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
+    assert window.open_path(good)
+    wait_done(qtbot, window)
+    dialogs = Dialogs(monkeypatch)
+    before_id, before_rgb = window.image_id, window.image_rgb.copy()
+    path = tmp_path / name
+    writer(path)
+    opened = window.open_path(path)
+    if size is None:
+        assert not opened
+        assert len(dialogs.shown) == 1 and words in dialogs.shown[0][1] and name in dialogs.shown[0][1]
+        assert "Traceback" not in dialogs.shown[0][1]
+        # The previous image is still there, and still being shown.
+        assert window.image_id == before_id and window.loaded.path == str(good)
+        np.testing.assert_array_equal(window.image_rgb, before_rgb)
+        assert all(p.source() is not None and p.source().width == 24 for p in window.panes())
+    else:
+        assert opened and not dialogs.shown
+        assert window.image_rgb.shape[:2] == (size[1], size[0])
+        assert window.image_label.text().startswith(f"{size[0]} \u00d7 {size[1]} px")
+        assert words in window.statusBar().currentMessage()
+        wait_done(qtbot, window)
+        assert_pane_shows_the_view(window)
+    assert window.recent_files()[0] == str((path if size else good).resolve())
+    window.grab()  # paints without raising
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 10000), (10000, 1)])
+def test_degenerate_images_zoom_pan_and_render_in_every_pane(size: tuple[int, int], qtbot, tmp_path: Path) -> None:
+    path = tmp_path / "odd.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"])
+    assert window.open_path(path)
+    window.slots()[1].picker.set_split_method("bicubic")
+    lo, hi = window.zoom_slider.minimum(), window.zoom_slider.maximum()
+    assert 0 < lo <= hi == MAX_ZOOM
+    for step in (lambda: window.set_zoom(hi * 4), lambda: window.set_zoom(1e-9), window.fit,
+                 lambda: window.set_zoom(1.0), lambda: window.zoom_by(7.3),
+                 lambda: window.apply_view(window.view.panned(1e6, -1e6)),
+                 lambda: window.apply_view(ViewState(-5e9, 5e9, 3.0)),
+                 lambda: window.panes()[2].zoom_by(0.5),
+                 lambda: window.set_zoom(MAX_ZOOM)):
+        step()
+        assert lo <= window.view.zoom <= hi
+        assert 0 <= window.view.cx <= size[0] and 0 <= window.view.cy <= size[1]
+        wait_done(qtbot, window)
+        assert_pane_shows_the_view(window)
+        window.grab()
+    for zoom in (window.view.zoom, 1.0):
+        window.set_zoom(zoom)
+        wait_done(qtbot, window)
+        assert_pane_shows_the_view(window)
+        assert all(p.composed()[1].any() for p in window.panes())  # something of the image is decoded
+
+
+# ---------------------------------------------------------------- File > Load Weights
+
+
+def tiny_checkpoint(path: Path, seed: int = 1, method: str = "liif") -> Path:
+    torch.manual_seed(seed)
+    model = registry.build("liif", **TINY_LIIF_ARGS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.save(path, model, method, TINY_LIIF_ARGS, provenance={"data": "unit test", "steps": seed})
+    return path
+
+
+def tampered(good: Path, out: Path, change) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    tensors, meta = change(load_file(str(good)), checkpoint.read_metadata(good))
+    save_file(tensors, str(out), metadata=meta)
+    return out
+
+
+def evil_pickle(path: Path, marker: Path) -> Path:
+    class Evil:
+        def __reduce__(self):  # noqa: D105
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"model": Evil()}, path)
+    return path
+
+
+def load_weights(qtbot, window: MainWindow, path: Path) -> tuple[str, str]:
+    with qtbot.waitSignal(window.weightsChanged, timeout=WAIT_MS) as blocker:
+        window.load_weights(path)
+    return tuple(blocker.args)
+
+
+def shown_pixels(qtbot, window: MainWindow, index: int) -> np.ndarray:
+    wait_done(qtbot, window)
+    image, mask = window.panes()[index].composed()
+    assert mask.any()
+    return image
+
+
+def direct_pixels(window: MainWindow, index: int, weights: Path) -> np.ndarray:
+    from inference.catalog import load_upscaler
+
+    up = load_upscaler("liif", "cpu", weights=weights)
+    lattice = window.panes()[index].lattice()
+    h, w = window.image_rgb.shape[:2]
+    rows, cols = lattice.inside_mask(w, h)
+    return to_display(up.decode_lattice(up.encode(window.image_rgb), lattice)) * np.outer(rows, cols)[..., None]
+
+
+def assert_close_pixels(a: np.ndarray, b: np.ndarray) -> None:
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # at most a rounding flip
+
+
+def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_old(
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    window.set_zoom(6.0)
+    wait_done(qtbot, window)
+    assert window.slots()[1].sides["a"].state == "untrained"
+    good = tiny_checkpoint(tmp_path / "good.safetensors")
+    # Through the menu: File > Load Weights... with the file dialog answered.
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(good), ""))
+    with qtbot.waitSignal(window.weightsChanged, timeout=WAIT_MS) as blocker:
+        window.load_weights_action.trigger()
+    assert blocker.args == ["liif", str(good)]
+    wait_done(qtbot, window)
+    slot = window.slots()[1]
+    assert slot.sides["a"].state == "done"  # trained now
+    assert "untrained" not in " ".join(slot.pane.label_lines()) and "good.safetensors" in window.statusBar().currentMessage()
+    assert "(untrained)" not in slot.picker.combo.currentText()
+    before = shown_pixels(qtbot, window, 1)
+    assert_close_pixels(before, direct_pixels(window, 1, good))
+    upscaler = window.service.worker._upscalers["liif"]
+
+    dialogs = Dialogs(monkeypatch)
+    marker = tmp_path / "pwned"
+    bad = {
+        "evil.pth": (evil_pickle(tmp_path / "evil.pth", marker), "weights-only"),
+        "missing": (tampered(good, tmp_path / "missing.safetensors",
+                             lambda t, m: ({k: v for k, v in t.items() if k != "imnet.layers.0.weight"}, m)),
+                    "'imnet.layers.0.weight' is missing"),
+        "extra": (tampered(good, tmp_path / "extra.safetensors", lambda t, m: ({**t, "imnet.extra": torch.zeros(2)}, m)),
+                  "unexpected tensor 'imnet.extra'"),
+        "shape": (tampered(good, tmp_path / "shape.safetensors",
+                           lambda t, m: ({**t, "imnet.layers.0.weight": torch.zeros(16, 7)}, m)),
+                  "has shape (16, 7)"),
+        "unknown method": (tampered(good, tmp_path / "warp.safetensors", lambda t, m: (t, {**m, "method": "warp-drive"})),
+                           "unknown method 'warp-drive'"),
+        "not offered": (tiny_checkpoint(tmp_path / "other.safetensors", method="diinn"), "does not offer"),
+        "bad args": (tampered(good, tmp_path / "args.safetensors", lambda t, m: (t, {**m, "args": "[1, 2]"})),
+                     "arguments do not fit"),
+        "foreign": (tampered(good, tmp_path / "foreign.safetensors", lambda t, m: (t, {})),
+                    "not an Implicit Zoom checkpoint"),
+        "truncated": (tmp_path / "cut.safetensors", "not a readable safetensors file"),
+        "text": (tmp_path / "notes.safetensors", "not a readable safetensors file"),
+        "missing file": (tmp_path / "gone.safetensors", "no such file"),
+    }
+    (tmp_path / "cut.safetensors").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (tmp_path / "notes.safetensors").write_text("not weights")
+    for case, (path, words) in bad.items():
+        dialogs.shown.clear()
+        assert load_weights(qtbot, window, path) == ("", str(path)), case
+        assert len(dialogs.shown) == 1, case
+        title, text = dialogs.shown[0]
+        assert title == "Cannot load weights" and words in text and path.name in text, (case, text)
+        assert "Traceback" not in text and "keeps the weights it had" in text
+        assert window.service.worker._upscalers["liif"] is upscaler, case
+    assert not marker.exists()
+    # Still usable with the good weights: a new view decodes, and back again shows the same pixels.
+    window.set_zoom(9.0)
+    wait_done(qtbot, window)
+    assert window.slots()[1].sides["a"].state == "done"
+    window.set_zoom(6.0)
+    assert_close_pixels(shown_pixels(qtbot, window, 1), before)
+
+
+def test_other_weights_of_the_same_file_name_are_not_served_from_the_cache(qtbot, tmp_path: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["liif"])
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    window.set_zoom(5.0)
+    first = tiny_checkpoint(tmp_path / "a" / "liif.safetensors", seed=1)
+    second = tiny_checkpoint(tmp_path / "b" / "liif.safetensors", seed=2)
+    assert load_weights(qtbot, window, first)[0] == "liif"
+    a_pixels = shown_pixels(qtbot, window, 0)
+    assert_close_pixels(a_pixels, direct_pixels(window, 0, first))
+    assert load_weights(qtbot, window, second)[0] == "liif"
+    b_pixels = shown_pixels(qtbot, window, 0)
+    assert np.abs(a_pixels.astype(int) - b_pixels.astype(int)).max() > 8  # other weights, other pixels
+    assert_close_pixels(b_pixels, direct_pixels(window, 0, second))
+
+
+def test_public_liif_pth_is_applied_to_liif(qtbot, tmp_path: Path) -> None:
+    from tests.test_checkpoint import public_liif_state_dict, write_public_liif
+
+    path = tmp_path / "edsr-baseline-liif.pth"
+    write_public_liif(path, public_liif_state_dict())
+    window = make_window(qtbot, tmp_path, ["liif"], size=(300, 240))
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(8, 10)))
+    assert load_weights(qtbot, window, path) == ("liif", str(path))
+    wait_done(qtbot, window)
+    assert window.slots()[0].sides["a"].state == "done"
+    assert "DIV2K" in window.weights_known["liif"].summary
