@@ -475,6 +475,9 @@ class MainWindow(QMainWindow):
         state.method = name
         state.metrics.clear()
         state.seconds = None
+        # The old method's error or "done" is not the new method's.
+        state.error = None
+        state.state = "preview"
         slot.pane.clear_tiles(side)
         self._update_label(slot, side)
         self.schedule_render()

@@ -362,3 +362,169 @@ def test_public_liif_pth_is_applied_to_liif(qtbot, tmp_path: Path) -> None:
     wait_done(qtbot, window)
     assert window.slots()[0].sides["a"].state == "done"
     assert "DIV2K" in window.weights_known["liif"].summary
+
+
+# ---------------------------------------------------------------- faults mid-decode
+
+
+def cuda_out_of_memory() -> BaseException:
+    return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 7.79 GiB total)")
+
+
+@pytest.mark.parametrize("error", [cuda_out_of_memory, lambda: RuntimeError("CUDA error: out of memory")])
+def test_out_of_memory_mid_decode_halves_the_chunk_and_completes(error, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference.geometry import Lattice
+
+    up = tiny_liif()
+    image = sample_image(12, 14)
+    features = up.encode(image)
+    lattice = Lattice.full_image(14, 12, 7.3)  # 102 x 88 points
+    up.chunk = 4096
+    clean = up.decode_lattice(features, lattice)
+    calls = {"n": 0}
+    real = up.model.decode_window
+
+    def runs_out_twice(window, block):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise error()
+        return real(window, block)
+
+    monkeypatch.setattr(up.model, "decode_window", runs_out_twice)
+    done: list[int] = []
+    out = up.decode_lattice(features, lattice, progress=lambda row, rows: done.append(row))
+    assert up.chunk == 1024  # halved twice
+    np.testing.assert_allclose(out, clean, atol=1e-6)
+    assert done[-1] == 88 and done == sorted(done)
+
+
+def test_out_of_memory_at_the_smallest_chunk_is_a_decode_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference.geometry import Lattice
+    from inference.upscaler import MIN_CHUNK, DecodeError
+
+    up = tiny_liif()
+    features = up.encode(sample_image(6, 7))
+
+    def always(window, block):
+        raise cuda_out_of_memory()
+
+    monkeypatch.setattr(up.model, "decode_window", always)
+    with pytest.raises(DecodeError, match=f"out of memory even at {MIN_CHUNK} points"):
+        up.decode_lattice(features, Lattice.full_image(7, 6, 3.0))
+    # Other errors are not mistaken for memory: they pass through unchanged.
+    monkeypatch.setattr(up.model, "decode_window", lambda w, b: (_ for _ in ()).throw(ValueError("bad block")))
+    with pytest.raises(ValueError, match="bad block"):
+        up.decode_lattice(features, Lattice.full_image(7, 6, 3.0))
+
+
+class FaultyLoader:
+    """The tiny methods; `out_of_memory` names runs out of memory in every
+    decode, `broken` names raise an ordinary exception."""
+
+    def __init__(self, out_of_memory: tuple[str, ...] = (), broken: tuple[str, ...] = ()) -> None:
+        self.out_of_memory, self.broken = out_of_memory, broken
+        self.inner = tiny_loader(("bicubic", "liif", "ipe-liif", "diinn", "diif"))
+
+    def __call__(self, name: str, device):
+        up = self.inner(name, device)
+        if name in self.out_of_memory:
+            def no_memory(window, block):
+                raise cuda_out_of_memory()
+
+            up.model.decode_window = no_memory
+        if name in self.broken:
+            def broken(features, lattice, progress=None):
+                raise ValueError(f"{name} decoder exploded")
+
+            up.decode_lattice = broken
+        return up
+
+
+FAULTY_METHODS = ["bicubic", "liif", "ipe-liif", "diinn"]
+
+
+def test_a_failing_method_marks_only_its_own_pane_and_the_app_keeps_running(qtbot, tmp_path: Path) -> None:
+    loader = FaultyLoader(out_of_memory=("ipe-liif",), broken=("diinn",))
+    window = make_window(qtbot, tmp_path, ["bicubic", "ipe-liif", "liif", "diinn"], loader=loader,
+                         methods=FAULTY_METHODS, size=(800, 500))
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    window.set_zoom(4.0)
+    states = ("done", "untrained", "error")
+    wait_done(qtbot, window, states)
+    slots = window.slots()
+    assert [s.sides["a"].state for s in slots] == ["done", "error", "untrained", "error"]
+    assert "out of memory even at 256 points" in " ".join(slots[1].pane.label_lines())
+    assert "diinn decoder exploded" in " ".join(slots[3].pane.label_lines())
+    for good in (slots[0], slots[2]):
+        assert good.pane.composed()[1].any()
+    # A split side that fails leaves the other side of the same pane alone.
+    slots[0].picker.set_split_method("diinn")
+    window.set_zoom(5.0)
+    wait_done(qtbot, window, states)
+    assert (slots[0].sides["a"].state, slots[0].sides["b"].state) == ("done", "error")
+    assert slots[0].pane.composed("a")[1].any()
+    # Still running: pick a working method in the failed pane and it recovers.
+    slots[1].picker.set_method("liif")
+    wait_done(qtbot, window, states)
+    assert slots[1].sides["a"].state == "untrained" and slots[1].sides["a"].error is None
+    assert_pane_shows_the_view_for(window, slots[1])
+    assert window.service.thread.isRunning()
+
+
+def assert_pane_shows_the_view_for(window: MainWindow, slot) -> None:
+    h, w = window.image_rgb.shape[:2]
+    lattice = slot.pane.lattice()
+    rows, cols = lattice.inside_mask(w, h)
+    np.testing.assert_array_equal(slot.pane.composed()[1], np.outer(rows, cols))
+
+
+# ---------------------------------------------------------------- exports that do not finish
+
+
+def export_and_wait(qtbot, window: MainWindow, path: Path, method: str, scale: float = 6.0):
+    with qtbot.waitSignal(window.exportDone, timeout=WAIT_MS) as blocker:
+        window.export_to(str(path), method, area="whole", mode="scale", scale=scale, progress_dialog=False)
+    return blocker.args[0]
+
+
+@pytest.mark.parametrize("fault", ["cancel", "disk full", "encoder crash", "decoder crash", "out of memory"])
+def test_interrupted_export_leaves_the_existing_file_and_no_partial_one(
+        fault: str, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference import export
+
+    loader = FaultyLoader(out_of_memory=("ipe-liif",), broken=("diinn",))
+    window = make_window(qtbot, tmp_path, ["bicubic"], loader=loader, methods=FAULTY_METHODS)
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    wait_done(qtbot, window)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    existing = out_dir / "result.png"
+    imageio.save_image(existing, np.full((5, 5, 3), 0.3))
+    before = existing.read_bytes()
+    dialogs = Dialogs(monkeypatch)
+    method = {"decoder crash": "diinn", "out of memory": "ipe-liif"}.get(fault, "liif")
+    if fault == "cancel":
+        monkeypatch.setattr(export, "TILE", 16)
+        window.service.worker.exportProgress.connect(lambda done, total: done >= 2 and window.service.cancel_export())
+    elif fault in ("disk full", "encoder crash"):
+        def write_some_then_fail(handle, pixels, fmt, meta) -> None:
+            handle.write(b"\x89PNG\r\n\x1a\n partial")
+            if fault == "disk full":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            raise RuntimeError("encoder crashed")
+
+        monkeypatch.setattr(imageio, "_write_encoded", write_some_then_fail)
+    result = export_and_wait(qtbot, window, existing, method)
+    assert not result.ok
+    expected = {"cancel": "cancelled", "disk full": "No space left on device", "encoder crash": "encoder crashed",
+                "decoder crash": "diinn decoder exploded", "out of memory": "out of memory"}[fault]
+    assert expected in result.message
+    if fault == "cancel":
+        assert result.cancelled and not dialogs.shown and "cancelled" in window.statusBar().currentMessage()
+    else:
+        assert dialogs.shown == [("Export failed", result.message)]
+    assert existing.read_bytes() == before
+    assert sorted(p.name for p in out_dir.iterdir()) == ["result.png"]  # no temporary or partial file
+    # And the next export works.
+    monkeypatch.undo()
+    assert export_and_wait(qtbot, window, out_dir / "next.png", "bicubic", 2.0).ok
