@@ -420,6 +420,8 @@ def check_output(path: str | Path, width: int, height: int, bits: int = 8) -> No
                              f"this one is {width} x {height}")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
+        if folder.exists():
+            raise ImageSaveError(f"{path}: {folder} is a file, not a folder")
         raise ImageSaveError(f"{path}: the folder {folder} does not exist")
     if path.is_dir():
         raise ImageSaveError(f"{path}: is a folder")

@@ -132,6 +132,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, Path]:
     truncated.write_bytes(buffer.getvalue()[:200])
     corrupt_weights = tmp_path / "corrupt.safetensors"
     corrupt_weights.write_text("not weights")
+    (tmp_path / "folder.png").mkdir()
     return {"empty": empty, "text": text, "truncated": truncated, "corrupt_weights": corrupt_weights}
 
 
@@ -145,6 +146,9 @@ BAD = {
     "nan scale": (["{photo}", "--scale", "nan"], "positive finite"),
     "inf scale": (["{photo}", "--scale", "inf"], "positive finite"),
     "absurd scale": (["{photo}", "--scale", "1000"], "over the limit"),
+    "million scale": (["{photo}", "--scale", "1e6"], "over the limit"),
+    "tall size": (["{photo}", "--size", "1x100000000"], "over the limit"),
+    "nan region": (["{photo}", "--region", "nan,0,4,4"], "finite"),
     "word scale": (["{photo}", "--scale", "big"], "must be a number"),
     "scale and size": (["{photo}", "--scale", "2", "--size", "10x10"], "not both"),
     "bad size": (["{photo}", "--size", "10y3"], "1920x1080"),
@@ -157,6 +161,8 @@ BAD = {
     "unknown method": (["{photo}", "--method", "magic"], "unknown method 'magic'"),
     "missing output folder": (["{photo}", "-o", "{tmp}/no/such/dir/out.png"], "does not exist"),
     "unknown extension": (["{photo}", "-o", "{tmp}/out.xyz"], "unknown output format"),
+    "output is a folder": (["{photo}", "-o", "{tmp}/folder.png"], "is a folder"),
+    "output inside a file": (["{photo}", "-o", "{photo}/out.png"], "is a file, not a folder"),
     "bad bits": (["{photo}", "--bits", "12"], "8 or 16"),
     "16-bit jpeg": (["{photo}", "--bits", "16", "-o", "{tmp}/out.jpg"], ".png or .tif"),
     "missing weights": (["{photo}", "--weights", "{tmp}/none.safetensors"], "no such file"),
@@ -195,6 +201,47 @@ def test_output_too_large_for_memory(photo: Path, tmp_path: Path, monkeypatch: p
     assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "64", "-o", str(tmp_path / "o.png")) == 1
     assert "output too large for memory" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("fault", ["read-only folder", "refused at write time", "disk full"])
+def test_unwritable_output_one_clear_line(fault: str, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture) -> None:
+    import errno
+    import tempfile
+
+    from inference import imageio
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    existing = folder / "o.png"
+    existing.write_bytes(b"the user's earlier result")
+    if fault == "read-only folder":
+        folder.chmod(0o500)
+        if os.access(folder, os.W_OK):
+            folder.chmod(0o700)
+            pytest.skip("permission bits do not bind this user (root)")
+        expected = "not writable"
+    elif fault == "refused at write time":  # e.g. a read-only mount seen only when writing
+        def refuse(*args, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        expected = "Permission denied"
+    else:
+        def fill_disk(handle, pixels, fmt, meta) -> None:
+            handle.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(imageio, "_write_encoded", fill_disk)
+        expected = "No space left on device"
+    try:
+        code = cli("upscale", str(photo), "--method", "bicubic", "--scale", "3", "-o", str(existing))
+    finally:
+        folder.chmod(0o700)
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and expected in err and "Traceback" not in err
+    assert existing.read_bytes() == b"the user's earlier result"
+    assert [p.name for p in folder.iterdir()] == ["o.png"]
 
 
 def test_bad_argument_via_subprocess(tmp_path: Path) -> None:
