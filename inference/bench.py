@@ -1,15 +1,21 @@
 """Speed measurements: viewport decodes, encoders, FLOPs per output pixel and
-the fraction of the device's measured peak they reach.
+the fraction of the device's measured peak they reach; the viewer's latency
+from a view request to the first thing a pane shows; a large image opened and
+zoomed within memory; and the PSNR cost of half precision.
 
-Everything is timed through the one decode path (`Upscaler.decode_lattice`)
-with features already encoded, as the viewer uses it. Results are printed as
-a table and written as JSON (with the device's name) under benchmarks/results/.
+Decodes are timed through the one decode path (`Upscaler.decode_lattice`)
+with features already encoded, as the viewer uses it; latency through the
+viewer's own `Renderer` (inference/render.py). Wall time is reported with the
+process's CPU time next to it: on a shared machine CPU time is the steadier
+figure. Results are printed as a table and written as JSON (with the device's
+name) under benchmarks/results/.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from .catalog import all_methods, load_upscaler
 from .geometry import pane_lattice
 from .upscaler import Upscaler, device_label, pick_device
+
+Loader = Callable[..., Upscaler]
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
@@ -38,6 +46,80 @@ class DecodeTiming:
     megapixels_per_s: float
     flops_per_pixel: float
     fraction_of_peak: float
+    min_ms: float = 0.0
+    cpu_ms: float = 0.0  # median CPU time of the process (all threads) per decode
+
+
+@dataclass
+class LatencyTiming:
+    """The viewer's pipeline for one view request (cold tile cache, warm
+    features), in ms from the request; medians over `runs`. None: not reached
+    (no such phase, or the run was stopped at its time budget)."""
+
+    method: str
+    width: int
+    height: int
+    zoom: float
+    tile: int
+    runs: int
+    first_tile_ms: float | None  # the first thing the pane can show
+    preview_ms: float | None  # the whole pane covered by the bicubic preview
+    first_model_ms: float | None  # the first tile decoded by the method itself
+    first_model_phase: str  # "coarse" or "full"
+    coarse_zoom: float | None
+    coarse_ms: float | None  # the whole pane covered by the coarse pass
+    full_ms: float | None  # the whole pane at full resolution
+    full_tiles: int
+    full_tiles_done: int
+    cpu_ms: float | None = None  # CPU time of the whole run (median)
+
+
+@dataclass
+class LargeImageTiming:
+    """One view of a large image through the Renderer, features encoded on demand."""
+
+    method: str
+    view: str
+    zoom: float
+    shown: str  # the method the pane actually shows (bicubic at zoom <= 1)
+    image_w: int
+    image_h: int
+    width: int
+    height: int
+    first_tile_s: float | None
+    complete_s: float | None  # None: stopped at the time budget
+    tiles: int
+    tiles_done: int
+    peak_rss_mb: float  # during this view (reset before it where the OS allows)
+    rss_before_mb: float
+    rss_after_mb: float
+    feature_tiles_encoded: int | None
+    feature_mb: float | None
+    cuda_peak_mb: float | None = None
+
+
+@dataclass
+class PrecisionDelta:
+    """PSNR of half precision minus fp32 through evaluate_image, per image then averaged."""
+
+    method: str
+    precision: str
+    scale: float
+    images: int
+    psnr_fp32: float | None
+    psnr: float | None
+    delta_db: float | None  # mean of per-image differences
+    max_abs_delta_db: float | None
+    trained: bool
+    note: str = ""
+
+    @property
+    def acceptable(self) -> bool:
+        return self.delta_db is not None and abs(self.delta_db) < PSNR_TOLERANCE_DB
+
+
+# Half precision is acceptable for a method where it changes PSNR by less than this.
+PSNR_TOLERANCE_DB = 0.01
 
 
 @dataclass
@@ -48,8 +130,13 @@ class BenchReport:
     precision: str
     peak_tflops: float
     input_size: int
+    threads: int = 0
     encoder_ms: dict[str, float] = field(default_factory=dict)
     decodes: list[DecodeTiming] = field(default_factory=list)
+    latency: list[LatencyTiming] = field(default_factory=list)
+    large: list[LargeImageTiming] = field(default_factory=list)
+    precision_check: list[PrecisionDelta] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -58,20 +145,37 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_ms(fn: Callable[[], Any], device: torch.device, *, warmup: int = 1, runs: int = 5,
-              budget_s: float = 60.0) -> tuple[float, int]:
-    """Median wall time of `fn` after warm-up; fewer runs when one run is slow."""
+@dataclass
+class Timing:
+    median_ms: float
+    min_ms: float
+    cpu_ms: float
+    runs: int
+
+
+def time_runs(fn: Callable[[], Any], device: torch.device, *, warmup: int = 1, runs: int = 5,
+              budget_s: float = 60.0) -> Timing:
+    """Wall and process CPU time of `fn` after warm-up; fewer runs when one run is slow."""
     for _ in range(warmup):
         fn()
     sync(device)
-    times: list[float] = []
+    walls: list[float] = []
+    cpus: list[float] = []
     start = time.perf_counter()
-    while len(times) < runs and (not times or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
+    while len(walls) < runs and (not walls or time.perf_counter() - start < budget_s):
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times), len(times)
+        walls.append((time.perf_counter() - t0) * 1e3)
+        cpus.append((time.process_time() - c0) * 1e3)
+    return Timing(statistics.median(walls), min(walls), statistics.median(cpus), len(walls))
+
+
+def median_ms(fn: Callable[[], Any], device: torch.device, *, warmup: int = 1, runs: int = 5,
+              budget_s: float = 60.0) -> tuple[float, int]:
+    """Median wall time of `fn` after warm-up; fewer runs when one run is slow."""
+    timing = time_runs(fn, device, warmup=warmup, runs=runs, budget_s=budget_s)
+    return timing.median_ms, timing.runs
 
 
 def measured_peak_tflops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
@@ -101,23 +205,83 @@ def textured_image(size: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + 0.05 * rng.standard_normal((size, size, 3)), 0, 1).astype(np.float32)
 
 
+def synthetic_image(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A large deterministic float32 image built without full-size float64
+    temporaries (an 8000 x 6000 one is 576 MB as it is)."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.0, 1.0, width, dtype=np.float32)
+    y = np.linspace(0.0, 1.0, height, dtype=np.float32)
+    noise = (0.05 * rng.standard_normal((256, 256, 3))).astype(np.float32)
+    out = np.empty((height, width, 3), dtype=np.float32)
+    for c, k in enumerate((1.0, 1.3, 0.7)):
+        out[..., c] = np.sin(np.float32(300 * k) * x)[None, :] * np.cos(np.float32(200 * k) * y)[:, None]
+    out *= 0.25
+    out += 0.5
+    for r in range(0, height, 256):
+        band = out[r:r + 256]
+        for c in range(0, width, 256):
+            block = band[:, c:c + 256]
+            block += noise[:block.shape[0], :block.shape[1]]
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def set_threads(threads: int | None) -> int:
+    if threads:
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
+
+
 def run_bench(methods: list[str] | None = None, device: str | None = None, *, input_size: int = 512,
               sizes: list[tuple[int, int]] | None = None, zooms: list[float] | None = None,
-              runs: int = 5, precision: str = "fp32", budget_s: float = 60.0,
+              runs: int = 5, precision: str = "fp32", budget_s: float = 60.0, threads: int | None = None,
+              options: dict[str, Any] | None = None, loader: Loader = load_upscaler,
               log: Callable[[str], None] = print) -> BenchReport:
+    """Encoder once per method and viewport decodes per method, size and zoom."""
+    report = new_report(device, precision, input_size, threads, options, log)
+    add_decodes(report, methods, input_size=input_size, sizes=sizes, zooms=zooms, runs=runs,
+                budget_s=budget_s, loader=loader, log=log)
+    return report
+
+
+def new_report(device: str | None, precision: str = "fp32", input_size: int = 512, threads: int | None = None,
+               options: dict[str, Any] | None = None, log: Callable[[str], None] = print,
+               measure_peak: bool = True) -> BenchReport:
     dev = pick_device(device)
+    n_threads = set_threads(threads)
+    peak = 0.0
+    if measure_peak:
+        peak_dtype = torch.float32 if precision == "fp32" else (torch.float16 if precision == "fp16" else torch.bfloat16)
+        peak = measured_peak_tflops(dev, peak_dtype)
+    report = BenchReport(device_label(dev), torch.__version__, platform.node(), precision, round(peak, 3),
+                         input_size, n_threads, options=dict(options or {}))
+    log(f"device: {report.device}; {n_threads} CPU threads; measured matmul peak {peak:.3f} TFLOP/s ({precision})")
+    return report
+
+
+def _device_of(report: BenchReport) -> torch.device:
+    return pick_device("cuda" if report.device.startswith("CUDA") else "cpu")
+
+
+def _method_options(method: str, report: BenchReport) -> dict[str, Any]:
+    if method == "bicubic":
+        return {}
+    return {"precision": report.precision, **report.options}
+
+
+def add_decodes(report: BenchReport, methods: list[str] | None = None, *, input_size: int = 512,
+                sizes: list[tuple[int, int]] | None = None, zooms: list[float] | None = None,
+                runs: int = 5, budget_s: float = 60.0, loader: Loader = load_upscaler,
+                log: Callable[[str], None] = print) -> None:
+    dev = _device_of(report)
     methods = methods or all_methods()
     sizes = sizes or [(1920, 1080), (960, 540)]
     zooms = zooms or [2, 4, 8, 16, 30]
-    peak_dtype = torch.float32 if precision == "fp32" else (torch.float16 if precision == "fp16" else torch.bfloat16)
-    peak = measured_peak_tflops(dev, peak_dtype)
-    report = BenchReport(device_label(dev), torch.__version__, platform.node(), precision, round(peak, 3), input_size)
-    log(f"device: {report.device}; measured matmul peak {peak:.2f} TFLOP/s ({precision})")
+    peak = report.peak_tflops
     image = textured_image(input_size)
     cx = cy = input_size / 2
     for method in methods:
-        options = {} if method == "bicubic" else {"precision": precision}
-        up = load_upscaler(method, dev, **options)
+        up = loader(method, dev, **_method_options(method, report))
         t0 = time.perf_counter()
         features = up.encode(image)
         sync(dev)
@@ -127,26 +291,341 @@ def run_bench(methods: list[str] | None = None, device: str | None = None, *, in
         for w, h in sizes:
             for z in zooms:
                 lattice = pane_lattice(cx, cy, z, w, h)
-                ms, n = median_ms(lambda: up.decode_lattice(features, lattice), dev, runs=runs, budget_s=budget_s)
+                tm = time_runs(lambda: up.decode_lattice(features, lattice), dev, runs=runs, budget_s=budget_s)
                 fpp = flops_per_pixel(up, features, z, (w, h), cx, cy)
-                achieved = fpp * w * h / (ms * 1e-3) / 1e12
-                timing = DecodeTiming(method, w, h, z, round(ms, 2), n, round(w * h / (ms * 1e-3) / 1e6, 2),
-                                      round(fpp), round(achieved / peak, 4) if peak else 0.0)
+                achieved = fpp * w * h / (tm.median_ms * 1e-3) / 1e12
+                timing = DecodeTiming(method, w, h, z, round(tm.median_ms, 2), tm.runs,
+                                      round(w * h / (tm.median_ms * 1e-3) / 1e6, 2), round(fpp),
+                                      round(achieved / peak, 4) if peak else 0.0, round(tm.min_ms, 2),
+                                      round(tm.cpu_ms, 2))
                 report.decodes.append(timing)
-                log(f"  {w}x{h} x{z:g}: {ms:9.1f} ms  {timing.megapixels_per_s:8.2f} MP/s  "
-                    f"{fpp / 1e3:8.1f} kFLOP/px  {100 * timing.fraction_of_peak:5.1f}% of peak")
-    return report
+                log(f"  {w}x{h} x{z:g}: {tm.median_ms:9.1f} ms (min {tm.min_ms:.1f}, cpu {tm.cpu_ms:.1f})  "
+                    f"{timing.megapixels_per_s:8.2f} MP/s  {fpp / 1e3:8.1f} kFLOP/px  "
+                    f"{100 * timing.fraction_of_peak:5.1f}% of peak")
+
+
+# ------------------------------------------------------------------ latency
+
+
+class _Loaded:
+    """`get_upscaler` for a Renderer: each method loaded once."""
+
+    def __init__(self, loader: Loader, device: torch.device, options: Callable[[str], dict[str, Any]]) -> None:
+        self._loader, self._device, self._options = loader, device, options
+        self.upscalers: dict[str, Upscaler] = {}
+
+    def __call__(self, name: str) -> Upscaler:
+        if name not in self.upscalers:
+            self.upscalers[name] = self._loader(name, self._device, **self._options(name))
+        return self.upscalers[name]
+
+
+def _clear_transient_caches() -> None:
+    """Caches that a first visit of a view does not have (tile caches aside)."""
+    from .methods import bicubic
+
+    clear = getattr(bicubic, "clear_caches", None)  # absent before the banded bicubic (before/after runs)
+    if clear is not None:
+        clear()
+
+
+def default_tile(device: torch.device) -> int:
+    from .render import CPU_TILE, DEFAULT_TILE
+
+    return DEFAULT_TILE if device.type == "cuda" else CPU_TILE
+
+
+def _median(values: list[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return round(statistics.median(got), 2) if got else None
+
+
+def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_size: int = 512,
+                sizes: list[tuple[int, int]] | None = None, zooms: list[float] | None = None,
+                runs: int = 3, budget_s: float = 30.0, tile: int | None = None,
+                loader: Loader = load_upscaler, log: Callable[[str], None] = print) -> None:
+    """Time from a view request to the first tile a pane can show, to the
+    whole bicubic preview, to the first tile of the method's own decode, to
+    the whole coarse pass and the whole pane, through the viewer's Renderer
+    with a cold tile cache and the image already encoded."""
+    from .render import Renderer, RenderRequest, ViewState
+
+    dev = _device_of(report)
+    methods = methods or all_methods()
+    sizes = sizes or [(1920, 1080), (960, 540)]
+    zooms = zooms or [2, 4, 8, 16, 30]
+    tile = tile or default_tile(dev)
+    get = _Loaded(loader, dev, lambda name: _method_options(name, report))
+    image = textured_image(input_size)
+    cx = cy = input_size / 2
+    for method in methods:
+        renderer = Renderer(get, tile=tile)
+        renderer.set_image("bench", image)
+        for name in {method, "bicubic"}:
+            up, feats = renderer.encoded(name, "bench")
+            up.decode_lattice(feats, pane_lattice(cx, cy, 2.0, 16, 16))  # first-call costs out of the way
+        sync(dev)
+        for w, h in sizes:
+            for z in zooms:
+                samples: dict[str, list[float | None]] = {k: [] for k in
+                                                           ("first", "preview", "model", "coarse", "full", "cpu")}
+                phase_of_model = ""
+                coarse_zoom: float | None = None
+                n_full = done_full = 0
+                for _ in range(max(1, runs)):
+                    renderer.tiles.clear()
+                    _clear_transient_caches()
+                    lattice = ViewState(cx, cy, z).lattice(w, h)
+                    target = ("bench", method)
+                    request = RenderRequest(renderer.generations.issue(target), target, method, lattice, "bench")
+                    planned = [job.phase for job in renderer.plan(request)]
+                    pending = {p: planned.count(p) for p in ("preview", "coarse", "full")}
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    renderer.submit(request)
+                    n_full = pending["full"]
+                    marks: dict[str, float | None] = {"first": None, "preview": None, "model": None,
+                                                      "coarse": None, "full": None}
+                    stopped = False
+                    while (result := renderer.next_result()) is not None:
+                        sync(dev)
+                        now = (time.perf_counter() - t0) * 1e3
+                        if result.error:
+                            raise RuntimeError(f"{method}: {result.error}")
+                        marks["first"] = marks["first"] if marks["first"] is not None else now
+                        pending[result.phase] -= 1
+                        if result.phase in ("coarse", "full") and result.method == method and marks["model"] is None:
+                            marks["model"] = now
+                            phase_of_model = result.phase
+                        if result.phase == "coarse":
+                            coarse_zoom = result.zoom
+                        for phase in ("preview", "coarse", "full"):
+                            if result.phase == phase and pending[phase] == 0:
+                                marks[phase] = now
+                        if now > budget_s * 1e3 and renderer.pending():
+                            renderer.cancel(target)
+                            stopped = True
+                            break
+                    done_full = n_full - pending["full"]
+                    if stopped:
+                        marks["full"] = None
+                    cpu = (time.process_time() - c0) * 1e3
+                    for key in ("first", "preview", "model", "coarse", "full"):
+                        samples[key].append(marks[key])
+                    samples["cpu"].append(cpu if not stopped else None)
+                timing = LatencyTiming(method, w, h, float(z), tile, max(1, runs), _median(samples["first"]),
+                                       _median(samples["preview"]), _median(samples["model"]), phase_of_model,
+                                       coarse_zoom, _median(samples["coarse"]), _median(samples["full"]),
+                                       n_full, done_full, _median(samples["cpu"]))
+                report.latency.append(timing)
+                log(f"  latency {method} {w}x{h} x{z:g}: first tile {_fmt(timing.first_tile_ms)} ms, preview "
+                    f"{_fmt(timing.preview_ms)} ms, first {timing.first_model_phase or 'model'} tile "
+                    f"{_fmt(timing.first_model_ms)} ms, coarse pane {_fmt(timing.coarse_ms)} ms, full pane "
+                    f"{_fmt(timing.full_ms)} ms ({done_full}/{n_full} tiles)")
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+# ------------------------------------------------------------ large image
+
+
+def rss_mb(field_name: str = "VmRSS") -> float:
+    """Resident memory (VmRSS) or its peak (VmHWM) of this process in MB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    # No /proc: the lifetime peak is all there is (kB on Linux, bytes on macOS).
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if platform.system() == "Darwin" else peak / 1024.0
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak-RSS measurement (Linux); False where the OS cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def add_large(report: BenchReport, methods: list[str] | None = None, *, image_size: tuple[int, int] = (8000, 6000),
+              pane: tuple[int, int] = (960, 540), zooms: list[float | str] | None = None, budget_s: float = 300.0,
+              tile: int | None = None, loader: Loader = load_upscaler, log: Callable[[str], None] = print) -> None:
+    """A large synthetic image opened in the viewer's Renderer and looked at
+    (fit, zoom 1, zoom 4 by default), features encoded on demand: time and
+    peak memory of each view."""
+    from .render import Renderer, RenderRequest, ViewState
+
+    dev = _device_of(report)
+    methods = methods or all_methods()
+    zooms = zooms or ["fit", 1.0, 4.0]
+    tile = tile or default_tile(dev)
+    width, height = image_size
+    can_reset = reset_peak_rss()
+    before = rss_mb()
+    t0 = time.perf_counter()
+    image = synthetic_image(width, height)
+    log(f"large: {width}x{height} synthetic image made in {time.perf_counter() - t0:.1f} s "
+        f"({image.nbytes / 2**20:.0f} MB float32; RSS {before:.0f} -> {rss_mb():.0f} MB)")
+    if not can_reset:
+        report.notes.append("peak RSS could not be reset per view: figures are the process's peak so far")
+    get = _Loaded(loader, dev, lambda name: _method_options(name, report))
+    for method in methods:
+        renderer = Renderer(get, tile=tile)
+        renderer.set_image("large", image)
+        for view_zoom in zooms:
+            zoom = ViewState.fit(width, height, *pane).zoom if view_zoom == "fit" else float(view_zoom)
+            view = ViewState(width / 2.0, height / 2.0, zoom)
+            lattice = view.lattice(*pane)
+            shown, _ = renderer.effective_method(method, view.zoom)
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            rss_before = rss_mb()
+            reset_peak_rss()
+            target = ("large", method)
+            start = time.perf_counter()
+            renderer.submit(RenderRequest(renderer.generations.issue(target), target, method, lattice, "large",
+                                          progressive=False))
+            tiles = renderer.pending()
+            first: float | None = None
+            done = 0
+            complete: float | None = None
+            while (result := renderer.next_result()) is not None:
+                sync(dev)
+                if result.error:
+                    raise RuntimeError(f"{method}: {result.error}")
+                done += 1
+                now = time.perf_counter() - start
+                first = now if first is None else first
+                if now > budget_s and renderer.pending():
+                    renderer.cancel(target)
+                    break
+            else:
+                complete = time.perf_counter() - start
+            peak = rss_mb("VmHWM")
+            feats = renderer.features.get(("large", shown, _weights_id(get(shown))))
+            timing = LargeImageTiming(
+                method, str(view_zoom), round(view.zoom, 4), shown, width, height, pane[0], pane[1],
+                None if first is None else round(first, 3), None if complete is None else round(complete, 3),
+                tiles, done, round(peak, 1), round(rss_before, 1), round(rss_mb(), 1),
+                getattr(feats, "tiles_encoded", None),
+                round(feats.cached_bytes / 2**20, 1) if hasattr(feats, "cached_bytes") else None,
+                round(torch.cuda.max_memory_allocated(dev) / 2**20, 1) if dev.type == "cuda" else None)
+            report.large.append(timing)
+            log(f"  large {method} {view_zoom} (x{view.zoom:g}, shows {shown}): first tile {_fmt(first, 2)} s, "
+                f"pane {_fmt(complete, 2)} s ({done}/{tiles} tiles), peak RSS {peak:.0f} MB "
+                f"(before {rss_before:.0f}), feature tiles encoded {timing.feature_tiles_encoded}")
+
+
+def _weights_id(upscaler: Upscaler) -> str:
+    from .render import weights_id
+
+    return weights_id(upscaler)
+
+
+# -------------------------------------------------------- half precision
+
+
+def add_precision_check(report: BenchReport, methods: list[str] | None, data_root: str | Path, *,
+                        set_name: str = "Set5", scales: list[float] | None = None,
+                        precisions: list[str] | None = None, weights: dict[str, str] | None = None,
+                        limit: int | None = None, loader: Loader = load_upscaler,
+                        log: Callable[[str], None] = print) -> None:
+    """PSNR change of each half precision against fp32, per method and scale,
+    through `evaluate_image` (the evaluator's own protocol)."""
+    from .data import list_images
+    from .evaluate import evaluate_image, load_rgb8
+
+    dev = _device_of(report)
+    methods = [m for m in (methods or all_methods()) if m != "bicubic"]
+    scales = scales or [2.0, 3.0, 4.0]
+    precisions = precisions or ["fp16", "bf16"]
+    folder = Path(data_root) / set_name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such benchmark set")
+    paths = list_images(folder)[:limit] if limit else list_images(folder)
+    images = [(p.name, load_rgb8(p)) for p in paths]
+    for method in methods:
+        chosen = (weights or {}).get(method)
+        base = loader(method, dev, weights=chosen, precision="fp32", **report.options)
+        trained = bool(base.weights.trained)
+        reference = {(name, s): evaluate_image(base, hr, s)[0] for s in scales for name, hr in images}
+        for precision in precisions:
+            try:
+                half = loader(method, dev, weights=chosen, precision=precision, **report.options)
+            except ValueError as error:
+                for s in scales:
+                    report.precision_check.append(PrecisionDelta(method, precision, s, 0, None, None, None, None,
+                                                                 trained, note=str(error)))
+                log(f"  precision {method} {precision}: skipped ({error})")
+                continue
+            for s in scales:
+                ref = [reference[(name, s)] for name, _ in images]
+                got = [evaluate_image(half, hr, s)[0] for _, hr in images]
+                deltas = [g - r for g, r in zip(got, ref)]
+                row = PrecisionDelta(method, precision, s, len(images), round(float(np.mean(ref)), 4),
+                                     round(float(np.mean(got)), 4), round(float(np.mean(deltas)), 5),
+                                     round(float(np.max(np.abs(deltas))), 5), trained,
+                                     note="" if trained else "untrained weights: indicative only")
+                report.precision_check.append(row)
+                log(f"  precision {method} {precision} x{s:g}: {row.psnr_fp32:.3f} -> {row.psnr:.3f} dB "
+                    f"(mean change {row.delta_db:+.4f}, max {row.max_abs_delta_db:.4f}) "
+                    f"{'ok' if row.acceptable else 'NOT ok'} (< {PSNR_TOLERANCE_DB} dB)")
+
+
+# ----------------------------------------------------------------- output
 
 
 def format_table(report: BenchReport) -> str:
-    lines = [f"Device: {report.device} (torch {report.torch}, {report.precision}, "
-             f"peak {report.peak_tflops} TFLOP/s measured), input {report.input_size}²", "",
-             "| method | encoder ms | output | zoom | decode ms | MP/s | kFLOP/px | % of peak |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for t in report.decodes:
-        lines.append(f"| {t.method} | {report.encoder_ms.get(t.method, '')} | {t.width}×{t.height} | {t.zoom:g} | "
-                     f"{t.median_ms} | {t.megapixels_per_s} | {t.flops_per_pixel / 1e3:.1f} | "
-                     f"{100 * t.fraction_of_peak:.1f} |")
+    lines = [f"Device: {report.device} (torch {report.torch}, {report.precision}, {report.threads} CPU threads, "
+             f"peak {report.peak_tflops} TFLOP/s measured), input {report.input_size}²"]
+    if report.options:
+        lines.append(f"Options: {report.options}")
+    if report.decodes:
+        lines += ["", "| method | encoder ms | output | zoom | decode ms | min ms | CPU ms | MP/s | kFLOP/px | % of peak |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for t in report.decodes:
+            lines.append(f"| {t.method} | {report.encoder_ms.get(t.method, '')} | {t.width}×{t.height} | {t.zoom:g} | "
+                         f"{t.median_ms} | {t.min_ms} | {t.cpu_ms} | {t.megapixels_per_s} | "
+                         f"{t.flops_per_pixel / 1e3:.1f} | {100 * t.fraction_of_peak:.1f} |")
+    if report.latency:
+        lines += ["", "Viewer latency (ms from the view request; cold tile cache, warm features; median of runs):", "",
+                  "| method | pane | zoom | tile | first tile | bicubic preview | first model tile | coarse pane "
+                  "| full pane | full tiles | CPU ms |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for t in report.latency:
+            coarse = f"{_fmt(t.coarse_ms)} (×{t.coarse_zoom:g})" if t.coarse_zoom else "–"
+            lines.append(f"| {t.method} | {t.width}×{t.height} | {t.zoom:g} | {t.tile} | {_fmt(t.first_tile_ms)} | "
+                         f"{_fmt(t.preview_ms)} | {_fmt(t.first_model_ms)} ({t.first_model_phase or '–'}) | {coarse} | "
+                         f"{_fmt(t.full_ms)} | {t.full_tiles_done}/{t.full_tiles} | {_fmt(t.cpu_ms)} |")
+    if report.large:
+        lines += ["", "Large image (features encoded on demand; peak RSS during the view):", "",
+                  "| method | image | view | zoom | shows | first tile s | pane s | tiles | peak RSS MB "
+                  "| RSS before MB | feature tiles encoded | features MB | CUDA peak MB |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for t in report.large:
+            lines.append(f"| {t.method} | {t.image_w}×{t.image_h} | {t.view} | {t.zoom:g} | {t.shown} | "
+                         f"{_fmt(t.first_tile_s, 2)} | {_fmt(t.complete_s, 2)} | {t.tiles_done}/{t.tiles} | "
+                         f"{t.peak_rss_mb:.0f} | {t.rss_before_mb:.0f} | {t.feature_tiles_encoded if t.feature_tiles_encoded is not None else '–'} | "
+                         f"{_fmt(t.feature_mb)} | {_fmt(t.cuda_peak_mb)} |")
+    if report.precision_check:
+        lines += ["", f"Half precision vs fp32 (PSNR on Y through evaluate_image; acceptable below "
+                      f"{PSNR_TOLERANCE_DB} dB):", "",
+                  "| method | precision | scale | images | fp32 dB | half dB | mean change dB | max abs change dB "
+                  "| acceptable | note |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for t in report.precision_check:
+            lines.append(f"| {t.method} | {t.precision} | {t.scale:g} | {t.images} | {_fmt(t.psnr_fp32, 3)} | "
+                         f"{_fmt(t.psnr, 3)} | {_fmt(t.delta_db, 4)} | {_fmt(t.max_abs_delta_db, 4)} | "
+                         f"{'yes' if t.acceptable else 'no'} | {t.note} |")
+    if report.notes:
+        lines += [""] + [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)
 
 

@@ -1,10 +1,20 @@
-"""`main.py bench`: time viewport decodes and encoders per method and device."""
+"""`main.py bench`: time viewport decodes and encoders per method and device,
+the viewer's latency to a first picture, a large image within memory, and
+(--precision-check) the PSNR cost of half precision.
+
+    python main.py bench                                   # everything, every method
+    python main.py bench --methods diif,bicubic --sizes 960x540 --zooms 2,8 --parts decode,latency
+    python main.py bench --parts large --methods bicubic,diif --large-size 8000x6000
+    python main.py bench --precision-check --data ../shared/data/eval --scales 2,3,4
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from inference.bench import RESULTS_DIR, format_table, run_bench, write_report
+from inference.bench import RESULTS_DIR
+
+PARTS = ("decode", "latency", "large")
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -16,28 +26,95 @@ def _sizes(text: str) -> list[tuple[int, int]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all'")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
-                        help="half precision is CUDA-only; see README for its PSNR effect")
+                        help="half precision is CUDA-only; see --precision-check for its PSNR effect")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the decoder (CUDA only; falls back to eager elsewhere)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"which measurements: {', '.join(PARTS)}")
     parser.add_argument("--input-size", type=int, default=512, help="side of the square test input (LR pixels)")
     parser.add_argument("--sizes", default="1920x1080,960x540", help="viewport output sizes")
     parser.add_argument("--zooms", default="2,4,8,16,30")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per case before fewer runs are taken")
+    parser.add_argument("--tile", type=int, default=None, help="viewer tile size (default: the viewer's, 256 CUDA / 128 CPU)")
+    parser.add_argument("--latency-runs", type=int, default=3, help="runs per latency case")
+    parser.add_argument("--latency-budget", type=float, default=30.0,
+                        help="seconds after which a latency run stops waiting for the full pane")
+    parser.add_argument("--large-size", default="8000x6000", help="size of the synthetic large image")
+    parser.add_argument("--large-pane", default="960x540", help="pane size for the large-image views")
+    parser.add_argument("--large-zooms", default="fit,1,4", help="views of the large image: 'fit' or zoom factors")
+    parser.add_argument("--large-budget", type=float, default=300.0, help="seconds per large-image view at most")
+    parser.add_argument("--precision-check", action="store_true",
+                        help="instead of timings: PSNR change of fp16/bf16 against fp32 per method (CUDA)")
+    parser.add_argument("--data", default="../shared/data/eval", help="benchmark sets for --precision-check")
+    parser.add_argument("--set", default="Set5", help="the set --precision-check uses")
+    parser.add_argument("--scales", default="2,3,4", help="scales for --precision-check")
+    parser.add_argument("--precisions", default="fp16,bf16", help="half precisions for --precision-check")
+    parser.add_argument("--limit", type=int, default=None, help="first N images of the set only")
+    parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
+                        help="checkpoint for METHOD instead of the shipped one (repeatable)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="folder for the JSON and Markdown results")
     parser.add_argument("--name", default=None, help="file stem for the results")
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
-    methods = None if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
-    report = run_bench(methods, args.device, input_size=args.input_size, sizes=_sizes(args.sizes),
-                       zooms=[float(z) for z in args.zooms.split(",")], runs=args.runs,
-                       precision=args.precision, budget_s=args.budget)
+    from inference import bench
+    from inference.catalog import all_methods
+
+    methods = all_methods() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in all_methods()]
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    bad_parts = [p for p in parts if p not in PARTS]
+    if unknown or bad_parts:
+        what = f"unknown method {', '.join(unknown)}" if unknown else f"unknown part {', '.join(bad_parts)}"
+        print(f"bench: {what}", file=sys.stderr)
+        return 2
+    weights = {}
+    for item in args.weights:
+        name, sep, path = item.partition("=")
+        if not sep:
+            print(f"bench: --weights expects METHOD=PATH, got {item!r}", file=sys.stderr)
+            return 2
+        weights[name.strip()] = path.strip()
+    options = {"compile": True} if args.compile else {}
+    try:
+        if args.precision_check:
+            report = bench.new_report(args.device, "fp32", args.input_size, args.threads, options, measure_peak=False)
+            bench.add_precision_check(report, methods, args.data, set_name=args.set,
+                                      scales=[float(s) for s in args.scales.split(",")],
+                                      precisions=[p.strip() for p in args.precisions.split(",") if p.strip()],
+                                      weights=weights, limit=args.limit)
+        else:
+            report = bench.new_report(args.device, args.precision, args.input_size, args.threads, options)
+            sizes = _sizes(args.sizes)
+            zooms = [float(z) for z in args.zooms.split(",")]
+            if "decode" in parts:
+                bench.add_decodes(report, methods, input_size=args.input_size, sizes=sizes, zooms=zooms,
+                                  runs=args.runs, budget_s=args.budget)
+            if "latency" in parts:
+                bench.add_latency(report, methods, input_size=args.input_size, sizes=sizes, zooms=zooms,
+                                  runs=args.latency_runs, budget_s=args.latency_budget, tile=args.tile)
+            if "large" in parts:
+                large_zooms = [z.strip() if z.strip() == "fit" else float(z) for z in args.large_zooms.split(",")]
+                w, h = _sizes(args.large_size)[0]
+                bench.add_large(report, methods, image_size=(w, h), pane=_sizes(args.large_pane)[0],
+                                zooms=large_zooms, budget_s=args.large_budget, tile=args.tile)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
     print()
-    print(format_table(report))
-    path = write_report(report, Path(args.out), args.name)
+    print(bench.format_table(report))
+    path = bench.write_report(report, Path(args.out), args.name)
     print(f"\nwritten: {path}")
+    if args.precision_check and not any(row.delta_db is not None for row in report.precision_check):
+        print("bench: nothing measured (half precision needs CUDA)", file=sys.stderr)
+        return 1
     return 0
