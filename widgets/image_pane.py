@@ -342,10 +342,10 @@ class ImagePane(QWidget):
             self._paint_source(painter, lat)
             side = self._sides[name]
             for tile in self._paint_order(side, lat.zx):
-                self._paint_tile(painter, lat, tile)
+                self._paint_tile(painter, lat, tile, clip)
             if self._show_overlay and side.overlay is not None:
                 painter.setOpacity(0.75)
-                self._paint_tile(painter, lat, side.overlay)
+                self._paint_tile(painter, lat, side.overlay, clip)
                 painter.setOpacity(1.0)
         painter.setClipping(False)
         painter.restore()
@@ -393,14 +393,18 @@ class ImagePane(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, image, source)
 
-    def _paint_tile(self, painter: QPainter, lat, tile: TileEntry) -> None:
+    def _paint_tile(self, painter: QPainter, lat, tile: TileEntry, clip: QRectF) -> None:
+        # Tiles off the visible area are skipped before Qt sees them: a side
+        # may hold its whole byte budget of tiles from earlier pans.
         if tile.zx == lat.zx and tile.zy == lat.zy:
+            if not QRectF(tile.u0 - lat.u0, tile.v0 - lat.v0, tile.width, tile.height).intersects(clip):
+                return
             # The view's own lattice: a 1:1 blit, pixel-exact.
             painter.drawImage(QPointF(tile.u0 - lat.u0, tile.v0 - lat.v0), tile.image)
             return
         fx, fy = lat.zx / tile.zx, lat.zy / tile.zy
         target = QRectF(tile.u0 * fx - lat.u0, tile.v0 * fy - lat.v0, tile.width * fx, tile.height * fy)
-        if not target.intersects(QRectF(0, 0, lat.width, lat.height)):
+        if not target.intersects(clip):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, tile.image)
