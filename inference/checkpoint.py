@@ -44,16 +44,31 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def build(self) -> nn.Module:
-        """The model with these weights, after checking they fit."""
-        try:
-            model = registry.build(self.method, **self.args)
-        except KeyError as error:
-            raise CheckpointError(f"checkpoint names an unknown method: {error.args[0]}") from None
-        except TypeError as error:
-            raise CheckpointError(f"checkpoint's arguments do not fit method {self.method!r}: {error}") from None
+        """The model with these weights, after checking they fit: first on
+        torch's shape-only "meta" device, so that arguments declaring a huge
+        model are refused before any memory is taken for it."""
+        if not isinstance(self.args, dict):
+            raise CheckpointError(f"checkpoint's arguments do not fit method {self.method!r}: "
+                                  f"expected a JSON object, got {type(self.args).__name__}")
+        with torch.device("meta"):
+            check_fits(self._construct(), self.state_dict)
+        model = self._construct()
         check_fits(model, self.state_dict)
+        bad = next((k for k, v in self.state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()),
+                   None)
+        if bad is not None:
+            raise CheckpointError(f"tensor {bad!r} holds NaN or infinite values (a diverged or damaged checkpoint)")
         model.load_state_dict({k: v.float() for k, v in self.state_dict.items()})
         return model
+
+    def _construct(self) -> nn.Module:
+        try:
+            return registry.build(self.method, **self.args)
+        except KeyError as error:
+            raise CheckpointError(f"checkpoint names an unknown method: {error.args[0]}") from None
+        except Exception as error:  # the arguments come from the file: any failure of them is the file's
+            raise CheckpointError(f"checkpoint's arguments do not fit method {self.method!r}: "
+                                  f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
 
 
 def check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:

@@ -311,6 +311,12 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
         "not offered": (tiny_checkpoint(tmp_path / "other.safetensors", method="diinn"), "does not offer"),
         "bad args": (tampered(good, tmp_path / "args.safetensors", lambda t, m: (t, {**m, "args": "[1, 2]"})),
                      "arguments do not fit"),
+        "nan": (tampered(good, tmp_path / "nan.safetensors",
+                         lambda t, m: ({**t, "imnet.layers.0.bias": torch.full_like(t["imnet.layers.0.bias"], np.nan)}, m)),
+                "'imnet.layers.0.bias' holds NaN"),
+        "negative size": (tampered(good, tmp_path / "negative.safetensors",
+                                   lambda t, m: (t, {**m, "args": json.dumps({**TINY_LIIF_ARGS, "hidden": [-5]})})),
+                          "negative dimension"),
         "foreign": (tampered(good, tmp_path / "foreign.safetensors", lambda t, m: (t, {})),
                     "not an Implicit Zoom checkpoint"),
         "truncated": (tmp_path / "cut.safetensors", "not a readable safetensors file"),
@@ -349,6 +355,35 @@ def test_other_weights_of_the_same_file_name_are_not_served_from_the_cache(qtbot
     b_pixels = shown_pixels(qtbot, window, 0)
     assert np.abs(a_pixels.astype(int) - b_pixels.astype(int)).max() > 8  # other weights, other pixels
     assert_close_pixels(b_pixels, direct_pixels(window, 0, second))
+
+
+def test_checkpoint_declaring_a_huge_model_is_refused_before_memory_is_taken(tmp_path: Path) -> None:
+    """Four bytes of metadata ("hidden": [60000, 60000]) would otherwise make the
+    loader allocate 14 GB for a layer; run under an address-space limit so that
+    such an allocation fails instead of bringing the machine down."""
+    import subprocess
+    import sys
+
+    good = tiny_checkpoint(tmp_path / "good.safetensors")
+    huge = tampered(good, tmp_path / "huge.safetensors",
+                    lambda t, m: (t, {**m, "args": json.dumps({**TINY_LIIF_ARGS, "hidden": [60000, 60000]})}))
+    code = f"""
+import os, resource, sys
+from inference import checkpoint
+ck = checkpoint.load({str(huge)!r})
+with open("/proc/self/statm") as f:
+    used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+resource.setrlimit(resource.RLIMIT_AS, (used + (2 << 30), resource.RLIM_INFINITY))
+try:
+    ck.build()
+except checkpoint.CheckpointError as error:
+    print("refused:", error)
+except BaseException as error:
+    print("crashed:", type(error).__name__, error)
+"""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("refused: weights do not fit the declared architecture"), done.stdout + done.stderr
 
 
 def test_public_liif_pth_is_applied_to_liif(qtbot, tmp_path: Path) -> None:
