@@ -563,3 +563,18 @@ def test_interrupted_export_leaves_the_existing_file_and_no_partial_one(
     # And the next export works.
     monkeypatch.undo()
     assert export_and_wait(qtbot, window, out_dir / "next.png", "bicubic", 2.0).ok
+
+
+def test_absurd_wheel_delta_zooms_to_the_limit_without_raising(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    pane = window.panes()[0]
+    for delta, expected in ((2**31 - 1, MAX_ZOOM), (-2**31, window.zoom_slider.minimum())):
+        event = QWheelEvent(QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, delta), Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        pane.wheelEvent(event)
+        assert window.view.zoom == expected
+    wait_done(qtbot, window)

@@ -38,6 +38,8 @@ from inference.render import ViewState, fit_zoom
 
 # One wheel notch (120 units) zooms by this factor; keys use the same step.
 ZOOM_STEP = 2.0 ** 0.25
+# Most wheel notches one event may zoom by (the view's zoom range is 2^13).
+MAX_WHEEL_STEPS = 64
 # Arrow keys pan by this fraction of the pane.
 PAN_FRACTION = 0.125
 # Logical pixels either side of the split divider that grab it.
@@ -501,6 +503,8 @@ class ImagePane(QWidget):
         steps = event.angleDelta().y() / 120.0
         if steps == 0:
             steps = event.pixelDelta().y() / 60.0
+        # A driver may report an absurd delta: ZOOM_STEP ** steps must stay a finite, non-zero factor.
+        steps = max(-MAX_WHEEL_STEPS, min(MAX_WHEEL_STEPS, steps))
         if steps:
             self.zoom_by(ZOOM_STEP ** steps, event.position())
         event.accept()
