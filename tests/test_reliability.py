@@ -578,3 +578,68 @@ def test_absurd_wheel_delta_zooms_to_the_limit_without_raising(qtbot, tmp_path: 
         pane.wheelEvent(event)
         assert window.view.zoom == expected
     wait_done(qtbot, window)
+
+
+def test_transient_out_of_memory_in_a_pane_still_shows_the_right_pixels(qtbot, tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def loader(name: str, device):
+        up = tiny_loader()(name, device)
+        if name == "liif":
+            up.chunk = 2048
+            real = up.model.decode_window
+
+            def short_of_memory(window, block):
+                calls["n"] += 1
+                if calls["n"] <= 3:
+                    raise cuda_out_of_memory()
+                return real(window, block)
+
+            up.model.decode_window = short_of_memory
+        return up
+
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"], loader=loader)
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    window.set_zoom(7.0)
+    wait_done(qtbot, window)
+    assert calls["n"] > 3 and window.service.worker._upscalers["liif"].chunk == 256
+    slot = window.slots()[1]
+    assert slot.sides["a"].state == "untrained" and slot.sides["a"].error is None
+    up = tiny_liif()
+    lattice = slot.pane.lattice()
+    rows, cols = lattice.inside_mask(24, 20)
+    direct = to_display(up.decode_lattice(up.encode(window.image_rgb), lattice)) * np.outer(rows, cols)[..., None]
+    assert_close_pixels(slot.pane.composed()[0], direct)
+
+
+def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from inference import export
+
+    def slow_loader(name: str, device):
+        up = tiny_loader()(name, device)
+        decode = up.decode_lattice
+
+        def slow(features, lattice, progress=None):
+            time.sleep(0.05)
+            return decode(features, lattice, progress)
+
+        up.decode_lattice = slow
+        return up
+
+    monkeypatch.setattr(export, "TILE", 16)
+    window = make_window(qtbot, tmp_path, ["bicubic"], loader=slow_loader)
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    wait_done(qtbot, window)
+    existing = tmp_path / "result.png"
+    imageio.save_image(existing, np.full((5, 5, 3), 0.3))
+    before = existing.read_bytes()
+    progress: list[int] = []
+    window.service.worker.exportProgress.connect(lambda done, total: progress.append(done))
+    window.export_to(str(existing), "liif", area="whole", mode="scale", scale=20.0, progress_dialog=False)
+    qtbot.waitUntil(lambda: len(progress) >= 3, timeout=WAIT_MS)
+    window.close()
+    assert window.service.thread.isFinished()
+    assert existing.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".png", ".part")) == ["photo.png", "result.png"]
