@@ -553,12 +553,15 @@ def add_precision_check(report: BenchReport, methods: list[str] | None, data_roo
     images = [(p.name, load_rgb8(p)) for p in paths]
     for method in methods:
         chosen = (weights or {}).get(method)
-        base = loader(method, dev, weights=chosen, precision="fp32", **report.options)
+        base = loader(method, dev, weights=chosen, precision="fp32", feature_dtype="fp32", **report.options)
         trained = bool(base.weights.trained)
         reference = {(name, s): evaluate_image(base, hr, s)[0] for s in scales for name, hr in images}
         for precision in precisions:
+            # "fp16-features": fp32 decoding on features stored in fp16 (half the feature memory).
+            options = ({"precision": "fp32", "feature_dtype": "fp16"} if precision == "fp16-features"
+                       else {"precision": precision})
             try:
-                half = loader(method, dev, weights=chosen, precision=precision, **report.options)
+                half = loader(method, dev, weights=chosen, **options, **report.options)
             except ValueError as error:
                 for s in scales:
                     report.precision_check.append(PrecisionDelta(method, precision, s, 0, None, None, None, None,

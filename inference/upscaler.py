@@ -145,10 +145,12 @@ class ImplicitUpscaler(Upscaler):
                  *, display: str | None = None, precision: str = "fp32", chunk: int | None = None,
                  feature_budget_bytes: int = 1 << 30, feature_tile: int = 256,
                  one_pass_pixels: int | None = None, prepare_budget_bytes: int | None = None,
-                 compile: bool | str = False) -> None:
+                 compile: bool | str = False, feature_dtype: str = "auto") -> None:
         """`compile`: True (or a torch.compile mode such as "reduce-overhead",
         which uses CUDA graphs) compiles the decoder on CUDA; elsewhere, or if
-        compiling fails, decoding stays eager (`compile_note` says why)."""
+        compiling fails, decoding stays eager (`compile_note` says why).
+        `feature_dtype`: how encoder features are stored: "fp16" halves their
+        memory (CUDA only), "auto" is fp16 with half precision on CUDA, else fp32."""
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.model = model.to(self.device).eval()
         self.name = model.method_name
@@ -159,6 +161,11 @@ class ImplicitUpscaler(Upscaler):
         if precision != "fp32" and self.device.type != "cuda":
             raise ValueError("half precision is for CUDA only; on the CPU use fp32")
         self.precision = precision
+        if feature_dtype not in ("auto", "fp32", "fp16"):
+            raise ValueError(f"feature_dtype must be auto, fp32 or fp16, got {feature_dtype!r}")
+        if feature_dtype == "fp16" and self.device.type != "cuda":
+            raise ValueError("fp16 feature storage is for CUDA only; on the CPU use fp32")
+        self.feature_dtype = feature_dtype
         self.chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK))
         self.feature_budget_bytes = feature_budget_bytes
         self.feature_tile = feature_tile
@@ -229,7 +236,9 @@ class ImplicitUpscaler(Upscaler):
             with self._autocast():
                 return self.model.encode_normalised(x).float()
 
-        storage = torch.float16 if (self.device.type == "cuda" and self.precision != "fp32") else torch.float32
+        half = self.feature_dtype == "fp16" or (
+            self.feature_dtype == "auto" and self.device.type == "cuda" and self.precision != "fp32")
+        storage = torch.float16 if half else torch.float32
         return FeatureMap(run_encoder, lr, self.model.receptive_radius, tile=self.feature_tile,
                           one_pass_pixels=self.one_pass_pixels or ONE_PASS_PIXELS,
                           budget_bytes=self.feature_budget_bytes, storage_dtype=storage)

@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="../shared/data/eval", help="benchmark sets for --precision-check")
     parser.add_argument("--set", default="Set5", help="the set --precision-check uses")
     parser.add_argument("--scales", default="2,3,4", help="scales for --precision-check")
-    parser.add_argument("--precisions", default="fp16,bf16", help="half precisions for --precision-check")
+    parser.add_argument("--precisions", default="fp16,bf16,fp16-features",
+                        help="half precisions for --precision-check (fp16-features: fp32 decode, fp16 feature storage)")
     parser.add_argument("--limit", type=int, default=None, help="first N images of the set only")
     parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
                         help="checkpoint for METHOD instead of the shipped one (repeatable)")
