@@ -130,7 +130,7 @@ def test_coarse_evaluations_per_pixel_shrink_like_one_over_scale() -> None:
 
 # -- exact speed-up --------------------------------------------------------------
 
-@pytest.mark.parametrize("scale", [3.7, 12.3, 0.7])
+@pytest.mark.parametrize("scale", [3.7, 12.3, 0.7, 2.3, 3.2])
 def test_fast_lattice_path_equals_plain_computation(scale: float) -> None:
     model = tiny_diif()
     h, w = 7, 8

@@ -51,7 +51,8 @@ Exact speed-ups, checked against `decode_window_plain` / `query_plain`: the
 coarse first layer's latent part (1024 -> 256, with bias) is applied once per
 vertex in `prepare` as a 4x4 convolution, and the fine first layer's H part is
 applied once per slice and vertex (it is linear, so it commutes with the
-ensemble mix) instead of once per pixel.
+ensemble mix) instead of once per pixel (when a slice has at least 4 pixels;
+shorter slices mix H first, which is fewer rows).
 """
 
 from __future__ import annotations
@@ -367,18 +368,28 @@ class DIIF(ImplicitSR):
         projected = rows.index_select(1, where.reshape(-1))
         position = torch.stack([_vertex_position(s_first, s_last, sy, sx, dy, dx) for dy, dx in VERTEX_OFFSETS], 1)
         hidden = self._coarse_from_rows(projected, position.reshape(-1, 4).to(projected.dtype))
-        # The fine stage's first layer is linear in H: apply its H columns per
-        # slice and vertex; per pixel only the mix remains. Pixels are laid out
-        # u to a slice (padded), so the mix is one small product per slice:
-        # [w_0..w_3, rel_y, rel_x, 1] @ [P_0..P_3, W_rel, bias].
+        # Pixels are laid out u to a slice (padded), each with its terms
+        # [w_0..w_3, rel_y, rel_x, 1].
         first = self.fine.layers[0]
-        per_slice = (hidden @ first.weight[:, :self.hidden_dim].t()).reshape(batch, count, 4, -1)
-        shared = torch.cat((first.weight[:, self.hidden_dim:].t(), first.bias[None]), 0).to(per_slice.dtype)
-        per_slice = torch.cat((per_slice, shared.expand(batch, count, 3, -1)), 2)
+        w_hidden = first.weight[:, :self.hidden_dim]
+        shared = torch.cat((first.weight[:, self.hidden_dim:].t(), first.bias[None]), 0).to(hidden.dtype)
         slot = inverse * u + torch.remainder(plan.index_in_group, u)
         padded = vertex.new_zeros(count * u, 7, dtype=torch.float32).index_copy_(0, slot, plan.pixel_terms())
-        pre = torch.matmul(padded.view(count, u, 7).to(per_slice.dtype), per_slice)  # (B, S, u, 256)
-        out = self.fine.layers[2:](torch.relu_(pre.view(batch, count * u, -1)))
+        terms = padded.view(count, u, 7).to(hidden.dtype)
+        hidden = hidden.reshape(batch, count, 4, -1)
+        if u >= 4:
+            # The fine stage's first layer is linear in H: apply its H columns
+            # once per slice and vertex (4 rows per slice instead of u); per
+            # pixel only the mix remains, one small product per slice:
+            # [w_0..w_3, rel_y, rel_x, 1] @ [P_0..P_3, W_rel, bias].
+            per_slice = torch.cat((hidden @ w_hidden.t().to(hidden.dtype), shared.expand(batch, count, 3, -1)), 2)
+            pre = torch.matmul(terms, per_slice)  # (B, S, u, 256)
+        else:
+            # Fewer pixels than vertices in a slice: mix H per pixel first
+            # (same value, fewer rows through the 256 x 256 layer).
+            mixed = torch.matmul(terms[..., :4], hidden)  # (B, S, u, 256)
+            pre = torch.matmul(mixed, w_hidden.t().to(mixed.dtype)) + torch.matmul(terms[..., 4:], shared)
+        out = self.fine.layers[2:](torch.relu_(pre.reshape(batch, count * u, -1)))
         out = out.index_select(1, slot)
         return out.transpose(1, 2).reshape(batch, 3, lattice.height, lattice.width)
 
