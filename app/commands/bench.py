@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the decoder (CUDA only; falls back to eager elsewhere)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own)")
+    parser.add_argument("--chunk", type=int, default=None, help="points per decoder call (default: the upscaler's)")
+    parser.add_argument("--prepare-budget", type=int, default=None, metavar="MB",
+                        help="memory for one prepared block (default: the upscaler's)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"which measurements: {', '.join(PARTS)}")
     parser.add_argument("--input-size", type=int, default=512, help="side of the square test input (LR pixels)")
     parser.add_argument("--sizes", default="1920x1080,960x540", help="viewport output sizes")
@@ -85,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"bench: --weights expects METHOD=PATH, got {item!r}", file=sys.stderr)
             return 2
         weights[name.strip()] = path.strip()
-    options = {"compile": True} if args.compile else {}
+    options: dict[str, object] = {"compile": True} if args.compile else {}
+    if args.chunk:
+        options["chunk"] = args.chunk
+    if args.prepare_budget:
+        options["prepare_budget_bytes"] = args.prepare_budget << 20
     try:
         if args.precision_check:
             report = bench.new_report(args.device, "fp32", args.input_size, args.threads, options, measure_peak=False)

@@ -72,9 +72,12 @@ def unfold3x3(feat_with_halo: torch.Tensor) -> torch.Tensor:
 def project(x: torch.Tensor, layer: nn.Linear, start: int, stop: int, bias: bool) -> torch.Tensor:
     """Apply the columns [start, stop) of a linear layer's weight to a per-pixel
     map (B, stop-start, h, w) -> (B, out, h, w): the part of a decoder layer that
-    depends only on the latent, computed once per LR pixel instead of per query."""
-    weight = layer.weight[:, start:stop]
-    return F.conv2d(x, weight[:, :, None, None], layer.bias if bias else None)
+    depends only on the latent, computed once per LR pixel instead of per query.
+    The result is channels-last in memory (a pixel's channels contiguous), so
+    that `FeatureWindow.gather` copies whole rows instead of strided values."""
+    b, _, h, w = x.shape
+    rows = F.linear(x.flatten(2).transpose(1, 2), layer.weight[:, start:stop], layer.bias if bias else None)
+    return rows.view(b, h, w, -1).permute(0, 3, 1, 2)
 
 
 def nearest_latent(coord: torch.Tensor, image_h: int, image_w: int, dy: float = 0.0, dx: float = 0.0

@@ -323,7 +323,9 @@ class DIIF(ImplicitSR):
         window reports the LR pixel grid as its size."""
         first = self.coarse[0]
         weight = first.weight[:, :self.latent_dim].reshape(self.hidden_dim, -1, 4, 4)
-        vertex = F.conv2d(feat, weight.to(feat.dtype), first.bias.to(feat.dtype))
+        # Channels-last in, channels-last out: the decoder gathers whole vertex rows.
+        vertex = F.conv2d(feat.contiguous(memory_format=torch.channels_last), weight.to(feat.dtype),
+                          first.bias.to(feat.dtype))
         return {"vertex_tl": vertex[..., :-1, :-1], "vertex": vertex}
 
     def vertex_latents(self, feat: torch.Tensor) -> torch.Tensor:
