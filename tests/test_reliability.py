@@ -21,7 +21,7 @@ pytest.importorskip("pytestqt")
 
 import torch  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from inference import checkpoint, imageio, registry  # noqa: E402
@@ -643,3 +643,35 @@ def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Pat
     assert window.service.thread.isFinished()
     assert existing.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".png", ".part")) == ["photo.png", "result.png"]
+
+
+def test_a_view_larger_than_the_pane_budget_is_shown_whole(qtbot, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import widgets.image_pane as image_pane
+
+    # A budget below one view's worth of tiles (as with a very large pane on a high-resolution screen).
+    monkeypatch.setattr(image_pane, "MAX_TILE_BYTES_PER_SIDE", 64 * 64 * 3 * 4)
+    window = make_window(qtbot, tmp_path, ["bicubic"], size=(500, 400), tile=32)
+    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    window.set_zoom(9.0)
+    wait_done(qtbot, window)
+    assert_pane_shows_the_view(window)
+    window.apply_view(window.view.panned(100, 40))
+    wait_done(qtbot, window)
+    assert_pane_shows_the_view(window)
+    pane = window.panes()[0]
+    history = [t for t in pane._sides["a"].tiles.values() if not pane.in_view(t)]
+    assert sum(t.array.nbytes for t in history) <= image_pane.MAX_TILE_BYTES_PER_SIDE
+
+
+def test_many_panes_do_not_widen_the_window_past_the_screen(qtbot, tmp_path: Path) -> None:
+    from tests.tiny_methods import TINY_ARGS, tiny_methods_loader
+
+    window = make_window(qtbot, tmp_path, ["bicubic"], loader=tiny_methods_loader(),
+                         methods=["bicubic", *TINY_ARGS], size=(640, 420))
+    screen = window.screen().availableGeometry().width()
+    window.set_pane_count(8)
+    QApplication.processEvents()
+    # Method names are long ("LIIF-SIREN (untrained)"); the pickers shrink rather than push the window out.
+    assert window.minimumSizeHint().width() <= min(screen, 800)
+    assert window.width() <= min(screen, 800)

@@ -253,14 +253,23 @@ class ImagePane(QWidget):
         self._trim(s)
         self.update()
 
+    def in_view(self, tile: TileEntry) -> bool:
+        """A full tile of the current zoom that the pane shows now."""
+        lat = self.lattice()
+        return (tile.phase == "full" and tile.zx == lat.zx and tile.u0 < lat.u0 + lat.width
+                and tile.u0 + tile.width > lat.u0 and tile.v0 < lat.v0 + lat.height and tile.v0 + tile.height > lat.v0)
+
     def _trim(self, side: _Side) -> None:
         total = sum(t.array.nbytes for t in side.tiles.values())
         if total <= MAX_TILE_BYTES_PER_SIDE:
             return
-        # Oldest previews of other generations first, then the oldest of anything.
-        older = [k for k, t in side.tiles.items() if t.generation != side.generation]
+        # Oldest previews of other generations first, then the oldest of
+        # anything; never the current view's own tiles (a view larger than the
+        # budget would otherwise show holes while its label says done).
+        keep = {k for k, t in side.tiles.items() if self.in_view(t)}
+        older = [k for k, t in side.tiles.items() if t.generation != side.generation and k not in keep]
         first = set(older)
-        order = older + [k for k in side.tiles if k not in first]
+        order = older + [k for k in side.tiles if k not in first and k not in keep]
         for key in order:
             if total <= MAX_TILE_BYTES_PER_SIDE or len(side.tiles) <= 1:
                 break

@@ -12,6 +12,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSizePolicy, QToolButton, QWidget
 
 
+# Characters of a method's label a combo always has room for.
+MIN_LABEL_CHARS = 6
+
+
 @dataclass(frozen=True)
 class MethodEntry:
     name: str
@@ -29,7 +33,9 @@ class MethodPicker(QWidget):
         self._entries: list[MethodEntry] = []
         self.combo = QComboBox(self)
         self.combo.setToolTip("Method shown in this pane")
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Combos may shrink below their longest label (the list still shows it
+        # whole): else eight split panes need a window wider than the screen.
+        self._shrinkable(self.combo)
         self.split_button = QToolButton(self)
         self.split_button.setText("Split")
         self.split_button.setCheckable(True)
@@ -37,6 +43,7 @@ class MethodPicker(QWidget):
         self.split_combo = QComboBox(self)
         self.split_combo.setToolTip("Method shown right of the divider")
         self.split_combo.setVisible(False)
+        self._shrinkable(self.split_combo)
         self.close_button = QToolButton(self)
         self.close_button.setText("\u2715")
         self.close_button.setToolTip("Remove this pane")
@@ -54,6 +61,12 @@ class MethodPicker(QWidget):
         self.split_combo.currentIndexChanged.connect(lambda _i: self._emit_split())
         self.split_button.toggled.connect(self._split_toggled)
         self.close_button.clicked.connect(self.closeRequested.emit)
+
+    @staticmethod
+    def _shrinkable(combo: QComboBox) -> None:
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(MIN_LABEL_CHARS)
+        combo.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def set_methods(self, methods: list[MethodEntry]) -> None:
         """Replace the list, keeping the current choices where they still exist."""
