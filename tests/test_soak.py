@@ -31,6 +31,7 @@ from PySide6.QtCore import QPointF, QSettings, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import widgets.image_pane as image_pane  # noqa: E402
+from inference.methods import bicubic  # noqa: E402
 from app.main_window import MAX_PANES, MainWindow  # noqa: E402
 from inference.render import MAX_ZOOM, to_display  # noqa: E402
 from tests.tiny_methods import TINY_ARGS, sample_image, tiny_methods_loader  # noqa: E402
@@ -40,6 +41,7 @@ METHODS = ["bicubic", *TINY_ARGS]
 RENDER_TILE_BUDGET = 8 << 20
 FEATURE_BUDGET = 4 << 20
 PANE_SIDE_BUDGET = 1 << 20
+BICUBIC_BANDS_BUDGET = 4 << 20  # bicubic's cache of per-axis weight blocks
 # What the process may grow by between the warm-up point and the end, beyond
 # the caches: allocator slack, Qt's glyph and pixmap caches, torch's pools.
 RSS_SLACK = 48 << 20
@@ -113,6 +115,10 @@ def settled(window: MainWindow) -> bool:
 def run_soak(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, actions: int, seconds: float,
              seed: int = 1234) -> tuple[MainWindow, SoakReport]:
     monkeypatch.setattr(image_pane, "MAX_TILE_BYTES_PER_SIDE", PANE_SIDE_BUDGET)
+    bands = getattr(bicubic, "_BANDS", None)
+    if bands is not None:
+        monkeypatch.setattr(bands, "budget_bytes", BICUBIC_BANDS_BUDGET)
+        bands.clear()
     images = []
     for i, (h, w) in enumerate(((40, 56), (23, 31), (64, 48))):
         path = tmp_path / f"image{i}.png"
@@ -133,7 +139,8 @@ def run_soak(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, actions: in
 
     rng = random.Random(seed)
     report = SoakReport()
-    report.budget = RENDER_TILE_BUDGET + FEATURE_BUDGET + 2 * MAX_PANES * PANE_SIDE_BUDGET + RSS_SLACK
+    report.budget = (RENDER_TILE_BUDGET + FEATURE_BUDGET + BICUBIC_BANDS_BUDGET + 2 * MAX_PANES * PANE_SIDE_BUDGET
+                     + RSS_SLACK)
 
     def random_pane():
         return rng.choice(window.slots())
@@ -265,7 +272,7 @@ def check_final_state(window: MainWindow, report: SoakReport) -> None:
 
 def test_soak_short(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window, report = run_soak(qtbot, tmp_path, monkeypatch, actions=int(os.environ.get("IZ_SOAK_SHORT", "2500")),
-                              seconds=45.0)
+                              seconds=40.0)
     print(f"\nsoak (short): {report.summary()}")
     assert report.actions >= 500  # bounded in time, but never trivially short
     check_final_state(window, report)
