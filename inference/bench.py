@@ -288,6 +288,7 @@ def add_decodes(report: BenchReport, methods: list[str] | None = None, *, input_
         enc_ms, _ = median_ms(lambda: up.encode(image), dev, warmup=0, runs=1 if dev.type == "cpu" else 3)
         report.encoder_ms[method] = round(enc_ms, 2)
         log(f"{method}: encode {input_size}x{input_size} {enc_ms:.1f} ms (first {1e3 * (time.perf_counter() - t0):.0f} ms)")
+        _note_compile(report, method, up, log)
         for w, h in sizes:
             for z in zooms:
                 lattice = pane_lattice(cx, cy, z, w, h)
@@ -299,9 +300,20 @@ def add_decodes(report: BenchReport, methods: list[str] | None = None, *, input_
                                       round(achieved / peak, 4) if peak else 0.0, round(tm.min_ms, 2),
                                       round(tm.cpu_ms, 2))
                 report.decodes.append(timing)
+                _note_compile(report, method, up, log)
                 log(f"  {w}x{h} x{z:g}: {tm.median_ms:9.1f} ms (min {tm.min_ms:.1f}, cpu {tm.cpu_ms:.1f})  "
                     f"{timing.megapixels_per_s:8.2f} MP/s  {fpp / 1e3:8.1f} kFLOP/px  "
                     f"{100 * timing.fraction_of_peak:5.1f}% of peak")
+
+
+def _note_compile(report: BenchReport, method: str, up: Upscaler, log: Callable[[str], None]) -> None:
+    """Say whether an asked-for compile took effect (after the first decodes)."""
+    note = getattr(up, "compile_note", "")
+    if report.options.get("compile") and note:
+        line = f"{method}: {note}"
+        if line not in report.notes:
+            report.notes.append(line)
+            log(line)
 
 
 # ------------------------------------------------------------------ latency

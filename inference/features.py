@@ -31,10 +31,13 @@ class FeatureMap:
         one_pass_pixels: int = ONE_PASS_PIXELS,
         budget_bytes: int = 1 << 30,
         storage_dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
     ) -> None:
-        """`image`: (1, 3, h, w), normalised to [-1, 1], on the model's device."""
+        """`image`: (1, 3, h, w), any device and memory layout; `encode` gets
+        crops of it and returns features on `device` (default: the image's)."""
         self._encode = encode
         self.image = image
+        self._device = torch.device(device) if device is not None else image.device
         self.height, self.width = int(image.shape[-2]), int(image.shape[-1])
         self.margin = int(receptive_radius)
         self.tile = int(tile)
@@ -51,7 +54,7 @@ class FeatureMap:
 
     @property
     def device(self) -> torch.device:
-        return self.image.device
+        return self._device
 
     @property
     def cached_bytes(self) -> int:

@@ -230,18 +230,22 @@ class ImplicitUpscaler(Upscaler):
     def encode(self, image: np.ndarray) -> "FeatureMap":
         from .features import ONE_PASS_PIXELS, FeatureMap
 
-        lr = (image_to_tensor(image).to(self.device) - 0.5) / 0.5
+        # The image stays where it is (for a float32 array: no copy at all), and
+        # each crop the encoder sees is moved and normalised on its own: a large
+        # image is never duplicated per method, on the host or on the device.
+        rgb = image_to_tensor(image)
 
         def run_encoder(x: torch.Tensor) -> torch.Tensor:
+            lr = (x.to(self.device, torch.float32).contiguous() - 0.5) / 0.5
             with self._autocast():
-                return self.model.encode_normalised(x).float()
+                return self.model.encode_normalised(lr).float()
 
         half = self.feature_dtype == "fp16" or (
             self.feature_dtype == "auto" and self.device.type == "cuda" and self.precision != "fp32")
         storage = torch.float16 if half else torch.float32
-        return FeatureMap(run_encoder, lr, self.model.receptive_radius, tile=self.feature_tile,
+        return FeatureMap(run_encoder, rgb, self.model.receptive_radius, tile=self.feature_tile,
                           one_pass_pixels=self.one_pass_pixels or ONE_PASS_PIXELS,
-                          budget_bytes=self.feature_budget_bytes, storage_dtype=storage)
+                          budget_bytes=self.feature_budget_bytes, storage_dtype=storage, device=self.device)
 
     def prepared_bytes_per_pixel(self) -> float:
         """Bytes `prepare` makes per LR pixel (measured once on a small window)."""

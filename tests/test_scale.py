@@ -157,3 +157,14 @@ def test_a_compiled_decoder_that_fails_falls_back_to_eager_decoding() -> None:
     out = up.decode_lattice(up.encode(image), lattice)
     np.testing.assert_array_equal(out, expected)
     assert not up.compile_active and "no C++ compiler" in up.compile_note
+
+
+def test_encoding_keeps_no_copy_of_a_float_image() -> None:
+    """Each method's features of a large image refer to the one image the
+    viewer holds; crops are normalised as the encoder needs them."""
+    image = sample_image(48, 64)
+    up = tiny()
+    feats = lazily_tiled(up, image, tile=16)
+    assert np.shares_memory(feats.image.numpy(), image)
+    whole = tiny().encode(image).window(0, 48, 0, 64)
+    torch.testing.assert_close(feats.window(0, 48, 0, 64), whole, atol=1e-4, rtol=1e-4)

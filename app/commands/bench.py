@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
                         help="half precision is CUDA-only; see --precision-check for its PSNR effect")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the decoder (CUDA only; falls back to eager elsewhere)")
+    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                        help="torch.compile the decoder, optionally in a mode such as reduce-overhead "
+                             "(CUDA graphs); CUDA only, eager elsewhere")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own)")
     parser.add_argument("--chunk", type=int, default=None, help="points per decoder call (default: the upscaler's)")
     parser.add_argument("--prepare-budget", type=int, default=None, metavar="MB",
@@ -88,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"bench: --weights expects METHOD=PATH, got {item!r}", file=sys.stderr)
             return 2
         weights[name.strip()] = path.strip()
-    options: dict[str, object] = {"compile": True} if args.compile else {}
+    options: dict[str, object] = {}
+    if args.compile:
+        options["compile"] = True if args.compile == "default" else args.compile
     if args.chunk:
         options["chunk"] = args.chunk
     if args.prepare_budget:
