@@ -774,7 +774,7 @@ class MainWindow(QMainWindow):
         previous = self.weights_known.get(name)
         self.weights_known[name] = weights
         # New, or other weights (File > Load Weights): labels say "(untrained)" or not.
-        if previous is None or previous is not weights:
+        if previous is not weights:
             entries = self._entries()
             for slot in self._slots:
                 for picker in (slot.picker,):
