@@ -425,6 +425,9 @@ class Renderer:
         self._jobs: list[_Job] = []
         self._submitted = 0
         self.decoded_tiles = 0
+        # Tiles decoded together with a neighbour (see _decode_together), kept
+        # in the tile cache until their own job reports them: key -> seconds.
+        self._batched: dict[TileKey, float] = {}
 
     # -- images -------------------------------------------------------------
 
@@ -442,6 +445,7 @@ class Renderer:
             self.tiles.discard(lambda k: k.image in gone)
             self.features.discard(lambda k: k[0] in gone)
             self._jobs = [j for j in self._jobs if j.request.image_id not in gone]
+            self._batched = {k: v for k, v in self._batched.items() if k.image not in gone}
         self._images[image_id] = _Image(rgb)
 
     def image(self, image_id: str) -> np.ndarray:
@@ -592,11 +596,18 @@ class Renderer:
             untrained = not upscaler.weights.trained
             cached = self.tiles.get(key)
             if cached is not None:
+                batched = self._batched.pop(key, None)
+                if batched is not None:
+                    self.decoded_tiles += 1
+                    return RenderedTile(rgb=cached, seconds=batched, remaining=self._remaining(req),
+                                        untrained=untrained, **base)
                 return RenderedTile(rgb=cached, from_cache=True, remaining=self._remaining(req),
                                     untrained=untrained, **base)
             start = time.perf_counter()
-            rgb = to_display(self.decode(job.method, req.image_id, job.lattice))
-            seconds = time.perf_counter() - start
+            rgb = self._decode_together(job)
+            if rgb is None:
+                rgb = to_display(self.decode(job.method, req.image_id, job.lattice))
+            seconds = self._batched.pop(key, time.perf_counter() - start)
         except Exception as error:
             # One failing method must not take the viewer down: report it and
             # drop the rest of this request.
@@ -605,6 +616,36 @@ class Renderer:
         self.tiles.put(key, rgb)
         self.decoded_tiles += 1
         return RenderedTile(rgb=rgb, seconds=seconds, remaining=self._remaining(req), untrained=untrained, **base)
+
+    def _decode_together(self, job: _Job) -> np.ndarray | None:
+        """Enlarging bicubic costs less than its per-call overhead per tile:
+        decode this request's pending bicubic tiles at this zoom as one block
+        (same lattice, same pixels) and hand the neighbours to their own jobs
+        through the tile cache. None when not worth it (shrinking costs per
+        input pixel and goes tile by tile, so the first tile shows at once)."""
+        if job.method != DOWNSCALE_METHOD or job.key.zoom <= 1.0:
+            return None
+        group = [job] + [j for j in self._jobs if j.request is job.request and j.method == job.method
+                         and j.phase == job.phase and j.key.zoom == job.key.zoom and j.error is None
+                         and j.key not in self.tiles]
+        u0, v0 = min(int(j.lattice.u0) for j in group), min(int(j.lattice.v0) for j in group)
+        u1 = max(int(j.lattice.u0) + j.lattice.width for j in group)
+        v1 = max(int(j.lattice.v0) + j.lattice.height for j in group)
+        if len(group) < 2 or (u1 - u0) * (v1 - v0) > 2 * sum(j.lattice.width * j.lattice.height for j in group):
+            return None
+        start = time.perf_counter()
+        zoom = job.lattice.zx
+        rgb = self.decode(job.method, job.request.image_id, Lattice(zoom, zoom, float(u0), float(v0), u1 - u0, v1 - v0))
+        share = (time.perf_counter() - start) / len(group)
+        if len(self._batched) > 4096:  # left over by superseded requests
+            self._batched.clear()
+        for j in group[1:]:
+            c, r = int(j.lattice.u0) - u0, int(j.lattice.v0) - v0
+            self.tiles.put(j.key, to_display(rgb[r:r + j.lattice.height, c:c + j.lattice.width]))
+            self._batched[j.key] = share
+        self._batched[job.key] = share
+        c, r = int(job.lattice.u0) - u0, int(job.lattice.v0) - v0
+        return to_display(rgb[r:r + job.lattice.height, c:c + job.lattice.width])
 
     def render(self, request: RenderRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RenderedTile]:
         """All tiles of one request, in order; stops early (before the next

@@ -62,3 +62,46 @@ def test_tiles_of_a_shrunk_view_join_without_seams() -> None:
             block = whole.crop(c0, r0, min(13, whole.width - c0), min(16, whole.height - r0))
             out[r0:r0 + block.height, c0:c0 + block.width] = up.decode_lattice(feats, block)
     np.testing.assert_allclose(out, full, atol=1e-6, rtol=0)
+
+
+class CountingBicubic(BicubicUpscaler):
+    def __init__(self) -> None:
+        super().__init__("cpu")
+        self.calls = 0
+
+    def decode_lattice(self, features, lattice, progress=None):  # type: ignore[override]
+        self.calls += 1
+        return super().decode_lattice(features, lattice, progress)
+
+
+def render_pane(zoom: float) -> tuple[list, CountingBicubic, np.ndarray, Lattice]:
+    from inference.render import Renderer, RenderRequest, ViewState, assemble
+
+    up = CountingBicubic()
+    renderer = Renderer(lambda name: up, tile=16)
+    image = textured(40, 50, seed=4)
+    renderer.set_image("img", image)
+    lattice = ViewState(25.0, 20.0, zoom).lattice(70, 50)
+    renderer.submit(RenderRequest(renderer.generations.issue("p"), "p", "bicubic", lattice, "img"))
+    tiles = []
+    while (tile := renderer.next_result()) is not None:
+        tiles.append(tile)
+    return tiles, up, assemble(tiles, lattice), lattice
+
+
+def test_an_enlarged_bicubic_pane_is_decoded_in_one_call_and_reported_tile_by_tile() -> None:
+    from inference.render import to_display
+
+    tiles, up, shown, lattice = render_pane(2.5)
+    assert len(tiles) > 10 and up.calls == 1  # the per-tile overhead is paid once
+    assert not any(t.from_cache for t in tiles) and len({(t.u0, t.v0) for t in tiles}) == len(tiles)
+    assert tiles[-1].final and all(t.seconds >= 0 for t in tiles)
+    direct = to_display(up.decode(up.encode(textured(40, 50, seed=4)), lattice.region, (lattice.width, lattice.height)))
+    inside = shown.any(-1)
+    assert inside.mean() > 0.5
+    np.testing.assert_array_equal(shown[inside], direct[inside])
+
+
+def test_a_shrunk_bicubic_pane_goes_tile_by_tile() -> None:
+    tiles, up, _, _ = render_pane(0.6)
+    assert up.calls == len(tiles) > 1  # the first tile is not held back by the others
