@@ -97,10 +97,15 @@ def save(path: str | Path, model: nn.Module, method: str, args: dict[str, Any], 
     meta = {"format": FORMAT, "method": method, "args": json.dumps(args),
             "provenance": json.dumps(provenance or {}), "metrics": json.dumps(metrics or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
+    save_safetensors_atomic(tensors, path, meta)
+
+
+def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=meta)
+        save_file(tensors, tmp, metadata=metadata)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -28,8 +28,6 @@ import contextlib
 import csv
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -38,7 +36,6 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from . import checkpoint, registry
 from .data import DataSelection, ImagePool, Sampler
@@ -135,17 +132,6 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
 def learning_rate(recipe: Recipe, step: int) -> float:
     """The rate for iteration `step` (0-based): halved every `halve_every`."""
     return recipe.learning_rate * 0.5 ** (step // recipe.halve_every)
-
-
-def _atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _format_seconds(seconds: float) -> str:
@@ -253,7 +239,7 @@ class MethodRun:
                 "devices": self.devices, "data_seen": self.data_seen, "rng_device": self.device.type,
                 "recipe": asdict(self.recipe),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None}
-        _atomic_save_file(tensors, self.out_dir / STATE_FILE, {"state": json.dumps(info)})
+        checkpoint.save_safetensors_atomic(tensors, self.out_dir / STATE_FILE, {"state": json.dumps(info)})
 
     def _resume(self) -> None:
         model_path, state_path = self.out_dir / MODEL_FILE, self.out_dir / STATE_FILE
