@@ -34,7 +34,9 @@ class FeatureMap:
         device: torch.device | str | None = None,
     ) -> None:
         """`image`: (1, 3, h, w), any device and memory layout; `encode` gets
-        crops of it and returns features on `device` (default: the image's)."""
+        crops of it and returns features on `device` (default: the image's).
+        The image is referenced, not copied: it must not change while these
+        features are in use (tiles are encoded from it lazily)."""
         self._encode = encode
         self.image = image
         self._device = torch.device(device) if device is not None else image.device
