@@ -37,6 +37,11 @@ MIN_CHUNK = 256
 CPU_PREPARE_BUDGET = 256 << 20
 CUDA_PREPARE_BUDGET = 1 << 30
 MIN_PREPARE_BUDGET = 1 << 20
+# After out-of-memory the chunk and prepare budget are halved; each run of this
+# many decodes that complete without running out doubles them back one step,
+# up to the configured values, so one transient spike does not slow every
+# later decode. A step that runs out again is simply halved again.
+RECOVER_AFTER_DECODES = 16
 
 
 class DecodeError(RuntimeError):
@@ -139,7 +144,8 @@ def _inside_block(lattice: Lattice, image_w: int, image_h: int) -> tuple[int, in
 
 
 class ImplicitUpscaler(Upscaler):
-    """An ImplicitSR model on a device, with chunked, OOM-resilient decoding."""
+    """An ImplicitSR model on a device, with chunked, OOM-resilient decoding: out of
+    memory halves the chunk and redoes the band; clean decodes later undo it."""
 
     def __init__(self, model: ImplicitSR, weights: WeightsInfo, device: torch.device | str | None = None,
                  *, display: str | None = None, precision: str = "fp32", chunk: int | None = None,
@@ -166,12 +172,16 @@ class ImplicitUpscaler(Upscaler):
         if feature_dtype == "fp16" and self.device.type != "cuda":
             raise ValueError("fp16 feature storage is for CUDA only; on the CPU use fp32")
         self.feature_dtype = feature_dtype
-        self.chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK))
+        # `chunk` and `prepare_budget_bytes` are these, halved `_memory_halvings`
+        # times while recovering from out-of-memory (see RECOVER_AFTER_DECODES).
+        self.configured_chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK))
+        self.configured_prepare_budget = int(prepare_budget_bytes or (
+            CUDA_PREPARE_BUDGET if self.device.type == "cuda" else CPU_PREPARE_BUDGET))
+        self._memory_halvings = 0
+        self._apply_memory_halvings()
         self.feature_budget_bytes = feature_budget_bytes
         self.feature_tile = feature_tile
         self.one_pass_pixels = one_pass_pixels
-        self.prepare_budget_bytes = int(prepare_budget_bytes or (
-            CUDA_PREPARE_BUDGET if self.device.type == "cuda" else CPU_PREPARE_BUDGET))
         self._prepared_bytes_per_pixel: float | None = None
         self._prepare: Callable[..., Any] = self.model.prepare
         self._decode_window: Callable[..., Any] = self.model.decode_window
@@ -179,6 +189,54 @@ class ImplicitUpscaler(Upscaler):
         self.compile_note = ""
         if compile:
             self._compile(compile)
+
+    @property
+    def chunk(self) -> int:
+        """Points per decoder call now: `configured_chunk`, or less for a while after out-of-memory."""
+        return self._chunk
+
+    @chunk.setter
+    def chunk(self, points: int) -> None:
+        """Configures the chunk; the reduced size after out-of-memory (if any) ends."""
+        self.configured_chunk = int(points)
+        self._memory_halvings = 0
+        self._apply_memory_halvings()
+
+    @property
+    def prepare_budget_bytes(self) -> int:
+        """Bytes for one prepared block now: `configured_prepare_budget`, or less after out-of-memory."""
+        return self._prepare_budget
+
+    @prepare_budget_bytes.setter
+    def prepare_budget_bytes(self, budget: int) -> None:
+        """Configures the prepare budget; the reduced size after out-of-memory (if any) ends."""
+        self.configured_prepare_budget = int(budget)
+        self._memory_halvings = 0
+        self._apply_memory_halvings()
+
+    def _apply_memory_halvings(self) -> None:
+        """The chunk and budget in effect: the configured ones, halved `_memory_halvings` times."""
+        k = self._memory_halvings
+        self._chunk = max(MIN_CHUNK, self.configured_chunk >> k) if k else self.configured_chunk
+        self._prepare_budget = (max(MIN_PREPARE_BUDGET, self.configured_prepare_budget >> k) if k
+                                else self.configured_prepare_budget)
+        self._clean_decodes = 0
+
+    def _halve_for_memory(self, error: BaseException) -> None:
+        """One more halving of the chunk and prepare budget; DecodeError at the smallest chunk."""
+        if self._chunk <= MIN_CHUNK:
+            raise DecodeError(f"{self.display}: out of memory even at {self._chunk} points per chunk") from error
+        self._memory_halvings += 1
+        self._apply_memory_halvings()
+
+    def _note_clean_decode(self) -> None:
+        """A decode that did not run out of memory: after enough of them, one halving is undone."""
+        if not self._memory_halvings:
+            return
+        self._clean_decodes += 1
+        if self._clean_decodes >= RECOVER_AFTER_DECODES:
+            self._memory_halvings -= 1
+            self._apply_memory_halvings()
 
     def _compile(self, mode: bool | str) -> None:
         """torch.compile the decoder (CUDA only). Shapes vary from block to
@@ -303,6 +361,7 @@ class ImplicitUpscaler(Upscaler):
         target = torch.from_numpy(out)
         reported = 0
         row = 0
+        ran_out = False
         while row < rows:
             # A prepared band (rows whose window fits the prepare budget), decoded
             # in chunks of whole rows (or strips of one row when a row alone is
@@ -332,15 +391,15 @@ class ImplicitUpscaler(Upscaler):
                     raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-                if self.chunk <= MIN_CHUNK:
-                    raise DecodeError(f"{self.display}: out of memory even at {self.chunk} points per chunk") from error
-                self.chunk = max(MIN_CHUNK, self.chunk // 2)
-                self.prepare_budget_bytes = max(MIN_PREPARE_BUDGET, self.prepare_budget_bytes // 2)
+                ran_out = True
+                self._halve_for_memory(error)
                 continue
             row += n
             if progress is not None and row > reported:
                 reported = row
                 progress(row, rows)
+        if not ran_out:
+            self._note_clean_decode()
         return out
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Container
 from pathlib import Path
 
 import numpy as np
@@ -450,6 +451,107 @@ def test_out_of_memory_at_the_smallest_chunk_is_a_decode_error(monkeypatch: pyte
     monkeypatch.setattr(up.model, "decode_window", lambda w, b: (_ for _ in ()).throw(ValueError("bad block")))
     with pytest.raises(ValueError, match="bad block"):
         up.decode_lattice(features, Lattice.full_image(7, 6, 3.0))
+
+
+class OutOfMemoryOnCall:
+    """`up.model.decode_window` that runs out of memory on the given call numbers (1-based)."""
+
+    def __init__(self, up, failing: Container[int]) -> None:
+        self.real, self.failing, self.calls = up.model.decode_window, failing, 0
+
+    def __call__(self, window, block):
+        self.calls += 1
+        if self.calls in self.failing:
+            raise cuda_out_of_memory()
+        return self.real(window, block)
+
+
+def test_after_a_transient_out_of_memory_clean_decodes_restore_the_configured_chunk(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference.geometry import Lattice
+    from inference.upscaler import RECOVER_AFTER_DECODES
+
+    up = tiny_liif()
+    features = up.encode(sample_image(12, 14))
+    lattice = Lattice.full_image(14, 12, 7.3)  # 102 x 88 points: several chunks of 4096
+    up.chunk = 4096
+    budget = up.prepare_budget_bytes
+    clean = up.decode_lattice(features, lattice)
+    oom = OutOfMemoryOnCall(up, {1})
+    monkeypatch.setattr(up.model, "decode_window", oom)
+    out = up.decode_lattice(features, lattice)
+    assert (up.chunk, up.prepare_budget_bytes) == (2048, budget // 2)
+    np.testing.assert_array_equal(out, clean)
+    # The decode that ran out does not count; each later one does.
+    for _ in range(RECOVER_AFTER_DECODES - 1):
+        np.testing.assert_array_equal(up.decode_lattice(features, lattice), clean)
+    assert up.chunk == 2048
+    np.testing.assert_array_equal(up.decode_lattice(features, lattice), clean)
+    assert (up.chunk, up.prepare_budget_bytes) == (4096, budget)
+    # Back at the configured size it stays there: never above.
+    for _ in range(RECOVER_AFTER_DECODES + 1):
+        up.decode_lattice(features, lattice)
+    assert (up.chunk, up.prepare_budget_bytes) == (4096, budget) and oom.calls > 2 * RECOVER_AFTER_DECODES
+
+
+def test_recovery_is_one_step_at_a_time_and_running_out_again_halves_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference.geometry import Lattice
+    from inference.upscaler import RECOVER_AFTER_DECODES
+
+    up = tiny_liif()
+    features = up.encode(sample_image(12, 14))
+    lattice = Lattice.full_image(14, 12, 7.3)
+    up.chunk = 4096
+    clean = up.decode_lattice(features, lattice)
+    oom = OutOfMemoryOnCall(up, {1, 2})
+    monkeypatch.setattr(up.model, "decode_window", oom)
+    np.testing.assert_array_equal(up.decode_lattice(features, lattice), clean)
+    assert up.chunk == 1024
+    seen = []
+    for _ in range(RECOVER_AFTER_DECODES):
+        up.decode_lattice(features, lattice)
+        seen.append(up.chunk)
+    assert seen == [1024] * (RECOVER_AFTER_DECODES - 1) + [2048]
+    # Memory is short again at 2048: halved again, and the count starts over.
+    oom.failing = {oom.calls + 1}
+    np.testing.assert_array_equal(up.decode_lattice(features, lattice), clean)
+    assert up.chunk == 1024
+    for _ in range(RECOVER_AFTER_DECODES - 1):
+        up.decode_lattice(features, lattice)
+    assert up.chunk == 1024
+    for _ in range(RECOVER_AFTER_DECODES + 1):
+        up.decode_lattice(features, lattice)
+    assert up.chunk == 4096
+    # Setting the chunk configures it: later recovery never goes above it.
+    up.chunk = 2048
+    oom.failing = {oom.calls + 1}
+    up.decode_lattice(features, lattice)
+    for _ in range(2 * RECOVER_AFTER_DECODES):
+        up.decode_lattice(features, lattice)
+    assert (up.chunk, up.configured_chunk) == (2048, 2048)
+
+
+def test_a_permanent_out_of_memory_still_fails_after_a_recovered_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference.geometry import Lattice
+    from inference.upscaler import MIN_CHUNK, RECOVER_AFTER_DECODES, DecodeError
+
+    up = tiny_liif()
+    features = up.encode(sample_image(6, 7))
+    lattice = Lattice.full_image(7, 6, 3.0)
+    up.chunk = 1024
+    oom = OutOfMemoryOnCall(up, {1})
+    monkeypatch.setattr(up.model, "decode_window", oom)
+    for _ in range(RECOVER_AFTER_DECODES + 1):
+        up.decode_lattice(features, lattice)
+    assert up.chunk == 1024
+    oom.failing = range(oom.calls + 1, 1 << 30)  # from now on
+    with pytest.raises(DecodeError, match=f"LIIF: out of memory even at {MIN_CHUNK} points per chunk"):
+        up.decode_lattice(features, lattice)
+    # Failed decodes are not clean ones: no step back up while memory stays short.
+    for _ in range(RECOVER_AFTER_DECODES):
+        with pytest.raises(DecodeError):
+            up.decode_lattice(features, lattice)
+    assert up.chunk == MIN_CHUNK
 
 
 class FaultyLoader:
