@@ -10,6 +10,9 @@ Every tile samples the shared viewport lattice (see inference/geometry.py): a
 tile is the block [tile_u*T, (tile_u+1)*T) x [tile_v*T, (tile_v+1)*T) of the
 lattice at zoom z, clipped to the lattice points whose centres lie inside the
 image, so panes, tiles, exports and evaluation all ask for the same points.
+A request decodes of each tile only the block it shows (the first view of a
+pane costs its own pixels, not the 1.5-2x of whole tiles); a tile seen again
+with more of it visible (a pan) is decoded whole, so panning stays cached.
 This module imports neither torch nor Qt (widgets/ uses its view maths).
 """
 
@@ -34,8 +37,18 @@ MAX_ZOOM = 128.0
 # Zooms are kept to this many significant digits so that the same slider
 # position, typed factor or wheel step lands on the same tile keys.
 ZOOM_DIGITS = 4
-# The coarse pass decodes at zoom / COARSE_FACTOR and is scaled up for display.
+# The coarse pass decodes at zoom / factor and is scaled up for display. The
+# factor is COARSE_FACTOR until the method's speed on this device is known;
+# then it is picked so that the coarse pass takes about COARSE_TARGET_S (a slow
+# method on a CPU gets a coarser first pass, a fast one a finer one), in steps
+# of sqrt(2) so that nearby views share coarse tiles; and a method that decodes
+# the whole pane within COARSE_SKIP_S (a GPU) gets no coarse pass at all.
 COARSE_FACTOR = 4.0
+COARSE_TARGET_S = 0.7
+COARSE_SKIP_S = 0.25
+COARSE_FACTOR_RANGE = (2.0, 16.0)
+# Decodes smaller than this say more about per-call overhead than throughput.
+RATE_MIN_POINTS = 4096
 # The method shown at zoom <= 1, whatever the pane asked for.
 DOWNSCALE_METHOD = "bicubic"
 DOWNSCALE_NOTE = "zoom \u2264 1: antialiased bicubic (models add nothing when shrinking)"
@@ -156,6 +169,18 @@ class TileKey:
     zoom: float
     tile_u: int
     tile_v: int
+    # The decoded block (u0, v0, width, height) in lattice indices: the whole
+    # tile, or the part of it a pane showed. A cached block answers every
+    # request for a block it contains.
+    block: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def tile_id(self) -> tuple[str, str, str, float, int, int]:
+        return self.method, self.weights, self.image, self.zoom, self.tile_u, self.tile_v
+
+    def contains(self, other: "TileKey") -> bool:
+        (a, b, w, h), (c, d, x, y) = self.block, other.block
+        return a <= c and b <= d and c + x <= a + w and d + y <= b + h
 
 
 def tile_lattice(zoom: float, tile_u: int, tile_v: int, tile: int, image_w: int, image_h: int) -> Lattice | None:
@@ -169,17 +194,37 @@ def tile_lattice(zoom: float, tile_u: int, tile_v: int, tile: int, image_w: int,
     return Lattice(z, z, float(u0), float(v0), u1 - u0, v1 - v0)
 
 
-def plan_tiles(lattice: Lattice, tile: int, image_w: int, image_h: int) -> list[tuple[int, int]]:
-    """The tiles (tile_u, tile_v) of lattice zoom that a pane's lattice block
-    touches inside the image, nearest the block's centre first."""
-    if lattice.zx != lattice.zy:
-        raise ValueError("panes use square lattices (zx == zy)")
+def block_bounds(lattice: Lattice, image_w: int, image_h: int) -> tuple[int, int, int, int] | None:
+    """(u0, v0, u1, v1): the lattice indices a (square) block covers inside
+    the image, rounded outwards; None when it covers none."""
     cols, rows = image_extent(lattice.zx, image_w, image_h)
     u0, v0 = max(0, math.floor(lattice.u0)), max(0, math.floor(lattice.v0))
     u1 = min(cols, math.ceil(lattice.u0 + lattice.width))
     v1 = min(rows, math.ceil(lattice.v0 + lattice.height))
     if u1 <= u0 or v1 <= v0:
+        return None
+    return u0, v0, u1, v1
+
+
+def clip_lattice(lattice: Lattice, bounds: tuple[int, int, int, int]) -> Lattice | None:
+    """The part of a block on an integer-offset lattice inside bounds (u0, v0, u1, v1)."""
+    u0, v0 = max(int(lattice.u0), bounds[0]), max(int(lattice.v0), bounds[1])
+    u1 = min(int(lattice.u0) + lattice.width, bounds[2])
+    v1 = min(int(lattice.v0) + lattice.height, bounds[3])
+    if u1 <= u0 or v1 <= v0:
+        return None
+    return Lattice(lattice.zx, lattice.zy, float(u0), float(v0), u1 - u0, v1 - v0)
+
+
+def plan_tiles(lattice: Lattice, tile: int, image_w: int, image_h: int) -> list[tuple[int, int]]:
+    """The tiles (tile_u, tile_v) of lattice zoom that a pane's lattice block
+    touches inside the image, nearest the block's centre first."""
+    if lattice.zx != lattice.zy:
+        raise ValueError("panes use square lattices (zx == zy)")
+    bounds = block_bounds(lattice, image_w, image_h)
+    if bounds is None:
         return []
+    u0, v0, u1, v1 = bounds
     tiles = [(tu, tv) for tv in range(v0 // tile, (v1 - 1) // tile + 1) for tu in range(u0 // tile, (u1 - 1) // tile + 1)]
     mid_u, mid_v = lattice.u0 + lattice.width / 2, lattice.v0 + lattice.height / 2
 
@@ -308,6 +353,16 @@ class LRUCache:
             _, (_, size) = self._items.popitem(last=False)
             self._bytes -= size
 
+    def keys(self) -> list[Hashable]:
+        return list(self._items)
+
+    def pop(self, key: Hashable) -> Any | None:
+        item = self._items.pop(key, None)
+        if item is None:
+            return None
+        self._bytes -= item[1]
+        return item[0]
+
     def discard(self, predicate: Callable[[Hashable], bool]) -> None:
         for key in [k for k in self._items if predicate(k)]:
             self._bytes -= self._items.pop(key)[1]
@@ -414,13 +469,18 @@ class Renderer:
 
     def __init__(self, get_upscaler: Callable[[str], Any], *, tile: int = DEFAULT_TILE,
                  tile_budget_bytes: int = 512 << 20, feature_budget_bytes: int = 2 << 30,
-                 generations: GenerationCounter | None = None, coarse_factor: float = COARSE_FACTOR) -> None:
+                 generations: GenerationCounter | None = None, coarse_factor: float = COARSE_FACTOR,
+                 adaptive_coarse: bool = True) -> None:
         self.get_upscaler = get_upscaler
         self.tile = int(tile)
         self.tiles = TileCache(tile_budget_bytes)
         self.features = FeatureCache(feature_budget_bytes)
         self.generations = generations or GenerationCounter()
         self.coarse_factor = float(coarse_factor)
+        self.adaptive_coarse = adaptive_coarse
+        # Measured decode throughput per method on this device (lattice points
+        # per second, a running mean): what the coarse pass is sized by.
+        self.rates: dict[str, float] = {}
         self._images: dict[str, _Image] = {}
         self._jobs: list[_Job] = []
         self._submitted = 0
@@ -428,6 +488,9 @@ class Renderer:
         # Tiles decoded together with a neighbour (see _decode_together), kept
         # in the tile cache until their own job reports them: key -> seconds.
         self._batched: dict[TileKey, float] = {}
+        # Cached blocks by tile (TileKey.tile_id): the candidates that may
+        # contain a requested block. Entries the cache evicted are pruned lazily.
+        self._blocks: dict[tuple, list[TileKey]] = {}
 
     # -- images -------------------------------------------------------------
 
@@ -481,9 +544,74 @@ class Renderer:
             return DOWNSCALE_METHOD, DOWNSCALE_NOTE
         return method, ""
 
-    def _keys(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]]) -> list[TileKey]:
+    # -- the tile cache: blocks, and blocks that contain them ----------------
+
+    def _holder(self, key: TileKey) -> TileKey | None:
+        """The cached block that answers `key`: itself, or one containing it."""
+        if key in self.tiles:
+            return key
+        for k in self._blocks.get(key.tile_id, ()):
+            if k in self.tiles and k.contains(key):
+                return k
+        return None
+
+    def _has(self, key: TileKey) -> bool:
+        return self._holder(key) is not None
+
+    def _seen(self, key: TileKey) -> bool:
+        """True when some block of this tile is cached (the user has seen part of it)."""
+        return any(k in self.tiles for k in self._blocks.get(key.tile_id, ()))
+
+    def _cached(self, key: TileKey) -> np.ndarray | None:
+        holder = self._holder(key)
+        if holder is None:
+            self.tiles.misses += 1
+            return None
+        rgb = self.tiles.get(holder)
+        if holder == key:
+            return rgb
+        c, r = key.block[0] - holder.block[0], key.block[1] - holder.block[1]
+        return np.ascontiguousarray(rgb[r:r + key.block[3], c:c + key.block[2]])
+
+    def _store(self, key: TileKey, rgb: np.ndarray) -> None:
+        """Cache a decoded block; cached blocks of the same tile that it
+        contains are dropped (same pixels)."""
+        tid = key.tile_id
+        others: list[TileKey] = []
+        for k in self._blocks.get(tid, ()):
+            if k == key or k not in self.tiles:
+                continue
+            if key.contains(k):
+                self.tiles.pop(k)
+            else:
+                others.append(k)
+        self.tiles.put(key, rgb)
+        self._blocks[tid] = others + [key]
+        if len(self._blocks) > 2 * len(self.tiles) + 1024:  # tiles evicted since: rebuild the index
+            index: dict[tuple, list[TileKey]] = {}
+            for k in self.tiles.keys():
+                index.setdefault(k.tile_id, []).append(k)
+            self._blocks = index
+
+    def _planned(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
+                 bounds: tuple[int, int, int, int] | None, img: "_Image") -> list[tuple[TileKey, Lattice]]:
+        """(key, block) per tile: the part of the tile inside `bounds` (what the
+        pane shows), or the whole tile when part of it was seen before."""
         wid = weights_id(self.get_upscaler(method))
-        return [TileKey(method, wid, image_id, zoom, tu, tv) for tu, tv in tiles]
+        out: list[tuple[TileKey, Lattice]] = []
+        for tu, tv in tiles:
+            whole = tile_lattice(zoom, tu, tv, self.tile, img.width, img.height)
+            if whole is None:
+                continue
+            part = clip_lattice(whole, bounds) if bounds is not None else whole
+            if part is None:
+                continue
+            key = TileKey(method, wid, image_id, zoom, tu, tv, (int(part.u0), int(part.v0), part.width, part.height))
+            if part != whole and not self._has(key) and self._seen(key):
+                part = whole  # panning across this tile: decode it once, whole
+                key = TileKey(method, wid, image_id, zoom, tu, tv, (int(whole.u0), int(whole.v0), whole.width, whole.height))
+            out.append((key, part))
+        return out
 
     def plan(self, request: RenderRequest) -> list[_Job]:
         """The jobs (tiles by phase) that answer a request."""
@@ -495,30 +623,51 @@ class Renderer:
         zoom = lat.zx
         method, note = self.effective_method(request.method, zoom)
         full_tiles = plan_tiles(lat, self.tile, img.width, img.height)
-        full_keys = self._keys(method, request.image_id, zoom, full_tiles)
+        full_bounds = block_bounds(lat, img.width, img.height)
+        full_blocks = self._planned(method, request.image_id, zoom, full_tiles, full_bounds, img)
         jobs: list[_Job] = []
 
-        def add(phase: str, keys: list[TileKey], rank: int, job_note: str) -> None:
-            for i, key in enumerate(keys):
-                tl = tile_lattice(key.zoom, key.tile_u, key.tile_v, self.tile, img.width, img.height)
-                if tl is None:
-                    continue
-                cached = key in self.tiles
-                jobs.append(_Job(request, phase, key.method, key, tl, 0 if cached else rank, (i, seq), job_note))
+        def add(phase: str, blocks: list[tuple[TileKey, Lattice]], rank: int, job_note: str) -> None:
+            for i, (key, block) in enumerate(blocks):
+                cached = self._has(key)
+                jobs.append(_Job(request, phase, key.method, key, block, 0 if cached else rank, (i, seq), job_note))
 
-        all_full_cached = all(k in self.tiles for k in full_keys)
-        if request.progressive and not all_full_cached and method != DOWNSCALE_METHOD:
-            coarse_zoom = canonical_zoom(snap_zoom(zoom / self.coarse_factor))
-            coarse_keys: list[TileKey] = []
+        missing = [b for k, b in full_blocks if not self._has(k)]
+        if request.progressive and missing and method != DOWNSCALE_METHOD:
+            factor = self.coarse_factor_for(method, sum(b.width * b.height for b in missing))
+            coarse_zoom = canonical_zoom(snap_zoom(zoom / factor)) if factor else 0.0
+            coarse_blocks: list[tuple[TileKey, Lattice]] = []
             if coarse_zoom > 1.0:
                 coarse_lat = covering_lattice(lat, coarse_zoom)
                 coarse_tiles = plan_tiles(coarse_lat, self.tile, img.width, img.height)
-                coarse_keys = self._keys(method, request.image_id, coarse_zoom, coarse_tiles)
-            if not coarse_keys or not all(k in self.tiles for k in coarse_keys):
-                add("preview", self._keys(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles), 1, "bicubic preview")
-            add("coarse", coarse_keys, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
-        add("full", full_keys, 3, note)
+                coarse_bounds = block_bounds(coarse_lat, img.width, img.height)
+                coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_bounds, img)
+            if not coarse_blocks or not all(self._has(k) for k, _ in coarse_blocks):
+                add("preview", self._planned(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles, full_bounds, img),
+                    1, "bicubic preview")
+            add("coarse", coarse_blocks, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
+        add("full", full_blocks, 3, note)
         return jobs
+
+    def coarse_factor_for(self, method: str, points: int) -> float | None:
+        """By how much the coarse pass shrinks a full pass of `points` lattice
+        points of `method`; None when the full pass is quick enough alone."""
+        rate = self.rates.get(method)
+        if not self.adaptive_coarse or rate is None:
+            return self.coarse_factor
+        seconds = points / rate
+        if seconds <= COARSE_SKIP_S:
+            return None
+        factor = math.sqrt(seconds / COARSE_TARGET_S)
+        factor = 2.0 ** (math.ceil(2.0 * math.log2(max(factor, 1.0))) / 2.0)
+        return min(COARSE_FACTOR_RANGE[1], max(COARSE_FACTOR_RANGE[0], factor))
+
+    def _record_rate(self, method: str, points: int, seconds: float) -> None:
+        if points < RATE_MIN_POINTS or seconds <= 0:
+            return
+        rate = points / seconds
+        old = self.rates.get(method)
+        self.rates[method] = rate if old is None else 0.5 * (old + rate)
 
     def submit(self, request: RenderRequest) -> int:
         """Queue a request, replacing older pending work of the same target.
@@ -574,7 +723,7 @@ class Renderer:
     def _priority(self, job: _Job) -> tuple[int, tuple[int, int]]:
         """Tiles already in the cache first (another pane may have decoded them
         since this job was planned), then cheap bicubic, coarse, full."""
-        if job.error is None and job.key in self.tiles:
+        if job.error is None and self._has(job.key):
             return 0, job.order
         if job.method == DOWNSCALE_METHOD:
             return min(job.rank, 1), job.order
@@ -594,7 +743,7 @@ class Renderer:
         try:
             upscaler = self.get_upscaler(job.method)
             untrained = not upscaler.weights.trained
-            cached = self.tiles.get(key)
+            cached = self._cached(key)
             if cached is not None:
                 batched = self._batched.pop(key, None)
                 if batched is not None:
@@ -607,13 +756,14 @@ class Renderer:
             rgb = self._decode_together(job)
             if rgb is None:
                 rgb = to_display(self.decode(job.method, req.image_id, job.lattice))
+                self._record_rate(job.method, job.lattice.width * job.lattice.height, time.perf_counter() - start)
             seconds = self._batched.pop(key, time.perf_counter() - start)
         except Exception as error:
             # One failing method must not take the viewer down: report it and
             # drop the rest of this request.
             self._jobs = [j for j in self._jobs if j.request is not req]
             return RenderedTile(rgb=None, error=f"{type(error).__name__}: {error}", remaining=0, **base)
-        self.tiles.put(key, rgb)
+        self._store(key, rgb)
         self.decoded_tiles += 1
         return RenderedTile(rgb=rgb, seconds=seconds, remaining=self._remaining(req), untrained=untrained, **base)
 
@@ -627,7 +777,7 @@ class Renderer:
             return None
         group = [job] + [j for j in self._jobs if j.request is job.request and j.method == job.method
                          and j.phase == job.phase and j.key.zoom == job.key.zoom and j.error is None
-                         and j.key not in self.tiles]
+                         and not self._has(j.key)]
         u0, v0 = min(int(j.lattice.u0) for j in group), min(int(j.lattice.v0) for j in group)
         u1 = max(int(j.lattice.u0) + j.lattice.width for j in group)
         v1 = max(int(j.lattice.v0) + j.lattice.height for j in group)
@@ -641,7 +791,7 @@ class Renderer:
             self._batched.clear()
         for j in group[1:]:
             c, r = int(j.lattice.u0) - u0, int(j.lattice.v0) - v0
-            self.tiles.put(j.key, to_display(rgb[r:r + j.lattice.height, c:c + j.lattice.width]))
+            self._store(j.key, to_display(rgb[r:r + j.lattice.height, c:c + j.lattice.width]))
             self._batched[j.key] = share
         self._batched[job.key] = share
         c, r = int(job.lattice.u0) - u0, int(job.lattice.v0) - v0

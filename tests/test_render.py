@@ -249,3 +249,92 @@ def test_generation_counter_is_per_channel() -> None:
     assert g.is_stale(a1, "a") and not g.is_stale(a2, "a") and not g.is_stale(b1, "b")
     g.retire("b")
     assert g.is_stale(b1, "b")
+
+
+def _decoded_points(tiles: list, phase: str = "full") -> int:
+    """Lattice points the model actually decoded (cache hits excluded)."""
+    return sum(t.rgb.shape[0] * t.rgb.shape[1] for t in tiles
+               if t.phase == phase and t.rgb is not None and not t.from_cache)
+
+
+def test_a_first_view_decodes_only_the_pixels_the_pane_shows(renderer: Renderer) -> None:
+    # A pane not aligned to the 16-px tiles: whole tiles would cost far more
+    # than the pane (that is what made the CPU's first sharp pane slow).
+    lat = ViewState(11.3, 9.1, 3.7).lattice(41, 29)
+    gen = renderer.generations.issue("p")
+    tiles = list(renderer.render(RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
+    rows, cols = lat.inside_mask(W, H)
+    whole = sum(tile_lattice(lat.zx, tu, tv, 16, W, H).width * tile_lattice(lat.zx, tu, tv, 16, W, H).height
+                for tu, tv in plan_tiles(lat, 16, W, H))
+    assert _decoded_points(tiles) == int(rows.sum() * cols.sum()) < whole
+    direct = to_display(renderer.decode("liif", "img", lat))
+    assert np.abs(assemble(tiles, lat).astype(int) - direct.astype(int)).max() <= 1
+
+
+def test_panning_decodes_partly_seen_tiles_whole_then_hits_the_cache(renderer: Renderer) -> None:
+    view = ViewState(11.3, 9.1, 3.7)
+    pane = (41, 29)
+
+    def show(v: ViewState) -> list:
+        lat = v.lattice(*pane)
+        gen = renderer.generations.issue("p")
+        tiles = list(renderer.render(RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
+        direct = to_display(renderer.decode("liif", "img", lat))
+        assert np.abs(assemble(tiles, lat).astype(int) - direct.astype(int)).max() <= 1
+        return tiles
+
+    show(view)
+    panned = show(view.panned(3, 2))
+    # The tiles cut by the first view come back whole (16 x 16 inside the image).
+    fresh = [t for t in panned if not t.from_cache]
+    assert fresh and any(t.rgb.shape[:2] == (16, 16) for t in fresh)
+    # A further small pan inside those tiles costs nothing new for them.
+    again = show(view.panned(5, 3))
+    assert _decoded_points(again) < _decoded_points(panned)
+    assert sum(t.from_cache for t in again) >= sum(t.from_cache for t in panned)
+
+
+def test_a_cached_whole_tile_answers_a_smaller_view_of_it(renderer: Renderer) -> None:
+    zoom = 3.7
+    whole = tile_lattice(zoom, 1, 1, 16, W, H)
+    gen = renderer.generations.issue("p")
+    list(renderer.render(RenderRequest(gen, "p", "liif", whole, "img", progressive=False)))
+    part = Lattice(whole.zx, whole.zy, whole.u0 + 3, whole.v0 + 5, 7, 6)
+    gen = renderer.generations.issue("p")
+    tiles = list(renderer.render(RenderRequest(gen, "p", "liif", part, "img", progressive=False)))
+    assert len(tiles) == 1 and tiles[0].from_cache and tiles[0].rgb.shape[:2] == (6, 7)
+    assert np.abs(tiles[0].rgb.astype(int) - to_display(renderer.decode("liif", "img", part)).astype(int)).max() <= 1
+
+
+def _phases_and_zooms(r: Renderer, method: str, lat: Lattice) -> dict[str, set[float]]:
+    gen = r.generations.issue("p")
+    out: dict[str, set[float]] = {}
+    for job in r.plan(RenderRequest(gen, "p", method, lat, "img")):
+        out.setdefault(job.phase, set()).add(job.key.zoom)
+    return out
+
+
+def test_the_coarse_pass_is_sized_by_the_measured_speed_of_the_method(renderer: Renderer) -> None:
+    lat = ViewState(12.0, 10.0, 12.0).lattice(60, 40)
+    points = lat.width * lat.height
+    # Speed not yet known: the default factor (12 / 4 = 3).
+    assert _phases_and_zooms(renderer, "liif", lat)["coarse"] == {3.0}
+    # Slow enough for the whole pane to take 16x the coarse target: a 4x coarser pass.
+    renderer.rates["liif"] = points / (16 * 0.7)
+    assert _phases_and_zooms(renderer, "liif", lat)["coarse"] == {3.0}
+    # Four times slower again: the coarse pass shrinks by another 2x, so it still comes in time.
+    renderer.rates["liif"] = points / (64 * 0.7)
+    assert _phases_and_zooms(renderer, "liif", lat)["coarse"] == {1.5}
+    # Fast (a GPU): the full pass alone is quick, no coarse pass and no preview needed before it.
+    renderer.rates["liif"] = points / 0.05
+    phases = _phases_and_zooms(renderer, "liif", lat)
+    assert "coarse" not in phases and phases["full"] == {12.0}
+
+
+def test_decoding_measures_the_methods_speed() -> None:
+    r = Renderer(CountingLoader(), tile=128)
+    r.set_image("img", sample_image(H, W))
+    lat = ViewState(12.0, 10.0, 6.0).lattice(100, 80)  # 8000 points in one block: big enough to time
+    gen = r.generations.issue("p")
+    list(r.render(RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
+    assert "liif" in r.rates and r.rates["liif"] > 0
