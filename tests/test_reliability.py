@@ -6,6 +6,7 @@ screen or on disk is lost."""
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import json
 import os
@@ -21,39 +22,20 @@ from PIL import Image
 pytest.importorskip("pytestqt")
 
 import torch  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from inference import checkpoint, imageio, registry  # noqa: E402
 from inference.render import MAX_ZOOM, ViewState, to_display  # noqa: E402
+from tests import gui_helpers  # noqa: E402
+from tests.gui_helpers import WAIT_MS, wait_done, write_png  # noqa: E402
 from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_liif, tiny_loader  # noqa: E402
-
-WAIT_MS = 60000
 
 
 # ---------------------------------------------------------------- helpers
 
-
-def make_window(qtbot, tmp_path: Path, panes: list[str], loader=None, size=(700, 420), tile: int = 64,
-                methods: list[str] | None = None) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(device="cpu", loader=loader or tiny_loader(), methods=methods or ["bicubic", "liif"],
-                        settings=settings, tile=tile, panes=panes)
-    qtbot.addWidget(window)
-    window.resize(*size)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def settled(window: MainWindow, states: tuple[str, ...] = ("done", "untrained")) -> bool:
-    return all(slot.sides[s].state in states for slot in window.slots()
-               for s in slot.active_sides()) and window.queue_length() == 0
-
-
-def wait_done(qtbot, window: MainWindow, states: tuple[str, ...] = ("done", "untrained")) -> None:
-    qtbot.waitUntil(lambda: settled(window, states), timeout=WAIT_MS)
+# The shared window helper, at these tests' own default size (the viewer tests' is 900 x 600).
+make_window = functools.partial(gui_helpers.make_window, size=(700, 420))
 
 
 class Dialogs:
@@ -67,11 +49,6 @@ class Dialogs:
     def _record(self, parent, title, text, *args, **kwargs):
         self.shown.append((str(title), str(text)))
         return QMessageBox.StandardButton.Ok
-
-
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    Image.fromarray(to_display(rgb)).save(path)
-    return path
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -21,40 +21,16 @@ from inference.evaluate import evaluate_image  # noqa: E402
 from inference.geometry import output_size  # noqa: E402
 from inference.imageio import read_metadata  # noqa: E402
 from inference.render import RenderedTile, to_display  # noqa: E402
+from tests.gui_helpers import WAIT_MS, make_window, wait_done, write_png  # noqa: E402
 from tests.tiny_methods import sample_image, tiny_loader  # noqa: E402
 from widgets.zoom_slider import parse_zoom  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-WAIT_MS = 60000
-
-
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    Image.fromarray(to_display(rgb)).save(path)
-    return path
 
 
 @pytest.fixture()
 def image_file(tmp_path: Path) -> Path:
     return write_png(tmp_path / "tiny.png", sample_image(20, 24))
-
-
-def make_window(qtbot, tmp_path: Path, panes: list[str], loader=None, size=(900, 600), tile: int = 64) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(device="cpu", loader=loader or tiny_loader(), methods=["bicubic", "liif"],
-                        settings=settings, tile=tile, panes=panes)
-    qtbot.addWidget(window)
-    window.resize(*size)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def wait_done(qtbot, window: MainWindow) -> None:
-    def all_done() -> bool:
-        return all(slot.sides[s].state in ("done", "untrained") for slot in window.slots()
-                   for s in slot.active_sides()) and window.queue_length() == 0
-
-    qtbot.waitUntil(all_done, timeout=WAIT_MS)
 
 
 def expected_pixels(method: str, rgb: np.ndarray, lattice) -> np.ndarray:

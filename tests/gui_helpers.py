@@ -1,0 +1,47 @@
+"""Helpers shared by the Qt viewer tests (test_viewer, test_reliability): a
+main window on the tiny methods, waiting until every pane has settled, and
+writing a test image. Imports Qt at module level, so only Qt tests import it
+(tiny_methods stays Qt-free for the headless tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSettings
+
+from app.main_window import MainWindow
+from inference.render import to_display
+from tests.tiny_methods import tiny_loader
+
+WAIT_MS = 60000
+
+
+def make_window(qtbot, tmp_path: Path, panes: list[str], loader=None, size=(900, 600), tile: int = 64,
+                methods: list[str] | None = None) -> MainWindow:
+    """A shown main window on the CPU with the tiny methods (or `loader`), its
+    settings in `tmp_path` (nothing from the user's own settings)."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(device="cpu", loader=loader or tiny_loader(), methods=methods or ["bicubic", "liif"],
+                        settings=settings, tile=tile, panes=panes)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def settled(window: MainWindow, states: tuple[str, ...] = ("done", "untrained")) -> bool:
+    """Every active side of every pane is in one of `states` and no work is queued."""
+    return all(slot.sides[s].state in states for slot in window.slots()
+               for s in slot.active_sides()) and window.queue_length() == 0
+
+
+def wait_done(qtbot, window: MainWindow, states: tuple[str, ...] = ("done", "untrained")) -> None:
+    qtbot.waitUntil(lambda: settled(window, states), timeout=WAIT_MS)
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    Image.fromarray(to_display(rgb)).save(path)
+    return path
