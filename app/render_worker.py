@@ -15,6 +15,7 @@ on shutdown sets the stop flag, quits the thread's loop and waits for it.
 from __future__ import annotations
 
 
+import os
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -27,6 +28,22 @@ from inference.geometry import Lattice
 from inference.render import CPU_TILE, DEFAULT_TILE, GenerationCounter, RenderRequest, Renderer
 
 Loader = Callable[[str, Any], Any]
+# Torch threads of the render worker on the CPU; unset: all cores but one.
+WORKER_THREADS_ENV = "IMPLICIT_ZOOM_WORKER_THREADS"
+
+
+def cpu_worker_threads(requested: int | None, available: int) -> int:
+    """Torch threads for a CPU render worker: `requested`, else the
+    IMPLICIT_ZOOM_WORKER_THREADS environment variable, else all cores but one
+    (a core left to the GUI thread). Never below 1; an unreadable variable is ignored."""
+    if requested is None:
+        try:
+            requested = int(os.environ.get(WORKER_THREADS_ENV, "").strip() or 0) or None
+        except ValueError:
+            requested = None
+    if requested is None:
+        requested = (available or 2) - 1
+    return max(1, int(requested))
 
 
 @dataclass
@@ -93,8 +110,11 @@ class RenderWorker(QObject):
     failed = Signal(str)
 
     def __init__(self, device: str, loader: Loader | None, generations: GenerationCounter,
-                 stop: threading.Event, cancel: threading.Event, tile: int | None = None) -> None:
+                 stop: threading.Event, cancel: threading.Event, tile: int | None = None,
+                 threads: int | None = None) -> None:
         super().__init__()
+        self._threads = threads
+        self.torch_threads: int | None = None  # set on the CPU once started
         self._device_name = device
         self._loader = loader
         self._generations = generations
@@ -126,8 +146,9 @@ class RenderWorker(QObject):
         if self.device.type == "cpu":
             import torch
 
-            # Leave a core for the GUI thread.
-            torch.set_num_threads(max(1, (torch.get_num_threads() or 2) - 1))
+            # By default leave a core for the GUI thread (see cpu_worker_threads).
+            torch.set_num_threads(cpu_worker_threads(self._threads, torch.get_num_threads()))
+            self.torch_threads = torch.get_num_threads()
         tile = self._tile or (DEFAULT_TILE if self.device.type == "cuda" else CPU_TILE)
         self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations)
         self.deviceReady.emit(label)
@@ -322,14 +343,15 @@ class RenderService(QObject):
     _load_weights = Signal(str, object)
 
     def __init__(self, device: str = "auto", loader: Loader | None = None, tile: int | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, threads: int | None = None) -> None:
         super().__init__(parent)
         self.generations = GenerationCounter()
         self.stop_event = threading.Event()
         self.cancel_event = threading.Event()
         self.thread = QThread()
         self.thread.setObjectName("render-worker")
-        self.worker = RenderWorker(device, loader, self.generations, self.stop_event, self.cancel_event, tile)
+        self.worker = RenderWorker(device, loader, self.generations, self.stop_event, self.cancel_event, tile,
+                                   threads)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
         self._set_image.connect(self.worker.set_image)
