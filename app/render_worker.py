@@ -46,6 +46,27 @@ def cpu_worker_threads(requested: int | None, available: int) -> int:
     return max(1, int(requested))
 
 
+# Niceness added to the render worker's thread (Linux), inherited by the
+# torch threads it starts: when it uses every core, the GUI thread and Qt's
+# paint threads still get a CPU as soon as they need one.
+WORKER_NICENESS = int(os.environ.get("IMPLICIT_ZOOM_WORKER_NICE", "10"))
+
+
+# Least time between two tiles sent to the GUI.
+TILE_GAP_MS = 1
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority by WORKER_NICENESS, where the OS allows it."""
+    if not hasattr(os, "setpriority") or WORKER_NICENESS <= 0:
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS))
+    except OSError:
+        pass  # not permitted or not supported: decoding still works, just at normal priority
+
+
 @dataclass
 class MetricsJob:
     """Reference-mode scores for one pane side: 'whole' (evaluate_image) or
@@ -133,6 +154,8 @@ class RenderWorker(QObject):
     @Slot()
     def start(self) -> None:
         from inference.upscaler import device_label, pick_device
+
+        lower_priority()
 
         try:
             self.device = pick_device(self._device_name)
@@ -275,10 +298,10 @@ class RenderWorker(QObject):
 
     # -- the loop ---------------------------------------------------------------
 
-    def _schedule(self) -> None:
+    def _schedule(self, delay_ms: int = 0) -> None:
         if not self._scheduled and not self._stop.is_set():
             self._scheduled = True
-            QTimer.singleShot(0, self._pump)
+            QTimer.singleShot(delay_ms, self._pump)
 
     @Slot()
     def _pump(self) -> None:
@@ -293,7 +316,10 @@ class RenderWorker(QObject):
         pending = self.renderer.pending() + len(self._background)
         self.queueChanged.emit(pending)
         if pending:
-            self._schedule()
+            # Cached tiles come out in microseconds: paced, the GUI takes them
+            # a few at a time instead of a whole pane's worth in one turn of
+            # its loop (80-100 tiles: 40-90 ms). Model tiles take far longer.
+            self._schedule(TILE_GAP_MS if tile is not None else 0)
 
     def _run_metrics(self, job: MetricsJob) -> None:
         from inference.reference import Stopped, StoppableUpscaler, score_region, whole_image_score
