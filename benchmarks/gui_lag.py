@@ -692,7 +692,8 @@ def comparison(reports: list[dict[str, Any]]) -> str:
 
     def completed(r: dict[str, Any]) -> str:
         done = [s for s in r["scenarios"] if s["scenario"].endswith("to completion")]
-        return "; ".join(f"{fmt(s['decode_s'], 2) if s['done'] else '> %g' % s['dwell_cap_s']} s" for s in done) or "–"
+        times = [f"{fmt(s['decode_s'], 2)} s" if s["done"] else f"> {s['dwell_cap_s']:g} s" for s in done]
+        return "; ".join(times) or "–"
 
     rows = [
         ("gaps > 50 ms (all causes)", lambda r: str(r["summary"]["gaps_over_50ms"])),
