@@ -56,18 +56,18 @@ def test_probe_reports_finite_lag_and_ticks_that_fit_the_duration(qapp, tmp_path
     assert "| liif: zoom ×4 |" in md_path.read_text() == markdown(report, "test, 1 worker thread(s)") + "\n"
 
 
-def test_worker_threads_come_from_the_argument_then_the_environment_then_cores_minus_one(monkeypatch) -> None:
+def test_worker_threads_come_from_the_argument_then_the_environment_then_every_core(monkeypatch) -> None:
     monkeypatch.delenv(WORKER_THREADS_ENV, raising=False)
-    assert cpu_worker_threads(None, 2) == 1  # a core left to the GUI thread
-    assert cpu_worker_threads(None, 8) == 7
-    assert cpu_worker_threads(None, 1) == 1
-    monkeypatch.setenv(WORKER_THREADS_ENV, "2")
-    assert cpu_worker_threads(None, 2) == 2
-    assert cpu_worker_threads(1, 2) == 1
+    assert cpu_worker_threads(None, 2) == 2  # every core: the worker runs at a lower priority
+    assert cpu_worker_threads(None, 8) == 8
+    assert cpu_worker_threads(None, 0) == 1
+    monkeypatch.setenv(WORKER_THREADS_ENV, "1")
+    assert cpu_worker_threads(None, 2) == 1
+    assert cpu_worker_threads(3, 2) == 3
     monkeypatch.setenv(WORKER_THREADS_ENV, "lots")
-    assert cpu_worker_threads(None, 4) == 3
+    assert cpu_worker_threads(None, 4) == 4
     monkeypatch.setenv(WORKER_THREADS_ENV, "0")
-    assert cpu_worker_threads(None, 4) == 3
+    assert cpu_worker_threads(None, 4) == 4
 
 
 def screen_pixels(widget) -> np.ndarray:
