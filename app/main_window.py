@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import inference.imageio  # noqa: F401  (with the window: imported by the first open it blocked the GUI ~50 ms)
+from app.image_opener import ImageOpener, OpenResult
 from app.render_worker import ExportJob, ExportResult, MetricsJob, MetricsResult, RenderService
 from inference.geometry import Lattice, Region
 from inference.render import (
@@ -120,6 +120,7 @@ class PaneSlot:
 
 class MainWindow(QMainWindow):
     imageOpened = Signal(str)
+    openFinished = Signal(str, bool)  # path, shown (False: refused, the dialog said why); the newest open only
     paneUpdated = Signal(object)  # target
     exportDone = Signal(object)  # ExportResult
     weightsChanged = Signal(str, str)  # method ("" when refused), path
@@ -160,6 +161,8 @@ class MainWindow(QMainWindow):
         self._queue = 0
         self._export_dialog: QProgressDialog | None = None
         self._closing = False
+        self.opener = ImageOpener(self)
+        self.opener.finished.connect(self._on_image_ready)
 
         self._render_timer = QTimer(self, singleShot=True, interval=COALESCE_MS)
         self._render_timer.timeout.connect(self.request_render)
@@ -517,22 +520,35 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path) -> bool:
-        """Open an image; on failure say why and keep the current one."""
-        from inference.imageio import ImageLoadError, load_image
+    def open_path(self, path: str | Path) -> int:
+        """Start opening an image: it is read and decoded in a background
+        thread while the current one stays on screen and usable. Then either
+        the new image is shown or a dialog says why not (the current one
+        stays); `openFinished` follows. Opening another file before this one
+        is ready supersedes it. Returns the open's generation."""
+        if self._closing:
+            return 0
+        self.statusBar().showMessage(f"Opening {Path(path).name}\u2026")
+        return self.opener.open(path, self.pane_size())
 
-        try:
-            loaded = load_image(path)
-        except ImageLoadError as error:
-            QMessageBox.warning(self, "Cannot open image", str(error))
-            return False
-        except Exception as error:  # anything else is still a message, never a crash
-            QMessageBox.warning(self, "Cannot open image", f"{path}: {error}")
-            return False
+    def is_opening(self) -> bool:
+        return self.opener.busy
+
+    @Slot(object)
+    def _on_image_ready(self, result: OpenResult) -> None:
+        if self._closing:
+            return
+        path = result.path
+        if result.image is None:
+            self.statusBar().clearMessage()
+            QMessageBox.warning(self, "Cannot open image", result.error)
+            self.openFinished.emit(path, False)
+            return
         if self.reference is not None:
             self._leave_reference(reopen=False)
+        loaded = result.image.loaded
         self.loaded = loaded
-        self._show_image(loaded.rgb, fit=True)
+        self._show_image(result.image.rgb, fit=True, source=result.image.source)
         self._add_recent(str(Path(path).resolve()))
         self.setWindowTitle(f"{Path(path).name} \u2014 Implicit Zoom")
         notes = "; ".join(loaded.notes)
@@ -540,14 +556,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{Path(path).name}: {notes}")
         else:
             self.statusBar().clearMessage()
-        self.imageOpened.emit(str(path))
-        return True
+        self.imageOpened.emit(path)
+        self.openFinished.emit(path, True)
 
-    def _show_image(self, rgb: np.ndarray, fit: bool) -> None:
+    def _show_image(self, rgb: np.ndarray, fit: bool, source: ImageSource | None = None) -> None:
+        """Show `rgb`; `source` is its display copy when already made (off the GUI thread)."""
         self._image_counter += 1
         self.image_id = f"image-{self._image_counter}"
         self.image_rgb = np.ascontiguousarray(rgb, dtype=np.float32)
-        self._image_source = ImageSource(to_display(self.image_rgb))
+        self._image_source = source if source is not None else ImageSource(to_display(self.image_rgb))
         self.selection = None
         keep = ()
         self.service.set_image(self.image_id, self.image_rgb, keep)
@@ -1189,6 +1206,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closing = True
+        self.opener.cancel()  # a load in flight finishes unseen in its daemon thread: closing never waits for it
         for timer in (self._render_timer, self._rest_timer, self._metrics_timer):
             timer.stop()
         self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])

@@ -42,6 +42,14 @@ def wait_done(qtbot, window: MainWindow, states: tuple[str, ...] = ("done", "unt
     qtbot.waitUntil(lambda: settled(window, states), timeout=WAIT_MS)
 
 
+def open_image(qtbot, window: MainWindow, path: Path | str) -> bool:
+    """Open `path` through the window (read in a background thread) and wait
+    until it is shown (True) or refused with a dialog (False)."""
+    with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS) as blocker:
+        window.open_path(path)
+    return bool(blocker.args[1])
+
+
 def write_png(path: Path, rgb: np.ndarray) -> Path:
     Image.fromarray(to_display(rgb)).save(path)
     return path

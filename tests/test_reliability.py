@@ -28,7 +28,7 @@ from app.main_window import MainWindow  # noqa: E402
 from inference import checkpoint, imageio, registry  # noqa: E402
 from inference.render import MAX_ZOOM, ViewState, to_display  # noqa: E402
 from tests import gui_helpers  # noqa: E402
-from tests.gui_helpers import WAIT_MS, wait_done, write_png  # noqa: E402
+from tests.gui_helpers import WAIT_MS, open_image, wait_done, write_png  # noqa: E402
 from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_liif, tiny_loader  # noqa: E402
 
 
@@ -140,13 +140,13 @@ def test_hostile_file_shows_the_image_or_a_dialog_and_keeps_the_previous(
     writer, size, words = HOSTILE[name]
     good = write_png(tmp_path / "good.png", sample_image(20, 24))
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
-    assert window.open_path(good)
+    assert open_image(qtbot, window, good)
     wait_done(qtbot, window)
     dialogs = Dialogs(monkeypatch)
     before_id, before_rgb = window.image_id, window.image_rgb.copy()
     path = tmp_path / name
     writer(path)
-    opened = window.open_path(path)
+    opened = open_image(qtbot, window, path)
     if size is None:
         assert not opened
         assert len(dialogs.shown) == 1 and words in dialogs.shown[0][1] and name in dialogs.shown[0][1]
@@ -171,7 +171,7 @@ def test_degenerate_images_zoom_pan_and_render_in_every_pane(size: tuple[int, in
     path = tmp_path / "odd.png"
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"])
-    assert window.open_path(path)
+    assert open_image(qtbot, window, path)
     window.slots()[1].picker.set_split_method("bicubic")
     lo, hi = window.zoom_slider.minimum(), window.zoom_slider.maximum()
     assert 0 < lo <= hi == MAX_ZOOM
@@ -253,7 +253,7 @@ def assert_close_pixels(a: np.ndarray, b: np.ndarray) -> None:
 def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_old(
         qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     window.set_zoom(6.0)
     wait_done(qtbot, window)
     assert window.slots()[1].sides["a"].state == "untrained"
@@ -322,7 +322,7 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
 
 def test_other_weights_of_the_same_file_name_are_not_served_from_the_cache(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path, ["liif"])
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     window.set_zoom(5.0)
     first = tiny_checkpoint(tmp_path / "a" / "liif.safetensors", seed=1)
     second = tiny_checkpoint(tmp_path / "b" / "liif.safetensors", seed=2)
@@ -370,7 +370,7 @@ def test_public_liif_pth_is_applied_to_liif(qtbot, tmp_path: Path) -> None:
     path = tmp_path / "edsr-baseline-liif.pth"
     write_public_liif(path, public_liif_state_dict())
     window = make_window(qtbot, tmp_path, ["liif"], size=(300, 240))
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(8, 10)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(8, 10)))
     assert load_weights(qtbot, window, path) == ("liif", str(path))
     wait_done(qtbot, window)
     assert window.slots()[0].sides["a"].state == "done"
@@ -561,7 +561,7 @@ def test_a_failing_method_marks_only_its_own_pane_and_the_app_keeps_running(qtbo
     loader = FaultyLoader(out_of_memory=("ipe-liif",), broken=("diinn",))
     window = make_window(qtbot, tmp_path, ["bicubic", "ipe-liif", "liif", "diinn"], loader=loader,
                          methods=FAULTY_METHODS, size=(800, 500))
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     window.set_zoom(4.0)
     states = ("done", "untrained", "error")
     wait_done(qtbot, window, states)
@@ -608,7 +608,7 @@ def test_interrupted_export_leaves_the_existing_file_and_no_partial_one(
 
     loader = FaultyLoader(out_of_memory=("ipe-liif",), broken=("diinn",))
     window = make_window(qtbot, tmp_path, ["bicubic"], loader=loader, methods=FAULTY_METHODS)
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     wait_done(qtbot, window)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -649,7 +649,7 @@ def test_absurd_wheel_delta_zooms_to_the_limit_without_raising(qtbot, tmp_path: 
     from PySide6.QtGui import QWheelEvent
 
     window = make_window(qtbot, tmp_path, ["bicubic"])
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     pane = window.panes()[0]
     for delta, expected in ((2**31 - 1, MAX_ZOOM), (-2**31, window.zoom_slider.minimum())):
         event = QWheelEvent(QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, delta), Qt.MouseButton.NoButton,
@@ -678,7 +678,7 @@ def test_transient_out_of_memory_in_a_pane_still_shows_the_right_pixels(qtbot, t
         return up
 
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"], loader=loader)
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     window.set_zoom(7.0)
     wait_done(qtbot, window)
     assert calls["n"] > 3 and window.service.worker._upscalers["liif"].chunk == 256
@@ -709,7 +709,7 @@ def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Pat
 
     monkeypatch.setattr(export, "TILE", 16)
     window = make_window(qtbot, tmp_path, ["bicubic"], loader=slow_loader)
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     wait_done(qtbot, window)
     existing = tmp_path / "result.png"
     imageio.save_image(existing, np.full((5, 5, 3), 0.3))
@@ -731,7 +731,7 @@ def test_a_view_larger_than_the_pane_budget_is_shown_whole(qtbot, tmp_path: Path
     # A budget below one view's worth of tiles (as with a very large pane on a high-resolution screen).
     monkeypatch.setattr(image_pane, "MAX_TILE_BYTES_PER_SIDE", 64 * 64 * 3 * 4)
     window = make_window(qtbot, tmp_path, ["bicubic"], size=(500, 400), tile=32)
-    window.open_path(write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     window.set_zoom(9.0)
     wait_done(qtbot, window)
     assert_pane_shows_the_view(window)

@@ -34,6 +34,7 @@ import widgets.image_pane as image_pane  # noqa: E402
 from inference.methods import bicubic  # noqa: E402
 from app.main_window import MAX_PANES, MainWindow  # noqa: E402
 from inference.render import MAX_ZOOM, to_display  # noqa: E402
+from tests.gui_helpers import open_image  # noqa: E402
 from tests.tiny_methods import TINY_ARGS, sample_image, tiny_methods_loader  # noqa: E402
 
 METHODS = ["bicubic", *TINY_ARGS]
@@ -107,7 +108,7 @@ class Trouble:
 
 
 def settled(window: MainWindow) -> bool:
-    return window.queue_length() == 0 and not window._render_timer.isActive() and \
+    return window.queue_length() == 0 and not window.is_opening() and not window._render_timer.isActive() and \
         not window._rest_timer.isActive() and all(
             slot.sides[s].state in ("done", "untrained") for slot in window.slots() for s in slot.active_sides())
 
@@ -135,7 +136,7 @@ def run_soak(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, actions: in
     qtbot.waitUntil(lambda: worker.renderer is not None, timeout=30000)
     worker.renderer.tiles.budget_bytes = RENDER_TILE_BUDGET
     worker.renderer.features.budget_bytes = FEATURE_BUDGET
-    assert window.open_path(images[0])
+    assert open_image(qtbot, window, images[0])
 
     rng = random.Random(seed)
     report = SoakReport()
@@ -184,7 +185,8 @@ def run_soak(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, actions: in
         picker.set_split_method(None if picker.split_method() and rng.random() < 0.5 else rng.choice(METHODS))
 
     def switch_image() -> None:
-        assert window.open_path(rng.choice(images))
+        # Read in the background: the next actions come while it loads, a later switch supersedes it.
+        window.open_path(rng.choice(images))
 
     weighted = [(wheel, 30), (typed_zoom, 8), (pan, 25), (slider_drag, 4), (fit_or_one, 4), (pane_count, 6),
                 (close_pane, 2), (method, 12), (split, 6), (switch_image, 1)]

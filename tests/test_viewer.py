@@ -21,7 +21,7 @@ from inference.evaluate import evaluate_image  # noqa: E402
 from inference.geometry import output_size  # noqa: E402
 from inference.imageio import read_metadata  # noqa: E402
 from inference.render import RenderedTile, to_display  # noqa: E402
-from tests.gui_helpers import WAIT_MS, make_window, wait_done, write_png  # noqa: E402
+from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png  # noqa: E402
 from tests.tiny_methods import sample_image, tiny_loader  # noqa: E402
 from widgets.zoom_slider import parse_zoom  # noqa: E402
 
@@ -61,7 +61,7 @@ class SlowLoader:
 
 def test_open_image_shows_it_in_every_pane(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
-    assert window.open_path(image_file)
+    assert open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     assert window.image_label.text().startswith("24 \u00d7 20 px")
     assert window.recent_files()[0] == str(image_file.resolve())
@@ -74,7 +74,7 @@ def test_open_image_shows_it_in_every_pane(qtbot, tmp_path: Path, image_file: Pa
 
 def test_slider_zoom_gives_every_pane_its_decoded_view(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(960, 520))
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     window.slots()[2].picker.set_split_method("bicubic")
     wait_done(qtbot, window)
@@ -108,7 +108,7 @@ def test_slider_zoom_gives_every_pane_its_decoded_view(qtbot, tmp_path: Path, im
 
 def test_wheel_zoom_moves_every_pane_once(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "bicubic"])
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     requests: list = []
     for pane in window.panes():
@@ -133,7 +133,7 @@ def test_wheel_zoom_moves_every_pane_once(qtbot, tmp_path: Path, image_file: Pat
 def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) -> None:
     loader = SlowLoader(0.0)
     window = make_window(qtbot, tmp_path, ["liif"], loader=loader, tile=32, size=(400, 300))
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     loader.seconds = 0.1
     slot = window.slots()[0]
@@ -172,7 +172,7 @@ def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) ->
 
 def test_split_view_divider_moves(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic"], size=(700, 500))
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     window.set_zoom(12.0)
     window.slots()[0].picker.set_split_method("liif")
     wait_done(qtbot, window)
@@ -201,7 +201,7 @@ def test_reference_mode_scores_agree_with_evaluate_image(qtbot, tmp_path: Path) 
     hr = sample_image(44, 50, seed=2)
     path = write_png(tmp_path / "hr.png", hr)
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
-    window.open_path(path)
+    open_image(qtbot, window, path)
     wait_done(qtbot, window)
     assert window.enter_reference(2.0)
     assert window.image_rgb.shape[:2] == (22, 25)
@@ -228,7 +228,7 @@ def test_reference_mode_scores_agree_with_evaluate_image(qtbot, tmp_path: Path) 
 
 def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     window.set_zoom(5.0)
     wait_done(qtbot, window)
     results = []
@@ -266,7 +266,7 @@ def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, i
 
 def test_export_is_cancelled_without_a_file(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic"])
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     results = []
     window.exportDone.connect(results.append)
@@ -283,7 +283,7 @@ def test_export_is_cancelled_without_a_file(qtbot, tmp_path: Path, image_file: P
 def test_closing_during_a_decode_exits_cleanly(qtbot, tmp_path: Path, image_file: Path, qtlog) -> None:
     loader = SlowLoader(0.4)
     window = make_window(qtbot, tmp_path, ["liif", "liif"], loader=loader, tile=16)
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     window.set_zoom(20.0)
     qtbot.waitUntil(lambda: loader.started >= 2, timeout=WAIT_MS)
     assert window.queue_length() > 0
@@ -302,14 +302,14 @@ def test_closing_during_a_decode_exits_cleanly(qtbot, tmp_path: Path, image_file
 def test_unreadable_file_gives_a_dialog_and_keeps_the_image(qtbot, tmp_path: Path, image_file: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic"])
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     shown: list[tuple[str, str]] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append((title, text)))
     corrupt = tmp_path / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     image_id = window.image_id
-    assert not window.open_path(corrupt)
+    assert not open_image(qtbot, window, corrupt)
     assert len(shown) == 1 and "broken.png" in shown[0][1]
     assert window.image_id == image_id and window.loaded.path == str(image_file)
     assert window.panes()[0].source() is not None
@@ -324,7 +324,7 @@ def test_zoom_text_parsing() -> None:
 
 def test_screenshot_four_panes(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "bicubic", "liif"], size=(1100, 720), tile=128)
-    window.open_path(Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png")
+    open_image(qtbot, window, Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png")
     wait_done(qtbot, window)
     window.slots()[2].picker.set_split_method("liif")
     window.apply_view(window.view.__class__(300.0, 120.0, 3.0))
@@ -337,7 +337,7 @@ def test_screenshot_four_panes(qtbot, tmp_path: Path) -> None:
 
 def test_keys_fit_one_to_one_and_pan(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "bicubic"])
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     pane = window.panes()[1]
     fitted = window.view
     qtbot.keyClick(pane, Qt.Key.Key_Plus)
@@ -355,7 +355,7 @@ def test_keys_fit_one_to_one_and_pan(qtbot, tmp_path: Path, image_file: Path) ->
 
 def test_selection_is_exported_at_a_typed_scale(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     pane = window.panes()[1]
     pw, ph = pane.physical_size()
@@ -392,7 +392,8 @@ def test_dropping_a_file_opens_it(qtbot, tmp_path: Path, image_file: Path) -> No
     mime.setUrls([QUrl.fromLocalFile(str(other))])
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
                        Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
+    with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS):  # read in the background
+        window.dropEvent(event)
     assert window.loaded is not None and Path(window.loaded.path).name == "other.png"
     assert window.image_rgb.shape[:2] == (12, 16)
     wait_done(qtbot, window)
@@ -400,7 +401,7 @@ def test_dropping_a_file_opens_it(qtbot, tmp_path: Path, image_file: Path) -> No
 
 def test_pane_count_follows_the_menu(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic"], size=(1000, 600))
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     window.set_pane_count(6)
     assert len(window.panes()) == 6
     wait_done(qtbot, window)
@@ -433,7 +434,7 @@ def test_pane_tile_memory_stays_within_its_budget(qtbot, monkeypatch: pytest.Mon
 def test_export_below_one_to_one_saves_what_the_pane_shows(qtbot, tmp_path: Path) -> None:
     path = write_png(tmp_path / "big.png", sample_image(300, 400, seed=4))
     window = make_window(qtbot, tmp_path, ["liif"], size=(300, 260))
-    window.open_path(path)
+    open_image(qtbot, window, path)
     window.set_zoom(0.75)
     assert window.view.zoom == 0.75
     wait_done(qtbot, window)
@@ -463,5 +464,5 @@ def test_unusable_device_falls_back_to_the_cpu_and_says_so(qtbot, tmp_path: Path
     # The reason stays on the device label (the status bar's message is
     # transient: a status tip under the pointer may replace it at any time).
     assert "CUDA" in window.device_label.text()
-    window.open_path(image_file)
+    open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
