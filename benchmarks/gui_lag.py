@@ -58,6 +58,7 @@ TRACED = (
     ("app.main_window", "MainWindow", "_update_label"),
     ("app.main_window", "MainWindow", "_show_image"),
     ("app.main_window", "MainWindow", "open_path"),
+    ("app.main_window", "MainWindow", "_on_image_ready"),
     ("widgets.image_pane", "ImagePane", "paintEvent"),
     ("widgets.image_pane", "ImagePane", "add_tile"),
     ("widgets.image_pane", "ImagePane", "finish_generation"),
