@@ -177,8 +177,7 @@ class ImplicitUpscaler(Upscaler):
         self.configured_chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK))
         self.configured_prepare_budget = int(prepare_budget_bytes or (
             CUDA_PREPARE_BUDGET if self.device.type == "cuda" else CPU_PREPARE_BUDGET))
-        self._memory_halvings = 0
-        self._apply_memory_halvings()
+        self._set_memory_halvings(0)
         self.feature_budget_bytes = feature_budget_bytes
         self.feature_tile = feature_tile
         self.one_pass_pixels = one_pass_pixels
@@ -190,44 +189,43 @@ class ImplicitUpscaler(Upscaler):
         if compile:
             self._compile(compile)
 
+    def _reduced(self, configured: int, floor: int) -> int:
+        """`configured`, halved `_memory_halvings` times but not below `floor`."""
+        k = self._memory_halvings
+        return max(floor, configured >> k) if k else configured
+
     @property
     def chunk(self) -> int:
         """Points per decoder call now: `configured_chunk`, or less for a while after out-of-memory."""
-        return self._chunk
+        return self._reduced(self.configured_chunk, MIN_CHUNK)
 
     @chunk.setter
     def chunk(self, points: int) -> None:
         """Configures the chunk; the reduced size after out-of-memory (if any) ends."""
         self.configured_chunk = int(points)
-        self._memory_halvings = 0
-        self._apply_memory_halvings()
+        self._set_memory_halvings(0)
 
     @property
     def prepare_budget_bytes(self) -> int:
         """Bytes for one prepared block now: `configured_prepare_budget`, or less after out-of-memory."""
-        return self._prepare_budget
+        return self._reduced(self.configured_prepare_budget, MIN_PREPARE_BUDGET)
 
     @prepare_budget_bytes.setter
     def prepare_budget_bytes(self, budget: int) -> None:
         """Configures the prepare budget; the reduced size after out-of-memory (if any) ends."""
         self.configured_prepare_budget = int(budget)
-        self._memory_halvings = 0
-        self._apply_memory_halvings()
+        self._set_memory_halvings(0)
 
-    def _apply_memory_halvings(self) -> None:
-        """The chunk and budget in effect: the configured ones, halved `_memory_halvings` times."""
-        k = self._memory_halvings
-        self._chunk = max(MIN_CHUNK, self.configured_chunk >> k) if k else self.configured_chunk
-        self._prepare_budget = (max(MIN_PREPARE_BUDGET, self.configured_prepare_budget >> k) if k
-                                else self.configured_prepare_budget)
+    def _set_memory_halvings(self, halvings: int) -> None:
+        """Halve the configured chunk and budget this many times; the count of clean decodes restarts."""
+        self._memory_halvings = halvings
         self._clean_decodes = 0
 
     def _halve_for_memory(self, error: BaseException) -> None:
         """One more halving of the chunk and prepare budget; DecodeError at the smallest chunk."""
-        if self._chunk <= MIN_CHUNK:
-            raise DecodeError(f"{self.display}: out of memory even at {self._chunk} points per chunk") from error
-        self._memory_halvings += 1
-        self._apply_memory_halvings()
+        if self.chunk <= MIN_CHUNK:
+            raise DecodeError(f"{self.display}: out of memory even at {self.chunk} points per chunk") from error
+        self._set_memory_halvings(self._memory_halvings + 1)
 
     def _note_clean_decode(self) -> None:
         """A decode that did not run out of memory: after enough of them, one halving is undone."""
@@ -235,8 +233,7 @@ class ImplicitUpscaler(Upscaler):
             return
         self._clean_decodes += 1
         if self._clean_decodes >= RECOVER_AFTER_DECODES:
-            self._memory_halvings -= 1
-            self._apply_memory_halvings()
+            self._set_memory_halvings(self._memory_halvings - 1)
 
     def _compile(self, mode: bool | str) -> None:
         """torch.compile the decoder (CUDA only). Shapes vary from block to
