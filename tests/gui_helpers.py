@@ -1,6 +1,6 @@
-"""Helpers shared by the Qt viewer tests (test_viewer, test_reliability): a
-main window on the tiny methods, waiting until every pane has settled, and
-writing a test image. Imports Qt at module level, so only Qt tests import it
+"""Helpers shared by the Qt viewer tests (test_viewer, test_reliability,
+test_soak): a main window on the tiny methods, waiting until every pane has
+settled, writing a test image, and checking that panes show their view. Imports Qt at module level, so only Qt tests import it
 (tiny_methods stays Qt-free for the headless tests)."""
 
 from __future__ import annotations
@@ -53,3 +53,18 @@ def open_image(qtbot, window: MainWindow, path: Path | str) -> bool:
 def write_png(path: Path, rgb: np.ndarray) -> Path:
     Image.fromarray(to_display(rgb)).save(path)
     return path
+
+
+def assert_pane_shows_the_view(window: MainWindow, slots=None) -> None:
+    """Each pane (of `slots`, default all) is on the window's view, and its
+    full tiles cover exactly the image's part of that view's lattice."""
+    h, w = window.image_rgb.shape[:2]
+    for slot in window.slots() if slots is None else slots:
+        pane = slot.pane
+        assert pane.view() == window.view
+        lattice = pane.lattice()
+        assert lattice == window.view.lattice(*pane.physical_size())
+        rows, cols = lattice.inside_mask(w, h)
+        for side in slot.active_sides():
+            _, mask = pane.composed(side)
+            np.testing.assert_array_equal(mask, np.outer(rows, cols))

@@ -12,7 +12,7 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Container
+from collections.abc import Callable, Container
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from app.main_window import MainWindow  # noqa: E402
 from inference import checkpoint, imageio, registry  # noqa: E402
 from inference.render import MAX_ZOOM, ViewState, to_display  # noqa: E402
 from tests import gui_helpers  # noqa: E402
-from tests.gui_helpers import WAIT_MS, open_image, wait_done, write_png  # noqa: E402
+from tests.gui_helpers import WAIT_MS, assert_pane_shows_the_view, open_image, wait_done, write_png  # noqa: E402
 from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_liif, tiny_loader  # noqa: E402
 
 
@@ -53,20 +53,6 @@ class Dialogs:
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def assert_pane_shows_the_view(window: MainWindow) -> None:
-    """Each pane's full tiles cover exactly the image's part of the final view's lattice."""
-    h, w = window.image_rgb.shape[:2]
-    for slot in window.slots():
-        pane = slot.pane
-        assert pane.view() == window.view
-        lattice = pane.lattice()
-        assert lattice == window.view.lattice(*pane.physical_size())
-        rows, cols = lattice.inside_mask(w, h)
-        for side in slot.active_sides():
-            _, mask = pane.composed(side)
-            np.testing.assert_array_equal(mask, np.outer(rows, cols))
 
 
 # ---------------------------------------------------------------- hostile image files
@@ -384,6 +370,20 @@ def cuda_out_of_memory() -> BaseException:
     return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 7.79 GiB total)")
 
 
+class OutOfMemoryOnCall:
+    """`up.model.decode_window` that runs out of memory (`error()`) on the given call numbers (1-based)."""
+
+    def __init__(self, up, failing: Container[int],
+                 error: Callable[[], BaseException] = cuda_out_of_memory) -> None:
+        self.real, self.failing, self.error, self.calls = up.model.decode_window, failing, error, 0
+
+    def __call__(self, window, block):
+        self.calls += 1
+        if self.calls in self.failing:
+            raise self.error()
+        return self.real(window, block)
+
+
 @pytest.mark.parametrize("error", [cuda_out_of_memory, lambda: RuntimeError("CUDA error: out of memory")])
 def test_out_of_memory_mid_decode_halves_the_chunk_and_completes(error, monkeypatch: pytest.MonkeyPatch) -> None:
     from inference.geometry import Lattice
@@ -394,16 +394,7 @@ def test_out_of_memory_mid_decode_halves_the_chunk_and_completes(error, monkeypa
     lattice = Lattice.full_image(14, 12, 7.3)  # 102 x 88 points
     up.chunk = 4096
     clean = up.decode_lattice(features, lattice)
-    calls = {"n": 0}
-    real = up.model.decode_window
-
-    def runs_out_twice(window, block):
-        calls["n"] += 1
-        if calls["n"] <= 2:
-            raise error()
-        return real(window, block)
-
-    monkeypatch.setattr(up.model, "decode_window", runs_out_twice)
+    monkeypatch.setattr(up.model, "decode_window", OutOfMemoryOnCall(up, {1, 2}, error))
     done: list[int] = []
     out = up.decode_lattice(features, lattice, progress=lambda row, rows: done.append(row))
     assert up.chunk == 1024  # halved twice
@@ -428,19 +419,6 @@ def test_out_of_memory_at_the_smallest_chunk_is_a_decode_error(monkeypatch: pyte
     monkeypatch.setattr(up.model, "decode_window", lambda w, b: (_ for _ in ()).throw(ValueError("bad block")))
     with pytest.raises(ValueError, match="bad block"):
         up.decode_lattice(features, Lattice.full_image(7, 6, 3.0))
-
-
-class OutOfMemoryOnCall:
-    """`up.model.decode_window` that runs out of memory on the given call numbers (1-based)."""
-
-    def __init__(self, up, failing: Container[int]) -> None:
-        self.real, self.failing, self.calls = up.model.decode_window, failing, 0
-
-    def __call__(self, window, block):
-        self.calls += 1
-        if self.calls in self.failing:
-            raise cuda_out_of_memory()
-        return self.real(window, block)
 
 
 def test_after_a_transient_out_of_memory_clean_decodes_restore_the_configured_chunk(
@@ -581,15 +559,8 @@ def test_a_failing_method_marks_only_its_own_pane_and_the_app_keeps_running(qtbo
     slots[1].picker.set_method("liif")
     wait_done(qtbot, window, states)
     assert slots[1].sides["a"].state == "untrained" and slots[1].sides["a"].error is None
-    assert_pane_shows_the_view_for(window, slots[1])
+    assert_pane_shows_the_view(window, [slots[1]])
     assert window.service.thread.isRunning()
-
-
-def assert_pane_shows_the_view_for(window: MainWindow, slot) -> None:
-    h, w = window.image_rgb.shape[:2]
-    lattice = slot.pane.lattice()
-    rows, cols = lattice.inside_mask(w, h)
-    np.testing.assert_array_equal(slot.pane.composed()[1], np.outer(rows, cols))
 
 
 # ---------------------------------------------------------------- exports that do not finish
@@ -660,28 +631,21 @@ def test_absurd_wheel_delta_zooms_to_the_limit_without_raising(qtbot, tmp_path: 
 
 
 def test_transient_out_of_memory_in_a_pane_still_shows_the_right_pixels(qtbot, tmp_path: Path) -> None:
-    calls = {"n": 0}
+    short_of_memory: list[OutOfMemoryOnCall] = []
 
     def loader(name: str, device):
         up = tiny_loader()(name, device)
         if name == "liif":
             up.chunk = 2048
-            real = up.model.decode_window
-
-            def short_of_memory(window, block):
-                calls["n"] += 1
-                if calls["n"] <= 3:
-                    raise cuda_out_of_memory()
-                return real(window, block)
-
-            up.model.decode_window = short_of_memory
+            short_of_memory.append(OutOfMemoryOnCall(up, {1, 2, 3}))
+            up.model.decode_window = short_of_memory[-1]
         return up
 
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"], loader=loader)
     open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     window.set_zoom(7.0)
     wait_done(qtbot, window)
-    assert calls["n"] > 3 and window.service.worker._upscalers["liif"].chunk == 256
+    assert sum(oom.calls for oom in short_of_memory) > 3 and window.service.worker._upscalers["liif"].chunk == 256
     slot = window.slots()[1]
     assert slot.sides["a"].state == "untrained" and slot.sides["a"].error is None
     up = tiny_liif()

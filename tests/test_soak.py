@@ -34,7 +34,7 @@ import widgets.image_pane as image_pane  # noqa: E402
 from inference.methods import bicubic  # noqa: E402
 from app.main_window import MAX_PANES, MainWindow  # noqa: E402
 from inference.render import MAX_ZOOM, to_display  # noqa: E402
-from tests.gui_helpers import open_image  # noqa: E402
+from tests.gui_helpers import assert_pane_shows_the_view, open_image  # noqa: E402
 from tests.tiny_methods import TINY_ARGS, sample_image, tiny_methods_loader  # noqa: E402
 
 METHODS = ["bicubic", *TINY_ARGS]
@@ -244,11 +244,10 @@ def check_final_state(window: MainWindow, report: SoakReport) -> None:
     upscalers: dict[str, object] = {}
     rgb = window.image_rgb
     h, w = rgb.shape[:2]
+    assert_pane_shows_the_view(window)
     for slot in window.slots():
         pane = slot.pane
-        assert pane.view() == window.view
         lattice = pane.lattice()
-        assert lattice == window.view.lattice(*pane.physical_size())
         rows, cols = lattice.inside_mask(w, h)
         inside = np.outer(rows, cols)
         for side in slot.active_sides():
@@ -258,8 +257,7 @@ def check_final_state(window: MainWindow, report: SoakReport) -> None:
             # Beyond the tiles of the view itself, a side holds at most its budget.
             history = [t for t in pane._sides[side].tiles.values() if not pane.in_view(t)]
             assert sum(t.array.nbytes for t in history) <= PANE_SIDE_BUDGET
-            shown, mask = pane.composed(side)
-            np.testing.assert_array_equal(mask, inside)
+            shown, _ = pane.composed(side)
             if not inside.any():
                 continue
             method = st.method if window.view.zoom > 1.0 else "bicubic"  # zoom <= 1 shows bicubic
