@@ -597,48 +597,50 @@ def add_precision_check(report: BenchReport, methods: list[str] | None, data_roo
 # ----------------------------------------------------------------- output
 
 
+def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table: header, separator, one line per row of cells."""
+    return ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"] + [
+        "| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
 def format_table(report: BenchReport) -> str:
     lines = [f"Device: {report.device} (torch {report.torch}, {report.precision}, {report.threads} CPU threads, "
              f"peak {report.peak_tflops} TFLOP/s measured), input {report.input_size}²"]
     if report.options:
         lines.append(f"Options: {report.options}")
     if report.decodes:
-        lines += ["", "| method | encoder ms | output | zoom | decode ms | min ms | CPU ms | MP/s | kFLOP/px | % of peak |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for t in report.decodes:
-            lines.append(f"| {t.method} | {report.encoder_ms.get(t.method, '')} | {t.width}×{t.height} | {t.zoom:g} | "
-                         f"{t.median_ms} | {t.min_ms} | {t.cpu_ms} | {t.megapixels_per_s} | "
-                         f"{t.flops_per_pixel / 1e3:.1f} | {100 * t.fraction_of_peak:.1f} |")
+        lines += [""] + _md_table(
+            ["method", "encoder ms", "output", "zoom", "decode ms", "min ms", "CPU ms", "MP/s", "kFLOP/px", "% of peak"],
+            [[t.method, report.encoder_ms.get(t.method, ""), f"{t.width}×{t.height}", f"{t.zoom:g}", t.median_ms,
+              t.min_ms, t.cpu_ms, t.megapixels_per_s, f"{t.flops_per_pixel / 1e3:.1f}",
+              f"{100 * t.fraction_of_peak:.1f}"] for t in report.decodes])
     if report.latency:
-        lines += ["", "Viewer latency (ms from the view request; cold tile cache, warm features; median of runs):", "",
-                  "| method | pane | zoom | tile | first tile | bicubic preview | first model tile | coarse pane "
-                  "| full pane | full tiles | CPU ms |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for t in report.latency:
-            coarse = f"{_fmt(t.coarse_ms)} (×{t.coarse_zoom:g})" if t.coarse_zoom else "–"
-            lines.append(f"| {t.method} | {t.width}×{t.height} | {t.zoom:g} | {t.tile} | {_fmt(t.first_tile_ms)} | "
-                         f"{_fmt(t.preview_ms)} | {_fmt(t.first_model_ms)} ({t.first_model_phase or '–'}) | {coarse} | "
-                         f"{_fmt(t.full_ms)} | {t.full_tiles_done}/{t.full_tiles} | {_fmt(t.cpu_ms)} |")
+        lines += ["", "Viewer latency (ms from the view request; cold tile cache, warm features; median of runs):", ""]
+        lines += _md_table(
+            ["method", "pane", "zoom", "tile", "first tile", "bicubic preview", "first model tile", "coarse pane",
+             "full pane", "full tiles", "CPU ms"],
+            [[t.method, f"{t.width}×{t.height}", f"{t.zoom:g}", t.tile, _fmt(t.first_tile_ms), _fmt(t.preview_ms),
+              f"{_fmt(t.first_model_ms)} ({t.first_model_phase or '–'})",
+              f"{_fmt(t.coarse_ms)} (×{t.coarse_zoom:g})" if t.coarse_zoom else "–",
+              _fmt(t.full_ms), f"{t.full_tiles_done}/{t.full_tiles}", _fmt(t.cpu_ms)] for t in report.latency])
     if report.large:
-        lines += ["", "Large image (features encoded on demand; peak RSS during the view):", "",
-                  "| method | image | view | zoom | shows | first tile s | pane s | tiles | peak RSS MB "
-                  "| RSS before MB | feature tiles encoded | features MB | CUDA peak MB |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for t in report.large:
-            lines.append(f"| {t.method} | {t.image_w}×{t.image_h} | {t.view} | {t.zoom:g} | {t.shown} | "
-                         f"{_fmt(t.first_tile_s, 2)} | {_fmt(t.complete_s, 2)} | {t.tiles_done}/{t.tiles} | "
-                         f"{t.peak_rss_mb:.0f} | {t.rss_before_mb:.0f} | {t.feature_tiles_encoded if t.feature_tiles_encoded is not None else '–'} | "
-                         f"{_fmt(t.feature_mb)} | {_fmt(t.cuda_peak_mb)} |")
+        lines += ["", "Large image (features encoded on demand; peak RSS during the view):", ""]
+        lines += _md_table(
+            ["method", "image", "view", "zoom", "shows", "first tile s", "pane s", "tiles", "peak RSS MB",
+             "RSS before MB", "feature tiles encoded", "features MB", "CUDA peak MB"],
+            [[t.method, f"{t.image_w}×{t.image_h}", t.view, f"{t.zoom:g}", t.shown, _fmt(t.first_tile_s, 2),
+              _fmt(t.complete_s, 2), f"{t.tiles_done}/{t.tiles}", f"{t.peak_rss_mb:.0f}", f"{t.rss_before_mb:.0f}",
+              t.feature_tiles_encoded if t.feature_tiles_encoded is not None else "–", _fmt(t.feature_mb),
+              _fmt(t.cuda_peak_mb)] for t in report.large])
     if report.precision_check:
         lines += ["", f"Half precision vs fp32 (PSNR on Y through evaluate_image; acceptable below "
-                      f"{PSNR_TOLERANCE_DB} dB):", "",
-                  "| method | precision | scale | images | fp32 dB | half dB | mean change dB | max abs change dB "
-                  "| acceptable | note |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for t in report.precision_check:
-            lines.append(f"| {t.method} | {t.precision} | {t.scale:g} | {t.images} | {_fmt(t.psnr_fp32, 3)} | "
-                         f"{_fmt(t.psnr, 3)} | {_fmt(t.delta_db, 4)} | {_fmt(t.max_abs_delta_db, 4)} | "
-                         f"{'yes' if t.acceptable else 'no'} | {t.note} |")
+                      f"{PSNR_TOLERANCE_DB} dB):", ""]
+        lines += _md_table(
+            ["method", "precision", "scale", "images", "fp32 dB", "half dB", "mean change dB", "max abs change dB",
+             "acceptable", "note"],
+            [[t.method, t.precision, f"{t.scale:g}", t.images, _fmt(t.psnr_fp32, 3), _fmt(t.psnr, 3),
+              _fmt(t.delta_db, 4), _fmt(t.max_abs_delta_db, 4), "yes" if t.acceptable else "no", t.note]
+             for t in report.precision_check])
     if report.notes:
         lines += [""] + [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)
