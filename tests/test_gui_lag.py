@@ -82,14 +82,21 @@ def rgb_of(image) -> np.ndarray:
     return raw[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
 
 
+def random_pane(qtbot, rng: np.random.Generator, size: tuple[int, int], image_hw: tuple[int, int],
+                view: ViewState) -> ImagePane:
+    """A pane of `size` showing a random image of `image_hw` at `view`."""
+    pane = ImagePane()
+    qtbot.addWidget(pane)
+    pane.resize(*size)
+    pane.set_source(ImageSource((rng.random((*image_hw, 3)) * 255).astype(np.uint8)))
+    pane.set_view(view)
+    return pane
+
+
 @pytest.mark.parametrize("split", [False, True])
 def test_a_pane_repainted_tile_by_tile_shows_what_a_full_repaint_shows(qtbot, split: bool) -> None:
     rng = np.random.default_rng(3)
-    pane = ImagePane()
-    qtbot.addWidget(pane)
-    pane.resize(240, 160)
-    pane.set_source(ImageSource((rng.random((40, 60, 3)) * 255).astype(np.uint8)))
-    pane.set_view(ViewState(30.3, 20.6, 4.0))
+    pane = random_pane(qtbot, rng, (240, 160), (40, 60), ViewState(30.3, 20.6, 4.0))
     pane.set_split(split, 0.43)
     pane.show()
     qtbot.waitExposed(pane)
@@ -123,11 +130,7 @@ def test_hidden_layers_are_not_painted_but_the_picture_is_the_same(qtbot) -> Non
     from PySide6.QtGui import QImage, QPainter
 
     rng = np.random.default_rng(5)
-    pane = ImagePane()
-    qtbot.addWidget(pane)
-    pane.resize(200, 140)
-    pane.set_source(ImageSource((rng.random((30, 40, 3)) * 255).astype(np.uint8)))
-    pane.set_view(ViewState(21.7, 14.2, 5.0))
+    pane = random_pane(qtbot, rng, (200, 140), (30, 40), ViewState(21.7, 14.2, 5.0))
     pane.begin_generation("a", 3)
     for zoom, phase, generation, step in ((2.5, "full", 1, 20), (3.5, "preview", 2, 28), (1.25, "coarse", 3, 10),
                                           (5.0, "preview", 3, 40), (5.0, "full", 3, 40)):
