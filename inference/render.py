@@ -22,7 +22,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
@@ -204,6 +204,11 @@ def block_bounds(lattice: Lattice, image_w: int, image_h: int) -> tuple[int, int
     if u1 <= u0 or v1 <= v0:
         return None
     return u0, v0, u1, v1
+
+
+def block_of(lattice: Lattice) -> tuple[int, int, int, int]:
+    """(u0, v0, width, height) of a block on an integer-offset lattice: a TileKey's `block`."""
+    return int(lattice.u0), int(lattice.v0), lattice.width, lattice.height
 
 
 def clip_lattice(lattice: Lattice, bounds: tuple[int, int, int, int]) -> Lattice | None:
@@ -606,10 +611,10 @@ class Renderer:
             part = clip_lattice(whole, bounds) if bounds is not None else whole
             if part is None:
                 continue
-            key = TileKey(method, wid, image_id, zoom, tu, tv, (int(part.u0), int(part.v0), part.width, part.height))
+            key = TileKey(method, wid, image_id, zoom, tu, tv, block_of(part))
             if part != whole and not self._has(key) and self._seen(key):
                 part = whole  # panning across this tile: decode it once, whole
-                key = TileKey(method, wid, image_id, zoom, tu, tv, (int(whole.u0), int(whole.v0), whole.width, whole.height))
+                key = replace(key, block=block_of(whole))
             out.append((key, part))
         return out
 
