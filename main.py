@@ -18,6 +18,7 @@ COMMANDS = {
     "upscale": "Super-resolve an image (or a region of it) to a file",
     "methods": "List the methods, their weights and where the weights came from",
     "train": "Train a method's weights",
+    "import-liif": "Convert the public LIIF release (.pth) into the shipped weights",
     "evaluate": "PSNR/SSIM tables on benchmark sets",
     "bench": "Time encoders and viewport decodes",
 }
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
         name = argv[0]
-        module = importlib.import_module(f"app.commands.{name}")
+        module = importlib.import_module(f"app.commands.{name.replace('-', '_')}")
         parser = argparse.ArgumentParser(prog=f"main.py {name}", description=COMMANDS[name])
         module.add_arguments(parser)
         return int(module.run(parser.parse_args(argv[1:])) or 0)

@@ -229,15 +229,28 @@ class MainWindow(QMainWindow):
         if name == "bicubic" or name.startswith("ground"):
             return False
         try:
-            from inference.catalog import shipped_weights
+            from inference.catalog import shipped_status
 
-            return shipped_weights(name) is None
+            return shipped_status(name) != "trained"
         except Exception:
             return True
 
     def _method_label(self, name: str) -> str:
         label = self.display_name(name)
-        return f"{label} (untrained)" if self._is_untrained(name) else label
+        if not self._is_untrained(name):
+            return label
+        in_training = (self.weights_known[name].in_training if name in self.weights_known
+                       else self._shipped_status(name) == "in training")
+        return f"{label} (in training)" if in_training else f"{label} (untrained)"
+
+    @staticmethod
+    def _shipped_status(name: str) -> str:
+        try:
+            from inference.catalog import shipped_status
+
+            return shipped_status(name)
+        except Exception:
+            return "untrained"
 
     def _method_tooltip(self, name: str) -> str:
         if name in self.weights_known:

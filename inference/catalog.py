@@ -3,6 +3,7 @@ method name into a ready `Upscaler`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 
 from . import checkpoint, registry
 from .methods.bicubic import BicubicUpscaler
-from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo
+from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo, meets_trained_floor
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
 
@@ -26,6 +27,21 @@ def display_name(name: str) -> str:
 def shipped_weights(name: str) -> Path | None:
     path = WEIGHTS_DIR / f"{name}.safetensors"
     return path if path.is_file() else None
+
+
+def shipped_status(name: str) -> str:
+    """'trained', 'in training' or 'untrained' for a learned method's shipped
+    file, from its metadata alone (no model is built); 'trained' for bicubic."""
+    if name == "bicubic":
+        return "trained"
+    path = shipped_weights(name)
+    if path is None:
+        return "untrained"
+    try:
+        metrics = json.loads(checkpoint.read_metadata(path).get("metrics", "{}"))
+    except Exception:  # unreadable: loading it will say why
+        return "untrained"
+    return "trained" if meets_trained_floor(metrics) else "in training"
 
 
 def load_upscaler(name: str, device: torch.device | str | None = None, weights: str | Path | None = None,
@@ -45,5 +61,6 @@ def load_upscaler(name: str, device: torch.device | str | None = None, weights: 
         if ck.method != name:
             raise checkpoint.CheckpointError(f"{path.name} holds weights for {ck.method!r}, not {name!r}")
         model = ck.build()
-        info = WeightsInfo(trained=True, source=str(path.name), provenance=ck.provenance, metrics=ck.metrics)
+        info = WeightsInfo(trained=meets_trained_floor(ck.metrics), source=str(path.name),
+                           provenance=ck.provenance, metrics=ck.metrics)
     return ImplicitUpscaler(model, info, device, display=spec.display, **options)

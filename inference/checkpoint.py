@@ -12,6 +12,7 @@ imported with `torch.load(weights_only=True)`: no arbitrary unpickling.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -29,6 +30,10 @@ from torch import nn
 from . import registry
 
 FORMAT = "implicit-zoom/1"
+# A shared encoder's file: the weights of `encoder.*` alone, stored once for
+# every decoder trained on it (frozen), so the repository holds it one time.
+ENCODER_FORMAT = "implicit-zoom-encoder/1"
+ENCODER_PREFIX = "encoder."
 
 
 class CheckpointError(ValueError):
@@ -87,17 +92,113 @@ def check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
                                   f"{tuple(state_dict[key].shape)}, expected {tuple(ref.shape)}")
 
 
+def _stored(tensors: dict[str, torch.Tensor], half: bool) -> dict[str, torch.Tensor]:
+    return {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+            for k, v in tensors.items()}
+
+
 def save(path: str | Path, model: nn.Module, method: str, args: dict[str, Any], *,
          provenance: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-         half: bool = False) -> None:
-    """Write atomically (temporary file, then rename)."""
+         half: bool = False, encoder_file: str | Path | None = None) -> None:
+    """Write atomically (temporary file, then rename).
+
+    With `encoder_file` (a file written by `save_encoder`, in the same folder),
+    only the decoder is stored, with a reference to that file by name and
+    sha256; the model's encoder must hold exactly that file's weights."""
     path = Path(path)
-    tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-               for k, v in model.state_dict().items()}
+    tensors = _stored(model.state_dict(), half)
     meta = {"format": FORMAT, "method": method, "args": json.dumps(args),
             "provenance": json.dumps(provenance or {}), "metrics": json.dumps(metrics or {})}
+    if encoder_file is not None:
+        encoder_file = Path(encoder_file)
+        if encoder_file.resolve().parent != path.resolve().parent:
+            raise CheckpointError(f"{encoder_file}: a shared encoder must sit in the same folder as {path.name}")
+        shared = _read_encoder(encoder_file)
+        mine = {k[len(ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(ENCODER_PREFIX)}
+        if mine.keys() != shared.tensors.keys() or any(
+                not _equal_as_stored(mine[k], shared.tensors[k]) for k in mine):
+            raise CheckpointError(f"{path.name}: the model's encoder differs from {encoder_file.name}; "
+                                  f"only a decoder trained on that frozen encoder can reference it")
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
+        meta["encoder"] = json.dumps({"file": encoder_file.name, "sha256": shared.sha256})
     path.parent.mkdir(parents=True, exist_ok=True)
     save_safetensors_atomic(tensors, path, meta)
+
+
+def _equal_as_stored(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal in the narrower of the two dtypes (an fp16 export of an encoder that
+    trained from the fp32 file, or an fp32 run of the fp16 file, both match)."""
+    narrow = a.dtype if a.element_size() <= b.element_size() else b.dtype
+    return a.shape == b.shape and torch.equal(a.to(narrow), b.to(narrow))
+
+
+@dataclass
+class SharedEncoder:
+    """A shared encoder file: its spec, weights (keys without `encoder.`),
+    provenance, and the sha256 of the file's bytes (what decoders reference)."""
+
+    spec: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+    provenance: dict[str, Any]
+    sha256: str
+
+
+def save_encoder(path: str | Path, model: nn.Module, spec: dict[str, Any], *,
+                 provenance: dict[str, Any] | None = None, half: bool = False) -> str:
+    """Write the encoder of `model` alone; returns the file's sha256."""
+    path = Path(path)
+    tensors = _stored({k[len(ENCODER_PREFIX):]: v for k, v in model.state_dict().items()
+                       if k.startswith(ENCODER_PREFIX)}, half)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_safetensors_atomic(tensors, path, {"format": ENCODER_FORMAT, "encoder_spec": json.dumps(spec),
+                                            "provenance": json.dumps(provenance or {})})
+    return file_sha256(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_encoder(path: Path) -> SharedEncoder:
+    if not path.is_file():
+        raise CheckpointError(f"{path.name}: the shared encoder file is missing (expected at {path})")
+    try:
+        meta = read_metadata(path)
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path.name}: not a readable safetensors file ({error})") from None
+    if meta.get("format") != ENCODER_FORMAT:
+        raise CheckpointError(f"{path.name}: not an Implicit Zoom encoder file "
+                              f"(metadata format is {meta.get('format')!r})")
+    try:
+        spec = json.loads(meta.get("encoder_spec", "{}"))
+        provenance = json.loads(meta.get("provenance", "{}"))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path.name}: corrupt metadata ({error})") from None
+    return SharedEncoder(spec, tensors, provenance, file_sha256(path))
+
+
+def load_encoder(path: str | Path) -> SharedEncoder:
+    """A shared encoder file, or the encoder inside any checkpoint (a full one,
+    a decoder referencing a shared file, or a public LIIF `.pth`)."""
+    path = Path(path)
+    if path.suffix not in (".pth", ".pt") and path.is_file():
+        try:
+            if read_metadata(path).get("format") == ENCODER_FORMAT:
+                return _read_encoder(path)
+        except (SafetensorError, OSError, ValueError, RuntimeError):
+            pass  # load() below says what is wrong with it
+    ck = load(path)
+    spec = ck.args.get("encoder_spec") if isinstance(ck.args, dict) else None
+    tensors = {k[len(ENCODER_PREFIX):]: v for k, v in ck.state_dict.items() if k.startswith(ENCODER_PREFIX)}
+    if not tensors:
+        raise CheckpointError(f"{path.name}: holds no encoder weights")
+    return SharedEncoder(dict(spec or {"name": "edsr-baseline", "args": {}}), tensors, ck.provenance,
+                         file_sha256(path))
 
 
 def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
@@ -106,6 +207,10 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metada
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        # mkstemp makes the file private; a checkpoint gets the mode any new file would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -138,9 +243,30 @@ def load(path: str | Path) -> Checkpoint:
         args = json.loads(meta.get("args", "{}"))
         provenance = json.loads(meta.get("provenance", "{}"))
         metrics = json.loads(meta.get("metrics", "{}"))
+        encoder_ref = json.loads(meta["encoder"]) if "encoder" in meta else None
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path.name}: corrupt metadata ({error})") from None
+    if encoder_ref is not None:
+        tensors = _with_shared_encoder(path, encoder_ref, tensors)
+        provenance = {**provenance, "encoder_file": encoder_ref["file"]} if isinstance(provenance, dict) else provenance
     return Checkpoint(meta.get("method", ""), args, tensors, provenance, metrics)
+
+
+def _with_shared_encoder(path: Path, ref: Any, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The decoder's tensors plus the encoder it references, after checking
+    that the encoder file is the very one the decoder was trained on."""
+    if not (isinstance(ref, dict) and isinstance(ref.get("file"), str) and isinstance(ref.get("sha256"), str)
+            and Path(ref["file"]).name == ref["file"]):
+        raise CheckpointError(f"{path.name}: corrupt metadata (the encoder reference must name a file in the "
+                              f"same folder and its sha256)")
+    encoder = _read_encoder(path.parent / ref["file"])
+    if encoder.sha256 != ref["sha256"]:
+        raise CheckpointError(f"{path.name}: was trained on encoder {ref['file']} with sha256 "
+                              f"{ref['sha256'][:12]}…, but the file there has {encoder.sha256[:12]}…: "
+                              f"refusing a decoder on an encoder it was not trained with")
+    if any(k.startswith(ENCODER_PREFIX) for k in tensors):
+        raise CheckpointError(f"{path.name}: holds encoder weights and also references {ref['file']}")
+    return {**{ENCODER_PREFIX + k: v for k, v in encoder.tensors.items()}, **tensors}
 
 
 _LIIF_ENCODERS = {"edsr-baseline": ("edsr-baseline", {}), "rdn": ("rdn", {})}

@@ -82,13 +82,13 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
     meta = {
         "Software": imageio.SOFTWARE,
         "Method": f"{upscaler.display} ({upscaler.name})",
-        "Weights": weights.summary if weights.trained else "untrained: random weights, not a result",
+        "Weights": weights.summary if weights.source != "none" else "untrained: random weights, not a result",
         "Scale": f"{lattice.zx:.6g} x {lattice.zy:.6g}",
         "Region": f"x={region.x:.6g}, y={region.y:.6g}, w={region.w:.6g}, h={region.h:.6g} (LR pixels)",
         "Size": f"{lattice.width} x {lattice.height}",
         "Device": device_label(upscaler.device),
     }
-    if weights.trained and Path(str(weights.source)).suffix in (".safetensors", ".pth", ".pt"):
+    if weights.source != "none" and Path(str(weights.source)).suffix in (".safetensors", ".pth", ".pt"):
         meta["WeightsFile"] = str(weights.source)
     meta.update(extra or {})
     return meta

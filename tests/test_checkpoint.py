@@ -111,7 +111,8 @@ def test_public_liif_checkpoint_imports_and_decodes_like_the_reference(tmp_path:
     path = tmp_path / "edsr-baseline-liif.pth"
     write_public_liif(path, sd)
     up = load_upscaler("liif", "cpu", weights=path)
-    assert up.weights.trained and "DIV2K" in up.weights.summary
+    # Published weights, but the file holds no figure measured here: not called trained.
+    assert not up.weights.trained and "DIV2K" in up.weights.summary and "not evaluated" in up.weights.summary
     rng = np.random.default_rng(0)
     image = rng.random((9, 11, 3)).astype(np.float32)
     out_h, out_w = 33, 41  # x3.67 / x3.73: anisotropic on purpose
@@ -145,9 +146,9 @@ def test_round_trip_keeps_weights_and_metadata(tmp_path: Path) -> None:
     model = registry.build("liif")
     path = tmp_path / "liif.safetensors"
     checkpoint.save(path, model, "liif", {"hidden": [256, 256, 256, 256]},
-                    provenance={"data": "unit test", "steps": 7}, metrics={"Set5 x4": 30.1}, half=True)
+                    provenance={"data": "unit test", "steps": 7}, metrics={"psnr_y/Set5/x4": 31.1}, half=True)
     ck = checkpoint.load(path)
-    assert (ck.method, ck.provenance["steps"], ck.metrics["Set5 x4"]) == ("liif", 7, 30.1)
+    assert (ck.method, ck.provenance["steps"], ck.metrics["psnr_y/Set5/x4"]) == ("liif", 7, 31.1)
     rebuilt = ck.build()
     for key, value in model.state_dict().items():
         torch.testing.assert_close(rebuilt.state_dict()[key], value.half().float())

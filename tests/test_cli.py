@@ -30,10 +30,10 @@ def photo(tmp_path: Path) -> Path:
     return path
 
 
-def tiny_checkpoint(path: Path, method: str = "liif") -> Path:
+def tiny_checkpoint(path: Path, method: str = "liif", metrics: dict[str, float] | None = None) -> Path:
     model = registry.build("liif", **TINY_LIIF)
     checkpoint.save(path, model, method, TINY_LIIF, provenance={"data": "DIV2K train", "steps": 12, "device": "cpu"},
-                    metrics={"psnr_div2k_x4": 21.5})
+                    metrics={"psnr_div2k_x4": 21.5} if metrics is None else metrics)
     return path
 
 
@@ -79,8 +79,9 @@ def test_end_to_end_subprocess(photo: Path, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_liif_with_random_weights_runs_but_warns(photo: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture) -> None:
+def test_liif_with_random_weights_runs_but_warns(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")
     out = tmp_path / "liif.png"
     assert cli("upscale", str(photo), "--method", "liif", "--scale", "1.5", "-o", str(out), "--quiet") == 0
     assert load_image(out).rgb.shape == (15, 18, 3)
@@ -95,7 +96,9 @@ def test_liif_with_given_weights(photo: Path, tmp_path: Path, capsys: pytest.Cap
                "-o", str(out)) == 0
     assert load_image(out).rgb.shape == (13, 20, 3)
     assert read_metadata(out)["WeightsFile"] == "tiny.safetensors"
-    assert "warning" not in capsys.readouterr().err
+    # Not random weights; but the file holds no measured figure, so it is not called trained.
+    err = capsys.readouterr().err
+    assert "random weights" not in err and "not evaluated" in err
 
 
 def test_progress_bar_on_a_terminal(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,13 +258,16 @@ def test_bad_argument_via_subprocess(tmp_path: Path) -> None:
 def test_methods_lists_every_method(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
                                     tmp_path: Path) -> None:
     monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path)
-    tiny_checkpoint(tmp_path / "liif.safetensors")
+    # A file whose own Set5 x4 figure clears the floor, one below it, one broken.
+    tiny_checkpoint(tmp_path / "liif.safetensors", metrics={"psnr_div2k_x4": 21.5, "psnr_y/Set5/x4": 31.0})
+    tiny_checkpoint(tmp_path / "a-liif.safetensors", "a-liif", metrics={"psnr_y/Set5/x4": 29.4})
     (tmp_path / "diinn.safetensors").write_text("broken")
     assert cli("methods") == 0
     text = capsys.readouterr().out
     for name in catalog.all_methods():
         assert name in text and catalog.display_name(name) in text
     assert "trained: " in text and "DIV2K train" in text and "steps 12" in text and "psnr_div2k_x4 21.5" in text
+    assert "in training (12 steps, 29.40 dB on Set5 x4" in text
     assert "untrained: random weights" in text and "UNUSABLE WEIGHTS" in text
     assert "Chen, Liu, Wang" in text
 
@@ -269,7 +275,8 @@ def test_methods_lists_every_method(capsys: pytest.CaptureFixture, monkeypatch: 
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == set(catalog.all_methods())
     assert rows["liif"]["trained"] is True and rows["liif"]["provenance"]["steps"] == 12
-    assert rows["liif"]["metrics"] == {"psnr_div2k_x4": 21.5}
+    assert rows["liif"]["metrics"] == {"psnr_div2k_x4": 21.5, "psnr_y/Set5/x4": 31.0}
+    assert rows["a-liif"]["trained"] is False and rows["a-liif"]["in_training"] is True
     assert rows["diinn"]["trained"] is False and rows["diinn"]["problem"]
     assert rows["bicubic"]["learned"] is False
 

@@ -39,7 +39,8 @@ def describe(name: str) -> dict[str, Any]:
         info["metrics"] = json.loads(meta.get("metrics", "{}"))
         if meta.get("method") not in (None, name):
             raise ValueError(f"it holds weights for {meta.get('method')!r}")
-        info["trained"] = True
+        info["trained"] = catalog.shipped_status(name) == "trained"
+        info["in_training"] = not info["trained"]
     except Exception as error:  # any unreadable file: reported, not raised
         info["problem"] = f"{Path(path).name} cannot be used ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
     return info
@@ -60,6 +61,8 @@ def _ordered(provenance: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def format_text(methods: list[dict[str, Any]]) -> str:
+    from inference.upscaler import FLOOR_METRIC, TRAINED_FLOOR_DB
+
     lines: list[str] = []
     width = max(len(m["name"]) for m in methods) + 2
     pad = " " * width
@@ -70,6 +73,11 @@ def format_text(methods: list[dict[str, Any]]) -> str:
             status = f"UNUSABLE WEIGHTS: {m['problem']}"
         elif m["trained"]:
             status = f"trained: {m['weights']}"
+        elif m.get("in_training"):
+            measured = m["metrics"].get(FLOOR_METRIC)
+            status = (f"in training ({m['provenance'].get('steps', '?')} steps, "
+                      + (f"{measured:.2f} dB" if isinstance(measured, (int, float)) else "not evaluated")
+                      + f" on Set5 x4; trained means >= {TRAINED_FLOOR_DB:.2f} dB): {m['weights']}")
         else:
             status = "untrained: random weights, output is not a result"
         lines.append(f"{m['name']:<{width}}{m['display']}: {status}")

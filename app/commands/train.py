@@ -37,10 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=None, help="override the target pixels per sample (2304)")
     parser.add_argument("--patch", type=int, default=None, help="override the LR patch side (48)")
     parser.add_argument("--hr-crop", type=int, default=None, help="override the HR crop side of lattice recipes (192)")
+    parser.add_argument("--encoder-from", metavar="CHECKPOINT", default=None,
+                        help="take the encoder from this checkpoint or shared encoder file and freeze it (no "
+                             "gradients, run once per batch without a graph); switches to the decoder-only "
+                             "schedule (inference/train.py DECODER_ONLY)")
+    parser.add_argument("--warm-start", metavar="LIIF_CHECKPOINT", default=None,
+                        help="start each decoder's layers that match LIIF's MLP from this LIIF checkpoint "
+                             "(only when a run starts; recorded in the provenance)")
+    parser.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
+    parser.add_argument("--halve-every", type=int, default=None, help="override the steps between rate halvings")
+    parser.add_argument("--warmup", type=int, default=None, help="override the linear warm-up steps")
     parser.add_argument("--model-args", default="{}", help="JSON arguments for the model builder (default: the paper's)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"],
-                        help="mixed precision; auto = bf16 on CUDA, off on the CPU")
+                        help="mixed precision; auto = bf16 where the device has it natively (CUDA Ampere+, "
+                             "CPUs with AVX512-BF16/AMX), else off")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=100, help="steps between progress lines and log.csv rows")
     parser.add_argument("--save-every", type=float, default=2.0, help="minutes between safety saves")
@@ -120,10 +131,15 @@ def run(args: argparse.Namespace) -> int:
             if not isinstance(model_args, dict):
                 raise ValueError("--model-args must be a JSON object")
             selection = data_mod.select(args.data, args.shard, args.shards, int(args.shard_mb * 1e6))
+            frozen = args.encoder_from is not None
             configs = [train_mod.TrainConfig(
                 method=m, out_dir=outs[m], model_args=model_args, seed=args.seed,
-                recipe=train_mod.with_overrides(train_mod.recipe_for(m), batch=args.batch, samples=args.samples,
-                                                lr_patch=args.patch, hr_crop=args.hr_crop))
+                encoder_from=Path(args.encoder_from) if frozen else None,
+                warm_start=Path(args.warm_start) if args.warm_start else None,
+                recipe=train_mod.with_overrides(train_mod.recipe_for(m, frozen_encoder=frozen), batch=args.batch,
+                                                samples=args.samples, lr_patch=args.patch, hr_crop=args.hr_crop,
+                                                learning_rate=args.lr, halve_every=args.halve_every,
+                                                warmup=args.warmup))
                 for m in methods]
             budget = train_mod.Budget(steps=args.steps, seconds=None if args.minutes is None else args.minutes * 60,
                                       started=started, save_every=args.save_every * 60, log_every=max(1, args.log_every))

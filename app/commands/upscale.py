@@ -206,7 +206,9 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(f"checkpoint {error}") from None
     except (ValueError, KeyError) as error:
         raise CommandError(str(error.args[0] if error.args else error)) from None
-    if not upscaler.weights.trained:
+    if upscaler.weights.in_training:
+        _say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
+    elif not upscaler.weights.trained:
         # Always said, even with --quiet: the image would otherwise pass for a result.
         _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
              "the output comes from random weights and is not a result")

@@ -103,6 +103,20 @@ class ALIIF(ImplicitSR):
                 h = torch.relu(h)
         return (c * h.transpose(0, 1)).sum(1).reshape(*lead, 3)
 
+    def warm_start_from_liif(self, liif: dict[str, torch.Tensor]) -> list[str]:
+        """The expansion network is LIIF's MLP up to its last hidden layer (same
+        580 -> 256 x 4 input and widths): copy those four layers; the score
+        layer and the bases start fresh."""
+        own = self.state_dict()
+        taken = {}
+        for i in (0, 2, 4, 6):
+            for part in ("weight", "bias"):
+                src, dst = f"imnet.layers.{i}.{part}", f"expansion.layers.{i}.{part}"
+                if src in liif and liif[src].shape == own[dst].shape:
+                    taken[dst] = liif[src]
+        self.load_state_dict(taken, strict=False)
+        return sorted(taken)
+
     def prepare(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         z = unfold3x3(feat)
         return {"e0": project(z, self.expansion.layers[0], 0, self.latent_dim, bias=True),

@@ -186,9 +186,20 @@ class ImplicitSR(nn.Module):
 
     def forward(self, lr: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """Training path: encode a batch and answer point queries on it."""
-        feat = self.encode_normalised(lr)
+        return self.query_features(self.encode_normalised(lr), coord, cell)
+
+    def query_features(self, feat: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """The decoder alone on encoder features (B, C, h, w): what trains when
+        the encoder is frozen and run once per batch without gradients."""
         prepared = self.prepare(F.pad(feat, [self.feature_halo] * 4))
         return self.query(FeatureWindow.whole(prepared), coord, cell)
+
+    def warm_start_from_liif(self, liif: dict[str, torch.Tensor]) -> list[str]:
+        """Copy the parts of a trained LIIF decoder (its `imnet.*` tensors) whose
+        role and shape match a layer of this decoder; returns the names set.
+        The default copies nothing: only methods whose paper builds on LIIF's
+        MLP say which layers correspond."""
+        return []
 
     def lattice_window(self, lattice: Lattice, image_h: int, image_w: int) -> tuple[int, int, int, int]:
         """The LR rectangle (y0, y1, x0, x1) whose prepared features a lattice

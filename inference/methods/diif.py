@@ -417,8 +417,12 @@ class DIIF(ImplicitSR):
         """Training path: encode lr (B, 3, h, w) in [-1, 1] and decode a whole
         lattice per image (one shared, or one each of equal size) with the same
         `decode_window` as the viewer -> (B, 3, H, W), differentiable."""
-        b, _, h, w = lr.shape
-        prepared = self.prepare(F.pad(self.encode_normalised(lr), [self.feature_halo] * 4))
+        return self.decode_lattice_features(self.encode_normalised(lr), lattices)
+
+    def decode_lattice_features(self, feat: torch.Tensor, lattices: Lattice | Sequence[Lattice]) -> torch.Tensor:
+        """`forward_lattice` on encoder features (the frozen-encoder training path)."""
+        b, _, h, w = feat.shape
+        prepared = self.prepare(F.pad(feat, [self.feature_halo] * 4))
         if isinstance(lattices, Lattice):
             return self.decode_window(FeatureWindow(prepared, 0, 0, h, w), lattices)
         lattices = list(lattices)

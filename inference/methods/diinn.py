@@ -53,6 +53,19 @@ class DIINN(ImplicitSR):
         """p = [local y, local x, 1/s] with 1/s the mean cell size in LR pixels."""
         return torch.cat((rel, cell.mean(-1, keepdim=True)), -1)
 
+    def warm_start_from_liif(self, liif: dict[str, torch.Tensor]) -> list[str]:
+        """The first modulation layer reads the unfolded latent like LIIF's first
+        layer's latent columns: copy those (and the bias). The rest differ in
+        role (products with the sine branch) and start fresh."""
+        w, b = liif.get("imnet.layers.0.weight"), liif.get("imnet.layers.0.bias")
+        first = self.modulation[0]
+        if w is None or b is None or w.shape[0] != first.weight.shape[0] or w.shape[1] < self.latent_dim:
+            return []
+        with torch.no_grad():
+            first.weight.copy_(w[:, :self.latent_dim])
+            first.bias.copy_(b)
+        return ["modulation.0.weight", "modulation.0.bias"]
+
     def prepare(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         z = unfold3x3(feat)
         out = {}

@@ -71,6 +71,38 @@ class IPELIIF(ImplicitSR):
         """IPE of the query pixel: centre rel (LIIF frame), radius = cell (= 1/s)."""
         return integrated_positional_encoding(rel, cell, self.frequencies)
 
+    def warm_start_from_liif(self, liif: dict[str, torch.Tensor]) -> list[str]:
+        """LIIF's MLP maps onto this one where the roles match: layer 0's latent
+        columns (and bias) from LIIF's first layer, layer i's hidden columns
+        from LIIF's hidden layer i, the output layer from LIIF's. The input-skip
+        columns of layers i > 0 start at zero, so the warm-started decoder
+        begins as LIIF's MLP with IPE in place of (coordinate, cell)."""
+        src = {k: v for k, v in liif.items() if k.startswith("imnet.layers.")}
+        if src.get("imnet.layers.0.weight") is None or src["imnet.layers.0.weight"].shape[1] < self.latent_dim:
+            return []
+        taken: list[str] = []
+        with torch.no_grad():
+            first = self.layers[0]
+            if src["imnet.layers.0.weight"].shape[0] == first.weight.shape[0]:
+                first.weight[:, :self.latent_dim] = src["imnet.layers.0.weight"][:, :self.latent_dim]
+                first.bias.copy_(src["imnet.layers.0.bias"])
+                taken += ["layers.0.weight", "layers.0.bias"]
+            for i in range(1, len(self.layers)):
+                w, b = src.get(f"imnet.layers.{2 * i}.weight"), src.get(f"imnet.layers.{2 * i}.bias")
+                layer = self.layers[i]
+                if w is None or b is None or tuple(w.shape) != (layer.weight.shape[0], self.hidden[i - 1]):
+                    continue
+                layer.weight.zero_()
+                layer.weight[:, :self.hidden[i - 1]] = w
+                layer.bias.copy_(b)
+                taken += [f"layers.{i}.weight", f"layers.{i}.bias"]
+            w, b = src.get(f"imnet.layers.{2 * len(self.layers)}.weight"), src.get(f"imnet.layers.{2 * len(self.layers)}.bias")
+            if w is not None and b is not None and w.shape == self.out.weight.shape:
+                self.out.weight.copy_(w)
+                self.out.bias.copy_(b)
+                taken += ["out.weight", "out.bias"]
+        return taken
+
     def prepare(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         z = unfold3x3(feat)
         out = {}

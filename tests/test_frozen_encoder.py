@@ -1,0 +1,165 @@
+"""Decoders trained on one frozen, shared encoder: the encoder is stored once
+and referenced by sha256, training leaves it untouched and runs it without a
+graph, warm starts copy exactly the LIIF layers that correspond, and the public
+LIIF release converts only when it is the release."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import main
+from inference import checkpoint, registry
+from inference.catalog import load_upscaler
+from inference.checkpoint import CheckpointError
+from inference.data import select
+from inference.release import LIIF_RELEASE, import_liif_release
+from inference.train import MODEL_FILE, Budget, export, learning_rate, recipe_for, train
+from tests.test_train import TINY_ENCODER, images, textured, tiny_config  # noqa: F401  (fixture)
+
+
+def tiny_liif(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return registry.build("liif", **TINY_ENCODER)
+
+
+def write_shared_pair(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    model = tiny_liif(seed)
+    encoder = folder / "enc.safetensors"
+    checkpoint.save_encoder(encoder, model, TINY_ENCODER["encoder_spec"], provenance={"source": "test"})
+    decoder = folder / "liif.safetensors"
+    checkpoint.save(decoder, model, "liif", dict(TINY_ENCODER), provenance={"data": "test"}, encoder_file=encoder)
+    return encoder, decoder
+
+
+def test_a_decoder_file_holds_no_encoder_and_loads_with_the_shared_one(tmp_path: Path) -> None:
+    encoder, decoder = write_shared_pair(tmp_path)
+    header = json.loads(decoder.read_bytes()[8:8 + int.from_bytes(decoder.read_bytes()[:8], "little")])
+    assert not any(k.startswith("encoder.") for k in header if k != "__metadata__")
+    ref = json.loads(header["__metadata__"]["encoder"])
+    assert ref == {"file": "enc.safetensors", "sha256": checkpoint.file_sha256(encoder)}
+    # The same pixels as the model it was written from.
+    image = textured(9, 11, 1).astype(np.float32) / 255
+    full = tmp_path / "full"
+    full.mkdir()
+    checkpoint.save(full / "liif.safetensors", tiny_liif(), "liif", dict(TINY_ENCODER))
+    split_up = load_upscaler("liif", "cpu", weights=decoder)
+    full_up = load_upscaler("liif", "cpu", weights=full / "liif.safetensors")
+    np.testing.assert_array_equal(split_up.upscale(image, 2.5), full_up.upscale(image, 2.5))
+    assert os.stat(decoder).st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_decoder_is_refused_on_an_encoder_it_was_not_trained_with(tmp_path: Path) -> None:
+    encoder, decoder = write_shared_pair(tmp_path)
+    # Another encoder under the same name: same shapes, other weights.
+    checkpoint.save_encoder(encoder, tiny_liif(seed=1), TINY_ENCODER["encoder_spec"])
+    with pytest.raises(CheckpointError, match="not trained with"):
+        checkpoint.load(decoder)
+    encoder.unlink()
+    with pytest.raises(CheckpointError, match="encoder file is missing"):
+        checkpoint.load(decoder)
+    # Writing a reference to an encoder the model does not hold is refused too.
+    checkpoint.save_encoder(encoder, tiny_liif(seed=1), TINY_ENCODER["encoder_spec"])
+    with pytest.raises(CheckpointError, match="differs from enc.safetensors"):
+        checkpoint.save(tmp_path / "x.safetensors", tiny_liif(seed=0), "liif", dict(TINY_ENCODER),
+                        encoder_file=encoder)
+
+
+def test_the_release_converter_checks_the_sha256(tmp_path: Path) -> None:
+    fake = tmp_path / LIIF_RELEASE.filename
+    fake.write_bytes(b"not the release")
+    with pytest.raises(CheckpointError, match="sha256"):
+        import_liif_release(fake, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert main.main(["import-liif", str(fake), "--out", str(tmp_path / "out")]) == 1
+
+
+def test_frozen_encoder_training_changes_only_the_decoder(images: Path, tmp_path: Path) -> None:  # noqa: F811
+    encoder, _ = write_shared_pair(tmp_path)
+    config = tiny_config("ipe-liif", tmp_path / "run")
+    config.encoder_from = encoder
+    (run,) = train([config], select(images), Budget(steps=3), device="cpu", say=lambda _l: None)
+    trained = {n for group in run.optimizer.param_groups for n in map(id, group["params"])}
+    assert all(id(p) not in trained for p in run.model.encoder.parameters())
+    saved = checkpoint.load(tmp_path / "run" / MODEL_FILE)
+    shared = checkpoint.load_encoder(encoder)
+    for key, value in shared.tensors.items():
+        assert torch.equal(saved.state_dict["encoder." + key], value)
+    start = registry.build("ipe-liif", **TINY_ENCODER).state_dict()
+    assert any(not torch.equal(v, start[k]) for k, v in saved.state_dict.items() if not k.startswith("encoder."))
+    assert saved.provenance["encoder"]["sha256"] == shared.sha256
+    # Exported beside the encoder, the decoder references it and loads as trained.
+    path = export(tmp_path / "run", tmp_path / "ipe-liif.safetensors", {"psnr_y/Set5/x4": 1.0})
+    assert "encoder" in checkpoint.read_metadata(path)
+    weights = load_upscaler("ipe-liif", "cpu", weights=path).weights
+    # 1 dB on Set5 x4 is far below the floor: labelled in training, with its own figures.
+    assert not weights.trained and weights.in_training
+    assert "3 steps" in weights.summary and "1.00 dB on Set5 x4" in weights.summary
+    # Resuming without the frozen encoder would train it: refused.
+    config.encoder_from = None
+    with pytest.raises(RuntimeError, match="--encoder-from"):
+        train([config], select(images), Budget(steps=4), device="cpu", say=lambda _l: None)
+
+
+@pytest.mark.parametrize("method", ["ipe-liif", "a-liif", "diinn"])
+def test_warm_start_copies_the_layers_that_correspond_to_liifs(method: str) -> None:
+    liif = {k: v for k, v in tiny_liif().state_dict().items() if k.startswith("imnet.")}
+    torch.manual_seed(3)
+    model = registry.build(method, **TINY_ENCODER)
+    taken = model.warm_start_from_liif(liif)
+    own = model.state_dict()
+    assert taken
+    if method == "a-liif":
+        for i in (0, 2, 4, 6):
+            assert torch.equal(own[f"expansion.layers.{i}.weight"], liif[f"imnet.layers.{i}.weight"])
+    elif method == "diinn":
+        latent = model.latent_dim
+        assert torch.equal(own["modulation.0.weight"], liif["imnet.layers.0.weight"][:, :latent])
+    else:
+        latent = model.latent_dim
+        assert torch.equal(own["layers.0.weight"][:, :latent], liif["imnet.layers.0.weight"][:, :latent])
+        assert torch.equal(own["layers.1.weight"][:, :256], liif["imnet.layers.2.weight"])
+        assert not own["layers.1.weight"][:, 256:].any()  # skip columns start at zero
+        assert torch.equal(own["out.weight"], liif["imnet.layers.8.weight"])
+    assert registry.build("diif", **TINY_ENCODER).warm_start_from_liif(liif) == []
+
+
+def test_decoder_only_schedule_warms_up_then_halves() -> None:
+    recipe = recipe_for("a-liif", frozen_encoder=True)
+    assert recipe.batch == recipe_for("a-liif").batch  # the paper's batch and sampling stay
+    assert learning_rate(recipe, 0) == pytest.approx(recipe.learning_rate / recipe.warmup)
+    assert learning_rate(recipe, recipe.warmup - 1) == pytest.approx(recipe.learning_rate)
+    assert learning_rate(recipe, recipe.halve_every) == pytest.approx(recipe.learning_rate / 2)
+    assert recipe_for("diif", frozen_encoder=True).hr_crop < recipe_for("diif").hr_crop
+
+
+def test_a_stop_signal_ends_the_run_after_a_step_with_everything_saved(images: Path,  # noqa: F811
+                                                                         tmp_path: Path) -> None:
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if " step 2/" in line:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    assert threading.current_thread() is threading.main_thread()
+    (run,) = train([tiny_config("liif", tmp_path / "s")], select(images), Budget(steps=50, log_every=1),
+                   device="cpu", say=say)
+    assert run.step == 2
+    assert checkpoint.load(tmp_path / "s" / MODEL_FILE).provenance["steps"] == 2
+    assert "stop signal" in lines[-1]
+    # The handler is gone again: the default action is back.
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
