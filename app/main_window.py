@@ -226,12 +226,12 @@ class MainWindow(QMainWindow):
     def _is_untrained(self, name: str) -> bool:
         if name in self.weights_known:
             return not self.weights_known[name].trained
-        if name == "bicubic" or name.startswith("ground"):
+        if name.startswith("ground"):
             return False
         try:
-            from inference.catalog import shipped_weights
+            from inference.catalog import is_interpolation, shipped_weights
 
-            return shipped_weights(name) is None
+            return not is_interpolation(name) and shipped_weights(name) is None
         except Exception:
             return True
 
@@ -245,11 +245,12 @@ class MainWindow(QMainWindow):
         if name == "bicubic":
             return "Bicubic interpolation (Pillow's kernel): the baseline"
         try:
-            from inference import registry
+            from inference import catalog
 
-            spec = registry.spec(name)
+            if catalog.is_interpolation(name):
+                return f"{catalog.display_name(name)}: {catalog.paper(name)}"
             status = "untrained: random weights" if self._is_untrained(name) else "shipped weights"
-            return f"{spec.display}: {spec.paper}\n{status}"
+            return f"{catalog.display_name(name)}: {catalog.paper(name)}\n{status}"
         except Exception:
             return name
 
@@ -261,8 +262,15 @@ class MainWindow(QMainWindow):
             names = [str(n) for n in saved if str(n) in self.method_names][:MAX_PANES]
             if names:
                 return names
-        implicit = [m for m in self.method_names if m != "bicubic"]
-        return ["bicubic", implicit[0]] if implicit else ["bicubic"]
+        learned = self._learned_methods()
+        return ["bicubic", learned[0]] if learned else self.method_names[:1]
+
+    def _learned_methods(self) -> list[str]:
+        try:
+            from inference.catalog import is_interpolation
+        except Exception:
+            return [m for m in self.method_names if m not in ("bicubic", "nearest")]
+        return [m for m in self.method_names if not is_interpolation(m)]
 
     def _action(self, text: str, slot: Callable, shortcut: Any = None, icon: str | None = None,
                 tip: str = "", checkable: bool = False) -> QAction:
@@ -397,7 +405,9 @@ class MainWindow(QMainWindow):
             return None
         if method is None:
             used = {s.sides["a"].method for s in self._slots}
-            method = next((m for m in self.method_names if m not in used), self.method_names[0])
+            # Learned methods first: a new pane is for comparing decoders.
+            order = self._learned_methods() + [m for m in self.method_names if m not in self._learned_methods()]
+            method = next((m for m in order if m not in used), self.method_names[0])
         slot = PaneSlot(self._uid, self._entries(), method)
         self._uid += 1
         pane = slot.pane

@@ -157,8 +157,8 @@ def _run(args: argparse.Namespace) -> int:
     methods = catalog.all_methods()
     if args.method not in methods:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
-    if args.method == "bicubic" and args.weights:
-        raise UsageError("bicubic has no weights; --weights is for the learned methods")
+    if catalog.is_interpolation(args.method) and args.weights:
+        raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
     try:
         fmt = imageio.output_format(args.output)
     except imageio.ImageSaveError as error:
