@@ -143,10 +143,14 @@ class MainWindow(QMainWindow):
         worker.methodLoaded.connect(self._on_method_loaded)
         worker.weightsLoaded.connect(self._on_weights_loaded)
         worker.weightsFailed.connect(self._on_weights_failed)
+        worker.methodInspected.connect(self._on_method_inspected)
         worker.failed.connect(self._on_worker_failed)
 
         self.method_names, method_error = self._discover_methods(methods)
         self.weights_known: dict[str, Any] = {}
+        self.weights_paths: dict[str, str] = {}  # method -> the file loaded through File › Load Weights
+        self._inspected: dict[str, tuple[Any, str]] = {}  # method -> (WeightsInfo or None, problem)
+        self.methods_dialog: Any = None
         self.loaded: Any = None  # LoadedImage of the opened file
         self.image_rgb: np.ndarray | None = None  # what the panes show (LR in reference mode)
         self.image_id = ""
@@ -292,7 +296,7 @@ class MainWindow(QMainWindow):
         A = self._action
         self.open_action = A("&Open\u2026", self.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
                              "Open an image (PNG, JPEG, WebP, TIFF, BMP)")
-        self.load_weights_action = A("Load &Weights\u2026", self.load_weights_dialog, "Ctrl+Shift+L",
+        self.load_weights_action = A("Load &Weights\u2026", lambda: self.load_weights_dialog(), "Ctrl+Shift+L",
                                      "fa5s.weight-hanging", "Load a checkpoint (.safetensors, or a public LIIF "
                                      ".pth) for the method it declares")
         self.export_view_action = A("&Export View\u2026", lambda: self.export_dialog("view"), "Ctrl+E",
@@ -324,7 +328,8 @@ class MainWindow(QMainWindow):
                                   "Overlay |Y error| against the ground truth (reference mode)", checkable=True)
         self.error_map_action.setEnabled(False)
         self.about_action = A("&About", self.about)
-        self.methods_action = A("&Methods and Weights", self.show_methods, icon="fa5s.info-circle")
+        self.methods_action = A("&Methods and Weights\u2026", self.show_methods, icon="fa5s.info-circle",
+                                tip="Each method: trained or not, source, licence, steps, metrics; load weights")
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -812,19 +817,30 @@ class MainWindow(QMainWindow):
                 for side in SIDES:
                     if slot.sides[side].method == name:
                         self._update_label(slot, side)
+            self._refresh_methods_dialog()
 
-    def load_weights_dialog(self) -> None:
-        start = str(self.settings.value("weightsDir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Load weights", start, WEIGHTS_FILTER)
+    def weights_folder(self) -> str:
+        """Where File › Load Weights opens: the last folder used, else resources/weights/."""
+        from app.settings import start_folder
+        from inference.catalog import WEIGHTS_DIR
+
+        last = self.settings.value("weightsDir")
+        return start_folder(str(last) if last else None, WEIGHTS_DIR)
+
+    def load_weights_dialog(self, method: str | None = None) -> None:
+        """Pick a checkpoint; with `method` (the methods dialog's button) only that method's weights are taken."""
+        title = f"Load weights for {self.display_name(method)}" if method else "Load weights"
+        path, _ = QFileDialog.getOpenFileName(self, title, self.weights_folder(), WEIGHTS_FILTER)
         if path:
             self.settings.setValue("weightsDir", str(Path(path).parent))
-            self.load_weights(path)
+            self.load_weights(path, method)
 
-    def load_weights(self, path: str | Path) -> None:
-        """Load a checkpoint in the worker for the method it declares; the
-        answer comes back as `_on_weights_loaded` or `_on_weights_failed`."""
+    def load_weights(self, path: str | Path, method: str | None = None) -> None:
+        """Load a checkpoint in the worker for the method it declares (it must
+        be `method` when given); the answer comes back as `_on_weights_loaded`
+        or `_on_weights_failed`."""
         self.statusBar().showMessage(f"Loading weights from {Path(path).name}\u2026")
-        self.service.load_weights(str(path), self.method_names)
+        self.service.load_weights(str(path), [method] if method else self.method_names)
 
     @Slot(str, str)
     def _on_weights_loaded(self, method: str, path: str) -> None:
@@ -842,6 +858,9 @@ class MainWindow(QMainWindow):
                 self._update_label(slot, side)
             if method in (slot.sides["a"].method, slot.sides["b"].method):
                 self._request_whole_metrics(slot)
+        self.weights_paths[method] = str(path)
+        self._inspected.pop(method, None)
+        self._refresh_methods_dialog()
         weights = self.weights_known.get(method)
         summary = f": {weights.summary}" if weights is not None else ""
         self.statusBar().showMessage(f"{self.display_name(method)} now uses {Path(path).name}{summary}", 10000)
@@ -1188,13 +1207,46 @@ class MainWindow(QMainWindow):
                 self.open_path(url.toLocalFile())
                 return
 
-    def show_methods(self) -> None:
-        lines = []
+    def method_rows(self) -> list[Any]:
+        """What Help › Methods and Weights shows, from the weights the worker loaded."""
+        from app.method_rows import method_row
+        from inference import catalog
+
+        rows = []
         for name in self.method_names:
-            summary = self.weights_known[name].summary if name in self.weights_known else (
-                "untrained: random weights" if self._is_untrained(name) else "shipped weights (loaded on first use)")
-            lines.append(f"<b>{self.display_name(name)}</b> ({name}): {summary}")
-        QMessageBox.information(self, "Methods and weights", "<br>".join(lines))
+            try:
+                interpolation = catalog.is_interpolation(name)
+                paper = catalog.paper(name)
+                expected = None if interpolation else catalog.expected_weights(name)
+            except Exception:  # a method the registry does not know (tests' own names)
+                interpolation, paper, expected = name in ("bicubic", "nearest"), "", None
+            weights, problem = self._inspected.get(name, (self.weights_known.get(name), ""))
+            rows.append(method_row(name, self.display_name(name), paper, interpolation=interpolation,
+                                   weights=weights, expected=expected, loaded_from=self.weights_paths.get(name),
+                                   problem=problem, checked=name in self._inspected or name in self.weights_known))
+        return rows
+
+    def show_methods(self) -> None:
+        """Help › Methods and Weights (non-modal; it follows weights loaded while it is open)."""
+        from app.methods_dialog import MethodsDialog
+
+        if self.methods_dialog is None:
+            self.methods_dialog = MethodsDialog(self.method_rows(), self)
+            self.methods_dialog.loadRequested.connect(self.load_weights_dialog)
+        self._refresh_methods_dialog()
+        self.methods_dialog.show()
+        self.methods_dialog.raise_()
+        # Ask the worker: it loads each method the way a pane would and says what it got.
+        self.service.inspect_methods([r.name for r in self.method_rows() if r.learned])
+
+    @Slot(str, object, str)
+    def _on_method_inspected(self, name: str, weights: Any, problem: str) -> None:
+        self._inspected[name] = (weights, problem)
+        self._refresh_methods_dialog()
+
+    def _refresh_methods_dialog(self) -> None:
+        if self.methods_dialog is not None:
+            self.methods_dialog.set_rows(self.method_rows())
 
     def about(self) -> None:
         QMessageBox.about(self, "Implicit Zoom",

@@ -135,6 +135,7 @@ class RenderWorker(QObject):
     methodLoaded = Signal(str, object)  # name, upscaler.weights
     weightsLoaded = Signal(str, str)  # method, path
     weightsFailed = Signal(str, str)  # path, message
+    methodInspected = Signal(str, object, str)  # name, upscaler.weights (None when it cannot load), problem
     failed = Signal(str)
 
     def __init__(self, device: str, loader: Loader | None, generations: GenerationCounter,
@@ -219,6 +220,8 @@ class RenderWorker(QObject):
             declared = checkpoint.load(path).method
             if declared not in registry.method_names():
                 raise checkpoint.CheckpointError(f"it names an unknown method {declared!r}")
+            if offered and len(offered) == 1 and declared != offered[0]:
+                raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, not {offered[0]!r}")
             if offered and declared not in offered:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
             upscaler = load_upscaler(declared, self.device, weights=path)
@@ -233,6 +236,21 @@ class RenderWorker(QObject):
             self.renderer.forget_method(declared)
         self.methodLoaded.emit(declared, upscaler.weights)
         self.weightsLoaded.emit(declared, path)
+
+    @Slot(object)
+    def inspect_methods(self, names: Any) -> None:
+        """Load each method the way the panes do (the catalog's load path) and
+        say what weights it has, or why it cannot load; nothing is decoded."""
+        for name in names:
+            if self._stop.is_set():
+                return
+            try:
+                if self.device is None:
+                    raise RuntimeError("the render worker is not ready yet")
+                self.methodInspected.emit(name, self._get_upscaler(name).weights, "")
+            except Exception as error:  # an unusable file is a row in the dialog, not a crash
+                text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+                self.methodInspected.emit(name, None, text.splitlines()[0] if text else type(error).__name__)
 
     @Slot(str, object, object)
     def set_image(self, image_id: str, rgb: np.ndarray, keep: Any) -> None:
@@ -374,6 +392,7 @@ class RenderService(QObject):
     _metrics = Signal(object)
     _export = Signal(object)
     _load_weights = Signal(str, object)
+    _inspect = Signal(object)
 
     def __init__(self, device: str = "auto", loader: Loader | None = None, tile: int | None = None,
                  parent: QObject | None = None, threads: int | None = None) -> None:
@@ -393,6 +412,7 @@ class RenderService(QObject):
         self._metrics.connect(self.worker.request_metrics)
         self._export.connect(self.worker.export)
         self._load_weights.connect(self.worker.load_weights)
+        self._inspect.connect(self.worker.inspect_methods)
         self.thread.start()
         self._running = True
 
@@ -414,6 +434,10 @@ class RenderService(QObject):
 
     def load_weights(self, path: str, offered: list[str] | None = None) -> None:
         self._load_weights.emit(str(path), list(offered or []))
+
+    def inspect_methods(self, names: list[str]) -> None:
+        """Ask what weights each method has; answers come as worker.methodInspected."""
+        self._inspect.emit(list(names))
 
     def cancel_export(self) -> None:
         self.cancel_event.set()
