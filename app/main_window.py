@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self._active = 0
         self._queue = 0
         self._export_dialog: QProgressDialog | None = None
+        self._flip_previous: dict[int, str] = {}  # pane uid -> the method it showed before (View › Flip Method)
         self._closing = False
         self.opener = ImageOpener(self)
         self.opener.finished.connect(self._on_image_ready)
@@ -327,6 +328,9 @@ class MainWindow(QMainWindow):
         self.error_map_action = A("&Error Map", self.toggle_error_map, "Ctrl+M", "fa5s.fire",
                                   "Overlay |Y error| against the ground truth (reference mode)", checkable=True)
         self.error_map_action.setEnabled(False)
+        self.flip_action = A("&Flip Method", self.flip_active_pane, "F", "fa5s.exchange-alt",
+                             "Flip the active pane between its method and the one it showed before "
+                             "(the ground truth in reference mode, else bicubic)")
         self.about_action = A("&About", self.about)
         self.methods_action = A("&Methods and Weights\u2026", self.show_methods, icon="fa5s.info-circle",
                                 tip="Each method: trained or not, source, licence, steps, metrics; load weights")
@@ -346,7 +350,7 @@ class MainWindow(QMainWindow):
         for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.one_action):
             view_menu.addAction(a)
         view_menu.addSeparator()
-        for a in (self.add_pane_action, self.remove_pane_action, self.split_action):
+        for a in (self.add_pane_action, self.remove_pane_action, self.split_action, self.flip_action):
             view_menu.addAction(a)
         count_menu = view_menu.addMenu("&Panes")
         group = QActionGroup(self)
@@ -389,6 +393,11 @@ class MainWindow(QMainWindow):
         self.image_label = QLabel("No image")
         self.zoom_label = QLabel("")
         self.queue_label = QLabel("Queue: 0")
+        from widgets.error_legend import ErrorLegend
+
+        self.error_legend = ErrorLegend()
+        self.error_legend.setVisible(False)
+        bar.addPermanentWidget(self.error_legend)
         for w, tip in ((self.image_label, "Image size and bit depth"),
                        (self.zoom_label, "Zoom: output pixels per image pixel (physical screen pixels)"),
                        (self.queue_label, "Tiles and jobs waiting in the render worker"),
@@ -491,6 +500,8 @@ class MainWindow(QMainWindow):
         state = slot.sides[side]
         if state.method == name:
             return
+        if side == "a" and state.method:
+            self._flip_previous[slot.uid] = state.method
         state.method = name
         state.metrics.clear()
         state.seconds = None
@@ -514,6 +525,25 @@ class MainWindow(QMainWindow):
         if slot is self.active_slot():
             self.split_action.setChecked(slot.pane.is_split())
         self.schedule_render()
+
+    def flip_active_pane(self) -> None:
+        """Show the active pane's other method in place (same view): the method it
+        showed before, else the ground truth in reference mode, else bicubic."""
+        from app.flip import flip_partner
+
+        slot = self.active_slot()
+        current = slot.sides["a"].method
+        reference = None
+        if self.reference is not None:
+            from inference.reference import GROUND_TRUTH
+
+            reference = GROUND_TRUTH
+        other = flip_partner(current, self._flip_previous.get(slot.uid), slot.picker.names(), reference)
+        if other is None:
+            return
+        slot.picker.set_method(other)  # the picker's signal calls set_method
+        self.statusBar().showMessage(f"Pane {self._active + 1}: {self.display_name(other)} "
+                                     f"(F flips back to {self.display_name(current)})", 4000)
 
     def toggle_split(self) -> None:
         slot = self.active_slot()
@@ -1016,6 +1046,15 @@ class MainWindow(QMainWindow):
         on = self.error_map_action.isChecked()
         for slot in self._slots:
             slot.pane.set_show_overlay(on)
+        if on:
+            from inference.metrics import Y_WEIGHTS
+            from inference.reference import ERROR_MAP_FULL, error_heatmap
+
+            # The map's own colours for luma errors 0 .. ERROR_MAP_FULL.
+            ramp = np.linspace(0.0, ERROR_MAP_FULL, 24) / float(np.sum(Y_WEIGHTS))
+            colours = error_heatmap(np.repeat(ramp[:, None], 3, 1), np.zeros((24, 3)))
+            self.error_legend.set_scale(colours, ERROR_MAP_FULL)
+        self.error_legend.setVisible(on)
 
     def metrics(self, index: int, side: str = "a") -> dict[str, MetricsResult]:
         return dict(self._slots[index].sides[side].metrics)
