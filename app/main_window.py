@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self._active = 0
         self._queue = 0
         self._export_dialog: QProgressDialog | None = None
+        self._keep_view_generation: int | None = None  # an open that keeps the view (browsing)
         self._flip_previous: dict[int, str] = {}  # pane uid -> the method it showed before (View › Flip Method)
         self._closing = False
         self.opener = ImageOpener(self)
@@ -331,6 +332,18 @@ class MainWindow(QMainWindow):
         self.flip_action = A("&Flip Method", self.flip_active_pane, "F", "fa5s.exchange-alt",
                              "Flip the active pane between its method and the one it showed before "
                              "(the ground truth in reference mode, else bicubic)")
+        self.next_image_action = A("&Next Image", lambda: self.browse(1), QKeySequence.StandardKey.MoveToNextPage,
+                                   "fa5s.step-forward", "The next image in the same folder, keeping the view")
+        self.previous_image_action = A("&Previous Image", lambda: self.browse(-1),
+                                       QKeySequence.StandardKey.MoveToPreviousPage, "fa5s.step-backward",
+                                       "The previous image in the same folder, keeping the view")
+        self.copy_view_action = A("&Copy View", self.copy_view, QKeySequence.StandardKey.Copy, "fa5s.copy",
+                                  "Copy what the active pane shows to the clipboard, as an image")
+        self.fullscreen_action = A("&Full Screen", self.toggle_fullscreen, "F11", "fa5s.expand-arrows-alt",
+                                   checkable=True)
+        self.labels_action = A("Pane &Labels", self.toggle_labels, "L", tip="Show or hide the labels in the panes",
+                               checkable=True)
+        self.labels_action.setChecked(True)
         self.about_action = A("&About", self.about)
         self.methods_action = A("&Methods and Weights\u2026", self.show_methods, icon="fa5s.info-circle",
                                 tip="Each method: trained or not, source, licence, steps, metrics; load weights")
@@ -339,6 +352,8 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu(qta_icon("fa5s.history"), "Open &Recent")
+        file_menu.addAction(self.next_image_action)
+        file_menu.addAction(self.previous_image_action)
         file_menu.addSeparator()
         file_menu.addAction(self.load_weights_action)
         file_menu.addSeparator()
@@ -346,12 +361,17 @@ class MainWindow(QMainWindow):
             file_menu.addAction(a)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addAction(self.copy_view_action)
         view_menu = menu.addMenu("&View")
         for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.one_action):
             view_menu.addAction(a)
         view_menu.addSeparator()
         for a in (self.add_pane_action, self.remove_pane_action, self.split_action, self.flip_action):
             view_menu.addAction(a)
+        view_menu.addSeparator()
+        view_menu.addAction(self.labels_action)
+        view_menu.addAction(self.fullscreen_action)
         count_menu = view_menu.addMenu("&Panes")
         group = QActionGroup(self)
         for n in range(1, MAX_PANES + 1):
@@ -430,6 +450,7 @@ class MainWindow(QMainWindow):
         pane.set_select_mode(self.select_action.isChecked())
         pane.set_show_overlay(self.error_map_action.isChecked())
         pane.set_selection(self.selection)
+        pane.set_show_labels(self.labels_action.isChecked())
         pane.viewRequested.connect(self.apply_view)
         pane.resized.connect(self._pane_resized)
         pane.selectionChanged.connect(self._selection_changed)
@@ -565,7 +586,43 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path) -> int:
+    def browse(self, step: int) -> Path | None:
+        """Open the image `step` places after the current one in its folder
+        (PageDown / PageUp), keeping the view. Returns the path being opened."""
+        from app.browse import neighbour
+
+        if self.loaded is None:
+            return None
+        current = Path(self.loaded.path)
+        target = neighbour(current, step)
+        if target is None:
+            where = "last" if step > 0 else "first"
+            self.statusBar().showMessage(f"{current.name} is the {where} image in {current.parent}", 4000)
+            return None
+        self.open_path(target, keep_view=True)
+        return target
+
+    def copy_view(self) -> None:
+        """The active pane's view, as the pane shows it (no labels), to the clipboard."""
+        if self.image_rgb is None:
+            return
+        image = self.active_slot().pane.view_image()
+        QApplication.clipboard().setImage(image)
+        self.statusBar().showMessage(f"Copied pane {self._active + 1}'s view "
+                                     f"({image.width()} \u00d7 {image.height()}) to the clipboard", 4000)
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+        self.fullscreen_action.setChecked(self.isFullScreen())
+
+    def toggle_labels(self) -> None:
+        for slot in self._slots:
+            slot.pane.set_show_labels(self.labels_action.isChecked())
+
+    def open_path(self, path: str | Path, keep_view: bool = False) -> int:
         """Start opening an image: it is read and decoded in a background
         thread while the current one stays on screen and usable. Then either
         the new image is shown or a dialog says why not (the current one
@@ -574,7 +631,9 @@ class MainWindow(QMainWindow):
         if self._closing:
             return 0
         self.statusBar().showMessage(f"Opening {Path(path).name}\u2026")
-        return self.opener.open(path, self.pane_size())
+        generation = self.opener.open(path, self.pane_size())
+        self._keep_view_generation = generation if keep_view else None
+        return generation
 
     def is_opening(self) -> bool:
         return self.opener.busy
@@ -593,7 +652,10 @@ class MainWindow(QMainWindow):
             self._leave_reference(reopen=False)
         loaded = result.image.loaded
         self.loaded = loaded
-        self._show_image(result.image.rgb, fit=True, source=result.image.source)
+        keep_view = result.generation == self._keep_view_generation and self.image_rgb is not None
+        self._show_image(result.image.rgb, fit=not keep_view, source=result.image.source)
+        if keep_view:
+            self.apply_view(self.view)  # the same view, kept inside the new image
         self._add_recent(str(Path(path).resolve()))
         self.setWindowTitle(f"{Path(path).name} \u2014 Implicit Zoom")
         notes = "; ".join(loaded.notes)
