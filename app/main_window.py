@@ -187,10 +187,17 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self._grid_host)
         self._build_actions()
         self._build_status_bar()
-        for name in panes or self._default_panes():
+        remembered = [] if panes else self._remembered_panes()
+        for name in panes or [p.method for p in remembered] or self._default_panes():
             self.add_pane(name, rearrange=False)
         self._arrange()
-        self.resize(1280, 820)
+        for slot, memory in zip(self._slots, remembered):
+            if memory.split:
+                slot.picker.set_split_method(memory.split)
+                slot.pane.set_split(True, memory.fraction)
+        geometry = self.settings.value("window/geometry")
+        if not (geometry and self.restoreGeometry(geometry)):
+            self.resize(1280, 820)
         if method_error:
             self.statusBar().showMessage(method_error, 15000)
 
@@ -270,6 +277,30 @@ class MainWindow(QMainWindow):
                 return names
         learned = self._learned_methods()
         return ["bicubic", learned[0]] if learned else self.method_names[:1]
+
+    def _remembered_panes(self) -> list[Any]:
+        from app.settings import decode_panes
+
+        return decode_panes(self.settings.value("session/panes"), self.method_names, MAX_PANES)
+
+    def _remember_session(self) -> None:
+        """What a relaunch restores: the panes with their methods and splits, the window, the image."""
+        from app.settings import PaneMemory, encode_panes
+
+        self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
+        self.settings.setValue("session/panes", encode_panes([
+            PaneMemory(s.sides["a"].method, s.sides["b"].method if s.pane.is_split() and s.sides["b"].method else None,
+                       s.pane.split_fraction()) for s in self._slots]))
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        if self.loaded is not None:
+            self.settings.setValue("session/image", str(Path(self.loaded.path).resolve()))
+
+    def startup_image(self, explicit: str | None = None) -> str:
+        """What a launch opens: the image named on the command line, else the
+        last one if it still exists, else the bundled sample."""
+        from app.settings import restorable_image
+
+        return explicit or restorable_image(self.settings.value("session/image")) or str(SAMPLE_IMAGE)
 
     def _learned_methods(self) -> list[str]:
         try:
@@ -1372,7 +1403,7 @@ class MainWindow(QMainWindow):
         self.opener.cancel()  # a load in flight finishes unseen in its daemon thread: closing never waits for it
         for timer in (self._render_timer, self._rest_timer, self._metrics_timer):
             timer.stop()
-        self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
+        self._remember_session()
         # The window goes at once; the worker stops at its next tile boundary
         # (a model call in flight cannot be interrupted) and is waited for.
         self.hide()
@@ -1406,6 +1437,6 @@ def run_gui(image_path: str | None = None, device: str = "auto") -> int:
     window = MainWindow(device=device)
     freeze_startup_objects()
     window.show()
-    path = image_path or str(SAMPLE_IMAGE)
+    path = window.startup_image(image_path)
     QTimer.singleShot(0, lambda: window.open_path(path))
     return int(app.exec())
