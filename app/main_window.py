@@ -132,19 +132,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Implicit Zoom")
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("ImplicitZoom", "Implicit Zoom")
-        self.service = RenderService(device, loader, tile, parent=self)
-        worker = self.service.worker
-        worker.tileReady.connect(self._on_tile)
-        worker.queueChanged.connect(self._on_queue)
-        worker.deviceReady.connect(self._on_device)
-        worker.metricsReady.connect(self._on_metrics)
-        worker.exportProgress.connect(self._on_export_progress)
-        worker.exportFinished.connect(self._on_export_finished)
-        worker.methodLoaded.connect(self._on_method_loaded)
-        worker.weightsLoaded.connect(self._on_weights_loaded)
-        worker.weightsFailed.connect(self._on_weights_failed)
-        worker.methodInspected.connect(self._on_method_inspected)
-        worker.failed.connect(self._on_worker_failed)
+        # A device named on the command line wins over the one in Preferences until Preferences change it.
+        self._device_arg = device
+        self._loader = loader
+        self._tile = tile
+        self.preferences = self._validated_preferences(self._stored_preferences())
+        self.service = self._make_service()
 
         self.method_names, method_error = self._discover_methods(methods)
         self.weights_known: dict[str, Any] = {}
@@ -202,6 +195,110 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(method_error, 15000)
 
     # ------------------------------------------------------------------ set-up
+
+    def _make_service(self, generations: Any = None) -> RenderService:
+        prefs = self.preferences
+        device = self._device_arg if self._device_arg not in (None, "", "auto") else prefs.device
+        service = RenderService(device, self._loader, self._tile, parent=self, threads=prefs.threads(),
+                                options=prefs.upscaler_options(),
+                                budgets={"tile_budget_bytes": prefs.tile_budget_bytes(),
+                                         "feature_budget_bytes": prefs.feature_budget_bytes()},
+                                generations=generations)
+        worker = service.worker
+        worker.tileReady.connect(self._on_tile)
+        worker.queueChanged.connect(self._on_queue)
+        worker.deviceReady.connect(self._on_device)
+        worker.metricsReady.connect(self._on_metrics)
+        worker.exportProgress.connect(self._on_export_progress)
+        worker.exportFinished.connect(self._on_export_finished)
+        worker.methodLoaded.connect(self._on_method_loaded)
+        worker.weightsLoaded.connect(self._on_weights_loaded)
+        worker.weightsFailed.connect(self._on_weights_failed)
+        worker.methodInspected.connect(self._on_method_inspected)
+        worker.failed.connect(self._on_worker_failed)
+        return service
+
+    def _stored_preferences(self) -> Any:
+        from app.preferences import load
+
+        return load(self.settings.value)
+
+    @staticmethod
+    def _cuda_available() -> bool:
+        import torch
+
+        return torch.cuda.is_available()
+
+    @staticmethod
+    def _precisions(device: str) -> list[str]:
+        import torch
+
+        from app.preferences import precisions_for
+        from inference.precision import native_bf16
+
+        return precisions_for(device, lambda d: native_bf16(torch.device(d)))
+
+    def _validated_preferences(self, prefs: Any) -> Any:
+        import torch
+
+        from app.preferences import validated
+        from inference.precision import native_bf16
+
+        return validated(prefs, self._cuda_available(), lambda d: native_bf16(torch.device(d)))
+
+    def preferences_dialog(self) -> None:
+        from app.preferences_dialog import PreferencesDialog
+
+        dialog = PreferencesDialog(self.preferences, self._cuda_available(), self._precisions, self)
+        if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
+            self.apply_preferences(dialog.preferences())
+
+    def apply_preferences(self, prefs: Any) -> bool:
+        """Store `prefs` (made valid here) and, if anything changed, restart the
+        render worker with them: panes decode again, loaded weights are reloaded.
+        Returns whether the worker was restarted."""
+        from app.preferences import stored
+
+        prefs = self._validated_preferences(prefs)
+        for key, value in stored(prefs).items():
+            self.settings.setValue(key, value)
+        if prefs == self.preferences and self._device_arg in (None, "", "auto", prefs.device):
+            return False
+        self.preferences = prefs
+        self._device_arg = "auto"  # from now on Preferences decide
+        self._restart_service()
+        return True
+
+    def _restart_service(self) -> None:
+        old = self.service
+        old.worker.blockSignals(True)
+        old.shutdown()
+        # The old counter goes on: results of the old worker still queued for the GUI stay stale.
+        self.service = self._make_service(old.generations)
+        old.deleteLater()
+        self.device_label.setText("Device: starting\u2026")
+        self.weights_known.clear()
+        self._inspected.clear()
+        if self.image_rgb is not None:
+            self.service.set_image(self.image_id, self.image_rgb, ())
+        if self.reference is not None:
+            self.service.set_reference(self.reference)
+        for method, path in self.weights_paths.items():
+            self.service.load_weights(path, [method])
+        for slot in self._slots:
+            for side in SIDES:
+                slot.sides[side].metrics.clear()
+                slot.sides[side].seconds = None
+                slot.pane.clear_tiles(side)
+            self._request_whole_metrics(slot)
+        self.request_render()
+        self.statusBar().showMessage(f"Preferences applied: {self._preferences_summary()}", 8000)
+
+    def _preferences_summary(self) -> str:
+        p = self.preferences
+        threads = "automatic" if not p.worker_threads else str(p.worker_threads)
+        return (f"device {p.device}, {p.precision}, worker threads {threads}, caches {p.tile_cache_mb} MiB tiles "
+                f"+ {p.feature_cache_mb} MiB features")
 
     def _discover_methods(self, methods: list[str] | None) -> tuple[list[str], str]:
         if methods is not None:
@@ -375,6 +472,8 @@ class MainWindow(QMainWindow):
         self.labels_action = A("Pane &Labels", self.toggle_labels, "L", tip="Show or hide the labels in the panes",
                                checkable=True)
         self.labels_action.setChecked(True)
+        self.preferences_action = A("&Preferences\u2026", self.preferences_dialog, "Ctrl+,",
+                                    "fa5s.cog", "Device, precision, worker threads and cache sizes")
         self.about_action = A("&About", self.about)
         self.methods_action = A("&Methods and Weights\u2026", self.show_methods, icon="fa5s.info-circle",
                                 tip="Each method: trained or not, source, licence, steps, metrics; load weights")
@@ -394,6 +493,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addAction(self.copy_view_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.preferences_action)
         view_menu = menu.addMenu("&View")
         for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.one_action):
             view_menu.addAction(a)

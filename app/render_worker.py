@@ -140,9 +140,14 @@ class RenderWorker(QObject):
 
     def __init__(self, device: str, loader: Loader | None, generations: GenerationCounter,
                  stop: threading.Event, cancel: threading.Event, tile: int | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, options: dict[str, Any] | None = None,
+                 budgets: dict[str, int] | None = None) -> None:
         super().__init__()
         self._threads = threads
+        # Keywords every learned method is loaded with (e.g. precision), and the
+        # Renderer's cache budgets (tile_budget_bytes, feature_budget_bytes).
+        self._options = dict(options or {})
+        self._budgets = dict(budgets or {})
         self.torch_threads: int | None = None  # set on the CPU once started
         self._device_name = device
         self._loader = loader
@@ -181,7 +186,7 @@ class RenderWorker(QObject):
             torch.set_num_threads(cpu_worker_threads(self._threads, torch.get_num_threads()))
             self.torch_threads = torch.get_num_threads()
         tile = self._tile or (DEFAULT_TILE if self.device.type == "cuda" else CPU_TILE)
-        self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations)
+        self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations, **self._budgets)
         self.deviceReady.emit(label)
 
     def _get_upscaler(self, name: str) -> Any:
@@ -196,7 +201,7 @@ class RenderWorker(QObject):
                 loader = self._loader
                 if loader is None:
                     from inference.catalog import load_upscaler as loader
-                up = loader(name, self.device)
+                up = loader(name, self.device, **self._options) if self._options else loader(name, self.device)
             self._upscalers[name] = up
             self.methodLoaded.emit(name, up.weights)
         return self._upscalers[name]
@@ -224,7 +229,7 @@ class RenderWorker(QObject):
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, not {offered[0]!r}")
             if offered and declared not in offered:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
-            upscaler = load_upscaler(declared, self.device, weights=path)
+            upscaler = load_upscaler(declared, self.device, weights=path, **self._options)
         except Exception as error:  # a refused file is a message; the old weights stay in use
             text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
             if not isinstance(error, checkpoint.CheckpointError):
@@ -395,15 +400,19 @@ class RenderService(QObject):
     _inspect = Signal(object)
 
     def __init__(self, device: str = "auto", loader: Loader | None = None, tile: int | None = None,
-                 parent: QObject | None = None, threads: int | None = None) -> None:
+                 parent: QObject | None = None, threads: int | None = None, options: dict[str, Any] | None = None,
+                 budgets: dict[str, int] | None = None, generations: GenerationCounter | None = None) -> None:
+        """`generations`: a replaced service's counter, so that its results still
+        on their way to the GUI stay stale for the new one."""
         super().__init__(parent)
-        self.generations = GenerationCounter()
+        self.device_name = device
+        self.generations = generations or GenerationCounter()
         self.stop_event = threading.Event()
         self.cancel_event = threading.Event()
         self.thread = QThread()
         self.thread.setObjectName("render-worker")
         self.worker = RenderWorker(device, loader, self.generations, self.stop_event, self.cancel_event, tile,
-                                   threads)
+                                   threads, options, budgets)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
         self._set_image.connect(self.worker.set_image)
