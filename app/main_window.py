@@ -1263,7 +1263,8 @@ class MainWindow(QMainWindow):
             for side in slot.active_sides():
                 where = f"pane {i + 1}" + ("" if side == "a" and not slot.pane.is_split() else
                                            (" left" if side == "a" else " right"))
-                choices.append((f"{self.display_name(slot.sides[side].method)} ({where})", slot.sides[side].method))
+                # "(untrained)" where it is: an export of random weights must not pass for a result.
+                choices.append((f"{self._method_label(slot.sides[side].method)} ({where})", slot.sides[side].method))
         return choices, active
 
     def export_lattice(self, area: str, mode: str = "zoom", scale: float = 0.0, width: int = 0) -> Lattice | None:
@@ -1291,10 +1292,14 @@ class MainWindow(QMainWindow):
             return clip_to_image(self.active_slot().pane.lattice(), w, h)
         return rect_lattice(x0, y0, x1, y1, zoom, w, h)
 
-    def _default_export_path(self, suffix: str = "") -> str:
-        base = Path(self.loaded.path).stem if self.loaded is not None else "export"
-        folder = Path(str(self.settings.value("exportDir", str(Path.home()))))
-        return str(folder / f"{base}{suffix}.png")
+    def default_export_path(self, method: str, zoom: float | None) -> str:
+        """butterfly_liif_x3.7.png in the folder last exported to (else the image's)."""
+        from app.export_names import export_folder, export_name
+
+        image = self.loaded.path if self.loaded is not None else None
+        last = self.settings.value("exportDir")
+        folder = export_folder(str(last) if last else None, image, Path.home())
+        return str(folder / export_name(image, method, zoom))
 
     def export_dialog(self, area: str = "view") -> None:
         from app.export_dialog import ExportDialog
@@ -1307,9 +1312,13 @@ class MainWindow(QMainWindow):
             lat = self.export_lattice(a, mode, scale, width)
             return (lat.width, lat.height) if lat is not None else None
 
+        def path_for(method: str, a: str, mode: str, scale: float, width: int) -> str:
+            lat = self.export_lattice(a, mode, scale, width)
+            return self.default_export_path(method, lat.zx if lat is not None else None)
+
         dialog = ExportDialog(choices, active, self.view.zoom, self.selection is not None,
                               "selection" if area == "view" and self.selection is not None else area,
-                              self._default_export_path(), size_for, self)
+                              "", size_for, self, path_for=path_for)
         if dialog.exec() != ExportDialog.DialogCode.Accepted:
             return
         spec = dialog.spec()
@@ -1336,9 +1345,13 @@ class MainWindow(QMainWindow):
     def export_comparison_dialog(self) -> None:
         if self.image_rgb is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export comparison", self._default_export_path("-comparison"),
+        area = "selection" if self.selection is not None else "view"
+        lattice = self.export_lattice(area)
+        start = self.default_export_path("comparison", lattice.zx if lattice is not None else self.view.zoom)
+        path, _ = QFileDialog.getSaveFileName(self, "Export comparison", start,
                                               "PNG image (*.png);;TIFF image (*.tif *.tiff);;WebP image (*.webp)")
         if path:
+            self.settings.setValue("exportDir", str(Path(path).parent))
             self.export_comparison_to(path)
 
     def export_comparison_to(self, path: str, progress_dialog: bool = True) -> bool:
@@ -1362,6 +1375,7 @@ class MainWindow(QMainWindow):
         meta = {}
         if self.loaded is not None:
             meta["Source"] = Path(self.loaded.path).name
+            meta["SourcePath"] = str(Path(self.loaded.path).resolve())
         if self.reference is not None:
             meta["Reference"] = f"LR simulated from the source, downscaled x{self.reference.scale:g} (bicubic)"
         return meta

@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
              "the output comes from random weights and is not a result")
 
     lattice = Lattice.from_region(region, size[0], size[1])
-    metadata = {"Source": Path(args.input).name}
+    metadata = {"Source": Path(args.input).name, "SourcePath": str(Path(args.input).resolve())}
     try:
         features = upscaler.encode(loaded.rgb)
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
