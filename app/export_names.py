@@ -19,10 +19,16 @@ def _safe(part: str) -> str:
     return re.sub(r"[^\w.\-]+", "-", part).strip("-") or "image"
 
 
-def export_name(image: str | Path | None, method: str, zoom: float | None, suffix: str = ".png") -> str:
-    """'butterfly_liif_x3.7.png'; without a zoom (a size given instead) the zoom part is left out."""
+def export_name(image: str | Path | None, method: str, zoom: float | None, suffix: str = ".png",
+                size: tuple[int, int] | None = None) -> str:
+    """'butterfly_liif_x3.7.png', or with an exact `size` instead of a zoom
+    'butterfly_liif_1920x1080.png'; with neither, no third part."""
     stem = _safe(Path(image).stem) if image else "export"
-    parts = [stem, _safe(method)] + ([zoom_text(zoom)] if zoom else [])
+    parts = [stem, _safe(method)]
+    if size:
+        parts.append(f"{int(size[0])}x{int(size[1])}")
+    elif zoom:
+        parts.append(zoom_text(zoom))
     return "_".join(parts) + suffix
 
 
@@ -33,3 +39,8 @@ def export_folder(last_used: str | None, image: str | Path | None, home: Path) -
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
     return home
+
+
+def source_metadata(source: str | Path) -> dict[str, str]:
+    """What an export records about its source: the file's name and its full path."""
+    return {"Source": Path(source).name, "SourcePath": str(Path(source).resolve())}

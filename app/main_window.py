@@ -1374,8 +1374,9 @@ class MainWindow(QMainWindow):
     def _export_metadata(self) -> dict[str, str]:
         meta = {}
         if self.loaded is not None:
-            meta["Source"] = Path(self.loaded.path).name
-            meta["SourcePath"] = str(Path(self.loaded.path).resolve())
+            from app.export_names import source_metadata
+
+            meta.update(source_metadata(self.loaded.path))
         if self.reference is not None:
             meta["Reference"] = f"LR simulated from the source, downscaled x{self.reference.scale:g} (bicubic)"
         return meta
