@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from app.browse import folder_images
+from app.browse import folder_images, is_image_name
 from app.export_names import export_name, source_metadata
 
 
@@ -129,6 +129,8 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
 
 
 def is_batch(inputs: list[str], output: str) -> bool:
-    """Several inputs, a folder among them, or an output that is a folder (existing, or written with a trailing /)."""
-    return len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or Path(output).is_dir() or \
-        output.endswith(("/", "\\"))
+    """Several inputs, a folder among them, or an output that is a folder:
+    written with a trailing /, or an existing folder not named like an image
+    (`-o shot.png` that happens to be a folder is a mistake, said as such)."""
+    return len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or output.endswith(("/", "\\")) or \
+        (Path(output).is_dir() and not is_image_name(output))
