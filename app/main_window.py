@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
     paneUpdated = Signal(object)  # target
     exportDone = Signal(object)  # ExportResult
     weightsChanged = Signal(str, str)  # method ("" when refused), path
+    batchFinished = Signal(object)  # app.batch.BatchReport
 
     def __init__(self, device: str = "auto", loader: Callable[[str, Any], Any] | None = None,
                  methods: list[str] | None = None, settings: QSettings | None = None, tile: int | None = None,
@@ -158,6 +159,8 @@ class MainWindow(QMainWindow):
         self._queue = 0
         self._export_dialog: QProgressDialog | None = None
         self._keep_view_generation: int | None = None  # an open that keeps the view (browsing)
+        self._batch: Any = None  # the BatchRunner of File › Upscale Folder, while it runs
+        self._batch_dialog: QProgressDialog | None = None
         self._flip_previous: dict[int, str] = {}  # pane uid -> the method it showed before (View › Flip Method)
         self._closing = False
         self.opener = ImageOpener(self)
@@ -435,6 +438,9 @@ class MainWindow(QMainWindow):
                                      "Ctrl+Shift+E", "fa5s.file-image", "Super-resolve the whole image at a scale")
         self.export_comparison_action = A("Export &Comparison\u2026", self.export_comparison_dialog, "Ctrl+Alt+E",
                                           "fa5s.images", "The same crop from every pane, labelled, side by side")
+        self.upscale_folder_action = A("&Upscale Folder\u2026", self.upscale_folder_dialog, "Ctrl+Shift+U",
+                                       "fa5s.layer-group", "Upscale every image of a folder with one method, "
+                                       "into another folder (as `main.py upscale FOLDER -o OUT/`)")
         self.quit_action = A("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.zoom_in_action = A("Zoom &In", lambda: self.zoom_by(2 ** 0.5), QKeySequence.StandardKey.ZoomIn,
                                 "fa5s.search-plus")
@@ -487,7 +493,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.load_weights_action)
         file_menu.addSeparator()
-        for a in (self.export_view_action, self.export_whole_action, self.export_comparison_action):
+        for a in (self.export_view_action, self.export_whole_action, self.export_comparison_action,
+                  self.upscale_folder_action):
             file_menu.addAction(a)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -1413,6 +1420,91 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export failed", result.message)
         self.exportDone.emit(result)
 
+    # ------------------------------------------------------------------ batch
+
+    def upscale_folder_dialog(self) -> None:
+        from app.batch_dialog import BatchDialog
+
+        if self._batch is not None:
+            self.statusBar().showMessage("A folder is being upscaled already", 4000)
+            return
+        here = str(Path(self.loaded.path).parent) if self.loaded is not None else str(Path.home())
+        folder = str(self.settings.value("batchInput") or here)
+        output = str(self.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
+        methods = [(n, self._method_label(n)) for n in self.method_names]
+        dialog = BatchDialog(methods, self.active_slot().sides["a"].method, folder, output, self)
+        if dialog.exec() != BatchDialog.DialogCode.Accepted:
+            return
+        spec = dialog.spec()
+        self.settings.setValue("batchInput", spec.folder)
+        self.settings.setValue("batchOutput", spec.output)
+        self.start_batch(spec)
+
+    def _batch_upscaler(self, method: str) -> Any:
+        """The method as the panes have it (weights picked by hand, Preferences' options), for a batch thread."""
+        device = self.service.worker.device or "cpu"
+        if self._loader is not None:
+            return self._loader(method, device)
+        from inference.catalog import is_interpolation, load_upscaler
+
+        if is_interpolation(method):
+            return load_upscaler(method, device)
+        return load_upscaler(method, device, weights=self.weights_paths.get(method),
+                             **self.preferences.upscaler_options())
+
+    def start_batch(self, spec: Any, interactive: bool = True) -> Any:
+        """Upscale spec.folder into spec.output in a background thread, with a
+        progress dialog that can cancel and a summary at the end (`batchFinished`)."""
+        from app.batch import expand_inputs, plan_batch
+        from app.batch_dialog import BatchRunner
+
+        sources, problems = expand_inputs([spec.folder])
+        if not sources:
+            QMessageBox.warning(self, "Upscale Folder", f"{spec.folder}: {problems[0][1] if problems else 'no images'}")
+            return None
+        try:
+            Path(spec.output).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            QMessageBox.warning(self, "Upscale Folder", f"Cannot make {spec.output}: {error.strerror or error}")
+            return None
+        items = plan_batch(sources, Path(spec.output), spec.method, spec.scale, spec.size)
+        runner = BatchRunner(items, lambda: self._batch_upscaler(spec.method), spec, MAX_ZOOM, self)
+        self._batch = runner
+        if interactive:
+            dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {self.display_name(spec.method)}\u2026",
+                                     "Cancel", 0, 100 * len(items), self)
+            dialog.setWindowTitle("Upscale Folder")
+            dialog.setMinimumDuration(0)
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.canceled.connect(runner.cancel)
+            self._batch_dialog = dialog
+
+            def show_progress(item: int, count: int, done: int, total: int) -> None:
+                if self._batch_dialog is not None and total:
+                    self._batch_dialog.setValue(100 * item + int(100 * done / total))
+                    self._batch_dialog.setLabelText(f"{items[item].source.name} ({item + 1} of {count})")
+
+            runner.progress.connect(show_progress)
+        runner.finished.connect(lambda report: self._on_batch_finished(report, spec, interactive))
+        runner.start()
+        self.statusBar().showMessage(f"Upscaling {len(items)} image(s) from {spec.folder}\u2026")
+        return runner
+
+    def _on_batch_finished(self, report: Any, spec: Any, interactive: bool) -> None:
+        from app.batch_dialog import summary_text
+
+        self._batch = None
+        if self._batch_dialog is not None:
+            self._batch_dialog.close()
+            self._batch_dialog.deleteLater()
+            self._batch_dialog = None
+        self.statusBar().showMessage(f"Upscale Folder: {report.summary()} (in {spec.output})", 15000)
+        if interactive and not self._closing:
+            show = QMessageBox.warning if report.failed else QMessageBox.information
+            show(self, "Upscale Folder", summary_text(report))
+        self.batchFinished.emit(report)
+
     # ------------------------------------------------------------------ recent files, drops, help
 
     def recent_files(self) -> list[str]:
@@ -1516,6 +1608,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closing = True
+        if self._batch is not None:
+            self._batch.cancel()  # stops at its next tile; the image in progress is not written
         self.opener.cancel()  # a load in flight finishes unseen in its daemon thread: closing never waits for it
         for timer in (self._render_timer, self._rest_timer, self._metrics_timer):
             timer.stop()

@@ -102,3 +102,61 @@ def test_cli_batch_mistakes_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert "is a file" in err and "--region is for one image" in err and "no images to upscale" in err
     assert "Traceback" not in err
+
+
+def test_upscale_folder_in_the_viewer_writes_skips_and_sums_up(qtbot, tmp_path: Path) -> None:
+    from app.batch_dialog import BatchDialog, BatchSpec, summary_text
+    from tests.gui_helpers import WAIT_MS, make_window
+
+    folder = tmp_path / "photos"
+    png(folder / "a.png"), png(folder / "b.png", seed=1)
+    (folder / "c.png").write_text("broken")
+    out = tmp_path / "out"
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
+    dialog = BatchDialog([("bicubic", "Bicubic"), ("liif", "LIIF (untrained)")], "liif", str(folder), str(out))
+    qtbot.addWidget(dialog)
+    assert "3 image(s)" in dialog.note.text() and "a_liif_x4.png" in dialog.note.text()
+    dialog.scale.setValue(2.0)
+    spec = dialog.spec()
+    assert spec == BatchSpec(str(folder), "liif", 2.0, None, str(out))
+    with qtbot.waitSignal(window.batchFinished, timeout=WAIT_MS) as blocker:
+        window.start_batch(spec, interactive=False)
+    report = blocker.args[0]
+    assert sorted(p.name for p in out.iterdir()) == ["a_liif_x2.png", "b_liif_x2.png"]
+    assert [p.name for p, _ in report.failed] == ["c.png"]
+    assert "c.png" in summary_text(report) and "1 failed" in window.statusBar().currentMessage()
+    with Image.open(out / "a_liif_x2.png") as im:
+        assert im.size == (16, 12)
+    # Again: what is done is skipped.
+    with qtbot.waitSignal(window.batchFinished, timeout=WAIT_MS) as blocker:
+        window.start_batch(spec, interactive=False)
+    assert len(blocker.args[0].skipped) == 2 and not blocker.args[0].written
+    dialog.folder.setText(str(tmp_path / "nowhere"))
+    assert not dialog.ok_button.isEnabled()
+
+
+def test_cancel_stops_the_batch_and_writes_nothing_more(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from app.batch_dialog import BatchSpec
+    from tests.gui_helpers import WAIT_MS, make_window
+
+    folder = tmp_path / "photos"
+    for i in range(3):
+        png(folder / f"{i}.png", seed=i)
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    gate = threading.Event()
+    real = window._batch_upscaler
+
+    def slow(method):  # holds the batch until the test has pressed cancel
+        gate.wait(30)
+        return real(method)
+
+    monkeypatch.setattr(window, "_batch_upscaler", slow)
+    with qtbot.waitSignal(window.batchFinished, timeout=WAIT_MS) as blocker:
+        runner = window.start_batch(BatchSpec(str(folder), "bicubic", 2.0, None, str(tmp_path / "out")),
+                                    interactive=False)
+        runner.cancel()
+        gate.set()
+    assert blocker.args[0].cancelled and not blocker.args[0].written
+    assert not any((tmp_path / "out").iterdir())

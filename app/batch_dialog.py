@@ -1,0 +1,182 @@
+"""File › Upscale Folder: choose a folder, a method, a scale or size and an
+output folder (BatchDialog); the batch then runs in a background thread
+(BatchRunner) through app.batch, the engine `main.py upscale` uses, with
+progress and cancel, and a summary of failures at the end."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QWidget,
+)
+
+from app.batch import BatchItem, BatchReport, expand_inputs, plan_batch, run_batch
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    folder: str
+    method: str
+    scale: float | None
+    size: tuple[int, int] | None
+    output: str
+
+
+class BatchDialog(QDialog):
+    def __init__(self, methods: list[tuple[str, str]], method: str, folder: str, output: str,
+                 parent: QWidget | None = None) -> None:
+        """`methods`: (name, label) pairs offered."""
+        super().__init__(parent)
+        self.setWindowTitle("Upscale Folder")
+        self.folder = QLineEdit(folder)
+        self.output = QLineEdit(output)
+        self.method = QComboBox()
+        for name, label in methods:
+            self.method.addItem(label, name)
+        self.method.setCurrentIndex(max(0, self.method.findData(method)))
+        self.by_scale = QRadioButton("Scale")
+        self.scale = QDoubleSpinBox()
+        self.scale.setRange(0.05, 128.0)
+        self.scale.setDecimals(3)
+        self.scale.setValue(4.0)
+        self.scale.setSuffix("\u00d7")
+        self.by_size = QRadioButton("Size")
+        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
+        for spin, value in ((self.width_spin, 1920), (self.height_spin, 1080)):
+            spin.setRange(1, 65535)
+            spin.setValue(value)
+            spin.setSuffix(" px")
+        group = QButtonGroup(self)
+        group.addButton(self.by_scale)
+        group.addButton(self.by_size)
+        self.by_scale.setChecked(True)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        form = QFormLayout(self)
+        form.addRow("Folder", self._with_browse(self.folder, "Images from"))
+        form.addRow("Method", self.method)
+        size_row = QHBoxLayout()
+        for w in (self.by_scale, self.scale, self.by_size, self.width_spin, QLabel("\u00d7"), self.height_spin):
+            size_row.addWidget(w)
+        size_row.addStretch(1)
+        form.addRow("Size", size_row)
+        form.addRow("Output folder", self._with_browse(self.output, "Write to"))
+        form.addRow(self.note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Upscale")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        for signal in (self.folder.textChanged, self.output.textChanged, self.method.currentIndexChanged,
+                       self.scale.valueChanged, self.by_scale.toggled, self.width_spin.valueChanged,
+                       self.height_spin.valueChanged):
+            signal.connect(lambda *_: self._refresh())
+        self._refresh()
+
+    def _with_browse(self, edit: QLineEdit, title: str) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        button = QPushButton("Browse\u2026")
+        button.clicked.connect(lambda: self._browse(edit, title))
+        row.addWidget(button)
+        return row
+
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        folder = QFileDialog.getExistingDirectory(self, title, edit.text())
+        if folder:
+            edit.setText(folder)
+
+    def _refresh(self) -> None:
+        spec = self.spec()
+        sources, _ = expand_inputs([spec.folder]) if spec.folder and Path(spec.folder).is_dir() else ([], [])
+        if not sources:
+            self.note.setText("Choose a folder with images (PNG, JPEG, WebP, TIFF, BMP, GIF).")
+        elif not spec.output:
+            self.note.setText("Choose where to write.")
+        else:
+            items = plan_batch(sources, Path(spec.output), spec.method, spec.scale, spec.size)
+            done = sum(i.done_already for i in items)
+            self.note.setText(f"{len(items)} image(s); {done} already done will be skipped. "
+                              f"Files are named like {items[0].output.name}.")
+        self.ok_button.setEnabled(bool(sources) and bool(spec.output))
+
+    def spec(self) -> BatchSpec:
+        scale = self.scale.value() if self.by_scale.isChecked() else None
+        size = None if self.by_scale.isChecked() else (self.width_spin.value(), self.height_spin.value())
+        return BatchSpec(self.folder.text().strip(), str(self.method.currentData()), scale, size,
+                         self.output.text().strip())
+
+
+class BatchRunner(QObject):
+    """Runs one batch in a daemon thread; signals arrive on the GUI thread."""
+
+    progress = Signal(int, int, int, int)  # item, items, tile, tiles
+    itemDone = Signal(str, str, str)  # outcome, source, message
+    finished = Signal(object)  # BatchReport
+
+    def __init__(self, items: list[BatchItem], make_upscaler: Callable[[], Any], spec: BatchSpec,
+                 max_zoom: float | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.items = items
+        self._make_upscaler = make_upscaler
+        self._spec = spec
+        self._max_zoom = max_zoom
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batch-upscale", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _run(self) -> None:
+        try:
+            upscaler = self._make_upscaler()
+        except Exception as error:  # e.g. unusable weights: every image fails for the same reason
+            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+            report = BatchReport(failed=[(i.source, text) for i in self.items if not i.done_already],
+                                 skipped=[i.source for i in self.items if i.done_already])
+            self._emit(self.finished, report)
+            return
+        report = run_batch(self.items, upscaler, scale=self._spec.scale, size=self._spec.size,
+                           max_zoom=self._max_zoom, progress=lambda *a: self._emit(self.progress, *a),
+                           cancel=self._cancel.is_set,
+                           on_item=lambda item, outcome, msg: self._emit(self.itemDone, outcome, str(item.source), msg))
+        self._emit(self.finished, report)
+
+    @staticmethod
+    def _emit(signal: Any, *args: Any) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            pass  # the window closed (and took this object) while the batch ran: nobody is listening
+
+
+def summary_text(report: BatchReport, shown: int = 15) -> str:
+    """The end-of-batch message: counts, then each failure with its reason."""
+    lines = [report.summary().capitalize() + "."]
+    for source, why in report.failed[:shown]:
+        lines.append(f"\u2022 {Path(source).name}: {why}")
+    if len(report.failed) > shown:
+        lines.append(f"\u2026 and {len(report.failed) - shown} more")
+    return "\n".join(lines)
