@@ -75,3 +75,22 @@ def test_error_map_shows_its_colour_scale_with_the_range(qtbot, tmp_path: Path) 
     window.error_map_action.trigger()
     window.toggle_reference()  # leaving reference mode turns the map and its legend off
     assert not legend.isVisible()
+
+
+def test_a_nearest_pane_shows_each_image_pixel_as_an_exact_block(qtbot, tmp_path: Path) -> None:
+    import numpy as np
+
+    from inference.render import to_display
+
+    window = make_window(qtbot, tmp_path, ["nearest"], methods=["bicubic", "nearest", "liif"])
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
+    window.set_zoom(4.0)
+    wait_done(qtbot, window)
+    pane = window.slots()[0].pane
+    shown, mask = pane.composed()
+    lattice = pane.lattice()
+    rows, cols = lattice.inside_mask(24, 20)
+    image8 = to_display(window.image_rgb)
+    expected = image8[np.floor(lattice.ys()[rows]).astype(int)][:, np.floor(lattice.xs()[cols]).astype(int)]
+    assert mask[np.ix_(rows, cols)].all()
+    np.testing.assert_array_equal(shown[np.ix_(rows, cols)], expected)
