@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
+    QMessageBox,
+    QProgressDialog,
     QButtonGroup,
     QComboBox,
     QDialog,
@@ -180,3 +182,88 @@ def summary_text(report: BatchReport, shown: int = 15) -> str:
     if len(report.failed) > shown:
         lines.append(f"\u2026 and {len(report.failed) - shown} more")
     return "\n".join(lines)
+
+
+class FolderUpscale(QObject):
+    """File › Upscale Folder for a main window: the dialog, the run with its
+    progress dialog, the summary. The window provides the method the way its
+    panes have it (`_batch_upscaler`), its settings and its status bar."""
+
+    finished = Signal(object)  # BatchReport
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.runner: BatchRunner | None = None
+        self.progress_dialog: QProgressDialog | None = None
+
+    def open_dialog(self) -> None:
+        w = self.window
+        if self.runner is not None:
+            w.statusBar().showMessage("A folder is being upscaled already", 4000)
+            return
+        here = str(Path(w.loaded.path).parent) if w.loaded is not None else str(Path.home())
+        folder = str(w.settings.value("batchInput") or here)
+        output = str(w.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
+        methods = [(n, w._method_label(n)) for n in w.method_names]
+        dialog = BatchDialog(methods, w.active_slot().sides["a"].method, folder, output, w)
+        if dialog.exec() != BatchDialog.DialogCode.Accepted:
+            return
+        spec = dialog.spec()
+        w.settings.setValue("batchInput", spec.folder)
+        w.settings.setValue("batchOutput", spec.output)
+        self.start(spec)
+
+    def start(self, spec: BatchSpec, interactive: bool = True) -> BatchRunner | None:
+        from inference.render import MAX_ZOOM
+
+        w = self.window
+        sources, problems = expand_inputs([spec.folder])
+        if not sources:
+            QMessageBox.warning(w, "Upscale Folder", f"{spec.folder}: {problems[0][1] if problems else 'no images'}")
+            return None
+        try:
+            Path(spec.output).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            QMessageBox.warning(w, "Upscale Folder", f"Cannot make {spec.output}: {error.strerror or error}")
+            return None
+        items = plan_batch(sources, Path(spec.output), spec.method, spec.scale, spec.size)
+        runner = BatchRunner(items, lambda: w._batch_upscaler(spec.method), spec, MAX_ZOOM, self)
+        self.runner = runner
+        if interactive:
+            dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {w.display_name(spec.method)}\u2026",
+                                     "Cancel", 0, 100 * len(items), w)
+            dialog.setWindowTitle("Upscale Folder")
+            dialog.setMinimumDuration(0)
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.canceled.connect(runner.cancel)
+            self.progress_dialog = dialog
+
+            def show_progress(item: int, count: int, done: int, total: int) -> None:
+                if self.progress_dialog is not None and total:
+                    self.progress_dialog.setValue(100 * item + int(100 * done / total))
+                    self.progress_dialog.setLabelText(f"{items[item].source.name} ({item + 1} of {count})")
+
+            runner.progress.connect(show_progress)
+        runner.finished.connect(lambda report: self._finished(report, spec, interactive))
+        runner.start()
+        w.statusBar().showMessage(f"Upscaling {len(items)} image(s) from {spec.folder}\u2026")
+        return runner
+
+    def cancel(self) -> None:
+        if self.runner is not None:
+            self.runner.cancel()
+
+    def _finished(self, report: BatchReport, spec: BatchSpec, interactive: bool) -> None:
+        w = self.window
+        self.runner = None
+        if self.progress_dialog is not None:
+            self.progress_dialog.close()
+            self.progress_dialog.deleteLater()
+            self.progress_dialog = None
+        w.statusBar().showMessage(f"Upscale Folder: {report.summary()} (in {spec.output})", 15000)
+        if interactive and not w._closing:
+            show = QMessageBox.warning if report.failed else QMessageBox.information
+            show(w, "Upscale Folder", summary_text(report))
+        self.finished.emit(report)

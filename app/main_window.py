@@ -159,8 +159,10 @@ class MainWindow(QMainWindow):
         self._queue = 0
         self._export_dialog: QProgressDialog | None = None
         self._keep_view_generation: int | None = None  # an open that keeps the view (browsing)
-        self._batch: Any = None  # the BatchRunner of File › Upscale Folder, while it runs
-        self._batch_dialog: QProgressDialog | None = None
+        from app.batch_dialog import FolderUpscale
+
+        self.folder_upscale = FolderUpscale(self)
+        self.folder_upscale.finished.connect(self.batchFinished)
         self._flip_previous: dict[int, str] = {}  # pane uid -> the method it showed before (View › Flip Method)
         self._closing = False
         self.opener = ImageOpener(self)
@@ -1423,22 +1425,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ batch
 
     def upscale_folder_dialog(self) -> None:
-        from app.batch_dialog import BatchDialog
+        self.folder_upscale.open_dialog()
 
-        if self._batch is not None:
-            self.statusBar().showMessage("A folder is being upscaled already", 4000)
-            return
-        here = str(Path(self.loaded.path).parent) if self.loaded is not None else str(Path.home())
-        folder = str(self.settings.value("batchInput") or here)
-        output = str(self.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
-        methods = [(n, self._method_label(n)) for n in self.method_names]
-        dialog = BatchDialog(methods, self.active_slot().sides["a"].method, folder, output, self)
-        if dialog.exec() != BatchDialog.DialogCode.Accepted:
-            return
-        spec = dialog.spec()
-        self.settings.setValue("batchInput", spec.folder)
-        self.settings.setValue("batchOutput", spec.output)
-        self.start_batch(spec)
+    def start_batch(self, spec: Any, interactive: bool = True) -> Any:
+        """Upscale spec.folder into spec.output (app.batch_dialog.FolderUpscale); `batchFinished` at the end."""
+        return self.folder_upscale.start(spec, interactive)
 
     def _batch_upscaler(self, method: str) -> Any:
         """The method as the panes have it (weights picked by hand, Preferences' options), for a batch thread."""
@@ -1451,59 +1442,6 @@ class MainWindow(QMainWindow):
             return load_upscaler(method, device)
         return load_upscaler(method, device, weights=self.weights_paths.get(method),
                              **self.preferences.upscaler_options())
-
-    def start_batch(self, spec: Any, interactive: bool = True) -> Any:
-        """Upscale spec.folder into spec.output in a background thread, with a
-        progress dialog that can cancel and a summary at the end (`batchFinished`)."""
-        from app.batch import expand_inputs, plan_batch
-        from app.batch_dialog import BatchRunner
-
-        sources, problems = expand_inputs([spec.folder])
-        if not sources:
-            QMessageBox.warning(self, "Upscale Folder", f"{spec.folder}: {problems[0][1] if problems else 'no images'}")
-            return None
-        try:
-            Path(spec.output).mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            QMessageBox.warning(self, "Upscale Folder", f"Cannot make {spec.output}: {error.strerror or error}")
-            return None
-        items = plan_batch(sources, Path(spec.output), spec.method, spec.scale, spec.size)
-        runner = BatchRunner(items, lambda: self._batch_upscaler(spec.method), spec, MAX_ZOOM, self)
-        self._batch = runner
-        if interactive:
-            dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {self.display_name(spec.method)}\u2026",
-                                     "Cancel", 0, 100 * len(items), self)
-            dialog.setWindowTitle("Upscale Folder")
-            dialog.setMinimumDuration(0)
-            dialog.setAutoClose(False)
-            dialog.setAutoReset(False)
-            dialog.canceled.connect(runner.cancel)
-            self._batch_dialog = dialog
-
-            def show_progress(item: int, count: int, done: int, total: int) -> None:
-                if self._batch_dialog is not None and total:
-                    self._batch_dialog.setValue(100 * item + int(100 * done / total))
-                    self._batch_dialog.setLabelText(f"{items[item].source.name} ({item + 1} of {count})")
-
-            runner.progress.connect(show_progress)
-        runner.finished.connect(lambda report: self._on_batch_finished(report, spec, interactive))
-        runner.start()
-        self.statusBar().showMessage(f"Upscaling {len(items)} image(s) from {spec.folder}\u2026")
-        return runner
-
-    def _on_batch_finished(self, report: Any, spec: Any, interactive: bool) -> None:
-        from app.batch_dialog import summary_text
-
-        self._batch = None
-        if self._batch_dialog is not None:
-            self._batch_dialog.close()
-            self._batch_dialog.deleteLater()
-            self._batch_dialog = None
-        self.statusBar().showMessage(f"Upscale Folder: {report.summary()} (in {spec.output})", 15000)
-        if interactive and not self._closing:
-            show = QMessageBox.warning if report.failed else QMessageBox.information
-            show(self, "Upscale Folder", summary_text(report))
-        self.batchFinished.emit(report)
 
     # ------------------------------------------------------------------ recent files, drops, help
 
@@ -1608,8 +1546,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closing = True
-        if self._batch is not None:
-            self._batch.cancel()  # stops at its next tile; the image in progress is not written
+        self.folder_upscale.cancel()  # a batch stops at its next tile; the image in progress is not written
         self.opener.cancel()  # a load in flight finishes unseen in its daemon thread: closing never waits for it
         for timer in (self._render_timer, self._rest_timer, self._metrics_timer):
             timer.stop()
