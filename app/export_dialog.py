@@ -44,12 +44,17 @@ class ExportSpec:
 class ExportDialog(QDialog):
     def __init__(self, panes: list[tuple[str, str]], active: int, zoom: float, has_selection: bool,
                  area: str, default_path: str, size_for: Callable[[str, str, float, int], tuple[int, int] | None],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 path_for: Callable[[str, str, str, float, int], str] | None = None) -> None:
         """`panes`: (label, method) per pane side; `size_for(area, mode, scale, width)`
-        gives the output size the choice would produce (None if impossible)."""
+        gives the output size the choice would produce (None if impossible);
+        `path_for(method, area, mode, scale, width)` the default file for a choice
+        (it follows the choices until the user edits the name)."""
         super().__init__(parent)
         self.setWindowTitle("Export")
         self._size_for = size_for
+        self._path_for = path_for
+        self._auto_path = ""
         self._zoom = zoom
         self.source = QComboBox()
         for label, method in panes:
@@ -123,6 +128,7 @@ class ExportDialog(QDialog):
         layout.addWidget(buttons)
         for signal in (self.area_group.idToggled, self.size_group.idToggled):
             signal.connect(lambda *_: self._refresh())
+        self.source.currentIndexChanged.connect(lambda *_: self._refresh())
         self.scale_spin.valueChanged.connect(lambda *_: self._refresh())
         self.width_spin.valueChanged.connect(lambda *_: self._refresh())
         self.path_edit.textChanged.connect(lambda *_: self._refresh())
@@ -135,6 +141,12 @@ class ExportDialog(QDialog):
         return {0: "zoom", 1: "scale", 2: "width"}[self.size_group.checkedId()]
 
     def _refresh(self) -> None:
+        if self._path_for is not None and self.path_edit.text() in ("", self._auto_path):
+            self._auto_path = self._path_for(self.source.currentData(), self._area(), self._mode(),
+                                             self.scale_spin.value(), self.width_spin.value())
+            if self.path_edit.text() != self._auto_path:
+                self.path_edit.setText(self._auto_path)  # refreshes again, finding the name in place
+                return
         size = self._size_for(self._area(), self._mode(), self.scale_spin.value(), self.width_spin.value())
         self.size_label.setText(f"Output: {size[0]} \u00d7 {size[1]} pixels" if size else "Output: nothing to export")
         suffix = Path(self.path_edit.text()).suffix.lower()

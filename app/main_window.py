@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
     paneUpdated = Signal(object)  # target
     exportDone = Signal(object)  # ExportResult
     weightsChanged = Signal(str, str)  # method ("" when refused), path
+    batchFinished = Signal(object)  # app.batch.BatchReport
 
     def __init__(self, device: str = "auto", loader: Callable[[str, Any], Any] | None = None,
                  methods: list[str] | None = None, settings: QSettings | None = None, tile: int | None = None,
@@ -132,21 +133,18 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Implicit Zoom")
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("ImplicitZoom", "Implicit Zoom")
-        self.service = RenderService(device, loader, tile, parent=self)
-        worker = self.service.worker
-        worker.tileReady.connect(self._on_tile)
-        worker.queueChanged.connect(self._on_queue)
-        worker.deviceReady.connect(self._on_device)
-        worker.metricsReady.connect(self._on_metrics)
-        worker.exportProgress.connect(self._on_export_progress)
-        worker.exportFinished.connect(self._on_export_finished)
-        worker.methodLoaded.connect(self._on_method_loaded)
-        worker.weightsLoaded.connect(self._on_weights_loaded)
-        worker.weightsFailed.connect(self._on_weights_failed)
-        worker.failed.connect(self._on_worker_failed)
+        # A device named on the command line wins over the one in Preferences until Preferences change it.
+        self._device_arg = device
+        self._loader = loader
+        self._tile = tile
+        self.preferences = self._validated_preferences(self._stored_preferences())
+        self.service = self._make_service()
 
         self.method_names, method_error = self._discover_methods(methods)
         self.weights_known: dict[str, Any] = {}
+        self.weights_paths: dict[str, str] = {}  # method -> the file loaded through File › Load Weights
+        self._inspected: dict[str, tuple[Any, str]] = {}  # method -> (WeightsInfo or None, problem)
+        self.methods_dialog: Any = None
         self.loaded: Any = None  # LoadedImage of the opened file
         self.image_rgb: np.ndarray | None = None  # what the panes show (LR in reference mode)
         self.image_id = ""
@@ -160,6 +158,12 @@ class MainWindow(QMainWindow):
         self._active = 0
         self._queue = 0
         self._export_dialog: QProgressDialog | None = None
+        self._keep_view_generation: int | None = None  # an open that keeps the view (browsing)
+        from app.batch_dialog import FolderUpscale
+
+        self.folder_upscale = FolderUpscale(self)
+        self.folder_upscale.finished.connect(self.batchFinished)
+        self._flip_previous: dict[int, str] = {}  # pane uid -> the method it showed before (View › Flip Method)
         self._closing = False
         self.opener = ImageOpener(self)
         self.opener.finished.connect(self._on_image_ready)
@@ -181,14 +185,125 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self._grid_host)
         self._build_actions()
         self._build_status_bar()
-        for name in panes or self._default_panes():
+        remembered = [] if panes else self._remembered_panes()
+        for name in panes or [p.method for p in remembered] or self._default_panes():
             self.add_pane(name, rearrange=False)
         self._arrange()
-        self.resize(1280, 820)
+        for slot, memory in zip(self._slots, remembered):
+            if memory.split:
+                slot.picker.set_split_method(memory.split)
+                slot.pane.set_split(True, memory.fraction)
+        geometry = self.settings.value("window/geometry")
+        if not (geometry and self.restoreGeometry(geometry)):
+            self.resize(1280, 820)
         if method_error:
             self.statusBar().showMessage(method_error, 15000)
 
     # ------------------------------------------------------------------ set-up
+
+    def _make_service(self, generations: Any = None) -> RenderService:
+        prefs = self.preferences
+        device = self._device_arg if self._device_arg not in (None, "", "auto") else prefs.device
+        service = RenderService(device, self._loader, self._tile, parent=self, threads=prefs.threads(),
+                                options=prefs.upscaler_options(),
+                                budgets={"tile_budget_bytes": prefs.tile_budget_bytes(),
+                                         "feature_budget_bytes": prefs.feature_budget_bytes()},
+                                generations=generations)
+        worker = service.worker
+        worker.tileReady.connect(self._on_tile)
+        worker.queueChanged.connect(self._on_queue)
+        worker.deviceReady.connect(self._on_device)
+        worker.metricsReady.connect(self._on_metrics)
+        worker.exportProgress.connect(self._on_export_progress)
+        worker.exportFinished.connect(self._on_export_finished)
+        worker.methodLoaded.connect(self._on_method_loaded)
+        worker.weightsLoaded.connect(self._on_weights_loaded)
+        worker.weightsFailed.connect(self._on_weights_failed)
+        worker.methodInspected.connect(self._on_method_inspected)
+        worker.failed.connect(self._on_worker_failed)
+        return service
+
+    def _stored_preferences(self) -> Any:
+        from app.preferences import load
+
+        return load(self.settings.value)
+
+    @staticmethod
+    def _cuda_available() -> bool:
+        import torch
+
+        return torch.cuda.is_available()
+
+    @staticmethod
+    def _precisions(device: str) -> list[str]:
+        import torch
+
+        from app.preferences import precisions_for
+        from inference.precision import native_bf16
+
+        return precisions_for(device, lambda d: native_bf16(torch.device(d)))
+
+    def _validated_preferences(self, prefs: Any) -> Any:
+        import torch
+
+        from app.preferences import validated
+        from inference.precision import native_bf16
+
+        return validated(prefs, self._cuda_available(), lambda d: native_bf16(torch.device(d)))
+
+    def preferences_dialog(self) -> None:
+        from app.preferences_dialog import PreferencesDialog
+
+        dialog = PreferencesDialog(self.preferences, self._cuda_available(), self._precisions, self)
+        if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
+            self.apply_preferences(dialog.preferences())
+
+    def apply_preferences(self, prefs: Any) -> bool:
+        """Store `prefs` (made valid here) and, if anything changed, restart the
+        render worker with them: panes decode again, loaded weights are reloaded.
+        Returns whether the worker was restarted."""
+        from app.preferences import stored
+
+        prefs = self._validated_preferences(prefs)
+        for key, value in stored(prefs).items():
+            self.settings.setValue(key, value)
+        if prefs == self.preferences and self._device_arg in (None, "", "auto", prefs.device):
+            return False
+        self.preferences = prefs
+        self._device_arg = "auto"  # from now on Preferences decide
+        self._restart_service()
+        return True
+
+    def _restart_service(self) -> None:
+        old = self.service
+        old.worker.blockSignals(True)
+        old.shutdown()
+        # The old counter goes on: results of the old worker still queued for the GUI stay stale.
+        self.service = self._make_service(old.generations)
+        old.deleteLater()
+        self.device_label.setText("Device: starting\u2026")
+        self.weights_known.clear()
+        self._inspected.clear()
+        if self.image_rgb is not None:
+            self.service.set_image(self.image_id, self.image_rgb, ())
+        if self.reference is not None:
+            self.service.set_reference(self.reference)
+        for method, path in self.weights_paths.items():
+            self.service.load_weights(path, [method])
+        for slot in self._slots:
+            for side in SIDES:
+                slot.sides[side].metrics.clear()
+                slot.sides[side].seconds = None
+                slot.pane.clear_tiles(side)
+            self._request_whole_metrics(slot)
+        self.request_render()
+        self.statusBar().showMessage(f"Preferences applied: {self._preferences_summary()}", 8000)
+
+    def _preferences_summary(self) -> str:
+        p = self.preferences
+        threads = "automatic" if not p.worker_threads else str(p.worker_threads)
+        return (f"device {p.device}, {p.precision}, worker threads {threads}, caches {p.tile_cache_mb} MiB tiles "
+                f"+ {p.feature_cache_mb} MiB features")
 
     def _discover_methods(self, methods: list[str] | None) -> tuple[list[str], str]:
         if methods is not None:
@@ -226,12 +341,12 @@ class MainWindow(QMainWindow):
     def _is_untrained(self, name: str) -> bool:
         if name in self.weights_known:
             return not self.weights_known[name].trained
-        if name == "bicubic" or name.startswith("ground"):
+        if name.startswith("ground"):
             return False
         try:
-            from inference.catalog import shipped_status
+            from inference.catalog import is_interpolation, shipped_status
 
-            return shipped_status(name) != "trained"
+            return not is_interpolation(name) and shipped_status(name) != "trained"
         except Exception:
             return True
 
@@ -258,11 +373,12 @@ class MainWindow(QMainWindow):
         if name == "bicubic":
             return "Bicubic interpolation (Pillow's kernel): the baseline"
         try:
-            from inference import registry
+            from inference import catalog
 
-            spec = registry.spec(name)
+            if catalog.is_interpolation(name):
+                return f"{catalog.display_name(name)}: {catalog.paper(name)}"
             status = "untrained: random weights" if self._is_untrained(name) else "shipped weights"
-            return f"{spec.display}: {spec.paper}\n{status}"
+            return f"{catalog.display_name(name)}: {catalog.paper(name)}\n{status}"
         except Exception:
             return name
 
@@ -274,8 +390,39 @@ class MainWindow(QMainWindow):
             names = [str(n) for n in saved if str(n) in self.method_names][:MAX_PANES]
             if names:
                 return names
-        implicit = [m for m in self.method_names if m != "bicubic"]
-        return ["bicubic", implicit[0]] if implicit else ["bicubic"]
+        learned = self._learned_methods()
+        return ["bicubic", learned[0]] if learned else self.method_names[:1]
+
+    def _remembered_panes(self) -> list[Any]:
+        from app.settings import decode_panes
+
+        return decode_panes(self.settings.value("session/panes"), self.method_names, MAX_PANES)
+
+    def _remember_session(self) -> None:
+        """What a relaunch restores: the panes with their methods and splits, the window, the image."""
+        from app.settings import PaneMemory, encode_panes
+
+        self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
+        self.settings.setValue("session/panes", encode_panes([
+            PaneMemory(s.sides["a"].method, s.sides["b"].method if s.pane.is_split() and s.sides["b"].method else None,
+                       s.pane.split_fraction()) for s in self._slots]))
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        if self.loaded is not None:
+            self.settings.setValue("session/image", str(Path(self.loaded.path).resolve()))
+
+    def startup_image(self, explicit: str | None = None) -> str:
+        """What a launch opens: the image named on the command line, else the
+        last one if it still exists, else the bundled sample."""
+        from app.settings import restorable_image
+
+        return explicit or restorable_image(self.settings.value("session/image")) or str(SAMPLE_IMAGE)
+
+    def _learned_methods(self) -> list[str]:
+        try:
+            from inference.catalog import is_interpolation
+        except Exception:
+            return [m for m in self.method_names if m not in ("bicubic", "nearest")]
+        return [m for m in self.method_names if not is_interpolation(m)]
 
     def _action(self, text: str, slot: Callable, shortcut: Any = None, icon: str | None = None,
                 tip: str = "", checkable: bool = False) -> QAction:
@@ -297,7 +444,7 @@ class MainWindow(QMainWindow):
         A = self._action
         self.open_action = A("&Open\u2026", self.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
                              "Open an image (PNG, JPEG, WebP, TIFF, BMP)")
-        self.load_weights_action = A("Load &Weights\u2026", self.load_weights_dialog, "Ctrl+Shift+L",
+        self.load_weights_action = A("Load &Weights\u2026", lambda: self.load_weights_dialog(), "Ctrl+Shift+L",
                                      "fa5s.weight-hanging", "Load a checkpoint (.safetensors, or a public LIIF "
                                      ".pth) for the method it declares")
         self.export_view_action = A("&Export View\u2026", lambda: self.export_dialog("view"), "Ctrl+E",
@@ -306,6 +453,9 @@ class MainWindow(QMainWindow):
                                      "Ctrl+Shift+E", "fa5s.file-image", "Super-resolve the whole image at a scale")
         self.export_comparison_action = A("Export &Comparison\u2026", self.export_comparison_dialog, "Ctrl+Alt+E",
                                           "fa5s.images", "The same crop from every pane, labelled, side by side")
+        self.upscale_folder_action = A("&Upscale Folder\u2026", self.upscale_folder_dialog, "Ctrl+Shift+U",
+                                       "fa5s.layer-group", "Upscale every image of a folder with one method, "
+                                       "into another folder (as `main.py upscale FOLDER -o OUT/`)")
         self.quit_action = A("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.zoom_in_action = A("Zoom &In", lambda: self.zoom_by(2 ** 0.5), QKeySequence.StandardKey.ZoomIn,
                                 "fa5s.search-plus")
@@ -328,26 +478,54 @@ class MainWindow(QMainWindow):
         self.error_map_action = A("&Error Map", self.toggle_error_map, "Ctrl+M", "fa5s.fire",
                                   "Overlay |Y error| against the ground truth (reference mode)", checkable=True)
         self.error_map_action.setEnabled(False)
+        self.flip_action = A("&Flip Method", self.flip_active_pane, "F", "fa5s.exchange-alt",
+                             "Flip the active pane between its method and the one it showed before "
+                             "(the ground truth in reference mode, else bicubic)")
+        self.next_image_action = A("&Next Image", lambda: self.browse(1), QKeySequence.StandardKey.MoveToNextPage,
+                                   "fa5s.step-forward", "The next image in the same folder, keeping the view")
+        self.previous_image_action = A("&Previous Image", lambda: self.browse(-1),
+                                       QKeySequence.StandardKey.MoveToPreviousPage, "fa5s.step-backward",
+                                       "The previous image in the same folder, keeping the view")
+        self.copy_view_action = A("&Copy View", self.copy_view, QKeySequence.StandardKey.Copy, "fa5s.copy",
+                                  "Copy what the active pane shows to the clipboard, as an image")
+        self.fullscreen_action = A("&Full Screen", self.toggle_fullscreen, "F11", "fa5s.expand-arrows-alt",
+                                   checkable=True)
+        self.labels_action = A("Pane &Labels", self.toggle_labels, "L", tip="Show or hide the labels in the panes",
+                               checkable=True)
+        self.labels_action.setChecked(True)
+        self.preferences_action = A("&Preferences\u2026", self.preferences_dialog, "Ctrl+,",
+                                    "fa5s.cog", "Device, precision, worker threads and cache sizes")
         self.about_action = A("&About", self.about)
-        self.methods_action = A("&Methods and Weights", self.show_methods, icon="fa5s.info-circle")
+        self.methods_action = A("&Methods and Weights\u2026", self.show_methods, icon="fa5s.info-circle",
+                                tip="Each method: trained or not, source, licence, steps, metrics; load weights")
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu(qta_icon("fa5s.history"), "Open &Recent")
+        file_menu.addAction(self.next_image_action)
+        file_menu.addAction(self.previous_image_action)
         file_menu.addSeparator()
         file_menu.addAction(self.load_weights_action)
         file_menu.addSeparator()
-        for a in (self.export_view_action, self.export_whole_action, self.export_comparison_action):
+        for a in (self.export_view_action, self.export_whole_action, self.export_comparison_action,
+                  self.upscale_folder_action):
             file_menu.addAction(a)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addAction(self.copy_view_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.preferences_action)
         view_menu = menu.addMenu("&View")
         for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.one_action):
             view_menu.addAction(a)
         view_menu.addSeparator()
-        for a in (self.add_pane_action, self.remove_pane_action, self.split_action):
+        for a in (self.add_pane_action, self.remove_pane_action, self.split_action, self.flip_action):
             view_menu.addAction(a)
+        view_menu.addSeparator()
+        view_menu.addAction(self.labels_action)
+        view_menu.addAction(self.fullscreen_action)
         count_menu = view_menu.addMenu("&Panes")
         group = QActionGroup(self)
         for n in range(1, MAX_PANES + 1):
@@ -389,6 +567,11 @@ class MainWindow(QMainWindow):
         self.image_label = QLabel("No image")
         self.zoom_label = QLabel("")
         self.queue_label = QLabel("Queue: 0")
+        from widgets.error_legend import ErrorLegend
+
+        self.error_legend = ErrorLegend()
+        self.error_legend.setVisible(False)
+        bar.addPermanentWidget(self.error_legend)
         for w, tip in ((self.image_label, "Image size and bit depth"),
                        (self.zoom_label, "Zoom: output pixels per image pixel (physical screen pixels)"),
                        (self.queue_label, "Tiles and jobs waiting in the render worker"),
@@ -410,7 +593,9 @@ class MainWindow(QMainWindow):
             return None
         if method is None:
             used = {s.sides["a"].method for s in self._slots}
-            method = next((m for m in self.method_names if m not in used), self.method_names[0])
+            # Learned methods first: a new pane is for comparing decoders.
+            order = self._learned_methods() + [m for m in self.method_names if m not in self._learned_methods()]
+            method = next((m for m in order if m not in used), self.method_names[0])
         slot = PaneSlot(self._uid, self._entries(), method)
         self._uid += 1
         pane = slot.pane
@@ -419,6 +604,7 @@ class MainWindow(QMainWindow):
         pane.set_select_mode(self.select_action.isChecked())
         pane.set_show_overlay(self.error_map_action.isChecked())
         pane.set_selection(self.selection)
+        pane.set_show_labels(self.labels_action.isChecked())
         pane.viewRequested.connect(self.apply_view)
         pane.resized.connect(self._pane_resized)
         pane.selectionChanged.connect(self._selection_changed)
@@ -489,6 +675,8 @@ class MainWindow(QMainWindow):
         state = slot.sides[side]
         if state.method == name:
             return
+        if side == "a" and state.method:
+            self._flip_previous[slot.uid] = state.method
         state.method = name
         state.metrics.clear()
         state.seconds = None
@@ -513,6 +701,25 @@ class MainWindow(QMainWindow):
             self.split_action.setChecked(slot.pane.is_split())
         self.schedule_render()
 
+    def flip_active_pane(self) -> None:
+        """Show the active pane's other method in place (same view): the method it
+        showed before, else the ground truth in reference mode, else bicubic."""
+        from app.flip import flip_partner
+
+        slot = self.active_slot()
+        current = slot.sides["a"].method
+        reference = None
+        if self.reference is not None:
+            from inference.reference import GROUND_TRUTH
+
+            reference = GROUND_TRUTH
+        other = flip_partner(current, self._flip_previous.get(slot.uid), slot.picker.names(), reference)
+        if other is None:
+            return
+        slot.picker.set_method(other)  # the picker's signal calls set_method
+        self.statusBar().showMessage(f"Pane {self._active + 1}: {self.display_name(other)} "
+                                     f"(F flips back to {self.display_name(current)})", 4000)
+
     def toggle_split(self) -> None:
         slot = self.active_slot()
         if slot.pane.is_split():
@@ -533,7 +740,43 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path) -> int:
+    def browse(self, step: int) -> Path | None:
+        """Open the image `step` places after the current one in its folder
+        (PageDown / PageUp), keeping the view. Returns the path being opened."""
+        from app.browse import neighbour
+
+        if self.loaded is None:
+            return None
+        current = Path(self.loaded.path)
+        target = neighbour(current, step)
+        if target is None:
+            where = "last" if step > 0 else "first"
+            self.statusBar().showMessage(f"{current.name} is the {where} image in {current.parent}", 4000)
+            return None
+        self.open_path(target, keep_view=True)
+        return target
+
+    def copy_view(self) -> None:
+        """The active pane's view, as the pane shows it (no labels), to the clipboard."""
+        if self.image_rgb is None:
+            return
+        image = self.active_slot().pane.view_image()
+        QApplication.clipboard().setImage(image)
+        self.statusBar().showMessage(f"Copied pane {self._active + 1}'s view "
+                                     f"({image.width()} \u00d7 {image.height()}) to the clipboard", 4000)
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+        self.fullscreen_action.setChecked(self.isFullScreen())
+
+    def toggle_labels(self) -> None:
+        for slot in self._slots:
+            slot.pane.set_show_labels(self.labels_action.isChecked())
+
+    def open_path(self, path: str | Path, keep_view: bool = False) -> int:
         """Start opening an image: it is read and decoded in a background
         thread while the current one stays on screen and usable. Then either
         the new image is shown or a dialog says why not (the current one
@@ -542,7 +785,9 @@ class MainWindow(QMainWindow):
         if self._closing:
             return 0
         self.statusBar().showMessage(f"Opening {Path(path).name}\u2026")
-        return self.opener.open(path, self.pane_size())
+        generation = self.opener.open(path, self.pane_size())
+        self._keep_view_generation = generation if keep_view else None
+        return generation
 
     def is_opening(self) -> bool:
         return self.opener.busy
@@ -561,7 +806,10 @@ class MainWindow(QMainWindow):
             self._leave_reference(reopen=False)
         loaded = result.image.loaded
         self.loaded = loaded
-        self._show_image(result.image.rgb, fit=True, source=result.image.source)
+        keep_view = result.generation == self._keep_view_generation and self.image_rgb is not None
+        self._show_image(result.image.rgb, fit=not keep_view, source=result.image.source)
+        if keep_view:
+            self.apply_view(self.view)  # the same view, kept inside the new image
         self._add_recent(str(Path(path).resolve()))
         self.setWindowTitle(f"{Path(path).name} \u2014 Implicit Zoom")
         notes = "; ".join(loaded.notes)
@@ -815,19 +1063,30 @@ class MainWindow(QMainWindow):
                 for side in SIDES:
                     if slot.sides[side].method == name:
                         self._update_label(slot, side)
+            self._refresh_methods_dialog()
 
-    def load_weights_dialog(self) -> None:
-        start = str(self.settings.value("weightsDir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Load weights", start, WEIGHTS_FILTER)
+    def weights_folder(self) -> str:
+        """Where File › Load Weights opens: the last folder used, else resources/weights/."""
+        from app.settings import start_folder
+        from inference.catalog import WEIGHTS_DIR
+
+        last = self.settings.value("weightsDir")
+        return start_folder(str(last) if last else None, WEIGHTS_DIR)
+
+    def load_weights_dialog(self, method: str | None = None) -> None:
+        """Pick a checkpoint; with `method` (the methods dialog's button) only that method's weights are taken."""
+        title = f"Load weights for {self.display_name(method)}" if method else "Load weights"
+        path, _ = QFileDialog.getOpenFileName(self, title, self.weights_folder(), WEIGHTS_FILTER)
         if path:
             self.settings.setValue("weightsDir", str(Path(path).parent))
-            self.load_weights(path)
+            self.load_weights(path, method)
 
-    def load_weights(self, path: str | Path) -> None:
-        """Load a checkpoint in the worker for the method it declares; the
-        answer comes back as `_on_weights_loaded` or `_on_weights_failed`."""
+    def load_weights(self, path: str | Path, method: str | None = None) -> None:
+        """Load a checkpoint in the worker for the method it declares (it must
+        be `method` when given); the answer comes back as `_on_weights_loaded`
+        or `_on_weights_failed`."""
         self.statusBar().showMessage(f"Loading weights from {Path(path).name}\u2026")
-        self.service.load_weights(str(path), self.method_names)
+        self.service.load_weights(str(path), [method] if method else self.method_names)
 
     @Slot(str, str)
     def _on_weights_loaded(self, method: str, path: str) -> None:
@@ -845,6 +1104,9 @@ class MainWindow(QMainWindow):
                 self._update_label(slot, side)
             if method in (slot.sides["a"].method, slot.sides["b"].method):
                 self._request_whole_metrics(slot)
+        self.weights_paths[method] = str(path)
+        self._inspected.pop(method, None)
+        self._refresh_methods_dialog()
         weights = self.weights_known.get(method)
         summary = f": {weights.summary}" if weights is not None else ""
         self.statusBar().showMessage(f"{self.display_name(method)} now uses {Path(path).name}{summary}", 10000)
@@ -1000,6 +1262,15 @@ class MainWindow(QMainWindow):
         on = self.error_map_action.isChecked()
         for slot in self._slots:
             slot.pane.set_show_overlay(on)
+        if on:
+            from inference.metrics import Y_WEIGHTS
+            from inference.reference import ERROR_MAP_FULL, error_heatmap
+
+            # The map's own colours for luma errors 0 .. ERROR_MAP_FULL.
+            ramp = np.linspace(0.0, ERROR_MAP_FULL, 24) / float(np.sum(Y_WEIGHTS))
+            colours = error_heatmap(np.repeat(ramp[:, None], 3, 1), np.zeros((24, 3)))
+            self.error_legend.set_scale(colours, ERROR_MAP_FULL)
+        self.error_legend.setVisible(on)
 
     def metrics(self, index: int, side: str = "a") -> dict[str, MetricsResult]:
         return dict(self._slots[index].sides[side].metrics)
@@ -1014,7 +1285,8 @@ class MainWindow(QMainWindow):
             for side in slot.active_sides():
                 where = f"pane {i + 1}" + ("" if side == "a" and not slot.pane.is_split() else
                                            (" left" if side == "a" else " right"))
-                choices.append((f"{self.display_name(slot.sides[side].method)} ({where})", slot.sides[side].method))
+                # "(untrained)" where it is: an export of random weights must not pass for a result.
+                choices.append((f"{self._method_label(slot.sides[side].method)} ({where})", slot.sides[side].method))
         return choices, active
 
     def export_lattice(self, area: str, mode: str = "zoom", scale: float = 0.0, width: int = 0) -> Lattice | None:
@@ -1042,10 +1314,14 @@ class MainWindow(QMainWindow):
             return clip_to_image(self.active_slot().pane.lattice(), w, h)
         return rect_lattice(x0, y0, x1, y1, zoom, w, h)
 
-    def _default_export_path(self, suffix: str = "") -> str:
-        base = Path(self.loaded.path).stem if self.loaded is not None else "export"
-        folder = Path(str(self.settings.value("exportDir", str(Path.home()))))
-        return str(folder / f"{base}{suffix}.png")
+    def default_export_path(self, method: str, zoom: float | None) -> str:
+        """butterfly_liif_x3.7.png in the folder last exported to (else the image's)."""
+        from app.export_names import export_folder, export_name
+
+        image = self.loaded.path if self.loaded is not None else None
+        last = self.settings.value("exportDir")
+        folder = export_folder(str(last) if last else None, image, Path.home())
+        return str(folder / export_name(image, method, zoom))
 
     def export_dialog(self, area: str = "view") -> None:
         from app.export_dialog import ExportDialog
@@ -1058,9 +1334,13 @@ class MainWindow(QMainWindow):
             lat = self.export_lattice(a, mode, scale, width)
             return (lat.width, lat.height) if lat is not None else None
 
+        def path_for(method: str, a: str, mode: str, scale: float, width: int) -> str:
+            lat = self.export_lattice(a, mode, scale, width)
+            return self.default_export_path(method, lat.zx if lat is not None else None)
+
         dialog = ExportDialog(choices, active, self.view.zoom, self.selection is not None,
                               "selection" if area == "view" and self.selection is not None else area,
-                              self._default_export_path(), size_for, self)
+                              "", size_for, self, path_for=path_for)
         if dialog.exec() != ExportDialog.DialogCode.Accepted:
             return
         spec = dialog.spec()
@@ -1087,9 +1367,13 @@ class MainWindow(QMainWindow):
     def export_comparison_dialog(self) -> None:
         if self.image_rgb is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export comparison", self._default_export_path("-comparison"),
+        area = "selection" if self.selection is not None else "view"
+        lattice = self.export_lattice(area)
+        start = self.default_export_path("comparison", lattice.zx if lattice is not None else self.view.zoom)
+        path, _ = QFileDialog.getSaveFileName(self, "Export comparison", start,
                                               "PNG image (*.png);;TIFF image (*.tif *.tiff);;WebP image (*.webp)")
         if path:
+            self.settings.setValue("exportDir", str(Path(path).parent))
             self.export_comparison_to(path)
 
     def export_comparison_to(self, path: str, progress_dialog: bool = True) -> bool:
@@ -1112,7 +1396,9 @@ class MainWindow(QMainWindow):
     def _export_metadata(self) -> dict[str, str]:
         meta = {}
         if self.loaded is not None:
-            meta["Source"] = Path(self.loaded.path).name
+            from app.export_names import source_metadata
+
+            meta.update(source_metadata(self.loaded.path))
         if self.reference is not None:
             meta["Reference"] = f"LR simulated from the source, downscaled x{self.reference.scale:g} (bicubic)"
         return meta
@@ -1148,6 +1434,27 @@ class MainWindow(QMainWindow):
         elif not self._closing:
             QMessageBox.warning(self, "Export failed", result.message)
         self.exportDone.emit(result)
+
+    # ------------------------------------------------------------------ batch
+
+    def upscale_folder_dialog(self) -> None:
+        self.folder_upscale.open_dialog()
+
+    def start_batch(self, spec: Any, interactive: bool = True) -> Any:
+        """Upscale spec.folder into spec.output (app.batch_dialog.FolderUpscale); `batchFinished` at the end."""
+        return self.folder_upscale.start(spec, interactive)
+
+    def _batch_upscaler(self, method: str) -> Any:
+        """The method as the panes have it (weights picked by hand, Preferences' options), for a batch thread."""
+        device = self.service.worker.device or "cpu"
+        if self._loader is not None:
+            return self._loader(method, device)
+        from inference.catalog import is_interpolation, load_upscaler
+
+        if is_interpolation(method):
+            return load_upscaler(method, device)
+        return load_upscaler(method, device, weights=self.weights_paths.get(method),
+                             **self.preferences.upscaler_options())
 
     # ------------------------------------------------------------------ recent files, drops, help
 
@@ -1191,13 +1498,46 @@ class MainWindow(QMainWindow):
                 self.open_path(url.toLocalFile())
                 return
 
-    def show_methods(self) -> None:
-        lines = []
+    def method_rows(self) -> list[Any]:
+        """What Help › Methods and Weights shows, from the weights the worker loaded."""
+        from app.method_rows import method_row
+        from inference import catalog
+
+        rows = []
         for name in self.method_names:
-            summary = self.weights_known[name].summary if name in self.weights_known else (
-                "untrained: random weights" if self._is_untrained(name) else "shipped weights (loaded on first use)")
-            lines.append(f"<b>{self.display_name(name)}</b> ({name}): {summary}")
-        QMessageBox.information(self, "Methods and weights", "<br>".join(lines))
+            try:
+                interpolation = catalog.is_interpolation(name)
+                paper = catalog.paper(name)
+                expected = None if interpolation else catalog.expected_weights(name)
+            except Exception:  # a method the registry does not know (tests' own names)
+                interpolation, paper, expected = name in ("bicubic", "nearest"), "", None
+            weights, problem = self._inspected.get(name, (self.weights_known.get(name), ""))
+            rows.append(method_row(name, self.display_name(name), paper, interpolation=interpolation,
+                                   weights=weights, expected=expected, loaded_from=self.weights_paths.get(name),
+                                   problem=problem, checked=name in self._inspected or name in self.weights_known))
+        return rows
+
+    def show_methods(self) -> None:
+        """Help › Methods and Weights (non-modal; it follows weights loaded while it is open)."""
+        from app.methods_dialog import MethodsDialog
+
+        if self.methods_dialog is None:
+            self.methods_dialog = MethodsDialog(self.method_rows(), self)
+            self.methods_dialog.loadRequested.connect(self.load_weights_dialog)
+        self._refresh_methods_dialog()
+        self.methods_dialog.show()
+        self.methods_dialog.raise_()
+        # Ask the worker: it loads each method the way a pane would and says what it got.
+        self.service.inspect_methods([r.name for r in self.method_rows() if r.learned])
+
+    @Slot(str, object, str)
+    def _on_method_inspected(self, name: str, weights: Any, problem: str) -> None:
+        self._inspected[name] = (weights, problem)
+        self._refresh_methods_dialog()
+
+    def _refresh_methods_dialog(self) -> None:
+        if self.methods_dialog is not None:
+            self.methods_dialog.set_rows(self.method_rows())
 
     def about(self) -> None:
         QMessageBox.about(self, "Implicit Zoom",
@@ -1219,10 +1559,11 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closing = True
+        self.folder_upscale.cancel()  # a batch stops at its next tile; the image in progress is not written
         self.opener.cancel()  # a load in flight finishes unseen in its daemon thread: closing never waits for it
         for timer in (self._render_timer, self._rest_timer, self._metrics_timer):
             timer.stop()
-        self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
+        self._remember_session()
         # The window goes at once; the worker stops at its next tile boundary
         # (a model call in flight cannot be interrupted) and is waited for.
         self.hide()
@@ -1256,6 +1597,6 @@ def run_gui(image_path: str | None = None, device: str = "auto") -> int:
     window = MainWindow(device=device)
     freeze_startup_objects()
     window.show()
-    path = image_path or str(SAMPLE_IMAGE)
+    path = window.startup_image(image_path)
     QTimer.singleShot(0, lambda: window.open_path(path))
     return int(app.exec())

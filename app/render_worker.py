@@ -135,13 +135,19 @@ class RenderWorker(QObject):
     methodLoaded = Signal(str, object)  # name, upscaler.weights
     weightsLoaded = Signal(str, str)  # method, path
     weightsFailed = Signal(str, str)  # path, message
+    methodInspected = Signal(str, object, str)  # name, upscaler.weights (None when it cannot load), problem
     failed = Signal(str)
 
     def __init__(self, device: str, loader: Loader | None, generations: GenerationCounter,
                  stop: threading.Event, cancel: threading.Event, tile: int | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, options: dict[str, Any] | None = None,
+                 budgets: dict[str, int] | None = None) -> None:
         super().__init__()
         self._threads = threads
+        # Keywords every learned method is loaded with (e.g. precision), and the
+        # Renderer's cache budgets (tile_budget_bytes, feature_budget_bytes).
+        self._options = dict(options or {})
+        self._budgets = dict(budgets or {})
         self.torch_threads: int | None = None  # set on the CPU once started
         self._device_name = device
         self._loader = loader
@@ -180,7 +186,7 @@ class RenderWorker(QObject):
             torch.set_num_threads(cpu_worker_threads(self._threads, torch.get_num_threads()))
             self.torch_threads = torch.get_num_threads()
         tile = self._tile or (DEFAULT_TILE if self.device.type == "cuda" else CPU_TILE)
-        self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations)
+        self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations, **self._budgets)
         self.deviceReady.emit(label)
 
     def _get_upscaler(self, name: str) -> Any:
@@ -195,7 +201,7 @@ class RenderWorker(QObject):
                 loader = self._loader
                 if loader is None:
                     from inference.catalog import load_upscaler as loader
-                up = loader(name, self.device)
+                up = loader(name, self.device, **self._options) if self._options else loader(name, self.device)
             self._upscalers[name] = up
             self.methodLoaded.emit(name, up.weights)
         return self._upscalers[name]
@@ -219,9 +225,11 @@ class RenderWorker(QObject):
             declared = checkpoint.load(path).method
             if declared not in registry.method_names():
                 raise checkpoint.CheckpointError(f"it names an unknown method {declared!r}")
+            if offered and len(offered) == 1 and declared != offered[0]:
+                raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, not {offered[0]!r}")
             if offered and declared not in offered:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
-            upscaler = load_upscaler(declared, self.device, weights=path)
+            upscaler = load_upscaler(declared, self.device, weights=path, **self._options)
         except Exception as error:  # a refused file is a message; the old weights stay in use
             text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
             if not isinstance(error, checkpoint.CheckpointError):
@@ -233,6 +241,21 @@ class RenderWorker(QObject):
             self.renderer.forget_method(declared)
         self.methodLoaded.emit(declared, upscaler.weights)
         self.weightsLoaded.emit(declared, path)
+
+    @Slot(object)
+    def inspect_methods(self, names: Any) -> None:
+        """Load each method the way the panes do (the catalog's load path) and
+        say what weights it has, or why it cannot load; nothing is decoded."""
+        for name in names:
+            if self._stop.is_set():
+                return
+            try:
+                if self.device is None:
+                    raise RuntimeError("the render worker is not ready yet")
+                self.methodInspected.emit(name, self._get_upscaler(name).weights, "")
+            except Exception as error:  # an unusable file is a row in the dialog, not a crash
+                text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+                self.methodInspected.emit(name, None, text.splitlines()[0] if text else type(error).__name__)
 
     @Slot(str, object, object)
     def set_image(self, image_id: str, rgb: np.ndarray, keep: Any) -> None:
@@ -374,17 +397,22 @@ class RenderService(QObject):
     _metrics = Signal(object)
     _export = Signal(object)
     _load_weights = Signal(str, object)
+    _inspect = Signal(object)
 
     def __init__(self, device: str = "auto", loader: Loader | None = None, tile: int | None = None,
-                 parent: QObject | None = None, threads: int | None = None) -> None:
+                 parent: QObject | None = None, threads: int | None = None, options: dict[str, Any] | None = None,
+                 budgets: dict[str, int] | None = None, generations: GenerationCounter | None = None) -> None:
+        """`generations`: a replaced service's counter, so that its results still
+        on their way to the GUI stay stale for the new one."""
         super().__init__(parent)
-        self.generations = GenerationCounter()
+        self.device_name = device
+        self.generations = generations or GenerationCounter()
         self.stop_event = threading.Event()
         self.cancel_event = threading.Event()
         self.thread = QThread()
         self.thread.setObjectName("render-worker")
         self.worker = RenderWorker(device, loader, self.generations, self.stop_event, self.cancel_event, tile,
-                                   threads)
+                                   threads, options, budgets)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
         self._set_image.connect(self.worker.set_image)
@@ -393,6 +421,7 @@ class RenderService(QObject):
         self._metrics.connect(self.worker.request_metrics)
         self._export.connect(self.worker.export)
         self._load_weights.connect(self.worker.load_weights)
+        self._inspect.connect(self.worker.inspect_methods)
         self.thread.start()
         self._running = True
 
@@ -414,6 +443,10 @@ class RenderService(QObject):
 
     def load_weights(self, path: str, offered: list[str] | None = None) -> None:
         self._load_weights.emit(str(path), list(offered or []))
+
+    def inspect_methods(self, names: list[str]) -> None:
+        """Ask what weights each method has; answers come as worker.methodInspected."""
+        self._inspect.emit(list(names))
 
     def cancel_export(self) -> None:
         self.cancel_event.set()

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .catalog import all_methods, load_upscaler
+from .catalog import all_methods, is_interpolation, load_upscaler
 from .geometry import pane_lattice
 from .upscaler import Upscaler, device_label, pick_device
 
@@ -264,7 +264,7 @@ def _device_of(report: BenchReport) -> torch.device:
 
 
 def _method_options(method: str, report: BenchReport) -> dict[str, Any]:
-    if method == "bicubic":
+    if is_interpolation(method):
         return {}
     return {"precision": report.precision, **report.options}
 
@@ -555,7 +555,7 @@ def add_precision_check(report: BenchReport, methods: list[str] | None, data_roo
     from .evaluate import evaluate_image, load_rgb8
 
     dev = _device_of(report)
-    methods = [m for m in (methods or all_methods()) if m != "bicubic"]
+    methods = [m for m in (methods or all_methods()) if not is_interpolation(m)]
     scales = scales or [2.0, 3.0, 4.0]
     precisions = precisions or ["fp16", "bf16"]
     folder = Path(data_root) / set_name

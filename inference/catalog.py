@@ -11,28 +11,48 @@ import torch
 
 from . import checkpoint, registry
 from .methods.bicubic import BicubicUpscaler
+from .methods.nearest import NearestUpscaler
 from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo, meets_trained_floor
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
 
+# Methods without weights, beside the learned ones of the registry.
+INTERPOLATIONS: dict[str, type[Upscaler]] = {"bicubic": BicubicUpscaler, "nearest": NearestUpscaler}
+
 
 def all_methods() -> list[str]:
-    return ["bicubic", *registry.method_names()]
+    return [*INTERPOLATIONS, *registry.method_names()]
+
+
+def is_interpolation(name: str) -> bool:
+    """True for the methods that have no weights (bicubic, nearest)."""
+    return name in INTERPOLATIONS
 
 
 def display_name(name: str) -> str:
-    return "Bicubic" if name == "bicubic" else registry.spec(name).display
+    return INTERPOLATIONS[name].display if name in INTERPOLATIONS else registry.spec(name).display
+
+
+def paper(name: str) -> str:
+    """The paper (or, for an interpolation, the rule) a method follows."""
+    return INTERPOLATIONS[name].paper if name in INTERPOLATIONS else registry.spec(name).paper
+
+
+def expected_weights(name: str) -> Path:
+    """Where a learned method's shipped weights are looked for."""
+    return WEIGHTS_DIR / f"{name}.safetensors"
 
 
 def shipped_weights(name: str) -> Path | None:
-    path = WEIGHTS_DIR / f"{name}.safetensors"
+    path = expected_weights(name)
     return path if path.is_file() else None
 
 
 def shipped_status(name: str) -> str:
     """'trained', 'in training' or 'untrained' for a learned method's shipped
-    file, from its metadata alone (no model is built); 'trained' for bicubic."""
-    if name == "bicubic":
+    file, from its metadata alone (no model is built); 'trained' for the
+    interpolations, which need no weights."""
+    if is_interpolation(name):
         return "trained"
     path = shipped_weights(name)
     if path is None:
@@ -48,8 +68,8 @@ def load_upscaler(name: str, device: torch.device | str | None = None, weights: 
                   **options: Any) -> Upscaler:
     """`name` with the given weights file, else the shipped one, else random
     weights marked untrained. Raises CheckpointError for an unusable file."""
-    if name == "bicubic":
-        return BicubicUpscaler(device)
+    if name in INTERPOLATIONS:
+        return INTERPOLATIONS[name](device)
     spec = registry.spec(name)
     path = Path(weights) if weights else shipped_weights(name)
     if path is None:

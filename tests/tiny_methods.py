@@ -25,13 +25,13 @@ def tiny_liif(device: str = "cpu") -> Any:
 
 
 def tiny_loader(methods: tuple[str, ...] = ("bicubic", "liif")) -> Callable[[str, Any], Any]:
-    """A `load_upscaler(name, device)` replacement: bicubic is the real one,
-    every implicit name gets the tiny LIIF."""
-    from inference.catalog import load_upscaler
+    """A `load_upscaler(name, device)` replacement: the interpolations
+    (bicubic, nearest) are the real ones, every implicit name gets the tiny LIIF."""
+    from inference.catalog import is_interpolation, load_upscaler
 
     def load(name: str, device: Any = "cpu") -> Any:
-        if name == "bicubic":
-            return load_upscaler("bicubic", device)
+        if is_interpolation(name):
+            return load_upscaler(name, device)
         if name not in methods:
             raise KeyError(f"unknown method {name!r}")
         return tiny_liif(str(device))

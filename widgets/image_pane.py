@@ -163,6 +163,8 @@ class ImagePane(QWidget):
         self._drag_last = QPointF()
         self._drag_start_image: tuple[float, float] | None = None
         self._hint = "Open an image (Ctrl+O) or drop one here"
+        self._show_labels = True
+        self._plain = False  # painting for view_image: the image only, no labels, frame or selection
 
     # ---------------------------------------------------------------- state
 
@@ -235,6 +237,24 @@ class ImagePane(QWidget):
     def set_show_overlay(self, show: bool) -> None:
         self._show_overlay = bool(show)
         self.update()
+
+    def set_show_labels(self, show: bool) -> None:
+        """Show or hide the corner labels (method, state, scores)."""
+        self._show_labels = bool(show)
+        self.update()
+
+    def labels_shown(self) -> bool:
+        return self._show_labels
+
+    def view_image(self) -> QImage:
+        """What the pane shows of the image, without labels, selection or
+        active frame, at its physical size (for the clipboard)."""
+        self._plain = True
+        try:
+            image = self.grab().toImage()
+        finally:
+            self._plain = False
+        return image
 
     def set_hint(self, text: str) -> None:
         self._hint = text
@@ -392,12 +412,16 @@ class ImagePane(QWidget):
                 painter.setOpacity(1.0)
         painter.setClipping(False)
         painter.restore()
+        if self._plain:
+            painter.end()
+            return
         self._paint_selection(painter)
         if self._split:
             self._paint_divider(painter)
-        self._paint_label(painter, "a")
-        if self._split:
-            self._paint_label(painter, "b")
+        if self._show_labels:
+            self._paint_label(painter, "a")
+            if self._split:
+                self._paint_label(painter, "b")
         if self._active:
             pen = QPen(self.palette().color(QPalette.ColorRole.Highlight), 2)
             painter.setPen(pen)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BICUBIC_PAPER = "Keys: Cubic Convolution Interpolation for Digital Image Processing (IEEE TASSP 1981)"
 # Provenance fields shown first, in this order, when a checkpoint has them.
 PROVENANCE_ORDER = ("data", "steps", "epoch", "device", "time", "seconds", "date", "source")
 
@@ -22,13 +21,13 @@ def describe(name: str) -> dict[str, Any]:
     """What is known about method `name` without building its model."""
     from inference import catalog, checkpoint, registry
 
-    if name == "bicubic":
-        return {"name": name, "display": "Bicubic", "paper": BICUBIC_PAPER, "learned": False, "trained": None,
+    if catalog.is_interpolation(name):
+        return {"name": name, "display": catalog.display_name(name), "paper": catalog.paper(name), "learned": False, "trained": None,
                 "weights": None, "provenance": {}, "metrics": {}, "problem": None, "expected_weights": None}
     spec = registry.spec(name)
     info: dict[str, Any] = {"name": name, "display": spec.display, "paper": spec.paper, "learned": True,
                             "trained": False, "weights": None, "provenance": {}, "metrics": {}, "problem": None,
-                            "expected_weights": str(catalog.WEIGHTS_DIR / f"{name}.safetensors")}
+                            "expected_weights": str(catalog.expected_weights(name))}
     path = catalog.shipped_weights(name)
     if path is None:
         return info

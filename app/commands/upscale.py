@@ -1,7 +1,9 @@
-"""`main.py upscale`: super-resolve an image, or a region of it, to a file.
+"""`main.py upscale`: super-resolve an image, or a region of it, to a file;
+or several images (files, folders) into a folder.
 
     python main.py upscale IN.png --method liif --scale 3.7 -o OUT.png
     python main.py upscale IN.png --size 1920x1080 --region 10,20,480,270 -o crop.tif --bits 16
+    python main.py upscale photos/ extra.jpg --method liif --scale 4 -o upscaled/
 
 Every problem a user can cause (bad file, bad number, unwritable output,
 unusable checkpoint) ends in one line on stderr and a non-zero exit code.
@@ -42,9 +44,13 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     one_line_errors(parser)
-    parser.add_argument("input", help="image to super-resolve (PNG, JPEG, WebP, TIFF, BMP, GIF)")
+    parser.add_argument("input", nargs="+",
+                        help="image to super-resolve (PNG, JPEG, WebP, TIFF, BMP, GIF); several images or "
+                        "folders upscale each image into the -o folder")
     parser.add_argument("-o", "--output", required=True,
-                        help="output file; the format follows the extension: .png .tif .tiff .webp .jpg")
+                        help="output file; the format follows the extension: .png .tif .tiff .webp .jpg. "
+                        "With several inputs or a folder: a folder, where each image is written as "
+                        "NAME_METHOD_xSCALE.png and images already there are skipped")
     parser.add_argument("--method", default="liif", help="method name (see `main.py methods`); default liif")
     parser.add_argument("--scale", default=None,
                         help=f"output pixels per input pixel, e.g. 3.7 (default {DEFAULT_SCALE:g})")
@@ -147,6 +153,12 @@ def _run(args: argparse.Namespace) -> int:
     from inference.render import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory, pick_device
 
+    from app.batch import is_batch
+    from app.export_names import source_metadata
+
+    if is_batch(list(args.input), args.output):
+        return _run_batch(args)
+    args.input = args.input[0]
     quiet = bool(args.quiet)
     bits = parse_bits(args.bits)
     if args.scale is not None and args.size is not None:
@@ -157,8 +169,8 @@ def _run(args: argparse.Namespace) -> int:
     methods = catalog.all_methods()
     if args.method not in methods:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
-    if args.method == "bicubic" and args.weights:
-        raise UsageError("bicubic has no weights; --weights is for the learned methods")
+    if catalog.is_interpolation(args.method) and args.weights:
+        raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
     try:
         fmt = imageio.output_format(args.output)
     except imageio.ImageSaveError as error:
@@ -214,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
              "the output comes from random weights and is not a result")
 
     lattice = Lattice.from_region(region, size[0], size[1])
-    metadata = {"Source": Path(args.input).name}
+    metadata = source_metadata(args.input)
     try:
         features = upscaler.encode(loaded.rgb)
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
@@ -231,6 +243,77 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {path}: {size[0]} x {size[1]} pixels, {upscaler.display}, zoom {lattice.zx:.4g} x "
               f"{lattice.zy:.4g}, {bits}-bit, on {device_label(device)}")
     return 0
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    """Each input image (folders: the images directly in them) into the -o
+    folder, through the same exporter; one failure does not stop the rest."""
+    from app.batch import expand_inputs, plan_batch, run_batch
+    from inference import catalog, checkpoint
+    from inference.render import MAX_ZOOM
+    from inference.upscaler import device_label, pick_device
+
+    quiet = bool(args.quiet)
+    bits = parse_bits(args.bits)
+    if args.region is not None:
+        raise UsageError("--region is for one image; leave it out when upscaling several")
+    if args.scale is not None and args.size is not None:
+        raise UsageError("give --scale or --size, not both")
+    scale = parse_scale(args.scale, MAX_ZOOM) if args.scale is not None else None
+    size = parse_size(args.size) if args.size is not None else None
+    if size is None and scale is None:
+        scale = DEFAULT_SCALE
+    methods = catalog.all_methods()
+    if args.method not in methods:
+        raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
+    if catalog.is_interpolation(args.method) and args.weights:
+        raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {args.output} is a file; with several inputs or a folder, -o names a folder")
+    try:
+        device = pick_device(args.device)
+    except (ValueError, RuntimeError) as error:
+        message = str(error).splitlines()[0] if isinstance(error, ValueError) else \
+            f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)"
+        raise UsageError(message) from None
+    sources, problems = expand_inputs(list(args.input))
+    for path, why in problems:
+        _say(f"error: {path}: {why}")
+    if not sources:
+        raise CommandError("no images to upscale")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot make the folder {out_dir}: {error.strerror or error}") from None
+    try:
+        upscaler = catalog.load_upscaler(args.method, device, weights=args.weights)
+    except checkpoint.CheckpointError as error:
+        raise CommandError(f"checkpoint {error}") from None
+    except (ValueError, KeyError) as error:
+        raise CommandError(str(error.args[0] if error.args else error)) from None
+    if not upscaler.weights.trained:
+        _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
+             "the output comes from random weights and is not a result")
+    items = plan_batch(sources, out_dir, args.method, scale, size)
+
+    def said(item: Any, outcome: str, message: str) -> None:
+        if outcome == "failed":
+            _say(f"error: {item.source}: {message}")
+        elif not quiet:
+            print(f"{'wrote' if outcome == 'written' else 'skipped'} {item.output if outcome == 'written' else item.source}"
+                  + ("" if outcome == "written" else f" ({message}: {item.output.name})"), flush=True)
+
+    try:
+        report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=MAX_ZOOM, on_item=said)
+    except KeyboardInterrupt:
+        _say("interrupted; the image in progress was not written, those before it were")
+        return EXIT_INTERRUPTED
+    failed = len(report.failed) + len(problems)
+    if not quiet or failed:
+        _say(f"{report.summary()} on {device_label(device)}"
+             + (f"; {len(problems)} input(s) not found or empty" if problems else ""))
+    return EXIT_FAILED if failed else 0
 
 
 class _progress_bar:

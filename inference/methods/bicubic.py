@@ -176,6 +176,7 @@ def clear_caches() -> None:
 class BicubicUpscaler(Upscaler):
     name = "bicubic"
     display = "Bicubic"
+    paper = "Keys: Cubic Convolution Interpolation for Digital Image Processing (IEEE TASSP 1981)"
 
     def __init__(self, device: torch.device | str | None = None) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)

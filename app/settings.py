@@ -1,0 +1,68 @@
+"""Remembered choices that need no window to reason about: which folder a
+file dialog opens in, and the session a relaunch restores (last image, panes,
+their methods and splits). The window stores them with QSettings. No Qt:
+tested without a window."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def start_folder(last_used: str | None, default: Path) -> str:
+    """The folder a file dialog opens in: the last one used if it still
+    exists, else `default`, else the nearest folder above `default` that exists."""
+    if last_used and Path(last_used).is_dir():
+        return str(last_used)
+    folder = Path(default)
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return str(folder)
+
+
+# ---------------------------------------------------------------- the session a relaunch restores
+
+@dataclass(frozen=True)
+class PaneMemory:
+    """One pane as it was left: its method, the split's second method (None:
+    not split) and where the divider was (fraction of the width)."""
+
+    method: str
+    split: str | None = None
+    fraction: float = 0.5
+
+
+def encode_panes(panes: list[PaneMemory]) -> str:
+    return json.dumps([{"method": p.method, "split": p.split, "fraction": round(float(p.fraction), 4)}
+                       for p in panes])
+
+
+def decode_panes(text: Any, offered: list[str], limit: int) -> list[PaneMemory]:
+    """The panes stored by `encode_panes`, keeping only methods still offered
+    (a split whose second method is gone is dropped); [] for anything unreadable."""
+    try:
+        items = json.loads(str(text))
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(items, list):
+        return []
+    panes = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("method") not in offered:
+            continue
+        split = item.get("split") if item.get("split") in offered else None
+        try:
+            fraction = min(0.95, max(0.05, float(item.get("fraction", 0.5))))
+        except (TypeError, ValueError):
+            fraction = 0.5
+        panes.append(PaneMemory(str(item["method"]), split, fraction))
+    return panes[:limit]
+
+
+def restorable_image(path: Any) -> str | None:
+    """The last image, if it still exists as a file."""
+    if not path or not isinstance(path, str):
+        return None
+    return path if Path(path).is_file() else None
