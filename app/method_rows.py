@@ -28,7 +28,7 @@ def shown_path(path: str, root: Path = PROJECT_ROOT) -> str:
 class MethodRow:
     name: str
     display: str
-    status: str  # "interpolation", "trained", "untrained", "unusable", "checking…"
+    status: str  # "interpolation", "trained", "in training", "untrained", "unusable", "checking…"
     source: str
     licence: str
     steps: str
@@ -87,7 +87,7 @@ def method_row(name: str, display: str, paper: str, *, interpolation: bool, weig
         status = "checking\u2026" if not checked else "untrained"
         return MethodRow(name, display, status, "\u2014", "\u2014", "\u2014", "\u2014", expected_text,
                          loaded_from or "", paper)
-    if not weights.trained:
+    if not weights.trained and not weights.in_training:
         return MethodRow(name, display, "untrained", "random initialisation", "\u2014", "0",
                          "\u2014", expected_text, "", paper)
     prov = dict(weights.provenance or {})
@@ -97,5 +97,7 @@ def method_row(name: str, display: str, paper: str, *, interpolation: bool, weig
     licence = _first(prov, "licence", "license") or NOT_STATED
     steps = _first(prov, "steps", "iterations") or NOT_STATED
     used = loaded_from or (expected_text if expected is not None and Path(expected).name == weights.source else "")
-    return MethodRow(name, display, "trained", source, licence, steps, format_metrics(dict(weights.metrics or {})),
+    # Never more than the file's own measured figures claim (WeightsInfo.trained).
+    status = "trained" if weights.trained else "in training"
+    return MethodRow(name, display, status, source, licence, steps, format_metrics(dict(weights.metrics or {})),
                      expected_text, used or weights.source, paper)

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 from app.method_rows import MethodRow, shown_path
 
 COLUMNS = ("Method", "Status", "Source", "Licence", "Steps", "Metrics", "Weights file", "")
-STATUS_TEXT = {"trained": "trained", "untrained": "untrained: output is not a result", "unusable": "unusable weights",
+STATUS_TEXT = {"trained": "trained", "in training": "in training / not evaluated: below the trained floor",
+               "untrained": "untrained: output is not a result", "unusable": "unusable weights",
                "interpolation": "interpolation", "checking\u2026": "checking\u2026"}
 
 
@@ -80,7 +81,7 @@ class MethodsDialog(QDialog):
                 item.setToolTip(row.problem if col == 1 and row.problem else
                                 (row.loaded_from or row.expected_path or text) if col == 6 else text)
                 self.table.setItem(i, col, item)
-            button = QPushButton("Replace\u2026" if row.status == "trained" else "Load\u2026")
+            button = QPushButton("Replace\u2026" if row.status in ("trained", "in training") else "Load\u2026")
             button.setEnabled(row.can_load_weights)
             button.setToolTip(f"Load a checkpoint for {row.display}" if row.can_load_weights else
                               f"{row.display} has no weights")
