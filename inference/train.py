@@ -663,3 +663,51 @@ def metrics_from_report(path: str | Path, method: str) -> dict[str, float]:
     if not out:
         raise ValueError(f"{path}: no results for {method!r}")
     return out
+
+
+@dataclass
+class StepTiming:
+    """Seconds per training step of one method in one configuration."""
+
+    method: str
+    config: str
+    batch: int
+    pixels_per_step: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.batch / self.wall_s if self.wall_s > 0 else math.nan
+
+
+def time_steps(method: str, data: DataSelection, *, frozen_encoder: Path | None, amp: str, steps: int = 5,
+               warmup: int = 2, device: str = "cpu", keep_memory: bool = True,
+               out_dir: Path | None = None) -> StepTiming:
+    """Median wall and CPU seconds of `steps` training steps at the method's
+    recipe batch, after `warmup` untimed ones; nothing is saved."""
+    import tempfile
+
+    dev = pick_device(device)
+    if keep_memory and dev.type == "cpu":
+        keep_freed_memory()
+    pool = ImagePool(data.paths, dev)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(method, recipe_for(method, frozen_encoder=frozen_encoder is not None),
+                             Path(out_dir or tmp) / method, encoder_from=frozen_encoder)
+        run = MethodRun(config, pool, data, resolve_amp(amp, dev), say=lambda _line: None)
+        for _ in range(warmup):
+            run.train_step()
+        walls, cpus = [], []
+        for _ in range(steps):
+            wall, cpu = time.perf_counter(), time.process_time()
+            run.train_step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    r = run.recipe
+    pixels = r.samples if r.target == "points" else r.hr_crop * r.hr_crop
+    name = ("frozen encoder" if frozen_encoder is not None else "joint") + f", amp {amp}"
+    return StepTiming(method, name, r.batch, r.batch * pixels, sorted(walls)[len(walls) // 2],
+                      sorted(cpus)[len(cpus) // 2])

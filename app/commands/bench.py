@@ -6,6 +6,7 @@ the viewer's latency to a first picture, a large image within memory, and
     python main.py bench --methods diif,bicubic --sizes 960x540 --zooms 2,8 --parts decode,latency
     python main.py bench --parts large --methods bicubic,diif --large-size 8000x6000
     python main.py bench --precision-check --data ../shared/data/eval --scales 2,3,4
+    python main.py bench --parts train --methods liif,diif --threads 1   # seconds per training step
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 
 from inference.bench import RESULTS_DIR
 
-PARTS = ("decode", "latency", "large")
+PARTS = ("decode", "latency", "large", "train")
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -63,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N images of the set only")
     parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
                         help="checkpoint for METHOD instead of the shipped one (repeatable)")
+    parser.add_argument("--train-data", default="../shared/data/train", help="images for --parts train")
+    parser.add_argument("--train-images", type=int, default=20, help="how many of them to load for --parts train")
+    parser.add_argument("--train-steps", type=int, default=5, help="timed steps per method for --parts train")
+    parser.add_argument("--encoder", default="resources/weights/edsr-baseline.safetensors",
+                        help="the frozen encoder for --parts train")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="folder for the JSON and Markdown results")
     parser.add_argument("--name", default=None, help="file stem for the results")
 
@@ -96,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
         options["chunk"] = args.chunk
     if args.prepare_budget:
         options["prepare_budget_bytes"] = args.prepare_budget << 20
+    if "train" in parts:
+        if len(parts) > 1:
+            print("bench: --parts train runs alone", file=sys.stderr)
+            return 2
+        return _bench_training(args, [m for m in methods if m in _learned()])
     try:
         if args.precision_check:
             report = bench.new_report(args.device, "fp32", args.input_size, args.threads, options, measure_peak=False)
@@ -128,4 +139,60 @@ def run(args: argparse.Namespace) -> int:
     if args.precision_check and not any(row.delta_db is not None for row in report.precision_check):
         print("bench: nothing measured (half precision needs CUDA)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _learned() -> list[str]:
+    from inference import registry
+
+    return registry.method_names()
+
+
+def _bench_training(args: argparse.Namespace, methods: list[str]) -> int:
+    """Seconds per step at each method's recipe batch, interleaved across the
+    configurations (the machine is shared: each round times every one)."""
+    import json
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from inference.data import select
+    from inference.train import time_steps
+    from inference.upscaler import device_label, pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = select(args.train_data)
+    data.paths = data.paths[: args.train_images]
+    encoder = Path(args.encoder)
+    configs = {"joint, fp32 (before)": (None, "off"), "frozen encoder, auto precision (after)": (encoder, "auto")}
+    rows = []
+    for method in methods:
+        for label, (frozen, amp) in configs.items():
+            t = time_steps(method, data, frozen_encoder=frozen, amp=amp, steps=args.train_steps,
+                           device=args.device if args.device != "auto" else "auto")
+            rows.append({"method": method, "config": label, "batch": t.batch, "pixels_per_step": t.pixels_per_step,
+                         "s_per_step": round(t.wall_s, 3), "cpu_s_per_step": round(t.cpu_s, 3),
+                         "samples_per_s": round(t.samples_per_s, 2)})
+            print(f"{method:11s} {label:40s} {t.wall_s:7.2f} s/step  {t.cpu_s:6.2f} CPU-s  "
+                  f"{t.samples_per_s:6.2f} samples/s", flush=True)
+    device = device_label(pick_device(args.device))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    report = {"device": device, "torch_threads": torch.get_num_threads(), "load_average_1min": load,
+              "date": time.strftime("%Y-%m-%d %H:%M"), "images": len(data.paths), "rows": rows}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = args.name or "train-steps"
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    lines = [f"Training step time on {device}, {torch.get_num_threads()} torch thread(s), "
+             f"1-min load average {load:.1f} when done" if load is not None else f"Training step time on {device}",
+             "", "| method | configuration | batch | pixels/step | s/step | CPU-s/step | samples/s |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['method']} | {r['config']} | {r['batch']} | {r['pixels_per_step']} | {r['s_per_step']} | "
+              f"{r['cpu_s_per_step']} | {r['samples_per_s']} |" for r in rows]
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print(f"written: {out / (stem + '.json')}", file=sys.stdout)
     return 0
