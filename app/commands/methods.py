@@ -60,7 +60,7 @@ def _ordered(provenance: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def format_text(methods: list[dict[str, Any]]) -> str:
-    from inference.upscaler import FLOOR_METRIC, TRAINED_FLOOR_DB
+    from inference.upscaler import WeightsInfo
 
     lines: list[str] = []
     width = max(len(m["name"]) for m in methods) + 2
@@ -73,14 +73,11 @@ def format_text(methods: list[dict[str, Any]]) -> str:
         elif m["trained"]:
             status = f"trained: {m['weights']}"
         elif m.get("in_training"):
-            measured = m["metrics"].get(FLOOR_METRIC)
-            status = (f"in training ({m['provenance'].get('steps', '?')} steps, "
-                      + (f"{measured:.2f} dB" if isinstance(measured, (int, float)) else "not evaluated")
-                      + f" on Set5 x4; trained means >= {TRAINED_FLOOR_DB:.2f} dB): {m['weights']}")
+            status = WeightsInfo(False, Path(m["weights"]).name, m["provenance"], m["metrics"]).summary
         else:
             status = "untrained: random weights, output is not a result"
         lines.append(f"{m['name']:<{width}}{m['display']}: {status}")
-        if m.get("expected_weights") and not m["trained"]:
+        if m.get("expected_weights") and not m["weights"]:
             lines.append(f"{pad}weights would be read from {m['expected_weights']}")
         if m["provenance"]:
             lines.append(pad + "provenance: " + "; ".join(f"{k} {_format_value(v)}" for k, v in _ordered(m["provenance"])))
