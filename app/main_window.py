@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import resources
 from app.image_opener import ImageOpener, OpenResult
 from app.render_worker import ExportJob, ExportResult, MetricsJob, MetricsResult, RenderService
 from inference.geometry import Lattice, Region
@@ -54,7 +55,7 @@ from widgets.image_pane import ImagePane, ImageSource, SideStatus
 from widgets.method_picker import MethodEntry, MethodPicker
 from widgets.zoom_slider import ZoomSlider, format_zoom
 
-SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png"
+SAMPLE_IMAGE = resources.sample_image()
 OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;All files (*)"
 WEIGHTS_FILTER = "Checkpoints (*.safetensors *.pth *.pt);;All files (*)"
 MAX_PANES = 8

@@ -41,8 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import resources  # noqa: E402  (after the path set-up above)
+
 RESULTS = ROOT / "benchmarks" / "results"
-SAMPLE = ROOT / "resources" / "images" / "chelsea.png"
+SAMPLE = resources.sample_image()
 ALL_METHODS = ("liif", "ipe-liif", "diinn", "diif", "a-liif", "liif-siren")
 BLOCK_MS = 50.0  # the bound on one GUI stall
 

@@ -9,12 +9,14 @@ from typing import Any
 
 import torch
 
+import resources
+
 from . import checkpoint, registry
 from .methods.bicubic import BicubicUpscaler
 from .methods.nearest import NearestUpscaler
 from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo, meets_trained_floor
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
+WEIGHTS_DIR = resources.weights_dir()
 
 # Methods without weights, beside the learned ones of the registry.
 INTERPOLATIONS: dict[str, type[Upscaler]] = {"bicubic": BicubicUpscaler, "nearest": NearestUpscaler}

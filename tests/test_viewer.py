@@ -16,6 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
+import resources  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from inference.evaluate import evaluate_image  # noqa: E402
 from inference.geometry import output_size  # noqa: E402
@@ -324,7 +325,7 @@ def test_zoom_text_parsing() -> None:
 
 def test_screenshot_four_panes(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "bicubic", "liif"], size=(1100, 720), tile=128)
-    open_image(qtbot, window, Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png")
+    open_image(qtbot, window, resources.sample_image())
     wait_done(qtbot, window)
     window.slots()[2].picker.set_split_method("liif")
     window.apply_view(window.view.__class__(300.0, 120.0, 3.0))
