@@ -10,7 +10,6 @@ slider is dragged. Decoding happens in the render worker's thread.
 
 from __future__ import annotations
 
-
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1385,7 +1384,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export comparison", "Nothing of the image is in view.")
             return False
         panes = []
-        for label, method in self._pane_choices()[0]:
+        for _label, method in self._pane_choices()[0]:
             name = self._method_label(method)
             if lattice.zx <= 1.0 and lattice.zy <= 1.0 and method != DOWNSCALE_METHOD:
                 name, method = f"{name} (bicubic at zoom \u2264 1)", DOWNSCALE_METHOD
@@ -1551,7 +1550,8 @@ class MainWindow(QMainWindow):
         # The system switched between dark and light: icons follow the text colour.
         from PySide6.QtCore import QEvent
 
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and hasattr(self, "_icons"):
+        palette_changed = event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
+        if palette_changed and hasattr(self, "_icons"):
             for action, name in self._icons:
                 action.setIcon(qta_icon(name))
         super().changeEvent(event)

@@ -14,7 +14,6 @@ on shutdown sets the stop flag, quits the thread's loop and waits for it.
 
 from __future__ import annotations
 
-
 import os
 import threading
 import traceback
@@ -25,7 +24,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
-from inference.render import CPU_TILE, DEFAULT_TILE, GenerationCounter, RenderRequest, Renderer
+from inference.render import CPU_TILE, DEFAULT_TILE, GenerationCounter, Renderer, RenderRequest
 
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
@@ -314,8 +313,11 @@ class RenderWorker(QObject):
                 images = []
                 for i, (label, method) in enumerate(job.panes):
                     upscaler, feats = self.renderer.encoded(method, job.image_id)
+                    def pane_progress(done: int, total: int, i: int = i) -> None:
+                        progress(i * total + done, total * len(job.panes))
+
                     images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled,
-                                                       progress=lambda d, t, i=i: progress(i * t + d, t * len(job.panes)))))
+                                                       progress=pane_progress)))
                 path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
             else:
                 raise ExportError(f"unknown export kind {job.kind!r}")
@@ -352,7 +354,7 @@ class RenderWorker(QObject):
             self._schedule(TILE_GAP_MS if tile is not None else 0)
 
     def _run_metrics(self, job: MetricsJob) -> None:
-        from inference.reference import Stopped, StoppableUpscaler, score_region, whole_image_score
+        from inference.reference import StoppableUpscaler, Stopped, score_region, whole_image_score
 
         channel = ("metrics", job.target, job.kind)
         if self._generations.is_stale(job.generation, channel) or self._reference is None:

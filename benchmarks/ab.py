@@ -57,9 +57,11 @@ def main() -> int:
     meta = {"device": device, "before": str(args.before), "after": str(args.after), "rounds": args.rounds,
             "bench_args": bench_args, "statistic": "min over rounds of the per-run median CPU ms"}
     (RESULTS / f"ab-{args.name}.json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
-    lines = [f"A/B `{args.name}` on {device}: min over {args.rounds} interleaved rounds of the median CPU ms per decode",
+    lines = [f"A/B `{args.name}` on {device}: min over {args.rounds} interleaved rounds of the median CPU ms "
+             "per decode",
              f"(bench args: `{' '.join(bench_args)}`)", "",
-             "| method | size | zoom | before CPU ms | after CPU ms | speed-up |", "| --- | --- | --- | --- | --- | --- |"]
+             "| method | size | zoom | before CPU ms | after CPU ms | speed-up |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['size']} | {r['zoom']:g} | {r['before_cpu_ms']} | {r['after_cpu_ms']} | "
                      f"{r['speedup']}× |")

@@ -153,7 +153,7 @@ class LagProbe:
     GUI thread's CPU time and its run-queue wait (seconds)."""
 
     def __init__(self, interval_ms: float) -> None:
-        from PySide6.QtCore import QTimer, Qt
+        from PySide6.QtCore import Qt, QTimer
 
         self.interval_ms = float(interval_ms)
         self.wall: list[float] = []
@@ -447,7 +447,7 @@ def run_probe(image: str | Path = SAMPLE, methods: tuple[str, ...] = ALL_METHODS
     from app.render_worker import WORKER_THREADS_ENV
 
     log = log or (lambda _m: None)
-    app = ensure_app(platform_name)
+    _app = ensure_app(platform_name)  # held for the run
     tracer = Tracer()
     tracer.install()
     saved_env = os.environ.get(WORKER_THREADS_ENV)

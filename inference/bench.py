@@ -13,6 +13,7 @@ name) under benchmarks/results/.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import resource
@@ -251,7 +252,7 @@ def new_report(device: str | None, precision: str = "fp32", input_size: int = 51
     n_threads = set_threads(threads)
     peak = 0.0
     if measure_peak:
-        peak_dtype = torch.float32 if precision == "fp32" else (torch.float16 if precision == "fp16" else torch.bfloat16)
+        peak_dtype = {"fp32": torch.float32, "fp16": torch.float16}.get(precision, torch.bfloat16)
         peak = measured_peak_tflops(dev, peak_dtype)
     report = BenchReport(device_label(dev), torch.__version__, platform.node(), precision, round(peak, 3),
                          input_size, n_threads, options=dict(options or {}))
@@ -285,14 +286,16 @@ def add_decodes(report: BenchReport, methods: list[str] | None = None, *, input_
         t0 = time.perf_counter()
         features = up.encode(image)
         sync(dev)
-        enc_ms, _ = median_ms(lambda: up.encode(image), dev, warmup=0, runs=1 if dev.type == "cpu" else 3)
+        enc_ms, _ = median_ms(functools.partial(up.encode, image), dev, warmup=0, runs=1 if dev.type == "cpu" else 3)
         report.encoder_ms[method] = round(enc_ms, 2)
-        log(f"{method}: encode {input_size}x{input_size} {enc_ms:.1f} ms (first {1e3 * (time.perf_counter() - t0):.0f} ms)")
+        first_ms = 1e3 * (time.perf_counter() - t0)
+        log(f"{method}: encode {input_size}x{input_size} {enc_ms:.1f} ms (first {first_ms:.0f} ms)")
         _note_compile(report, method, up, log)
         for w, h in sizes:
             for z in zooms:
                 lattice = pane_lattice(cx, cy, z, w, h)
-                tm = time_runs(lambda: up.decode_lattice(features, lattice), dev, runs=runs, budget_s=budget_s)
+                tm = time_runs(functools.partial(up.decode_lattice, features, lattice), dev, runs=runs,
+                               budget_s=budget_s)
                 fpp = flops_per_pixel(up, features, z, (w, h), cx, cy)
                 achieved = fpp * w * h / (tm.median_ms * 1e-3) / 1e12
                 timing = DecodeTiming(method, w, h, z, round(tm.median_ms, 2), tm.runs,
@@ -610,7 +613,8 @@ def format_table(report: BenchReport) -> str:
         lines.append(f"Options: {report.options}")
     if report.decodes:
         lines += [""] + _md_table(
-            ["method", "encoder ms", "output", "zoom", "decode ms", "min ms", "CPU ms", "MP/s", "kFLOP/px", "% of peak"],
+            ["method", "encoder ms", "output", "zoom", "decode ms", "min ms", "CPU ms", "MP/s", "kFLOP/px",
+             "% of peak"],
             [[t.method, report.encoder_ms.get(t.method, ""), f"{t.width}×{t.height}", f"{t.zoom:g}", t.median_ms,
               t.min_ms, t.cpu_ms, t.megapixels_per_s, f"{t.flops_per_pixel / 1e3:.1f}",
               f"{100 * t.fraction_of_peak:.1f}"] for t in report.decodes])

@@ -238,7 +238,8 @@ def load(path: str | Path) -> Checkpoint:
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path.name}: not a readable safetensors file ({error})") from None
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint (metadata format is {meta.get('format')!r})")
+        raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint "
+                              f"(metadata format is {meta.get('format')!r})")
     try:
         args = json.loads(meta.get("args", "{}"))
         provenance = json.loads(meta.get("provenance", "{}"))
@@ -289,7 +290,8 @@ def import_liif(path: str | Path) -> Checkpoint:
         sd = model["sd"]
         enc_name = margs["encoder_spec"]["name"]
     except (KeyError, TypeError):
-        raise CheckpointError(f"{path.name}: not in the public LIIF layout {{'model': {{'name', 'args', 'sd'}}}}") from None
+        raise CheckpointError(
+            f"{path.name}: not in the public LIIF layout {{'model': {{'name', 'args', 'sd'}}}}") from None
     if name != "liif":
         raise CheckpointError(f"{path.name}: model {name!r} is not LIIF")
     if enc_name not in _LIIF_ENCODERS:

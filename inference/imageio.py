@@ -20,9 +20,8 @@ written by the small encoders at the end of this module.
 
 from __future__ import annotations
 
-import io
-
 import contextlib
+import io
 import json
 import os
 import re
@@ -265,7 +264,8 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
         except _DECODE_ERRORS as error:
             reason = _first_sentence(error)
             if "truncat" in reason.lower():
-                raise ImageLoadError(f"{name}: the image data is truncated (the file ends before the image does)") from None
+                raise ImageLoadError(
+                    f"{name}: the image data is truncated (the file ends before the image does)") from None
             raise ImageLoadError(f"{name}: the image data is corrupt ({reason})") from None
         try:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
@@ -276,7 +276,8 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
         rgb, bit_depth = _to_rgb(im, path, rgb16_tile, notes)
     if orientation in range(2, 9):
         rgb = _orient(rgb, orientation)
-        notes.append("EXIF orientation applied" + (" (rotated)" if orientation >= 5 or orientation == 3 else " (flipped)"))
+        rotated = orientation >= 5 or orientation == 3
+        notes.append("EXIF orientation applied" + (" (rotated)" if rotated else " (flipped)"))
     if bit_depth == 16:
         notes.append("16-bit")
     return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32), name, bit_depth, notes)

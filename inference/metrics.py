@@ -98,7 +98,8 @@ def ssim_gray(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> float:
     if x.shape != y.shape or x.ndim != 2:
         raise ValueError(f"expected two 2-D images of one size, got {x.shape} and {y.shape}")
     if min(x.shape) < SSIM_WINDOW:
-        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {x.shape[1]}x{x.shape[0]}")
+        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
+                         f"got {x.shape[1]}x{x.shape[0]}")
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     g = gaussian_window()

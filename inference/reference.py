@@ -19,7 +19,7 @@ import numpy as np
 from .evaluate import evaluate_image, make_pair
 from .geometry import Lattice, Region
 from .methods.bicubic import BicubicUpscaler
-from .metrics import Y_WEIGHTS, SSIM_WINDOW, psnr_y, shave_for, ssim_y
+from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
 from .upscaler import Upscaler, WeightsInfo
 
 GROUND_TRUTH = "ground-truth"

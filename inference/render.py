@@ -120,7 +120,8 @@ class ViewState:
         cy = min(max(self.cy, 0.0), float(image_h))
         return self if (cx, cy) == (self.cx, self.cy) else ViewState(cx, cy, self.zoom)
 
-    def visible_region(self, pane_w: int, pane_h: int, image_w: int, image_h: int) -> tuple[float, float, float, float] | None:
+    def visible_region(self, pane_w: int, pane_h: int, image_w: int, image_h: int
+                       ) -> tuple[float, float, float, float] | None:
         """(x0, y0, x1, y1): the part of the image a pane shows, in image units,
         or None when the pane shows none of it."""
         lat = self.lattice(pane_w, pane_h)
@@ -230,7 +231,8 @@ def plan_tiles(lattice: Lattice, tile: int, image_w: int, image_h: int) -> list[
     if bounds is None:
         return []
     u0, v0, u1, v1 = bounds
-    tiles = [(tu, tv) for tv in range(v0 // tile, (v1 - 1) // tile + 1) for tu in range(u0 // tile, (u1 - 1) // tile + 1)]
+    tiles = [(tu, tv) for tv in range(v0 // tile, (v1 - 1) // tile + 1)
+             for tu in range(u0 // tile, (u1 - 1) // tile + 1)]
     mid_u, mid_v = lattice.u0 + lattice.width / 2, lattice.v0 + lattice.height / 2
 
     def distance(t: tuple[int, int]) -> float:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from .geometry import Lattice, Region, output_size
 from .methods.base import FeatureWindow, ImplicitSR
+
+if TYPE_CHECKING:  # for annotations; `encode` imports it where it is used
+    from .features import FeatureMap
 
 # Default query chunk (points per decoder call): bounds decoder memory. On
 # the CPU a chunk's activations (points x 256 floats) should stay near the

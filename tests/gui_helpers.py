@@ -1,6 +1,7 @@
 """Helpers shared by the Qt viewer tests (test_viewer, test_reliability,
 test_soak): a main window on the tiny methods, waiting until every pane has
-settled, writing a test image, and checking that panes show their view. Imports Qt at module level, so only Qt tests import it
+settled, writing a test image, and checking that panes show their view. Imports Qt at module level, so only Qt
+tests import it
 (tiny_methods stays Qt-free for the headless tests)."""
 
 from __future__ import annotations

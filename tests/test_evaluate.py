@@ -21,7 +21,8 @@ EVAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
-    base = 0.5 + 0.3 * np.sin(xx[..., None] * np.array([0.21, 0.33, 0.45]) + yy[..., None] * np.array([0.27, 0.15, 0.39]))
+    phase = xx[..., None] * np.array([0.21, 0.33, 0.45]) + yy[..., None] * np.array([0.27, 0.15, 0.39])
+    base = 0.5 + 0.3 * np.sin(phase)
     return (np.clip(base + 0.04 * rng.standard_normal((h, w, 3)), 0, 1) * 255).round().astype(np.uint8)
 
 

@@ -26,7 +26,8 @@ def tiny(name: str, **args) -> torch.nn.Module:
     return registry.build(name, encoder_spec=TINY_ENCODER, **args).eval()
 
 
-def prepared_window(model: torch.nn.Module, h: int = 8, w: int = 10, seed: int = 0) -> tuple[FeatureWindow, torch.Tensor]:
+def prepared_window(model: torch.nn.Module, h: int = 8, w: int = 10, seed: int = 0
+                    ) -> tuple[FeatureWindow, torch.Tensor]:
     torch.manual_seed(seed)
     lr = torch.rand(1, 3, h, w) * 2 - 1
     with torch.no_grad():

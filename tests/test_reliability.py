@@ -31,7 +31,6 @@ from tests import gui_helpers  # noqa: E402
 from tests.gui_helpers import WAIT_MS, assert_pane_shows_the_view, open_image, wait_done, write_png  # noqa: E402
 from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_liif, tiny_loader  # noqa: E402
 
-
 # ---------------------------------------------------------------- helpers
 
 # The shared window helper, at these tests' own default size (the viewer tests' is 900 x 600).
@@ -252,7 +251,8 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
     wait_done(qtbot, window)
     slot = window.slots()[1]
     assert slot.sides["a"].state == "done"  # trained now
-    assert "untrained" not in " ".join(slot.pane.label_lines()) and "good.safetensors" in window.statusBar().currentMessage()
+    assert "untrained" not in " ".join(slot.pane.label_lines())
+    assert "good.safetensors" in window.statusBar().currentMessage()
     assert "(untrained)" not in slot.picker.combo.currentText()
     before = shown_pixels(qtbot, window, 1)
     assert_close_pixels(before, direct_pixels(window, 1, good))
@@ -265,18 +265,21 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
         "missing": (tampered(good, tmp_path / "missing.safetensors",
                              lambda t, m: ({k: v for k, v in t.items() if k != "imnet.layers.0.weight"}, m)),
                     "'imnet.layers.0.weight' is missing"),
-        "extra": (tampered(good, tmp_path / "extra.safetensors", lambda t, m: ({**t, "imnet.extra": torch.zeros(2)}, m)),
+        "extra": (tampered(good, tmp_path / "extra.safetensors",
+                           lambda t, m: ({**t, "imnet.extra": torch.zeros(2)}, m)),
                   "unexpected tensor 'imnet.extra'"),
         "shape": (tampered(good, tmp_path / "shape.safetensors",
                            lambda t, m: ({**t, "imnet.layers.0.weight": torch.zeros(16, 7)}, m)),
                   "has shape (16, 7)"),
-        "unknown method": (tampered(good, tmp_path / "warp.safetensors", lambda t, m: (t, {**m, "method": "warp-drive"})),
+        "unknown method": (tampered(good, tmp_path / "warp.safetensors",
+                                    lambda t, m: (t, {**m, "method": "warp-drive"})),
                            "unknown method 'warp-drive'"),
         "not offered": (tiny_checkpoint(tmp_path / "other.safetensors", method="diinn"), "does not offer"),
         "bad args": (tampered(good, tmp_path / "args.safetensors", lambda t, m: (t, {**m, "args": "[1, 2]"})),
                      "arguments do not fit"),
         "nan": (tampered(good, tmp_path / "nan.safetensors",
-                         lambda t, m: ({**t, "imnet.layers.0.bias": torch.full_like(t["imnet.layers.0.bias"], np.nan)}, m)),
+                         lambda t, m: ({**t, "imnet.layers.0.bias": torch.full_like(t["imnet.layers.0.bias"],
+                                                                                     np.nan)}, m)),
                 "'imnet.layers.0.bias' holds NaN"),
         "negative size": (tampered(good, tmp_path / "negative.safetensors",
                                    lambda t, m: (t, {**m, "args": json.dumps({**TINY_LIIF_ARGS, "hidden": [-5]})})),
@@ -655,7 +658,8 @@ def test_transient_out_of_memory_in_a_pane_still_shows_the_right_pixels(qtbot, t
     assert_close_pixels(slot.pane.composed()[0], direct)
 
 
-def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
     from inference import export

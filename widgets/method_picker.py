@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSizePolicy, QToolButton, QWidget
 
-
 # Characters of a method's label a combo always has room for.
 MIN_LABEL_CHARS = 6
 

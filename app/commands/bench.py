@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zooms", default="2,4,8,16,30")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per case before fewer runs are taken")
-    parser.add_argument("--tile", type=int, default=None, help="viewer tile size (default: the viewer's, 256 CUDA / 128 CPU)")
+    parser.add_argument("--tile", type=int, default=None,
+                        help="viewer tile size (default: the viewer's, 256 CUDA / 128 CPU)")
     parser.add_argument("--latency-runs", type=int, default=3, help="runs per latency case")
     parser.add_argument("--latency-budget", type=float, default=30.0,
                         help="seconds after which a latency run stops waiting for the full pane")
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from inference import bench
     from inference.catalog import all_methods
 
-    methods = all_methods() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = all_methods() if args.methods.strip() == "all" else \
+        [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in all_methods()]
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     bad_parts = [p for p in parts if p not in PARTS]

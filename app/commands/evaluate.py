@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from inference.evaluate import evaluate
 
     try:
-        methods = all_methods() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+        methods = all_methods() if args.methods.strip() == "all" else \
+            [m.strip() for m in args.methods.split(",") if m.strip()]
         known = set(all_methods())
         unknown = [m for m in methods if m not in known]
         if unknown:

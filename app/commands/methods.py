@@ -41,7 +41,8 @@ def describe(name: str) -> dict[str, Any]:
         info["trained"] = catalog.shipped_status(name) == "trained"
         info["in_training"] = not info["trained"]
     except Exception as error:  # any unreadable file: reported, not raised
-        info["problem"] = f"{Path(path).name} cannot be used ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        info["problem"] = f"{Path(path).name} cannot be used ({reason})"
     return info
 
 
@@ -80,7 +81,8 @@ def format_text(methods: list[dict[str, Any]]) -> str:
         if m.get("expected_weights") and not m["weights"]:
             lines.append(f"{pad}weights would be read from {m['expected_weights']}")
         if m["provenance"]:
-            lines.append(pad + "provenance: " + "; ".join(f"{k} {_format_value(v)}" for k, v in _ordered(m["provenance"])))
+            provenance = "; ".join(f"{k} {_format_value(v)}" for k, v in _ordered(m["provenance"]))
+            lines.append(f"{pad}provenance: {provenance}")
         if m["metrics"]:
             lines.append(pad + "metrics: " + "; ".join(f"{k} {_format_value(v)}" for k, v in m["metrics"].items()))
         lines.append(f"{pad}paper: {m['paper']}")

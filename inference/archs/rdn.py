@@ -29,7 +29,8 @@ class ResidualDenseBlock(nn.Module):
 
 
 class RDN(nn.Module):
-    def __init__(self, g0: int = 64, n_blocks: int = 16, n_convs: int = 8, growth: int = 64, in_channels: int = 3) -> None:
+    def __init__(self, g0: int = 64, n_blocks: int = 16, n_convs: int = 8, growth: int = 64,
+                 in_channels: int = 3) -> None:
         super().__init__()
         self.SFENet1 = nn.Conv2d(in_channels, g0, 3, padding=1)
         self.SFENet2 = nn.Conv2d(g0, g0, 3, padding=1)
