@@ -530,7 +530,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
                 None if first is None else round(first, 3), None if complete is None else round(complete, 3),
                 tiles, done, round(peak, 1), round(rss_before, 1), round(rss_mb(), 1),
                 getattr(feats, "tiles_encoded", None),
-                round(feats.cached_bytes / 2**20, 1) if hasattr(feats, "cached_bytes") else None,
+                round(feats.cached_bytes / 2**20, 1) if feats is not None and hasattr(feats, "cached_bytes") else None,
                 round(torch.cuda.max_memory_allocated(dev) / 2**20, 1) if dev.type == "cuda" else None)
             report.large.append(timing)
             log(f"  large {method} {view_zoom} (x{view.zoom:g}, shows {shown}): first tile {_fmt(first, 2)} s, "

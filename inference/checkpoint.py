@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -28,6 +28,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import registry
+
+if TYPE_CHECKING:
+    from .methods.base import ImplicitSR
 
 FORMAT = "implicit-zoom/1"
 # A shared encoder's file: the weights of `encoder.*` alone, stored once for
@@ -48,7 +51,7 @@ class Checkpoint:
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
-    def build(self) -> nn.Module:
+    def build(self) -> ImplicitSR:
         """The model with these weights, after checking they fit: first on
         torch's shape-only "meta" device, so that arguments declaring a huge
         model are refused before any memory is taken for it."""
@@ -66,7 +69,7 @@ class Checkpoint:
         model.load_state_dict({k: v.float() for k, v in self.state_dict.items()})
         return model
 
-    def _construct(self) -> nn.Module:
+    def _construct(self) -> ImplicitSR:
         try:
             return registry.build(self.method, **self.args)
         except KeyError as error:
@@ -270,7 +273,7 @@ def _with_shared_encoder(path: Path, ref: Any, tensors: dict[str, torch.Tensor])
     return {**{ENCODER_PREFIX + k: v for k, v in encoder.tensors.items()}, **tensors}
 
 
-_LIIF_ENCODERS = {"edsr-baseline": ("edsr-baseline", {}), "rdn": ("rdn", {})}
+_LIIF_ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {"edsr-baseline": ("edsr-baseline", {}), "rdn": ("rdn", {})}
 
 
 def import_liif(path: str | Path) -> Checkpoint:

@@ -60,7 +60,8 @@ class FeatureMap:
 
     @property
     def cached_bytes(self) -> int:
-        return self._bytes if not self.one_pass else self._whole.numel() * self._whole.element_size()
+        whole = self._whole  # set exactly when one_pass
+        return self._bytes if whole is None else whole.numel() * whole.element_size()
 
     def _tile(self, ty: int, tx: int) -> torch.Tensor:
         key = (ty, tx)
@@ -90,7 +91,7 @@ class FeatureMap:
         ya, yb, xa, xb = y0 - halo, y1 + halo, x0 - halo, x1 + halo
         cy0, cy1 = max(0, ya), min(self.height, yb)
         cx0, cx1 = max(0, xa), min(self.width, xb)
-        if self.one_pass:
+        if self._whole is not None:  # one_pass
             inner = self._whole[:, :, cy0:cy1, cx0:cx1]
         else:
             t = self.tile

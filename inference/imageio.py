@@ -37,7 +37,7 @@ from typing import BinaryIO, Iterator
 from xml.etree import ElementTree
 
 import numpy as np
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 # Largest image accepted (width x height). 200 MP is a 16k x 12k scan; its
 # float32 RGB copy alone takes 2.4 GB.
@@ -123,8 +123,10 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
                   KeyError, TypeError, AttributeError, ZeroDivisionError, RuntimeError)
 
 
-def _swap16(rawmode: str) -> str | None:
+def _swap16(rawmode: str | None) -> str | None:
     """The raw mode that picks the other byte of each 16-bit sample."""
+    if rawmode is None:
+        return None
     if rawmode.endswith(";16B"):
         return rawmode[:-1] + "L"
     if rawmode.endswith(";16L"):
@@ -142,14 +144,14 @@ def _tile_rawmode(args: object) -> str | None:
     return None
 
 
-def _is_rgb16(im: Image.Image) -> bool:
+def _is_rgb16(im: ImageFile.ImageFile) -> bool:
     if im.mode not in ("RGB", "RGBA") or not im.tile:
         return False
     modes = {_tile_rawmode(tile.args) for tile in im.tile}
     return len(modes) == 1 and all(m is not None and _swap16(m) is not None for m in modes)
 
 
-def _with_rawmode(args: object, rawmode: str) -> object:
+def _with_rawmode(args: object, rawmode: str | None) -> object:
     return rawmode if isinstance(args, str) else (rawmode, *args[1:])  # type: ignore[index]
 
 
@@ -271,9 +273,10 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
         except _DECODE_ERRORS:
             orientation = 1
+        pixels: Image.Image = im
         if im.info.get("icc_profile") and im.mode != "CMYK" and rgb16_tile is None:
-            im = _to_srgb(im, notes)
-        rgb, bit_depth = _to_rgb(im, path, rgb16_tile, notes)
+            pixels = _to_srgb(im, notes)
+        rgb, bit_depth = _to_rgb(pixels, path, rgb16_tile, notes)
     if orientation in range(2, 9):
         rgb = _orient(rgb, orientation)
         rotated = orientation >= 5 or orientation == 3
@@ -299,8 +302,9 @@ def _to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
     if im.mode in ("RGB", "RGBA"):
         try:
             converted = ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode=im.mode)
-            notes.append(f"converted from its colour profile ({description}) to sRGB")
-            return converted
+            if converted is not None:  # None only for a conversion in place
+                notes.append(f"converted from its colour profile ({description}) to sRGB")
+                return converted
         except (OSError, ValueError, ImageCms.PyCMSError):
             pass
     notes.append(f"its colour profile ({description}) is not applied: pixel values are used as stored")
@@ -366,7 +370,8 @@ def _to_rgb(im: Image.Image, path: Path, rgb16_tile: list | None, notes: list[st
         mode = "RGB"
     if mode == "P":
         notes.append("palette image")
-        im = im.convert("RGBA" if "transparency" in im.info or im.palette.mode == "RGBA" else "RGB")
+        im = im.convert("RGBA" if "transparency" in im.info or (im.palette is not None and im.palette.mode == "RGBA")
+                        else "RGB")
         mode = im.mode
     elif mode in ("L", "RGB") and "transparency" in im.info:
         im = im.convert("LA" if mode == "L" else "RGBA")
@@ -655,7 +660,7 @@ def write_tiff(handle: BinaryIO, pixels: np.ndarray, meta: dict[str, str]) -> No
     software = f"{SOFTWARE}".encode("ascii") + b"\0"
     n = len(strips)
     # Layout: header, IFD, then the out-of-line values, then the strips.
-    tags: list[tuple[int, int, int, object]] = [  # (tag, type, count, value or bytes)
+    tags: list[tuple[int, int, int, bytes | int | None]] = [  # (tag, type, count, value or bytes)
         (256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, struct.pack("<3H", depth, depth, depth)),
         (259, 3, 1, 8), (262, 3, 1, 2),
     ]
@@ -692,6 +697,7 @@ def write_tiff(handle: BinaryIO, pixels: np.ndarray, meta: dict[str, str]) -> No
             if n > 1:
                 entries.append(struct.pack("<HHII", tag, kind, count, slot))
             continue
+        assert value is not None  # only the strip offsets and counts (273, 279) are filled in later
         if isinstance(value, bytes):
             if len(value) <= 4:
                 entries.append(struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0"))
@@ -722,7 +728,7 @@ def write_tiff(handle: BinaryIO, pixels: np.ndarray, meta: dict[str, str]) -> No
         extras = [bytes(blob)]
     handle.write(b"II*\0" + struct.pack("<I", 8))
     handle.write(struct.pack("<H", len(tags)) + b"".join(entries) + struct.pack("<I", 0))
-    for blob in extras:
-        handle.write(blob)
+    for chunk in extras:
+        handle.write(chunk)
     for strip in strips:
         handle.write(strip)

@@ -7,9 +7,12 @@ all, so `build("diif", **args)` works after `import inference.methods`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from torch import nn
+if TYPE_CHECKING:  # the methods import this module, so only for annotations
+    from .methods.base import ImplicitSR
+
+Builder = TypeVar("Builder", bound=Callable[..., "ImplicitSR"])
 
 
 @dataclass(frozen=True)
@@ -17,14 +20,14 @@ class MethodSpec:
     name: str
     display: str
     paper: str
-    builder: Callable[..., nn.Module]
+    builder: Callable[..., ImplicitSR]
 
 
 _METHODS: dict[str, MethodSpec] = {}
 
 
-def register(name: str, display: str, paper: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+def register(name: str, display: str, paper: str) -> Callable[[Builder], Builder]:
+    def wrap(builder: Builder) -> Builder:
         if name in _METHODS:
             raise ValueError(f"method {name!r} registered twice")
         _METHODS[name] = MethodSpec(name, display, paper, builder)
@@ -50,5 +53,5 @@ def spec(name: str) -> MethodSpec:
     return _METHODS[name]
 
 
-def build(name: str, **args: Any) -> nn.Module:
+def build(name: str, **args: Any) -> ImplicitSR:
     return spec(name).builder(**args)

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Generic, Hashable, Iterator, TypeVar
 
 import numpy as np
 
@@ -307,19 +307,23 @@ def nbytes_of(value: Any) -> int:
     return 0
 
 
-class LRUCache:
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRUCache(Generic[K, V]):
     """Least-recently-used cache with a byte budget. The newest entry is
     always kept, even when it alone exceeds the budget."""
 
     def __init__(self, budget_bytes: int, size_of: Callable[[Any], int] = nbytes_of) -> None:
         self.budget_bytes = int(budget_bytes)
         self._size_of = size_of
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
 
-    def __contains__(self, key: Hashable) -> bool:
+    def __contains__(self, key: object) -> bool:
         return key in self._items
 
     def __len__(self) -> int:
@@ -329,7 +333,7 @@ class LRUCache:
     def nbytes(self) -> int:
         return self._bytes
 
-    def get(self, key: Hashable) -> Any | None:
+    def get(self, key: K) -> V | None:
         item = self._items.get(key)
         if item is None:
             self.misses += 1
@@ -338,7 +342,7 @@ class LRUCache:
         self._items.move_to_end(key)
         return item[0]
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: K, value: V) -> None:
         if key in self._items:
             self._bytes -= self._items.pop(key)[1]
         size = self._size_of(value)
@@ -346,7 +350,7 @@ class LRUCache:
         self._bytes += size
         self._evict()
 
-    def refresh_size(self, key: Hashable) -> None:
+    def refresh_size(self, key: K) -> None:
         """Re-measure an entry that grows in place (a lazily encoded FeatureMap)."""
         if key in self._items:
             value, old = self._items[key]
@@ -360,17 +364,17 @@ class LRUCache:
             _, (_, size) = self._items.popitem(last=False)
             self._bytes -= size
 
-    def keys(self) -> list[Hashable]:
+    def keys(self) -> list[K]:
         return list(self._items)
 
-    def pop(self, key: Hashable) -> Any | None:
+    def pop(self, key: K) -> V | None:
         item = self._items.pop(key, None)
         if item is None:
             return None
         self._bytes -= item[1]
         return item[0]
 
-    def discard(self, predicate: Callable[[Hashable], bool]) -> None:
+    def discard(self, predicate: Callable[[K], bool]) -> None:
         for key in [k for k in self._items if predicate(k)]:
             self._bytes -= self._items.pop(key)[1]
 
@@ -379,11 +383,15 @@ class LRUCache:
         self._bytes = 0
 
 
-class TileCache(LRUCache):
+# The feature cache's key: (image id, method, weights name).
+FeatureKey = tuple[str, str, str]
+
+
+class TileCache(LRUCache[TileKey, np.ndarray]):
     """Decoded display tiles (uint8 RGB) keyed by TileKey."""
 
 
-class FeatureCache(LRUCache):
+class FeatureCache(LRUCache[FeatureKey, Any]):
     """Encoder features per (image, method, weights), within a memory budget."""
 
 
@@ -575,7 +583,7 @@ class Renderer:
             self.tiles.misses += 1
             return None
         rgb = self.tiles.get(holder)
-        if holder == key:
+        if rgb is None or holder == key:
             return rgb
         c, r = key.block[0] - holder.block[0], key.block[1] - holder.block[1]
         return np.ascontiguousarray(rgb[r:r + key.block[3], c:c + key.block[2]])
@@ -742,8 +750,9 @@ class Renderer:
     def _run(self, job: _Job) -> RenderedTile:
         req = job.request
         key = job.key
-        base = dict(target=req.target, generation=req.generation, requested_method=req.method, method=job.method,
-                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0), note=job.note)
+        base: dict[str, Any] = dict(target=req.target, generation=req.generation, requested_method=req.method,
+                                    method=job.method, phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0),
+                                    v0=int(job.lattice.v0), note=job.note)
         if job.error is not None:
             self._jobs = [j for j in self._jobs if j.request is not req]
             return RenderedTile(rgb=None, error=job.error, remaining=0, **base)
@@ -841,9 +850,9 @@ def assemble(tiles: list[RenderedTile], lattice: Lattice, phase: str = "full") -
 def clip_to_image(lattice: Lattice, image_w: int, image_h: int) -> Lattice | None:
     """The part of a block (on a viewer lattice: integer offsets) whose pixel
     centres lie inside the image; None when there is none."""
-    cols, rows = image_extent(lattice.zx, image_w, image_h) if lattice.zx == lattice.zy else (None, None)
-    if cols is None:
+    if lattice.zx != lattice.zy:
         raise ValueError("clip_to_image expects a square lattice")
+    cols, rows = image_extent(lattice.zx, image_w, image_h)
     u0, v0 = max(0, int(lattice.u0)), max(0, int(lattice.v0))
     u1 = min(cols, int(lattice.u0) + lattice.width)
     v1 = min(rows, int(lattice.v0) + lattice.height)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from torch import nn
-
 from .edsr import EDSRBaseline
+from .encoder import Encoder
 from .rdn import RDN
 
-ENCODERS: dict[str, Callable[..., nn.Module]] = {
+ENCODERS: dict[str, Callable[..., Encoder]] = {
     "edsr-baseline": EDSRBaseline,
     "rdn": RDN,
 }
 
 
-def build_encoder(name: str, **args: Any) -> nn.Module:
+def build_encoder(name: str, **args: Any) -> Encoder:
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; known: {', '.join(ENCODERS)}")
     return ENCODERS[name](**args)

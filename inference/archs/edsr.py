@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .encoder import Encoder
+
 
 def _conv3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
@@ -24,7 +26,7 @@ class ResBlock(nn.Module):
         return x + self.body(x) * self.res_scale
 
 
-class EDSRBaseline(nn.Module):
+class EDSRBaseline(Encoder):
     def __init__(self, n_resblocks: int = 16, n_feats: int = 64, res_scale: float = 1.0, in_channels: int = 3) -> None:
         super().__init__()
         self.head = nn.Sequential(_conv3(in_channels, n_feats))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .encoder import Encoder
+
 
 class DenseConv(nn.Module):
     def __init__(self, cin: int, growth: int) -> None:
@@ -28,7 +30,7 @@ class ResidualDenseBlock(nn.Module):
         return self.LFF(self.convs(x)) + x
 
 
-class RDN(nn.Module):
+class RDN(Encoder):
     def __init__(self, g0: int = 64, n_blocks: int = 16, n_convs: int = 8, growth: int = 64,
                  in_channels: int = 3) -> None:
         super().__init__()

@@ -158,7 +158,7 @@ class ALIIF(ImplicitSR):
                     if i + 1 < len(layer_w):
                         h = torch.relu(h)
                 return h.reshape(*lead, 3)
-            rgb = 0
+            rgb: Any = 0  # a tensor after the first term
             for k in range(self.bases):
                 h = x
                 for i, (w, b) in enumerate(zip(layer_w, layer_b)):

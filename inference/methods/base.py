@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..archs import build_encoder
+from ..archs import Encoder, build_encoder
 from ..geometry import Lattice
 
 # LIIF's shift so that a query on a latent boundary picks a consistent side,
@@ -123,7 +123,11 @@ def local_ensemble(coord: torch.Tensor, image_h: int, image_w: int,
         iy, ix, rel = nearest_latent(coord, image_h, image_w, dy, dx)
         preds.append(member(iy, ix, rel))
         rels.append(rel)
-    return sum(p * w.unsqueeze(-1) for p, w in zip(preds, ensemble_weights(rels)))
+    weights = ensemble_weights(rels)
+    blended = preds[0] * weights[0].unsqueeze(-1)
+    for pred, weight in zip(preds[1:], weights[1:]):
+        blended = blended + pred * weight.unsqueeze(-1)
+    return blended
 
 
 class ImplicitSR(nn.Module):
@@ -145,7 +149,7 @@ class ImplicitSR(nn.Module):
         super().__init__()
         spec = dict(encoder_spec or {"name": "edsr-baseline", "args": {}})
         self.encoder_spec = spec
-        self.encoder = build_encoder(spec["name"], **spec.get("args", {}))
+        self.encoder: Encoder = build_encoder(spec["name"], **spec.get("args", {}))
 
     @property
     def receptive_radius(self) -> int:
@@ -216,6 +220,10 @@ class ImplicitSR(nn.Module):
 class MLP(nn.Module):
     """Linear layers with ReLU between them, as `layers` (a Sequential) so that
     LIIF's `imnet.layers.{0,2,4,6,8}` keys load unchanged."""
+
+    # The methods read its Linear layers' weights directly (layers[0].weight);
+    # Sequential's indexing is typed as returning any Module, hence Any.
+    layers: Any
 
     def __init__(self, in_dim: int, hidden: list[int], out_dim: int) -> None:
         super().__init__()

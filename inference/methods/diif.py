@@ -298,6 +298,8 @@ def _take(tensor: torch.Tensor, y0: int, x0: int, iy: torch.Tensor, ix: torch.Te
 
 class DIIF(ImplicitSR):
     method_name = "diif"
+    # A Sequential whose first Linear's weights are read directly; see MLP.layers.
+    coarse: Any
     # 4x4 vertex latents: a vertex (corner a) reads LR rows a - 2 .. a + 1.
     feature_halo = 2
     # A pixel in LR pixel i needs vertices i and i + 1; one spare row keeps
@@ -405,7 +407,7 @@ class DIIF(ImplicitSR):
         gy, gx = plan.group_y, plan.group_x
         terms = plan.pixel_terms()
         first, last = plan.ends()
-        mixed = 0
+        mixed: Any = 0  # a tensor after the first term
         for t, (dy, dx) in enumerate(VERTEX_OFFSETS):
             position = _vertex_position(first, last, gy, gx, dy, dx).expand(b, -1, -1)
             hidden = self.coarse(torch.cat((_take(z, 0, 0, gy + dy, gx + dx), position), -1))
@@ -449,7 +451,7 @@ class DIIF(ImplicitSR):
         """Arbitrary points, each its own one-pixel slice (x_first = x_last = x_i).
         `cell` is unused: DIIF has no cell input."""
         gy, gx, rel, weights, positions = self._point_geometry(coord, window.image_h, window.image_w)
-        mixed = 0
+        mixed: Any = 0  # a tensor after the first term
         for (dy, dx), weight, position in zip(VERTEX_OFFSETS, weights, positions):
             projected = window.gather("vertex", gy + dy, gx + dx)
             mixed = mixed + weight.unsqueeze(-1) * self._coarse_from_projection(projected, position)
@@ -460,7 +462,7 @@ class DIIF(ImplicitSR):
         h, w = feat.shape[-2:]
         window = FeatureWindow({"z": self.vertex_latents(feat)}, 0, 0, h, w)
         gy, gx, rel, weights, positions = self._point_geometry(coord, h, w)
-        mixed = 0
+        mixed: Any = 0  # a tensor after the first term
         for (dy, dx), weight, position in zip(VERTEX_OFFSETS, weights, positions):
             latent = window.gather("z", gy + dy, gx + dx)
             mixed = mixed + weight.unsqueeze(-1) * self.coarse(torch.cat((latent, position), -1))

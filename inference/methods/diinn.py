@@ -36,6 +36,8 @@ from .base import FeatureWindow, ImplicitSR, nearest_latent, project, unfold3x3
 
 class DIINN(ImplicitSR):
     method_name = "diinn"
+    # Linear layers whose weights are read directly; see MLP.layers.
+    modulation: Any
 
     def __init__(self, encoder_spec: dict[str, Any] | None = None, width: int = 256, depth: int = 4) -> None:
         super().__init__(encoder_spec)

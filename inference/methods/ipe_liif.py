@@ -52,6 +52,8 @@ def integrated_positional_encoding(centre: torch.Tensor, radius: torch.Tensor, f
 
 class IPELIIF(ImplicitSR):
     method_name = "ipe-liif"
+    # Linear layers whose weights are read directly; see MLP.layers.
+    layers: Any
 
     def __init__(self, encoder_spec: dict[str, Any] | None = None, hidden: list[int] | None = None,
                  frequencies: int = 10, local_ensemble: bool = True) -> None:

@@ -37,13 +37,17 @@ from .base import FeatureWindow, ImplicitSR, local_ensemble, project, unfold3x3
 class SirenMLP(nn.Module):
     """Linear layers with sin(omega0 * x) between them and a linear output."""
 
+    # Linear layers whose weights the method reads directly; see MLP.layers.
+    layers: Any
+
     def __init__(self, in_dim: int, hidden: list[int], out_dim: int, omega0: float) -> None:
         super().__init__()
         self.omega0 = omega0
         dims = [in_dim, *hidden, out_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        linears = [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])]
+        self.layers = nn.ModuleList(linears)
         with torch.no_grad():
-            for i, layer in enumerate(self.layers):
+            for i, layer in enumerate(linears):
                 n = layer.in_features
                 bound = 1.0 / n if i == 0 else math.sqrt(6.0 / n) / omega0
                 layer.weight.uniform_(-bound, bound)
