@@ -15,6 +15,17 @@ import argparse
 
 from inference.bench import RESULTS_DIR
 
+from .common import (
+    EXIT_FAILED,
+    CommandError,
+    UsageError,
+    one_line_errors,
+    parse_method_paths,
+    parse_methods,
+    run_reporting,
+    say,
+)
+
 PARTS = ("decode", "latency", "large", "train")
 
 
@@ -27,6 +38,7 @@ def _sizes(text: str) -> list[tuple[int, int]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    one_line_errors(parser)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all'")
@@ -75,28 +87,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    return run_reporting("bench", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from inference import bench
     from inference.catalog import all_methods
 
-    methods = all_methods() if args.methods.strip() == "all" else \
-        [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in all_methods()]
+    known = all_methods()
+    methods = parse_methods(args.methods, known)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     bad_parts = [p for p in parts if p not in PARTS]
-    if unknown or bad_parts:
-        what = f"unknown method {', '.join(unknown)}" if unknown else f"unknown part {', '.join(bad_parts)}"
-        print(f"bench: {what}", file=sys.stderr)
-        return 2
-    weights = {}
-    for item in args.weights:
-        name, sep, path = item.partition("=")
-        if not sep:
-            print(f"bench: --weights expects METHOD=PATH, got {item!r}", file=sys.stderr)
-            return 2
-        weights[name.strip()] = path.strip()
+    if bad_parts:
+        raise UsageError(f"unknown part {', '.join(bad_parts)}; known: {', '.join(PARTS)}")
+    weights = parse_method_paths(args.weights, known)
     options: dict[str, object] = {}
     if args.compile:
         options["compile"] = True if args.compile == "default" else args.compile
@@ -106,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
         options["prepare_budget_bytes"] = args.prepare_budget << 20
     if "train" in parts:
         if len(parts) > 1:
-            print("bench: --parts train runs alone", file=sys.stderr)
-            return 2
+            raise UsageError("--parts train runs alone")
         return _bench_training(args, [m for m in methods if m in _learned()])
     try:
         if args.precision_check:
@@ -132,15 +137,14 @@ def run(args: argparse.Namespace) -> int:
                 bench.add_large(report, methods, image_size=(w, h), pane=_sizes(args.large_pane)[0],
                                 zooms=large_zooms, budget_s=args.large_budget, tile=args.tile)
     except (ValueError, FileNotFoundError) as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(str(error)) from None
     print()
     print(bench.format_table(report))
     path = bench.write_report(report, Path(args.out), args.name)
     print(f"\nwritten: {path}")
     if args.precision_check and not any(row.delta_db is not None for row in report.precision_check):
-        print("bench: nothing measured (half precision needs CUDA)", file=sys.stderr)
-        return 1
+        say("bench: nothing measured (half precision needs CUDA)")
+        return EXIT_FAILED
     return 0
 
 

@@ -7,13 +7,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from .common import UsageError, one_line_errors, parse_method_paths, parse_methods, run_reporting
 
 DEFAULT_OUT = "benchmarks/results/eval"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    one_line_errors(parser)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--methods", default="all", help="comma-separated method names (bicubic included), or 'all'")
@@ -28,31 +30,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_reporting("evaluate", lambda: _run(args))
+
+
+def _parse_scales(text: str) -> list[float]:
+    try:
+        scales = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--scales must be numbers separated by commas, got {text!r}") from None
+    if not scales or any(not s >= 1 for s in scales):
+        raise UsageError(f"scales must be >= 1, got {text!r}")
+    return scales
+
+
+def _run(args: argparse.Namespace) -> int:
     from inference.catalog import all_methods
     from inference.evaluate import evaluate
 
+    known = all_methods()
+    methods = parse_methods(args.methods, known)
+    scales = _parse_scales(args.scales)
+    weights = parse_method_paths(args.weights, known)
+    sets = [s.strip() for s in args.sets.split(",")] if args.sets else None
     try:
-        methods = all_methods() if args.methods.strip() == "all" else \
-            [m.strip() for m in args.methods.split(",") if m.strip()]
-        known = set(all_methods())
-        unknown = [m for m in methods if m not in known]
-        if unknown:
-            raise ValueError(f"unknown method {', '.join(unknown)}; known: {', '.join(all_methods())}")
-        scales = [float(s) for s in args.scales.split(",") if s.strip()]
-        if not scales or any(s < 1 for s in scales):
-            raise ValueError(f"scales must be >= 1, got {args.scales!r}")
-        sets = [s.strip() for s in args.sets.split(",")] if args.sets else None
-        weights = {}
-        for item in args.weights:
-            name, sep, path = item.partition("=")
-            if not sep:
-                raise ValueError(f"--weights wants METHOD=PATH, got {item!r}")
-            weights[name.strip()] = path.strip()
         report = evaluate(methods, args.data, scales, sets, device=args.device, limit=args.limit, weights=weights,
                           progress=lambda line: print(line, flush=True))
-    except (ValueError, KeyError, FileNotFoundError) as error:
-        print(f"evaluate: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, KeyError, FileNotFoundError) as error:  # a set, folder or weights file that is not there
+        raise UsageError(str(error.args[0] if isinstance(error, KeyError) and error.args else error)) from None
     print()
     print(report.markdown())
     json_path, md_path = report.write(Path(args.out))

@@ -19,27 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError, one_line_errors
+
 DEFAULT_SCALE = 4.0
-
-
-class UsageError(ValueError):
-    """A bad command-line value; exit code 2."""
-
-
-class CommandError(RuntimeError):
-    """The work could not be done; exit code 1."""
-
-
-def one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """argparse's own errors (unknown option, missing argument) as one line too."""
-
-    def error(message: str) -> None:
-        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {message} (see --help)\n")
-
-    parser.error = error  # type: ignore[method-assign]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,75 @@
+"""What the sub-commands share: exit codes, the two kinds of error a command
+reports in one line, and the parsers of `--methods` and `METHOD=PATH`.
+Never imports Qt (nor torch: parsing needs no model)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A bad command-line value; exit code 2."""
+
+
+class CommandError(RuntimeError):
+    """The work could not be done; exit code 1."""
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """argparse's own errors (unknown option, missing argument) as one line too."""
+
+    def error(message: str) -> None:
+        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {message} (see --help)\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_reporting(prog: str, body: Callable[[], int]) -> int:
+    """`body()`, with a UsageError or CommandError reported as one line on
+    stderr (prefixed with `prog`) and turned into its exit code."""
+    try:
+        return body()
+    except UsageError as error:
+        say(f"{prog}: {error}")
+        return EXIT_USAGE
+    except CommandError as error:
+        say(f"{prog}: {error}")
+        return EXIT_FAILED
+
+
+def parse_methods(text: str, known: Sequence[str]) -> list[str]:
+    """`--methods`: 'all' (every known method, in order) or names separated by commas."""
+    if text.strip() == "all":
+        return list(known)
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise UsageError(f"--methods names no method; known: {', '.join(known)}")
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise UsageError(f"unknown method {', '.join(unknown)}; known: {', '.join(known)}")
+    return methods
+
+
+def parse_method_paths(items: Sequence[str], known: Sequence[str], option: str = "--weights") -> dict[str, str]:
+    """Repeated `METHOD=PATH` options -> {method: path}."""
+    paths: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise UsageError(f"{option} wants METHOD=PATH, got {item!r}")
+        if name not in known:
+            raise UsageError(f"{option}: unknown method {name!r}; known: {', '.join(known)}")
+        paths[name] = path
+    return paths
