@@ -285,7 +285,7 @@ class MainWindow(QMainWindow):
         self.weights_known.clear()
         self._inspected.clear()
         if self.image_rgb is not None:
-            self.service.set_image(self.image_id, self.image_rgb, ())
+            self.service.set_image(self.image_id, self.image_rgb)
         if self.reference is not None:
             self.service.set_reference(self.reference)
         for method, path in self.weights_paths.items():
@@ -827,8 +827,7 @@ class MainWindow(QMainWindow):
         self.image_rgb = np.ascontiguousarray(rgb, dtype=np.float32)
         self._image_source = source if source is not None else ImageSource(to_display(self.image_rgb))
         self.selection = None
-        keep = ()
-        self.service.set_image(self.image_id, self.image_rgb, keep)
+        self.service.set_image(self.image_id, self.image_rgb)
         for slot in self._slots:
             for side in SIDES:
                 slot.sides[side].metrics.clear()

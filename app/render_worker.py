@@ -18,6 +18,7 @@ import os
 import threading
 import traceback
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Hashable
 
 import numpy as np
@@ -73,24 +74,48 @@ def lower_priority() -> None:
         pass  # not permitted or not supported: decoding still works, just at normal priority
 
 
+class MetricsKind(str, Enum):
+    """Reference-mode scores: of the WHOLE image (evaluate_image) or of the
+    VISIBLE region (with an error map). Equal to its value ("whole", "visible")."""
+
+    WHOLE = "whole"
+    VISIBLE = "visible"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ExportKind(str, Enum):
+    """REGION: one method on a lattice to a file; COMPARISON: several panes on
+    the same lattice, side by side. Equal to its value ("region", "comparison")."""
+
+    REGION = "region"
+    COMPARISON = "comparison"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
 @dataclass
 class MetricsJob:
-    """Reference-mode scores for one pane side: 'whole' (evaluate_image) or
-    'visible' (the region in view, with an error map)."""
+    """Reference-mode scores for one pane side (see MetricsKind)."""
 
     target: Hashable
     method: str
     image_id: str
-    kind: str
+    kind: MetricsKind
     generation: int
     region: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = MetricsKind(self.kind)  # a plain "whole" too; an unknown kind fails here, when asked
 
 
 @dataclass
 class MetricsResult:
     target: Hashable
     method: str
-    kind: str
+    kind: MetricsKind
     generation: int
     psnr: float | None = None
     ssim: float | None = None
@@ -103,10 +128,10 @@ class MetricsResult:
 
 @dataclass
 class ExportJob:
-    """'region': one method on `lattice` to `path`; 'comparison': every entry
+    """REGION: one method on `lattice` to `path`; COMPARISON: every entry
     of `panes` (label, method) on the same lattice, side by side."""
 
-    kind: str
+    kind: ExportKind
     path: str
     lattice: Lattice
     image_id: str
@@ -114,6 +139,9 @@ class ExportJob:
     panes: list[tuple[str, str]] = field(default_factory=list)
     bits: int = 8
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.kind = ExportKind(self.kind)  # a plain "region" too; an unknown kind fails here, when asked
 
 
 @dataclass
@@ -256,11 +284,11 @@ class RenderWorker(QObject):
                 text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
                 self.methodInspected.emit(name, None, text.splitlines()[0] if text else type(error).__name__)
 
-    @Slot(str, object, object)
-    def set_image(self, image_id: str, rgb: np.ndarray, keep: Any) -> None:
+    @Slot(str, object)
+    def set_image(self, image_id: str, rgb: np.ndarray) -> None:
         if self.renderer is None:
             return
-        self.renderer.set_image(image_id, rgb, tuple(keep or ()))
+        self.renderer.set_image(image_id, rgb)
         self._background = [j for j in self._background if self.renderer.has_image(j.image_id)]
 
     @Slot(object)
@@ -305,11 +333,11 @@ class RenderWorker(QObject):
         try:
             if self.renderer is None:
                 raise ExportError("the worker is not ready")
-            if job.kind == "region":
+            if job.kind is ExportKind.REGION:
                 upscaler, feats = self.renderer.encoded(job.method, job.image_id)
                 path = export_region(upscaler, feats, job.lattice, job.path, bits=job.bits,
                                      metadata=job.metadata, progress=progress, cancel=cancelled)
-            elif job.kind == "comparison":
+            elif job.kind is ExportKind.COMPARISON:
                 images = []
                 for i, (label, method) in enumerate(job.panes):
                     upscaler, feats = self.renderer.encoded(method, job.image_id)
@@ -367,7 +395,7 @@ class RenderWorker(QObject):
 
         try:
             upscaler = self._get_upscaler(job.method)
-            if job.kind == "whole":
+            if job.kind is MetricsKind.WHOLE:
                 result.psnr, result.ssim = whole_image_score(upscaler, ref, should_stop)
             else:
                 window = ref.window(*job.region)
@@ -393,7 +421,7 @@ class RenderWorker(QObject):
 class RenderService(QObject):
     """GUI-side handle on the worker thread."""
 
-    _set_image = Signal(str, object, object)
+    _set_image = Signal(str, object)
     _set_reference = Signal(object)
     _submit = Signal(object)
     _metrics = Signal(object)
@@ -427,8 +455,8 @@ class RenderService(QObject):
         self.thread.start()
         self._running = True
 
-    def set_image(self, image_id: str, rgb: np.ndarray, keep: tuple[str, ...] = ()) -> None:
-        self._set_image.emit(image_id, rgb, keep)
+    def set_image(self, image_id: str, rgb: np.ndarray) -> None:
+        self._set_image.emit(image_id, rgb)
 
     def set_reference(self, reference: Any) -> None:
         self._set_reference.emit(reference)

@@ -233,18 +233,6 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def run_bench(methods: list[str] | None = None, device: str | None = None, *, input_size: int = 512,
-              sizes: list[tuple[int, int]] | None = None, zooms: list[float] | None = None,
-              runs: int = 5, precision: str = "fp32", budget_s: float = 60.0, threads: int | None = None,
-              options: dict[str, Any] | None = None, loader: Loader = load_upscaler,
-              log: Callable[[str], None] = print) -> BenchReport:
-    """Encoder once per method and viewport decodes per method, size and zoom."""
-    report = new_report(device, precision, input_size, threads, options, log)
-    add_decodes(report, methods, input_size=input_size, sizes=sizes, zooms=zooms, runs=runs,
-                budget_s=budget_s, loader=loader, log=log)
-    return report
-
-
 def new_report(device: str | None, precision: str = "fp32", input_size: int = 512, threads: int | None = None,
                options: dict[str, Any] | None = None, log: Callable[[str], None] = print,
                measure_peak: bool = True) -> BenchReport:
@@ -339,9 +327,7 @@ def _clear_transient_caches() -> None:
     """Caches that a first visit of a view does not have (tile caches aside)."""
     from .methods import bicubic
 
-    clear = getattr(bicubic, "clear_caches", None)  # absent before the banded bicubic (before/after runs)
-    if clear is not None:
-        clear()
+    bicubic.clear_caches()
 
 
 def default_tile(device: torch.device) -> int:
@@ -393,7 +379,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                     lattice = ViewState(cx, cy, z).lattice(w, h)
                     target = ("bench", method)
                     request = RenderRequest(renderer.generations.issue(target), target, method, lattice, "bench")
-                    planned = [job.phase for job in renderer.plan(request)]
+                    planned: list[str] = [job.phase for job in renderer.plan(request)]
                     pending = {p: planned.count(p) for p in ("preview", "coarse", "full")}
                     t0, c0 = time.perf_counter(), time.process_time()
                     renderer.submit(request)

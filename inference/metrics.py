@@ -59,11 +59,6 @@ def _psnr_from_mse(mse: float) -> float:
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
-def luma(image: np.ndarray) -> np.ndarray:
-    """Y of [0, 1] RGB without the offset, on the [0, 1] scale (float64)."""
-    return _as_float(image) @ Y_WEIGHTS
-
-
 def psnr_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
     """PSNR (dB) of the luma of the difference, peak 1; inf for identical images."""
     a, b = _pair(sr, hr, shave)

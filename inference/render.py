@@ -23,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any, Callable, Generic, Hashable, Iterator, TypeVar
 
 import numpy as np
@@ -53,8 +54,18 @@ RATE_MIN_POINTS = 4096
 DOWNSCALE_METHOD = "bicubic"
 DOWNSCALE_NOTE = "zoom \u2264 1: antialiased bicubic (models add nothing when shrinking)"
 
-PHASES = ("preview", "coarse", "full")
 
+class Phase(str, Enum):
+    """A tile's pass, in the order they arrive: the bicubic preview, the coarse
+    model pass at a lower zoom, the full decode. A str, equal to its value, so
+    code that compares with "full" (widgets, tests, JSON) reads it unchanged."""
+
+    PREVIEW = "preview"
+    COARSE = "coarse"
+    FULL = "full"
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 def snap_zoom(zoom: float) -> float:
     """`zoom` clamped to the viewer's range and rounded to ZOOM_DIGITS significant digits."""
@@ -430,9 +441,8 @@ class RenderedTile:
 
     target: Hashable
     generation: int
-    requested_method: str
     method: str
-    phase: str
+    phase: Phase
     zoom: float
     u0: int
     v0: int
@@ -453,7 +463,7 @@ class RenderedTile:
 @dataclass
 class _Job:
     request: RenderRequest
-    phase: str
+    phase: Phase
     method: str
     key: TileKey
     lattice: Lattice
@@ -509,13 +519,13 @@ class Renderer:
 
     # -- images -------------------------------------------------------------
 
-    def set_image(self, image_id: str, rgb: np.ndarray, keep: tuple[str, ...] = ()) -> None:
-        """Make `image_id` available; images not named in `keep` are forgotten
-        with their cached tiles and features."""
+    def set_image(self, image_id: str, rgb: np.ndarray) -> None:
+        """Make `image_id` the image; the previous ones are forgotten with their
+        cached tiles and features."""
         rgb = np.asarray(rgb, dtype=np.float32)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an (h, w, 3) image, got {rgb.shape}")
-        drop = [i for i in self._images if i != image_id and i not in keep]
+        drop = [i for i in self._images if i != image_id]
         for old in drop:
             del self._images[old]
         if drop:
@@ -642,7 +652,7 @@ class Renderer:
         full_blocks = self._planned(method, request.image_id, zoom, full_tiles, full_bounds, img)
         jobs: list[_Job] = []
 
-        def add(phase: str, blocks: list[tuple[TileKey, Lattice]], rank: int, job_note: str) -> None:
+        def add(phase: Phase, blocks: list[tuple[TileKey, Lattice]], rank: int, job_note: str) -> None:
             for i, (key, block) in enumerate(blocks):
                 cached = self._has(key)
                 jobs.append(_Job(request, phase, key.method, key, block, 0 if cached else rank, (i, seq), job_note))
@@ -658,10 +668,10 @@ class Renderer:
                 coarse_bounds = block_bounds(coarse_lat, img.width, img.height)
                 coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_bounds, img)
             if not coarse_blocks or not all(self._has(k) for k, _ in coarse_blocks):
-                add("preview", self._planned(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles, full_bounds, img),
-                    1, "bicubic preview")
-            add("coarse", coarse_blocks, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
-        add("full", full_blocks, 3, note)
+                preview = self._planned(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles, full_bounds, img)
+                add(Phase.PREVIEW, preview, 1, "bicubic preview")
+            add(Phase.COARSE, coarse_blocks, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
+        add(Phase.FULL, full_blocks, 3, note)
         return jobs
 
     def coarse_factor_for(self, method: str, points: int) -> float | None:
@@ -694,7 +704,7 @@ class Renderer:
         try:
             jobs = self.plan(request)
         except Exception as error:  # an upscaler that cannot be built: report it as a tile failure
-            self._jobs.append(_Job(request, "full", request.method,
+            self._jobs.append(_Job(request, Phase.FULL, request.method,
                                    TileKey(request.method, "", request.image_id, request.lattice.zx, 0, 0),
                                    request.lattice, 0, (0, self._submitted), error=f"{type(error).__name__}: {error}"))
             return 1
@@ -712,9 +722,6 @@ class Renderer:
 
     def cancel(self, target: Hashable) -> None:
         self._jobs = [j for j in self._jobs if j.request.target != target]
-
-    def cancel_all(self) -> None:
-        self._jobs.clear()
 
     def pending(self) -> int:
         self._drop_stale()
@@ -750,9 +757,9 @@ class Renderer:
     def _run(self, job: _Job) -> RenderedTile:
         req = job.request
         key = job.key
-        base: dict[str, Any] = dict(target=req.target, generation=req.generation, requested_method=req.method,
-                                    method=job.method, phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0),
-                                    v0=int(job.lattice.v0), note=job.note)
+        base: dict[str, Any] = dict(target=req.target, generation=req.generation, method=job.method,
+                                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0),
+                                    note=job.note)
         if job.error is not None:
             self._jobs = [j for j in self._jobs if j.request is not req]
             return RenderedTile(rgb=None, error=job.error, remaining=0, **base)
@@ -831,7 +838,7 @@ class Renderer:
             yield self._run(job)
 
 
-def assemble(tiles: list[RenderedTile], lattice: Lattice, phase: str = "full") -> np.ndarray:
+def assemble(tiles: list[RenderedTile], lattice: Lattice, phase: Phase = Phase.FULL) -> np.ndarray:
     """The uint8 image a pane shows for `lattice` from tiles at its zoom
     (zeros where no tile covers it): what tests and screenshots compare."""
     out = np.zeros((lattice.height, lattice.width, 3), dtype=np.uint8)

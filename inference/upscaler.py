@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from .geometry import Lattice, Region, output_size
+from .geometry import Lattice, Region
 from .methods.base import FeatureWindow, ImplicitSR
 
 if TYPE_CHECKING:  # for annotations; `encode` imports it where it is used
@@ -431,8 +431,3 @@ class ImplicitUpscaler(Upscaler):
         if not ran_out:
             self._note_clean_decode()
         return out
-
-
-def upscale_size(image: np.ndarray, scale: float) -> tuple[int, int]:
-    h, w = image.shape[:2]
-    return output_size(w, h, scale)

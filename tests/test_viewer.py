@@ -142,9 +142,8 @@ def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) ->
     # A result that arrives after the user moved on is not shown.
     current = slot.sides["a"].generation
     count = pane.tile_count()
-    stale = RenderedTile(target=slot.target("a"), generation=current - 1, requested_method="liif",
-                         method="liif", phase="full", zoom=window.view.zoom, u0=0, v0=0,
-                         rgb=np.zeros((8, 8, 3), np.uint8))
+    stale = RenderedTile(target=slot.target("a"), generation=current - 1, method="liif", phase="full",
+                         zoom=window.view.zoom, u0=0, v0=0, rgb=np.zeros((8, 8, 3), np.uint8))
     window._on_tile(stale)
     assert pane.tile_count() == count and slot.sides["a"].state in ("done", "untrained")
     # The worker stops a superseded request at its next tile.

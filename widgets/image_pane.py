@@ -194,11 +194,6 @@ class ImagePane(QWidget):
         dpr = self.devicePixelRatioF()
         return max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
 
-    def side_size(self, side: str) -> tuple[int, int]:
-        """Physical size of the area one side decodes: the whole pane (a split
-        pane decodes both sides fully so the divider can move freely)."""
-        return self.physical_size()
-
     def lattice(self):
         return self._view.lattice(*self.physical_size())
 
@@ -255,10 +250,6 @@ class ImagePane(QWidget):
         finally:
             self._plain = False
         return image
-
-    def set_hint(self, text: str) -> None:
-        self._hint = text
-        self.update()
 
     # ---------------------------------------------------------------- tiles
 
