@@ -1,4 +1,5 @@
-"""inference/ never imports Qt; widgets/ never imports torch (napari-style contract)."""
+"""inference/ never imports Qt; widgets/ never imports torch (napari-style contract),
+directly (checked here without extra tools) and through any chain (import-linter)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def test_checker_sees_a_banned_import(tmp_path: Path) -> None:
     sample = tmp_path / "x.py"
     sample.write_text("def f():\n    from PySide6 import QtCore\n    import torch.nn as nn\n")
     assert imported_modules(sample) >= {"PySide6", "torch"}
+
+
+def test_transitive_contracts_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import-linter contracts of pyproject.toml (chains through any module
+    count, not only the direct imports checked above); CI runs them too."""
+    cli = pytest.importorskip("importlinter.cli", reason="import-linter is in the [lint] extra")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))
+    assert cli.lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True) == 0
