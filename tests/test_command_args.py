@@ -44,7 +44,8 @@ def test_method_paths_want_a_known_method_and_a_path() -> None:
 @pytest.mark.parametrize("mistake, message", [
     (["--methods", "bicubic,warp"], "unknown method warp; known: " + ", ".join(all_methods())),
     (["--methods", "liif", "--weights", "liif"], "--weights wants METHOD=PATH, got 'liif'"),
-    (["--methods", "liif", "--weights", "warp=x.safetensors"], "--weights: unknown method 'warp'; known: " + ", ".join(all_methods())),
+    (["--methods", "liif", "--weights", "warp=x.safetensors"],
+     "--weights: unknown method 'warp'; known: " + ", ".join(all_methods())),
 ])
 @pytest.mark.parametrize("command", ["evaluate", "bench"])
 def test_the_same_mistake_gets_the_same_answer_from_evaluate_and_bench(
