@@ -1,5 +1,6 @@
-"""Golden exports: a fixed view of a fixed image, exported through the command
-line with every method and fixed weights, must give exactly the stored pixels.
+"""Golden exports: a fixed view of a fixed image, exported with every method
+and fixed weights through the command line and through the viewer's File ›
+Export (a selection at a set zoom), must give exactly the stored pixels.
 
 These files were written before the architecture refactor (issue 10), so a
 refactor that claims "behaviour unchanged" can prove it. Regenerate them only
@@ -10,6 +11,7 @@ when a change of pixels is intended, and say so in the commit:
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +28,10 @@ INPUT = GOLDEN / "input.png"
 REGION = "3.25,5.5,20,14"
 SIZE = "57x41"
 METHODS = ("bicubic", "liif", "ipe-liif", "diinn", "diif", "a-liif", "liif-siren")
+# The viewer's export: this selection (image pixels x0, y0, x1, y1) at this zoom.
+VIEWER_SELECTION = (3.25, 5.5, 23.25, 19.5)
+VIEWER_ZOOM = 2.85
+REGENERATE_ENV = "IZ_REGENERATE_GOLDEN"
 # Recorded fields that do not depend on the pixels' provenance.
 VOLATILE_FIELDS = {"Software"}
 
@@ -39,6 +45,10 @@ def weights_file(method: str) -> Path | None:
 
 def expected_file(method: str) -> Path:
     return GOLDEN / f"export-{method}.png"
+
+
+def expected_viewer_file(method: str) -> Path:
+    return GOLDEN / f"viewer-export-{method}.png"
 
 
 def export_argv(method: str, output: Path) -> list[str]:
@@ -89,6 +99,38 @@ def test_export_of_fixed_view_is_byte_identical(method: str, tmp_path: Path, one
     assert record == golden_record
 
 
+def test_viewer_export_of_fixed_selection_is_byte_identical(qtbot, tmp_path: Path, one_thread: None) -> None:
+    """File › Export of a selection at a set zoom, for every method, in one window."""
+    pytest.importorskip("pytestqt")
+    from inference.catalog import load_upscaler
+    from tests.gui_helpers import WAIT_MS, make_window, open_image
+
+    def golden_weights(name: str, device: object = "cpu") -> object:
+        return load_upscaler(name, device, weights=weights_file(name))
+
+    window = make_window(qtbot, tmp_path, ["bicubic"], loader=golden_weights, methods=list(METHODS))
+    assert open_image(qtbot, window, INPUT)
+    window.set_zoom(VIEWER_ZOOM)
+    assert window.view.zoom == VIEWER_ZOOM
+    window.panes()[0].selectionChanged.emit(VIEWER_SELECTION)
+    results: list = []
+    window.exportDone.connect(results.append)
+    regenerate = os.environ.get(REGENERATE_ENV) == "1"
+    for done, method in enumerate(METHODS, 1):
+        output = expected_viewer_file(method) if regenerate else tmp_path / f"{method}.png"
+        assert window.export_to(str(output), method, area="selection", mode="zoom", progress_dialog=False)
+        qtbot.waitUntil(lambda done=done: len(results) == done, timeout=WAIT_MS)
+        assert results[-1].ok, results[-1].message
+        if regenerate:
+            continue
+        expected, got = np.asarray(Image.open(expected_viewer_file(method))), np.asarray(Image.open(output))
+        assert got.shape == expected.shape == (40, 57, 3)
+        assert got.tobytes() == expected.tobytes(), (
+            f"{method}: {int(np.count_nonzero(got != expected))} channel values differ from the golden viewer export")
+    if regenerate:
+        pytest.skip(f"{REGENERATE_ENV}=1: golden viewer exports written, not compared")
+
+
 def test_golden_exports_tell_the_methods_apart() -> None:
     """The golden files are not blank or alike, so a changed decode would show in them."""
     arrays = {m: np.asarray(Image.open(expected_file(m))).astype(int) for m in METHODS}
@@ -100,7 +142,7 @@ def test_golden_exports_tell_the_methods_apart() -> None:
 
 
 def regenerate() -> None:
-    """Write the input, the seeded toy-size weights and the expected exports."""
+    """Write the input, the seeded toy-size weights (when missing) and the expected exports."""
     import torch
 
     from inference import checkpoint, registry
@@ -111,13 +153,16 @@ def regenerate() -> None:
     torch.set_num_threads(1)
     for method in METHODS:
         weights = weights_file(method)
-        if weights is not None:
+        if weights is not None and not weights.exists():  # the weights stay fixed once written
             torch.manual_seed(0)
             args = {"encoder_spec": TINY_ENCODER, **TINY_ARGS[method]}
             checkpoint.save(weights, registry.build(method, **args), method, args,
                             provenance={"data": "none: seeded random weights for the golden export test"})
         code = run_cli(export_argv(method, expected_file(method)))
         print(f"{method}: exit {code}, {expected_file(method).name}")
+    # The viewer's exports need a window: pytest-qt makes one.
+    os.environ[REGENERATE_ENV] = "1"
+    pytest.main(["-q", "-p", "no:cacheprovider", __file__, "-k", "viewer_export"])
 
 
 if __name__ == "__main__":
