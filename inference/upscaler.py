@@ -87,10 +87,10 @@ class WeightsInfo:
             provenance = self.provenance if isinstance(self.provenance, dict) else {}
             measured = self.metrics.get(FLOOR_METRIC) if isinstance(self.metrics, dict) else None
             if not isinstance(measured, (int, float)):
-                data = f", trained on {provenance['data']}" if provenance.get("data") else ""
-                return f"{self.source}{data}: not evaluated here (no measured Set5 x4 PSNR in the file)"
-            steps = f"{provenance['steps']} steps, " if provenance.get("steps") else ""
-            return (f"in training ({steps}{measured:.2f} dB on Set5 x4; trained means >= {TRAINED_FLOOR_DB:.2f} dB): "
+                trained_on = f", trained on {provenance['data']}" if provenance.get("data") else ""
+                return f"{self.source}{trained_on}: not evaluated here (no measured Set5 x4 PSNR in the file)"
+            done = f"{provenance['steps']} steps, " if provenance.get("steps") else ""
+            return (f"in training ({done}{measured:.2f} dB on Set5 x4; trained means >= {TRAINED_FLOOR_DB:.2f} dB): "
                     f"output is not a result")
         if not self.trained:
             return "untrained (random weights: output is not a result)"

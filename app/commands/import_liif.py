@@ -27,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from inference.catalog import WEIGHTS_DIR
     from inference.checkpoint import CheckpointError
     from inference.release import import_liif_release
-
     from inference.train import metrics_from_report
 
     try:

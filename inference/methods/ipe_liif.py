@@ -98,7 +98,8 @@ class IPELIIF(ImplicitSR):
                 layer.weight[:, :self.hidden[i - 1]] = w
                 layer.bias.copy_(b)
                 taken += [f"layers.{i}.weight", f"layers.{i}.bias"]
-            w, b = src.get(f"imnet.layers.{2 * len(self.layers)}.weight"), src.get(f"imnet.layers.{2 * len(self.layers)}.bias")
+            last = f"imnet.layers.{2 * len(self.layers)}"
+            w, b = src.get(f"{last}.weight"), src.get(f"{last}.bias")
             if w is not None and b is not None and w.shape == self.out.weight.shape:
                 self.out.weight.copy_(w)
                 self.out.bias.copy_(b)
