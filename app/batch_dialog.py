@@ -12,8 +12,6 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
-    QMessageBox,
-    QProgressDialog,
     QButtonGroup,
     QComboBox,
     QDialog,
@@ -24,6 +22,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
+    QProgressDialog,
     QPushButton,
     QRadioButton,
     QSpinBox,

@@ -19,7 +19,8 @@ from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo, meets_trained_flo
 WEIGHTS_DIR = resources.weights_dir()
 
 # Methods without weights, beside the learned ones of the registry.
-INTERPOLATIONS: dict[str, type[Upscaler]] = {"bicubic": BicubicUpscaler, "nearest": NearestUpscaler}
+INTERPOLATIONS: dict[str, type[BicubicUpscaler] | type[NearestUpscaler]] = {
+    "bicubic": BicubicUpscaler, "nearest": NearestUpscaler}
 
 
 def all_methods() -> list[str]:

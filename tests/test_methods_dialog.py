@@ -54,7 +54,8 @@ def test_untrained_unusable_and_interpolation_rows(tmp_path: Path) -> None:
 def test_file_dialogs_open_in_the_last_folder_else_the_weights_folder(tmp_path: Path) -> None:
     weights = tmp_path / "resources" / "weights"
     (tmp_path / "resources").mkdir()
-    assert shown_path(str(PROJECT_ROOT / "resources" / "weights" / "x.safetensors")) == "resources/weights/x.safetensors"
+    shipped = PROJECT_ROOT / "resources" / "weights" / "x.safetensors"
+    assert shown_path(str(shipped)) == "resources/weights/x.safetensors"
     assert shown_path(str(tmp_path / "x.pth")) == str(tmp_path / "x.pth")
     assert start_folder(None, weights) == str(tmp_path / "resources")  # weights/ not made yet: the folder above
     weights.mkdir(parents=True)

@@ -15,7 +15,6 @@ from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write
 from tests.tiny_methods import sample_image, tiny_loader
 
 
-
 def test_bf16_is_offered_only_where_the_device_runs_it_natively() -> None:
     assert precisions_for("cpu", lambda d: False) == ["fp32"]
     assert precisions_for("cuda", lambda d: d == "cuda") == ["fp32", "bf16"]
@@ -48,7 +47,8 @@ def test_dialog_offers_only_the_precisions_the_chosen_device_has(qtbot) -> None:
     dialog.threads.setValue(1)
     dialog.tile_cache.setValue(128)
     assert dialog.preferences() == Preferences("auto", "fp32", 1, 128, 2048)
-    with_gpu = PreferencesDialog(Preferences("cuda", "bf16"), True, lambda d: ["fp32", "bf16"] if d == "cuda" else ["fp32"])
+    with_gpu = PreferencesDialog(Preferences("cuda", "bf16"), True,
+                                 lambda d: ["fp32", "bf16"] if d == "cuda" else ["fp32"])
     qtbot.addWidget(with_gpu)
     assert with_gpu.preferences().precision == "bf16"
     with_gpu.device.setCurrentIndex(with_gpu.device.findData("cpu"))

@@ -18,7 +18,8 @@ OFFERED = ["bicubic", "nearest", "liif"]
 def test_panes_round_trip_and_unknown_or_broken_entries_are_dropped() -> None:
     panes = [PaneMemory("liif", "nearest", 0.3), PaneMemory("bicubic")]
     assert decode_panes(encode_panes(panes), OFFERED, 8) == panes
-    assert decode_panes(encode_panes(panes), ["bicubic", "liif"], 8) == [PaneMemory("liif", None, 0.3), PaneMemory("bicubic")]
+    assert decode_panes(encode_panes(panes), ["bicubic", "liif"], 8) == [PaneMemory("liif", None, 0.3),
+                                                                      PaneMemory("bicubic")]
     assert decode_panes(encode_panes(panes), OFFERED, 1) == panes[:1]
     assert decode_panes("not json", OFFERED, 8) == [] and decode_panes(None, OFFERED, 8) == []
     assert decode_panes('[{"method": "liif", "fraction": "x"}, 3]', OFFERED, 8) == [PaneMemory("liif")]
@@ -40,7 +41,8 @@ def relaunch(qtbot, tmp_path: Path) -> MainWindow:
 
 def test_relaunch_restores_image_geometry_panes_methods_and_split(qtbot, tmp_path: Path) -> None:
     image = write_png(tmp_path / "photo.png", sample_image(20, 24))
-    first = make_window(qtbot, tmp_path, ["liif", "bicubic", "nearest"], methods=OFFERED, size=(730, 530))  # inside the offscreen screen (800 x 600)
+    # Inside the offscreen screen (800 x 600).
+    first = make_window(qtbot, tmp_path, ["liif", "bicubic", "nearest"], methods=OFFERED, size=(730, 530))
     open_image(qtbot, first, image)
     first.slots()[1].picker.set_split_method("liif")
     first.slots()[1].pane.set_split(True, 0.3)

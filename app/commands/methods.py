@@ -22,8 +22,9 @@ def describe(name: str) -> dict[str, Any]:
     from inference import catalog, checkpoint, registry
 
     if catalog.is_interpolation(name):
-        return {"name": name, "display": catalog.display_name(name), "paper": catalog.paper(name), "learned": False, "trained": None,
-                "weights": None, "provenance": {}, "metrics": {}, "problem": None, "expected_weights": None}
+        return {"name": name, "display": catalog.display_name(name), "paper": catalog.paper(name), "learned": False,
+                "trained": None, "weights": None, "provenance": {}, "metrics": {}, "problem": None,
+                "expected_weights": None}
     spec = registry.spec(name)
     info: dict[str, Any] = {"name": name, "display": spec.display, "paper": spec.paper, "learned": True,
                             "trained": False, "weights": None, "provenance": {}, "metrics": {}, "problem": None,

@@ -129,14 +129,13 @@ def _say(line: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from app.batch import is_batch
+    from app.export_names import source_metadata
     from inference import catalog, checkpoint, imageio
     from inference.export import ExportCancelled, ExportError, check_export_size, export_region
     from inference.geometry import Lattice, Region
     from inference.render import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory, pick_device
-
-    from app.batch import is_batch
-    from app.export_names import source_metadata
 
     if is_batch(list(args.input), args.output):
         return _run_batch(args)
@@ -283,8 +282,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         if outcome == "failed":
             _say(f"error: {item.source}: {message}")
         elif not quiet:
-            print(f"{'wrote' if outcome == 'written' else 'skipped'} {item.output if outcome == 'written' else item.source}"
-                  + ("" if outcome == "written" else f" ({message}: {item.output.name})"), flush=True)
+            written = outcome == "written"
+            print(f"{'wrote' if written else 'skipped'} {item.output if written else item.source}"
+                  + ("" if written else f" ({message}: {item.output.name})"), flush=True)
 
     try:
         report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=MAX_ZOOM, on_item=said)

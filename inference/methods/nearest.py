@@ -17,6 +17,7 @@ import torch
 from ..geometry import Lattice
 from ..upscaler import Upscaler, WeightsInfo, _inside_block, pick_device
 
+
 class NearestUpscaler(Upscaler):
     name = "nearest"
     display = "Nearest"
