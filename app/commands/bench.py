@@ -27,6 +27,8 @@ from .common import (
 )
 
 PARTS = ("decode", "latency", "large", "train")
+# What a plain `main.py bench` measures: training steps are timed only on request (they run alone).
+DEFAULT_PARTS = ("decode", "latency", "large")
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -52,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk", type=int, default=None, help="points per decoder call (default: the upscaler's)")
     parser.add_argument("--prepare-budget", type=int, default=None, metavar="MB",
                         help="memory for one prepared block (default: the upscaler's)")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"which measurements: {', '.join(PARTS)}")
+    parser.add_argument("--parts", default=",".join(DEFAULT_PARTS),
+                        help=f"which measurements: {', '.join(PARTS)} (default {','.join(DEFAULT_PARTS)})")
     parser.add_argument("--input-size", type=int, default=512, help="side of the square test input (LR pixels)")
     parser.add_argument("--sizes", default="1920x1080,960x540", help="viewport output sizes")
     parser.add_argument("--zooms", default="2,4,8,16,30")
