@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from .data import list_images
+from .imageio import load_image
 from .geometry import Region
 from .metrics import psnr_y, shave_for, ssim_y
 from .upscaler import Upscaler
@@ -56,9 +57,10 @@ class Cell:
 
 
 def load_rgb8(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB (grayscale is replicated to three channels)."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    """An image file as (H, W, 3) uint8 RGB (grayscale is replicated to three
+    channels), read by the app's own reader: a damaged, truncated or huge file
+    raises ImageLoadError naming it instead of being measured."""
+    return to_rgb8(load_image(path).rgb)
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -228,8 +230,10 @@ def evaluate(methods: list[str], data_root: str | Path, scales: list[float], set
         images = {name: paths[:limit] for name, paths in images.items()}
     infos: list[MethodInfo] = []
     cells: list[Cell] = []
-    for method in methods:
-        upscaler = load_upscaler(method, dev, weights=(weights or {}).get(method))
+    # Every method's weights are loaded (and so checked) before the first
+    # image is measured: a bad checkpoint is refused at once, not after hours.
+    upscalers = {method: load_upscaler(method, dev, weights=(weights or {}).get(method)) for method in methods}
+    for method, upscaler in upscalers.items():
         infos.append(MethodInfo(method, display_name(method), upscaler.weights.trained, upscaler.weights.summary))
         for set_name in set_names:
             for scale in scales:

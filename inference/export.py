@@ -119,9 +119,11 @@ def decode_tiled(upscaler: Any, features: Any, lattice: Lattice, *, tile: int | 
 
 def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Path, *, bits: int = 8,
                   metadata: dict[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> Path:
+                  cancel: Callable[[], bool] | None = None, recorded: Lattice | None = None) -> Path:
     """Decode `lattice` with `upscaler` and save it to `path` (atomically).
-    `metadata` adds to (or overrides) the method/weights/scale/region record.
+    `metadata` adds to (or overrides) the method/weights/scale/region record;
+    `recorded` is the lattice to record when `features` come from a crop of
+    the image (`lattice` is then in the crop's pixels).
     Raises ExportError (too large, unwritable...) or ExportCancelled; in both
     cases nothing is left on disk."""
     path = Path(path)
@@ -132,7 +134,7 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
         raise ExportError(str(error)) from None
     rgb = decode_tiled(upscaler, features, lattice, progress=progress, cancel=cancel)
     try:
-        return imageio.save_image(path, rgb, bits=bits, metadata=describe_export(upscaler, lattice, metadata))
+        return imageio.save_image(path, rgb, bits=bits, metadata=describe_export(upscaler, recorded or lattice, metadata))
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
 

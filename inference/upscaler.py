@@ -106,8 +106,12 @@ def pick_device(name: str | None = None) -> torch.device:
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r} is not supported (use auto, cpu, cuda or cuda:N)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was asked for but is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"there is no CUDA device {device.index} (this machine has {torch.cuda.device_count()})")
     return device
 
 
@@ -156,6 +160,14 @@ class Upscaler(ABC):
 
     def decode(self, features: Any, region: Region, out_size: tuple[int, int]) -> np.ndarray:
         return self.decode_lattice(features, Lattice.from_region(region, int(out_size[0]), int(out_size[1])))
+
+    def input_margin(self, zoom: float) -> int:
+        """Input pixels around a region that decoding it at `zoom` may read, so
+        that a crop of the image with this margin decodes the region exactly
+        as the whole image does (what lets `main.py upscale --region` convert
+        only a part of a large image). Here: bicubic's taps, which widen by
+        1/zoom when shrinking, with room to spare."""
+        return 4 + int(np.ceil(2.0 / min(max(zoom, 1e-6), 1.0)))
 
     def upscale(self, image: np.ndarray, scale: float) -> np.ndarray:
         """The whole image at `scale` (sizes rounded)."""
@@ -311,6 +323,12 @@ class ImplicitUpscaler(Upscaler):
             return contextlib.nullcontext()
         dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
         return torch.autocast(self.device.type, dtype=dtype)
+
+    def input_margin(self, zoom: float) -> int:
+        """The encoder's receptive field, the padding of the prepared features
+        and the decoder's reach in latents, on top of the generic margin."""
+        model = self.model
+        return int(model.receptive_radius) + int(model.feature_halo) + int(model.query_reach) + super().input_margin(zoom)
 
     def encode(self, image: np.ndarray) -> "FeatureMap":
         from .features import ONE_PASS_PIXELS, FeatureMap

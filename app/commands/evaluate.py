@@ -7,10 +7,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
 DEFAULT_OUT = "benchmarks/results/eval"
+MAX_SCALE = 128.0  # the viewer's zoom limit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,33 +30,99 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate METHOD with this checkpoint instead of the shipped one (repeatable)")
 
 
+class _Usage(ValueError):
+    """A bad argument: exit code 2."""
+
+
+def _parse_scales(text: str) -> list[float]:
+    scales = []
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise _Usage(f"--scales must be numbers, got {item!r}") from None
+        if not math.isfinite(value) or value < 1 or value > MAX_SCALE:
+            raise _Usage(f"--scales must be finite numbers from 1 to {MAX_SCALE:g}, got {item!r}")
+        scales.append(value)
+    if not scales:
+        raise _Usage(f"--scales must list at least one scale, got {text!r}")
+    return scales
+
+
+def _check_out(stem: Path) -> None:
+    """Everything about writing OUT.json and OUT.md that can be checked before
+    the evaluation runs (a missing folder is fine: it is made)."""
+    from inference.files import name_too_long, writing_problem
+
+    for target in (stem.with_suffix(".json"), stem.with_suffix(".md")):
+        too_long = name_too_long(target)
+        if too_long:
+            raise _Usage(f"--out {target}: {too_long}")
+        folder = target.parent if str(target.parent) else Path(".")
+        existing = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), Path("."))
+        if existing == folder:
+            problem = writing_problem(target)
+        elif not existing.is_dir():
+            problem = f"{existing} is a file, not a folder"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"the folder {folder} cannot be made: {existing} is not writable"
+        else:
+            problem = None
+        if problem:
+            raise _Usage(f"--out {target}: {problem}")
+
+
 def run(args: argparse.Namespace) -> int:
     from inference.catalog import all_methods
-    from inference.evaluate import evaluate
+    from inference.checkpoint import CheckpointError
+    from inference.evaluate import evaluate, list_sets
+    from inference.imageio import ImageLoadError
+    from inference.upscaler import pick_device
 
     try:
         methods = all_methods() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
         known = set(all_methods())
         unknown = [m for m in methods if m not in known]
-        if unknown:
-            raise ValueError(f"unknown method {', '.join(unknown)}; known: {', '.join(all_methods())}")
-        scales = [float(s) for s in args.scales.split(",") if s.strip()]
-        if not scales or any(s < 1 for s in scales):
-            raise ValueError(f"scales must be >= 1, got {args.scales!r}")
+        if unknown or not methods:
+            raise _Usage(f"unknown method {', '.join(unknown) or '(none given)'}; known: {', '.join(all_methods())}")
+        scales = _parse_scales(args.scales)
+        if args.limit is not None and args.limit < 1:
+            raise _Usage(f"--limit must be at least 1, got {args.limit}")
         sets = [s.strip() for s in args.sets.split(",")] if args.sets else None
         weights = {}
         for item in args.weights:
             name, sep, path = item.partition("=")
-            if not sep:
-                raise ValueError(f"--weights wants METHOD=PATH, got {item!r}")
+            if not sep or not path.strip():
+                raise _Usage(f"--weights wants METHOD=PATH, got {item!r}")
+            if name.strip() not in methods:
+                raise _Usage(f"--weights names {name.strip()!r}, which is not among --methods ({', '.join(methods)})")
             weights[name.strip()] = path.strip()
-        report = evaluate(methods, args.data, scales, sets, device=args.device, limit=args.limit, weights=weights,
-                          progress=lambda line: print(line, flush=True))
-    except (ValueError, KeyError, FileNotFoundError) as error:
+        try:
+            pick_device(args.device)
+        except (ValueError, RuntimeError) as error:
+            raise _Usage(str(error).splitlines()[0] if isinstance(error, ValueError) else
+                         f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)") from None
+        _check_out(Path(args.out))
+        list_sets(args.data, sets)
+    except (_Usage, FileNotFoundError) as error:
         print(f"evaluate: {error}", file=sys.stderr)
         return 2
-    print()
-    print(report.markdown())
-    json_path, md_path = report.write(Path(args.out))
+    try:
+        report = evaluate(methods, args.data, scales, sets, device=args.device, limit=args.limit, weights=weights,
+                          progress=lambda line: print(line, flush=True))
+        print()
+        print(report.markdown())
+        json_path, md_path = report.write(Path(args.out))
+    except (CheckpointError, ImageLoadError, ValueError, KeyError, FileNotFoundError, OSError) as error:
+        text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+        if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):
+            text = f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}".lstrip(": ")
+        print(f"evaluate: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("evaluate: interrupted; no results written", file=sys.stderr)
+        return 130
     print(f"written: {json_path}, {md_path}")
     return 0
