@@ -230,6 +230,10 @@ class RenderWorker(QObject):
             if offered and declared not in offered:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
             upscaler = load_upscaler(declared, self.device, weights=path, **self._options)
+            # Described here, where a failure is still a refusal (one dialog):
+            # raised later, in the window's slots, it would leave no dialog and
+            # the status bar on "Loading weights…".
+            _ = upscaler.weights.summary
         except Exception as error:  # a refused file is a message; the old weights stay in use
             text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
             if not isinstance(error, checkpoint.CheckpointError):
