@@ -245,7 +245,10 @@ def read_header(path: str | Path, max_pixels: int = MAX_PIXELS) -> ImageHeader:
         with im:
             w, h = im.size
             fmt = (im.format or "").upper()
-            orientation = _orientation(im, [])
+            # Pillow decodes a whole PNG to look for an eXIf chunk it has not
+            # met yet; the chunk list says whether there is one.
+            late_exif = fmt == "PNG" and "exif" not in im.info and _png_has_chunk(path, b"eXIf")
+            orientation = 1 if fmt == "PNG" and "exif" not in im.info and not late_exif else _orientation(im, [])
         return ImageHeader(h, w, fmt) if orientation >= 5 else ImageHeader(w, h, fmt)
 
     return _guarded(Path(path), work)
@@ -314,6 +317,7 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
     # Never pad a truncated image with zeros, whoever turned this on.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     im, notes = _open(path, name, max_pixels)
+    opened = im
     with im:
         w, h = im.size
         fmt = (im.format or "").upper()
@@ -348,24 +352,49 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
         if layout is not None and (layout.interlaced or _last_row_blank(im)):
             _refuse_short_png(path, name, layout)
         orientation = _orientation(im, notes)
+        kept = raw_box = None
+        if box is not None:
+            upright = (h, w) if orientation >= 5 else (w, h)
+            kept = _clip_box(box, *upright)
+            raw_box = _raw_box(kept, orientation, w, h)
+            if w * h > 16_000_000:
+                notes.append(f"decoded whole ({_megapixels(w * h)} megapixels) to read a region of it: "
+                             f"{fmt or 'this format'} cannot be read in part")
+            if rgb16_tile is None:
+                im = im.crop(raw_box)  # only this part is ever copied or converted
+                raw_box = None
         if im.info.get("icc_profile") and im.mode != "CMYK" and rgb16_tile is None:
             im = _to_srgb(im, notes)
         samples, top, bit_depth = _samples(im, path, rgb16_tile, notes)
+        # Pillow's decoded copy goes now (leaving `with` only closes the
+        # file), before the float image is made beside the samples.
+        im.close()
+        opened.close()
+    if raw_box is not None:
+        x0, y0, x1, y1 = raw_box
+        samples = samples[y0:y1, x0:x1]
     if orientation in range(2, 9):
         samples = _orient(samples, orientation)
         notes.append("EXIF orientation applied" + (" (rotated)" if orientation >= 5 or orientation == 3 else " (flipped)"))
-    kept = None
-    if box is not None:
-        kept = _clip_box(box, samples.shape[1], samples.shape[0])
-        x0, y0, x1, y1 = kept
-        samples = samples[y0:y1, x0:x1]
-        if w * h > 16_000_000:
-            notes.append(f"decoded whole ({_megapixels(w * h)} megapixels) to read a region of it: "
-                         f"{fmt or 'this format'} cannot be read in part")
     rgb = _to_float_rgb(samples, top, notes)
     if bit_depth == 16:
         notes.append("16-bit")
     return LoadedImage(rgb, name, bit_depth, notes, kept)
+
+
+def _raw_box(box: tuple[int, int, int, int], orientation: int, width: int, height: int
+             ) -> tuple[int, int, int, int]:
+    """The box in the stored (not yet EXIF-oriented) image of width x height
+    that holds `box` of the upright image."""
+
+    def stored(u: int, v: int) -> tuple[int, int]:  # upright pixel (u, v) -> stored (x, y)
+        return {1: (u, v), 2: (width - 1 - u, v), 3: (width - 1 - u, height - 1 - v), 4: (u, height - 1 - v),
+                5: (v, u), 6: (v, height - 1 - u), 7: (width - 1 - v, height - 1 - u),
+                8: (width - 1 - v, u)}.get(orientation, (u, v))
+
+    x0, y0, x1, y1 = box
+    (ax, ay), (bx, by) = stored(x0, y0), stored(x1 - 1, y1 - 1)
+    return min(ax, bx), min(ay, by), max(ax, bx) + 1, max(ay, by) + 1
 
 
 def _refuse_short_png(path: Path, name: str, layout: _PngLayout) -> None:
@@ -445,6 +474,22 @@ def _png_layout(path: Path) -> _PngLayout | None:
     if header is None:
         return None
     return _PngLayout(header[0], header[1], compressed, interlaced)
+
+
+def _png_has_chunk(path: Path, wanted: bytes) -> bool:
+    """Whether a PNG holds a chunk of this type (chunk headers only are read)."""
+    with open(path, "rb") as handle:
+        handle.seek(8)
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                return False
+            length, kind = struct.unpack(">I4s", head)
+            if kind == wanted:
+                return True
+            if kind == b"IEND":
+                return False
+            handle.seek(length + 4, os.SEEK_CUR)
 
 
 def _png_shortfall(path: Path, layout: _PngLayout, piece: int = 1 << 20) -> str | None:

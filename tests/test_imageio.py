@@ -510,15 +510,20 @@ def test_read_header_decodes_nothing_and_sees_exif_rotation(tmp_path: Path, monk
     def no_decode(self, *args, **kwargs):
         raise AssertionError("pixels decoded")
 
+    plain = tmp_path / "plain.png"
+    Image.fromarray(noise(8, 4)).save(plain)
+    rotated_png = tmp_path / "rotated.png"
+    Image.fromarray(noise(8, 4)).save(rotated_png, exif=exif.tobytes())
     monkeypatch.setattr(imageio.ImageFile.ImageFile, "load", no_decode)
     header = imageio.read_header(path)
     assert (header.width, header.height, header.format) == (8, 4, "JPEG")
+    assert (imageio.read_header(plain).width, imageio.read_header(rotated_png).width) == (4, 8)
 
 
-@pytest.mark.parametrize("kind", ["rgb", "rgba", "grey", "rotated jpeg", "16-bit"])
+@pytest.mark.parametrize("kind", ["rgb", "rgba", "grey", "16-bit", "palette"] + [f"jpeg, orientation {o}" for o in range(2, 9)])
 def test_a_box_keeps_exactly_that_part_of_the_whole_image(kind: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    path = tmp_path / ("x.jpg" if kind == "rotated jpeg" else "x.png")
+    path = tmp_path / ("x.jpg" if kind.startswith("jpeg") else "x.png")
     if kind == "rgb":
         Image.fromarray(noise(30, 40)).save(path)
     elif kind == "rgba":
@@ -527,10 +532,13 @@ def test_a_box_keeps_exactly_that_part_of_the_whole_image(kind: str, tmp_path: P
         Image.fromarray(rng.integers(0, 256, (30, 40), dtype=np.uint8), "L").save(path)
     elif kind == "16-bit":
         plain_png(path, rng.integers(0, 65536, (30, 40, 3), dtype=np.uint16), 2)
+    elif kind == "palette":
+        Image.fromarray(noise(30, 40)).convert("P").save(path, transparency=3)
     else:
         exif = Image.Exif()
-        exif[0x0112] = 8
-        Image.fromarray(noise(40, 30)).save(path, exif=exif.tobytes(), quality=95)
+        exif[0x0112] = int(kind[-1])
+        rotated = int(kind[-1]) >= 5
+        Image.fromarray(noise(40, 30) if rotated else noise(30, 40)).save(path, exif=exif.tobytes(), quality=95)
     whole = load_image(path)
     part = load_image(path, box=(-5, 3, 17, 12))
     assert part.box == (0, 3, 17, 12)
