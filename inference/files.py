@@ -97,7 +97,9 @@ def writing_problem(path: str | Path) -> str | None:
         return f"the folder {folder}: {_stat_problem(error)}"
     if not stat.S_ISDIR(folder_info.st_mode):
         return f"{folder} is a file, not a folder"
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(folder, os.X_OK):
+        return f"the folder {folder} cannot be searched (no x permission), so nothing can be written in it"
+    if not os.access(folder, os.W_OK):
         return f"the folder {folder} is not writable"
     try:
         info = os.lstat(path)

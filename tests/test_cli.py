@@ -484,3 +484,42 @@ def test_a_name_just_under_the_limit_is_written(photo: Path, tmp_path: Path) -> 
     assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "2", "-o", str(out), "--quiet") == 0
     assert load_image(out).width == 24
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, "photo.png"])
+
+
+@pytest.mark.parametrize("mode, words", [(0o300, None), (0o200, "cannot be searched"), (0o500, "not writable")])
+def test_an_output_folder_without_search_or_write_permission_is_one_line(
+        mode: int, words: str | None, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Write but no search permission once gave a PermissionError traceback.
+    Permission bits do not bind root, so there the same answers are given by
+    os.access (what the check asks) and os.stat (what failed)."""
+    import errno
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    folder.chmod(mode)
+    if os.geteuid() == 0:
+        real_access, real_lstat = os.access, os.lstat
+
+        def access(path, want, **kwargs):
+            if Path(path) == folder:
+                return (want & mode >> 6) == want
+            return real_access(path, want, **kwargs)
+
+        def lstat(path, *args, **kwargs):
+            if Path(path).parent == folder and not mode & 0o100:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real_lstat(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "access", access)
+        monkeypatch.setattr(os, "lstat", lstat)
+    try:
+        code = cli("upscale", str(photo), "--method", "bicubic", "-o", str(folder / "o.png"))
+        err = capsys.readouterr().err
+    finally:
+        folder.chmod(0o700)
+    if words is None:
+        assert code == 0 and (folder / "o.png").exists()
+    else:
+        assert code == 1 and len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
+        assert list(folder.iterdir()) == []
