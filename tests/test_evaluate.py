@@ -172,7 +172,8 @@ def test_bad_evaluate_arguments_and_sets_give_one_line_before_the_work_and_write
 
         (tmp_path / "locked").mkdir()
         real_access = os.access
-        monkeypatch.setattr(os, "access", lambda p, mode, **k: False if "locked" in str(p) else real_access(p, mode))
+        monkeypatch.setattr(os, "access", lambda p, mode, **k: not mode & os.W_OK if "locked" in str(p)
+                            else real_access(p, mode))
     elif case == "200-megapixel header in the set":
         _claimed_png(data / "Tiny" / "img_1.png", 20000, 15000)
     argv, code, words = BAD_EVALUATE[case]

@@ -285,10 +285,10 @@ def _run(args: argparse.Namespace) -> int:
     if not quiet:
         for note in loaded.notes:
             _say(f"note: {args.input}: {note}")
-    if (loaded.box is None and (loaded.width, loaded.height) != (header.width, header.height)) or \
-            (loaded.box is not None and loaded.box[2:] > (header.width, header.height)):
+    x0, y0, x1, y1 = loaded.box if loaded.box is not None else (0, 0, loaded.width, loaded.height)
+    if (loaded.box is None and (x1, y1) != (header.width, header.height)) or \
+            not (x0 <= region.x and y0 <= region.y and region.x + region.w <= x1 and region.y + region.h <= y1):
         raise CommandError(f"{args.input}: the decoded image does not match its header's size")
-    x0, y0 = loaded.box[:2] if loaded.box is not None else (0, 0)
     lattice = Lattice.from_region(Region(region.x - x0, region.y - y0, region.w, region.h), size[0], size[1])
     record = Lattice.from_region(region, size[0], size[1])
     metadata = source_metadata(args.input)
