@@ -66,8 +66,9 @@ FORMATS: dict[str, tuple[str, tuple[int, ...], int]] = {
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,78}$")
 _XMP_NS = "https://implicit-zoom.invalid/ns/1.0/"
 _RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-# Pillow's global pixel limit is swapped out while a header is read (our own
-# check replaces it); the lock keeps two loads from interleaving that swap.
+# Pillow's global pixel limit is swapped out, and its warnings recorded, while
+# a header is read (our own check replaces the limit); the lock keeps two loads
+# from interleaving those global changes.
 _PILLOW_LIMIT_LOCK = threading.RLock()
 
 
@@ -220,7 +221,7 @@ class ImageHeader:
     format: str
 
 
-def _guarded(path: Path, work: "Callable[[Path, str], _T]") -> "_T":
+def _guarded(path: Path, work: Callable[[Path, str], _T]) -> _T:
     """`work(path, name)`, with every failure turned into one ImageLoadError naming the file."""
     name = str(path)
     try:
@@ -246,9 +247,11 @@ def read_header(path: str | Path, max_pixels: int = MAX_PIXELS) -> ImageHeader:
             w, h = im.size
             fmt = (im.format or "").upper()
             # Pillow decodes a whole PNG to look for an eXIf chunk it has not
-            # met yet; the chunk list says whether there is one.
-            late_exif = fmt == "PNG" and "exif" not in im.info and _png_has_chunk(path, b"eXIf")
-            orientation = 1 if fmt == "PNG" and "exif" not in im.info and not late_exif else _orientation(im, [])
+            # met yet; the chunk list says whether there is one at all.
+            if fmt == "PNG" and "exif" not in im.info and not _png_has_chunk(path, b"eXIf"):
+                orientation = 1
+            else:
+                orientation = _orientation(im, [])
         return ImageHeader(h, w, fmt) if orientation >= 5 else ImageHeader(w, h, fmt)
 
     return _guarded(Path(path), work)
