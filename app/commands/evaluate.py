@@ -17,6 +17,9 @@ MAX_SCALE = 128.0  # the viewer's zoom limit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from app.commands.upscale import one_line_errors
+
+    one_line_errors(parser)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--methods", default="all", help="comma-separated method names (bicubic included), or 'all'")
@@ -115,11 +118,14 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(report.markdown())
         json_path, md_path = report.write(Path(args.out))
-    except (CheckpointError, ImageLoadError, ValueError, KeyError, FileNotFoundError, OSError) as error:
-        text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
-        if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):
-            text = f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}".lstrip(": ")
-        print(f"evaluate: {text}", file=sys.stderr)
+    except (CheckpointError, ImageLoadError, ValueError) as error:
+        print(f"evaluate: {error}", file=sys.stderr)
+        return 1
+    except KeyError as error:
+        print(f"evaluate: {error.args[0] if error.args else error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # e.g. a set member vanishing, or the disk filling while the results are written
+        print(f"evaluate: {error.filename or args.out}: {error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("evaluate: interrupted; no results written", file=sys.stderr)
