@@ -126,6 +126,15 @@ def _first_file(folder: Path) -> Path:
     return folder
 
 
+def is_folder(path: str | Path) -> bool:
+    """Whether `path` is a folder; False (not an exception) for a name too
+    long, a folder that cannot be searched, or any other stat failure."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name the same existing file (hard links and symlinks included)."""
     try:

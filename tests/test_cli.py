@@ -523,3 +523,18 @@ def test_an_output_folder_without_search_or_write_permission_is_one_line(
     else:
         assert code == 1 and len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
         assert list(folder.iterdir()) == []
+
+
+def test_batch_mode_names_odd_inputs_for_what_they_are_and_goes_on(photo: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    os.mkfifo(tmp_path / "pipe.png")
+    out = tmp_path / "outs"
+    code = cli("upscale", str(photo), str(tmp_path / "pipe.png"), str(tmp_path / ("n" * 300 + ".png")),
+               "--method", "bicubic", "--scale", "2", "-o", f"{out}/", "--quiet")
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "pipe.png: is a named pipe" in err and "too long" in err
+    assert len(list(out.iterdir())) == 1  # the good image was still done
+    # An over-long -o is a one-line mistake too, not a traceback from telling batch from single mode.
+    assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(tmp_path / ("o" * 300))) == 2
+    assert "Traceback" not in capsys.readouterr().err
