@@ -306,15 +306,18 @@ class RenderWorker(QObject):
         try:
             if self.renderer is None:
                 raise ExportError("the worker is not ready")
+            # Tiles the panes already decoded on this lattice are copied, not decoded again.
             if job.kind == "region":
                 upscaler, feats = self.renderer.encoded(job.method, job.image_id)
                 path = export_region(upscaler, feats, job.lattice, job.path, bits=job.bits,
-                                     metadata=job.metadata, progress=progress, cancel=cancelled)
+                                     metadata=job.metadata, progress=progress, cancel=cancelled,
+                                     reuse=self.renderer.cached_tiles(job.method, job.image_id))
             elif job.kind == "comparison":
                 images = []
                 for i, (label, method) in enumerate(job.panes):
                     upscaler, feats = self.renderer.encoded(method, job.image_id)
-                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled,
+                    reuse = self.renderer.cached_tiles(method, job.image_id) if job.bits == 8 else None
+                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled, reuse=reuse,
                                                        progress=lambda d, t, i=i: progress(i * t + d, t * len(job.panes)))))
                 path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
             else:
