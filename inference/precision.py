@@ -67,7 +67,7 @@ PSNR_TOLERANCE_DB = 0.02
 # measured by `main.py bench --precision-check` and recorded in
 # benchmarks/results/cpu-precision.md (tests/test_precision.py checks the
 # record agrees). A method not named here defaults to fp32 everywhere.
-BF16_METHODS: frozenset[str] = frozenset()
+BF16_METHODS: frozenset[str] = frozenset({"liif"})
 
 
 def default_precision(method: str, device: torch.device) -> str:
