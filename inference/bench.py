@@ -74,6 +74,7 @@ class LatencyTiming:
     full_tiles: int
     full_tiles_done: int
     cpu_ms: float | None = None  # CPU time of the whole run (median)
+    competing: int = 0  # CPU-bound processes running beside it
 
 
 @dataclass
@@ -363,14 +364,45 @@ def _median(values: list[float | None]) -> float | None:
     return round(statistics.median(got), 2) if got else None
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+class CompetingLoad:
+    """`count` CPU-bound processes (plain busy loops at normal priority) for
+    the length of a `with` block: another program using the CPU."""
+
+    def __init__(self, count: int) -> None:
+        self.count = int(count)
+        self._procs: list[Any] = []
+
+    def __enter__(self) -> "CompetingLoad":
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._procs = [ctx.Process(target=_spin, daemon=True) for _ in range(self.count)]
+        for proc in self._procs:
+            proc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            proc.terminate()
+        for proc in self._procs:
+            proc.join()
+        self._procs = []
+
+
 def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_size: int = 512,
                 sizes: list[tuple[int, int]] | None = None, zooms: list[float] | None = None,
-                runs: int = 3, budget_s: float = 30.0, tile: int | None = None,
+                runs: int = 3, budget_s: float = 30.0, tile: int | None = None, competing: int = 0,
                 loader: Loader = load_upscaler, log: Callable[[str], None] = print) -> None:
     """Time from a view request to the first tile a pane can show, to the
     whole bicubic preview, to the first tile of the method's own decode, to
     the whole coarse pass and the whole pane, through the viewer's Renderer
-    with a cold tile cache and the image already encoded."""
+    with a cold tile cache and the image already encoded. `competing`:
+    CPU-bound processes run beside every timed run (the viewer under load)."""
     from .render import Renderer, RenderRequest, ViewState
 
     dev = _device_of(report)
@@ -403,6 +435,8 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                     request = RenderRequest(renderer.generations.issue(target), target, method, lattice, "bench")
                     planned = [job.phase for job in renderer.plan(request)]
                     pending = {p: planned.count(p) for p in ("preview", "coarse", "full")}
+                    load = CompetingLoad(competing)
+                    load.__enter__()
                     t0, c0 = time.perf_counter(), time.process_time()
                     renderer.submit(request)
                     n_full = pending["full"]
@@ -428,6 +462,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                             renderer.cancel(target)
                             stopped = True
                             break
+                    load.__exit__()
                     done_full = n_full - pending["full"]
                     if stopped:
                         marks["full"] = None
@@ -438,7 +473,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                 timing = LatencyTiming(method, w, h, float(z), tile, max(1, runs), _median(samples["first"]),
                                        _median(samples["preview"]), _median(samples["model"]), phase_of_model,
                                        coarse_zoom, _median(samples["coarse"]), _median(samples["full"]),
-                                       n_full, done_full, _median(samples["cpu"]))
+                                       n_full, done_full, _median(samples["cpu"]), competing)
                 report.latency.append(timing)
                 log(f"  latency {method} {w}x{h} x{z:g}: first tile {_fmt(timing.first_tile_ms)} ms, preview "
                     f"{_fmt(timing.preview_ms)} ms, first {timing.first_model_phase or 'model'} tile "
@@ -674,11 +709,12 @@ def format_table(report: BenchReport) -> str:
         lines += ["", "Viewer latency (ms from the view request; cold tile cache, warm features; median of runs):", ""]
         lines += _md_table(
             ["method", "pane", "zoom", "tile", "first tile", "bicubic preview", "first model tile", "coarse pane",
-             "full pane", "full tiles", "CPU ms"],
+             "full pane", "full tiles", "CPU ms", "competing processes"],
             [[t.method, f"{t.width}×{t.height}", f"{t.zoom:g}", t.tile, _fmt(t.first_tile_ms), _fmt(t.preview_ms),
               f"{_fmt(t.first_model_ms)} ({t.first_model_phase or '–'})",
               f"{_fmt(t.coarse_ms)} (×{t.coarse_zoom:g})" if t.coarse_zoom else "–",
-              _fmt(t.full_ms), f"{t.full_tiles_done}/{t.full_tiles}", _fmt(t.cpu_ms)] for t in report.latency])
+              _fmt(t.full_ms), f"{t.full_tiles_done}/{t.full_tiles}", _fmt(t.cpu_ms), t.competing]
+             for t in report.latency])
     if report.large:
         lines += ["", "Large image (features encoded on demand; peak RSS during the view):", ""]
         lines += _md_table(

@@ -136,3 +136,14 @@ def test_bench_command_writes_json_and_markdown_with_the_device(tmp_path: Path) 
     assert saved["decodes"][0]["method"] == "liif" and saved["decodes"][0]["flops_per_pixel"] > 0
     assert saved["latency"][0]["first_tile_ms"] is not None
     assert "Viewer latency" in (tmp_path / "b.md").read_text()
+
+
+def test_latency_under_a_competing_process_is_measured_and_recorded(tmp_path: Path) -> None:
+    code = main.main(["bench", "--device", "cpu", "--methods", "liif", "--parts", "latency", "--input-size", "16",
+                      "--sizes", "32x24", "--zooms", "3", "--latency-runs", "1", "--tile", "16", "--competing", "1",
+                      "--out", str(tmp_path), "--name", "busy"])
+    assert code == 0
+    saved = json.loads((tmp_path / "busy.json").read_text())
+    row = saved["latency"][0]
+    assert row["competing"] == 1 and row["full_ms"] is not None and row["full_tiles_done"] == row["full_tiles"]
+    assert "competing processes" in (tmp_path / "busy.md").read_text()

@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per case before fewer runs are taken")
     parser.add_argument("--tile", type=int, default=None, help="viewer tile size (default: the viewer's, 256 CUDA / 128 CPU)")
     parser.add_argument("--latency-runs", type=int, default=3, help="runs per latency case")
+    parser.add_argument("--competing", type=int, default=0,
+                        help="CPU-bound processes to run beside each latency run (the viewer under load)")
     parser.add_argument("--latency-budget", type=float, default=30.0,
                         help="seconds after which a latency run stops waiting for the full pane")
     parser.add_argument("--large-size", default="8000x6000", help="size of the synthetic large image")
@@ -130,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                                   runs=args.runs, budget_s=args.budget)
             if "latency" in parts:
                 bench.add_latency(report, methods, input_size=args.input_size, sizes=sizes, zooms=zooms,
-                                  runs=args.latency_runs, budget_s=args.latency_budget, tile=args.tile)
+                                  runs=args.latency_runs, budget_s=args.latency_budget, tile=args.tile,
+                                  competing=args.competing)
             if "large" in parts:
                 large_zooms = [z.strip() if z.strip() == "fit" else float(z) for z in args.large_zooms.split(",")]
                 w, h = _sizes(args.large_size)[0]
