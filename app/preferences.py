@@ -29,7 +29,8 @@ class Preferences:
 
     def upscaler_options(self) -> dict[str, Any]:
         """Options every learned method is built with (the catalog's load_upscaler keywords)."""
-        return {"precision": self.precision}
+        # "auto" is the catalog's own default; fp32 is passed on, as "auto" may be bf16 for some methods.
+        return {} if self.precision == "auto" else {"precision": self.precision}
 
     def threads(self) -> int | None:
         return self.worker_threads or None

@@ -37,7 +37,7 @@ def test_stored_preferences_round_trip() -> None:
     assert load({}.get) == Preferences()
     # fp32 is asked for explicitly: "auto" (the default) may mean bf16 for some methods.
     assert prefs.upscaler_options() == {"precision": "fp32"}
-    assert Preferences().upscaler_options() == {"precision": "auto"}
+    assert Preferences().upscaler_options() == {}  # the catalog's default: each method's measured precision
     assert Preferences(precision="bf16").upscaler_options() == {"precision": "bf16"}
 
 

@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk", type=int, default=None, help="points per decoder call (default: the upscaler's)")
     parser.add_argument("--prepare-budget", type=int, default=None, metavar="MB",
                         help="memory for one prepared block (default: the upscaler's)")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"which measurements: {', '.join(PARTS)}")
+    parser.add_argument("--parts", default="decode,latency,large",
+                        help=f"which measurements: {', '.join(PARTS)} (train runs alone)")
     parser.add_argument("--input-size", type=int, default=512, help="side of the square test input (LR pixels)")
     parser.add_argument("--sizes", default="1920x1080,960x540", help="viewport output sizes")
     parser.add_argument("--zooms", default="2,4,8,16,30")
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         options["chunk"] = args.chunk
     if args.prepare_budget:
         options["prepare_budget_bytes"] = args.prepare_budget << 20
-    if "train" in parts:
+    if "train" in parts and not args.precision_check:
         if len(parts) > 1:
             print("bench: --parts train runs alone", file=sys.stderr)
             return 2
