@@ -25,7 +25,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
-from inference.render import CPU_TILE, DEFAULT_TILE, GenerationCounter, RenderRequest, Renderer
+from inference.render import (CPU_TILE, DEFAULT_TILE, GenerationCounter, RenderRequest, Renderer, others_running,
+                              threads_for_load)
 
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
@@ -185,6 +186,7 @@ class RenderWorker(QObject):
             # Every core by default, at a lower priority (see cpu_worker_threads).
             torch.set_num_threads(cpu_worker_threads(self._threads, torch.get_num_threads()))
             self.torch_threads = torch.get_num_threads()
+            self._cpus = os.cpu_count() or self.torch_threads
         tile = self._tile or (DEFAULT_TILE if self.device.type == "cuda" else CPU_TILE)
         self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations, **self._budgets)
         self.deviceReady.emit(label)
@@ -341,6 +343,7 @@ class RenderWorker(QObject):
         self._scheduled = False
         if self._stop.is_set() or self.renderer is None:
             return
+        self._fit_threads_to_load()
         tile = self.renderer.next_result()
         if tile is not None:
             self.tileReady.emit(tile)
@@ -353,6 +356,17 @@ class RenderWorker(QObject):
             # a few at a time instead of a whole pane's worth in one turn of
             # its loop (80-100 tiles: 40-90 ms). Model tiles take far longer.
             self._schedule(TILE_GAP_MS if tile is not None else 0)
+
+    def _fit_threads_to_load(self) -> None:
+        """Before each tile on the CPU: as many torch threads as other
+        processes leave cores free (see threads_for_load)."""
+        if self.torch_threads is None:
+            return
+        import torch
+
+        wanted = threads_for_load(self.torch_threads, self._cpus, others_running())
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
 
     def _run_metrics(self, job: MetricsJob) -> None:
         from inference.reference import Stopped, StoppableUpscaler, score_region, whole_image_score

@@ -14,6 +14,7 @@ name) under benchmarks/results/.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import statistics
@@ -397,13 +398,16 @@ class CompetingLoad:
 def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_size: int = 512,
                 sizes: list[tuple[int, int]] | None = None, zooms: list[float] | None = None,
                 runs: int = 3, budget_s: float = 30.0, tile: int | None = None, competing: int = 0,
-                loader: Loader = load_upscaler, log: Callable[[str], None] = print) -> None:
+                fit_threads: bool = True, loader: Loader = load_upscaler,
+                log: Callable[[str], None] = print) -> None:
     """Time from a view request to the first tile a pane can show, to the
     whole bicubic preview, to the first tile of the method's own decode, to
     the whole coarse pass and the whole pane, through the viewer's Renderer
     with a cold tile cache and the image already encoded. `competing`:
-    CPU-bound processes run beside every timed run (the viewer under load)."""
-    from .render import Renderer, RenderRequest, ViewState
+    CPU-bound processes run beside every timed run (the viewer under load).
+    `fit_threads`: before each tile, as many threads as other processes leave
+    cores free, like the viewer's render worker (False: always the configured count)."""
+    from .render import Renderer, RenderRequest, ViewState, others_running, threads_for_load
 
     dev = _device_of(report)
     methods = methods or all_methods()
@@ -413,6 +417,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
     get = _Loaded(loader, dev, lambda name: _method_options(name, report))
     image = textured_image(input_size)
     cx = cy = input_size / 2
+    configured, cpus = torch.get_num_threads(), os.cpu_count() or torch.get_num_threads()
     for method in methods:
         renderer = Renderer(get, tile=tile)
         renderer.set_image("bench", image)
@@ -445,6 +450,8 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                     stopped = False
                     while (result := renderer.next_result()) is not None:
                         sync(dev)
+                        if fit_threads:  # as the viewer's render worker does before each tile
+                            torch.set_num_threads(threads_for_load(configured, cpus, others_running()))
                         now = (time.perf_counter() - t0) * 1e3
                         if result.error:
                             raise RuntimeError(f"{method}: {result.error}")

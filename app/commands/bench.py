@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-runs", type=int, default=3, help="runs per latency case")
     parser.add_argument("--competing", type=int, default=0,
                         help="CPU-bound processes to run beside each latency run (the viewer under load)")
+    parser.add_argument("--fixed-threads", action="store_true",
+                        help="latency runs keep --threads whatever the load (default: fewer when other "
+                             "processes take cores, as the viewer does)")
     parser.add_argument("--latency-budget", type=float, default=30.0,
                         help="seconds after which a latency run stops waiting for the full pane")
     parser.add_argument("--large-size", default="8000x6000", help="size of the synthetic large image")
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             if "latency" in parts:
                 bench.add_latency(report, methods, input_size=args.input_size, sizes=sizes, zooms=zooms,
                                   runs=args.latency_runs, budget_s=args.latency_budget, tile=args.tile,
-                                  competing=args.competing)
+                                  competing=args.competing, fit_threads=not args.fixed_threads)
             if "large" in parts:
                 large_zooms = [z.strip() if z.strip() == "fit" else float(z) for z in args.large_zooms.split(",")]
                 w, h = _sizes(args.large_size)[0]
