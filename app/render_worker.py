@@ -25,7 +25,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
-from inference.render import CPU_TILE, DEFAULT_TILE, GenerationCounter, RenderRequest, Renderer
+from inference.render import (CPU_TILE, DEFAULT_TILE, GenerationCounter, RenderRequest, Renderer, others_running,
+                              threads_for_load)
 
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
@@ -185,6 +186,7 @@ class RenderWorker(QObject):
             # Every core by default, at a lower priority (see cpu_worker_threads).
             torch.set_num_threads(cpu_worker_threads(self._threads, torch.get_num_threads()))
             self.torch_threads = torch.get_num_threads()
+            self._cpus = os.cpu_count() or self.torch_threads
         tile = self._tile or (DEFAULT_TILE if self.device.type == "cuda" else CPU_TILE)
         self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations, **self._budgets)
         self.deviceReady.emit(label)
@@ -310,15 +312,18 @@ class RenderWorker(QObject):
         try:
             if self.renderer is None:
                 raise ExportError("the worker is not ready")
+            # Tiles the panes already decoded on this lattice are copied, not decoded again.
             if job.kind == "region":
                 upscaler, feats = self.renderer.encoded(job.method, job.image_id)
                 path = export_region(upscaler, feats, job.lattice, job.path, bits=job.bits,
-                                     metadata=job.metadata, progress=progress, cancel=cancelled)
+                                     metadata=job.metadata, progress=progress, cancel=cancelled,
+                                     reuse=self.renderer.cached_tiles(job.method, job.image_id))
             elif job.kind == "comparison":
                 images = []
                 for i, (label, method) in enumerate(job.panes):
                     upscaler, feats = self.renderer.encoded(method, job.image_id)
-                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled,
+                    reuse = self.renderer.cached_tiles(method, job.image_id) if job.bits == 8 else None
+                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled, reuse=reuse,
                                                        progress=lambda d, t, i=i: progress(i * t + d, t * len(job.panes)))))
                 path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
             else:
@@ -342,6 +347,7 @@ class RenderWorker(QObject):
         self._scheduled = False
         if self._stop.is_set() or self.renderer is None:
             return
+        self._fit_threads_to_load()
         tile = self.renderer.next_result()
         if tile is not None:
             self.tileReady.emit(tile)
@@ -354,6 +360,17 @@ class RenderWorker(QObject):
             # a few at a time instead of a whole pane's worth in one turn of
             # its loop (80-100 tiles: 40-90 ms). Model tiles take far longer.
             self._schedule(TILE_GAP_MS if tile is not None else 0)
+
+    def _fit_threads_to_load(self) -> None:
+        """Before each tile on the CPU: as many torch threads as other
+        processes leave cores free (see threads_for_load)."""
+        if self.torch_threads is None:
+            return
+        import torch
+
+        wanted = threads_for_load(self.torch_threads, self._cpus, others_running())
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
 
     def _run_metrics(self, job: MetricsJob) -> None:
         from inference.reference import Stopped, StoppableUpscaler, score_region, whole_image_score

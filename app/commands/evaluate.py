@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", default=None, help="comma-separated set names (default: every folder under --data)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="path stem of the results: writes OUT.json and OUT.md")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda ...")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="auto: each method's default on this device (bf16 where the device has it natively "
+                             "and it costs no PSNR), else fp32; fp32 always works")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set (quick looks)")
     parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
                         help="evaluate METHOD with this checkpoint instead of the shipped one (repeatable)")
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         report = evaluate(methods, args.data, scales, sets, device=args.device, limit=args.limit, weights=weights,
-                          progress=lambda line: print(line, flush=True))
+                          progress=lambda line: print(line, flush=True), precision=args.precision)
         print()
         print(report.markdown())
         json_path, md_path = report.write(Path(args.out))
