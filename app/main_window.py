@@ -579,6 +579,17 @@ class MainWindow(QMainWindow):
             w.setToolTip(tip)
             bar.addPermanentWidget(w)
 
+    def show_status(self, text: str, timeout_ms: int = 0, detail: str = "") -> None:
+        """A status-bar message that fits left of the permanent fields (QStatusBar
+        cuts it there without an ellipsis); the whole text is in the tooltip."""
+        bar = self.statusBar()
+        permanent = [w.x() for w in (self.image_label, self.zoom_label, self.queue_label, self.device_label)
+                     if w.isVisible() and w.x() > 0]
+        room = (min(permanent) if permanent else bar.width()) - 12
+        shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(40, room))
+        bar.setToolTip(detail or (text if shown != text else ""))
+        bar.showMessage(shown, timeout_ms)
+
     # ------------------------------------------------------------------ panes
 
     def slots(self) -> list[PaneSlot]:
@@ -1185,13 +1196,24 @@ class MainWindow(QMainWindow):
         self.apply_view(ViewState(w / 2, h / 2, min(ref.scale, fz) if fz >= 1 else fz))
         for slot in self._slots:
             self._request_whole_metrics(slot)
-        self.statusBar().showMessage(
-            f"Reference mode: the opened image is the ground truth; panes super-resolve it downscaled "
-            f"\u00d7{scale:g} (bicubic, as the evaluator makes LR). Scores: Y channel, {ref.shave} px border shaved.")
+        self.show_status(f"Reference mode \u00d7{scale:g}: the opened image is the ground truth",
+                         detail=f"Reference mode: the opened image is the ground truth; panes super-resolve it "
+                                f"downscaled \u00d7{scale:g} (bicubic, as the evaluator makes LR). "
+                                f"Scores: Y channel, {ref.shave} px border shaved.")
         return True
 
     def _leave_reference(self, reopen: bool) -> None:
         self.reference = None
+        # Scores still being computed (a whole-image score of a slow model takes
+        # a minute) belong to the reference: make them stale, drop those shown.
+        for slot in self._slots:
+            for side in SIDES:
+                for kind in ("whole", "visible"):
+                    self.service.generations.retire(("metrics", slot.target(side), kind))
+                slot.sides[side].metrics.clear()
+                self._update_label(slot, side)
+        self._metrics_timer.stop()
+        self.show_status("Reference mode off", 5000)
         self.service.set_reference(None)
         self.reference_action.setChecked(False)
         self.error_map_action.setChecked(False)
@@ -1242,6 +1264,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_metrics(self, result: MetricsResult) -> None:
+        if self.reference is None:
+            return  # reference mode was left while this score was computed
         if self.service.generations.is_stale(result.generation, ("metrics", result.target, result.kind)):
             return
         found = self._find(result.target)
@@ -1384,7 +1408,9 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export comparison", "Nothing of the image is in view.")
             return False
         panes = []
-        for label, method in self._pane_choices()[0]:
+        # Each method once: a split's right side may show what another pane shows.
+        methods = dict.fromkeys(method for _, method in self._pane_choices()[0])
+        for method in methods:
             name = self._method_label(method)
             if lattice.zx <= 1.0 and lattice.zy <= 1.0 and method != DOWNSCALE_METHOD:
                 name, method = f"{name} (bicubic at zoom \u2264 1)", DOWNSCALE_METHOD
