@@ -1009,7 +1009,8 @@ class MainWindow(QMainWindow):
             self._update_label(slot, side)
             self.paneUpdated.emit(tile.target)
             return
-        slot.pane.add_tile(side, tile.zoom, tile.u0, tile.v0, tile.rgb, tile.phase, tile.generation)
+        slot.pane.add_tile(side, tile.zoom, tile.u0, tile.v0, tile.rgb, tile.phase, tile.generation,
+                           tile.view_zoom or None)
         if tile.phase == "full":
             st.note = tile.note
             if not tile.from_cache:

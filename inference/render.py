@@ -433,6 +433,9 @@ class RenderedTile:
     note: str = ""
     untrained: bool = False
     error: str | None = None
+    # The zoom of the view the request was for: a coarse tile (at a lower zoom)
+    # previews that view only; a pane never shows it under another zoom.
+    view_zoom: float = 0.0
 
     @property
     def final(self) -> bool:
@@ -741,7 +744,8 @@ class Renderer:
         req = job.request
         key = job.key
         base = dict(target=req.target, generation=req.generation, requested_method=req.method, method=job.method,
-                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0), note=job.note)
+                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0), note=job.note,
+                    view_zoom=req.lattice.zx)
         if job.error is not None:
             self._jobs = [j for j in self._jobs if j.request is not req]
             return RenderedTile(rgb=None, error=job.error, remaining=0, **base)

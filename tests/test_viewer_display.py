@@ -109,3 +109,108 @@ def test_comparison_sheet_shows_each_method_once(qtbot, tmp_path: Path, image_fi
     crop_w = window.export_lattice("view").width
     with Image.open(out) as im:
         assert im.width == 2 * crop_w + 3 * 8
+
+
+# ---------------------------------------------------------------- 5. refining
+
+RED, GREEN, BLUE, MAGENTA = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 0, 255)
+GREY = 128  # the image under the tiles: one flat grey, told apart from every tile
+
+
+def grey_pane(qtbot, view, image_size: tuple[int, int] = (40, 30), size: tuple[int, int] = (240, 180)):
+    from widgets.image_pane import ImagePane, ImageSource
+
+    pane = ImagePane()
+    qtbot.addWidget(pane)
+    pane.resize(*size)
+    pane.set_source(ImageSource(np.full((image_size[1], image_size[0], 3), GREY, dtype=np.uint8)))
+    pane.set_view(view)
+    pane.show()
+    qtbot.waitExposed(pane)
+    return pane
+
+
+def shown_pixels(pane) -> np.ndarray:
+    """What the pane shows (logical = physical pixels here), below its corner label."""
+    from PySide6.QtGui import QImage
+
+    image = pane.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    rgb = rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3)
+    return rgb[int(pane._label_box("a").bottom()) + 2:].copy()
+
+
+def count(rgb: np.ndarray, colour: tuple[int, int, int]) -> int:
+    return int(np.all(np.abs(rgb.astype(int) - colour) <= 2, axis=2).sum())
+
+
+def add_solid_tiles(pane, zoom: float, phase: str, generation: int, colour, step: int, *, image=(40, 30),
+                    keep=lambda u, v: True) -> None:
+    """Tiles of one colour on the lattice of `zoom`, clipped to the image as the renderer clips them."""
+    from inference.render import image_extent
+
+    cols, rows = image_extent(zoom, *image)
+    for u in range(0, cols, step):
+        for v in range(0, rows, step):
+            if keep(u, v):
+                tile = np.empty((min(step, rows - v), min(step, cols - u), 3), dtype=np.uint8)
+                tile[...] = colour
+                pane.add_tile("a", zoom, u, v, tile, phase, generation)
+
+
+def test_a_coarse_pass_leaves_no_strip_of_the_bicubic_preview(qtbot) -> None:
+    """While a pane refines, its coarse pass (x4 coarser, scaled up) covers the
+    image: the bicubic preview under it never shows, not even as a 2 px strip
+    along the coarse lattice's last column and row."""
+    from inference.render import ViewState
+
+    zoom, coarse = 4.848, 1.212  # 40 x 30 image: the coarse lattice ends 0.48 of its pixel short of the edge
+    pane = grey_pane(qtbot, ViewState(20.0, 15.0, zoom), size=(240, 190))
+    pane.begin_generation("a", 1)
+    add_solid_tiles(pane, zoom, "preview", 1, RED, 32)
+    add_solid_tiles(pane, coarse, "coarse", 1, GREEN, 16)
+    add_solid_tiles(pane, zoom, "full", 1, BLUE, 32, keep=lambda u, v: (u // 32 + v // 32) % 2 == 0)
+    shown = shown_pixels(pane)
+    assert count(shown, GREEN) > 1000 and count(shown, BLUE) > 1000
+    assert count(shown, RED) == 0
+
+
+def test_after_a_zoom_the_pane_shows_the_image_not_the_previous_result_scaled(qtbot) -> None:
+    """A learned pane's preview of a new zoom is the image (then that zoom's
+    bicubic preview), not the old zoom's result blown up."""
+    from inference.render import ViewState
+
+    pane = grey_pane(qtbot, ViewState(20.0, 15.0, 4.0))
+    pane.begin_generation("a", 1)
+    add_solid_tiles(pane, 4.0, "full", 1, MAGENTA, 32)
+    pane.finish_generation("a")
+    assert count(shown_pixels(pane), MAGENTA) > 10000
+    pane.set_view(ViewState(20.0, 15.0, 6.0))
+    pane.begin_generation("a", 2)
+    shown = shown_pixels(pane)
+    assert count(shown, MAGENTA) == 0
+    add_solid_tiles(pane, 6.0, "preview", 2, RED, 32)  # this zoom's bicubic preview arrives
+    shown = shown_pixels(pane)
+    assert count(shown, MAGENTA) == 0 and count(shown, RED) > 10000
+
+
+def test_after_a_resize_old_layers_make_no_patchwork(qtbot) -> None:
+    """Previews and results of earlier zooms and requests stay off screen when
+    the pane grows (a resize, a closed pane): the new area shows the image, then
+    the current request's preview, coarse pass and tiles."""
+    from inference.render import ViewState
+
+    pane = grey_pane(qtbot, ViewState(20.0, 15.0, 3.0), size=(160, 120))
+    pane.begin_generation("a", 1)  # a request at zoom 3 that was refining: its coarse pass, some tiles
+    add_solid_tiles(pane, 1.5, "coarse", 1, GREEN, 16)
+    add_solid_tiles(pane, 3.0, "full", 1, MAGENTA, 32, keep=lambda u, v: u < 64)
+    pane.set_view(ViewState(20.0, 15.0, 4.0))  # then a zoom: its preview and a few tiles
+    pane.begin_generation("a", 2)
+    add_solid_tiles(pane, 4.0, "preview", 2, RED, 32, keep=lambda u, v: u >= 64)
+    add_solid_tiles(pane, 4.0, "full", 2, BLUE, 32, keep=lambda u, v: u >= 96)
+    pane.resize(260, 200)  # the pane grows
+    qtbot.waitUntil(lambda: pane.width() == 260)
+    pane.begin_generation("a", 3)
+    shown = shown_pixels(pane)
+    assert count(shown, GREEN) == 0 and count(shown, MAGENTA) == 0
+    assert count(shown, RED) > 1000 and count(shown, BLUE) > 1000

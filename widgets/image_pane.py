@@ -1,9 +1,11 @@
 """A pane that shows decoded tiles of one image at the shared view.
 
 The pane never decodes anything: it paints uint8 tiles handed to it (from
-the render worker) at their lattice positions, scaled when they belong to
-another zoom (a preview while the new zoom is decoded), over a smoothly
-scaled copy of the image itself. User input (wheel, drag, keys) becomes a
+the render worker) at their lattice positions over a smoothly scaled copy of
+the image itself. Only tiles made for the current zoom are shown: the bicubic
+preview, the coarse pass (scaled up) and the full tiles. Results of other
+zooms are never scaled in as a "preview": under a new zoom the image itself
+shows until that zoom's bicubic preview arrives. User input (wheel, drag, keys) becomes a
 proposed `ViewState` in `viewRequested`; the window applies it to every pane
 through `set_view`, which never emits, so panes cannot ping-pong.
 
@@ -35,7 +37,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from inference.render import ViewState, fit_zoom
+from inference.render import ViewState, fit_zoom, image_extent
 
 # One wheel notch (120 units) zooms by this factor; keys use the same step.
 ZOOM_STEP = 2.0 ** 0.25
@@ -100,6 +102,7 @@ class TileEntry:
     array: np.ndarray
     image: QImage
     generation: int = 0
+    view_zoom: float = 0.0  # the zoom of the view it was made for (a coarse tile's differs from zx)
 
     @property
     def width(self) -> int:
@@ -270,14 +273,20 @@ class ImagePane(QWidget):
         s.coarse_zoom = coarse_zoom
 
     def add_tile(self, side: str, zoom: float, u0: int, v0: int, rgb: np.ndarray, phase: str = "full",
-                 generation: int = 0) -> None:
+                 generation: int = 0, view_zoom: float | None = None) -> None:
+        """A decoded tile at lattice zoom `zoom`; `view_zoom` is the zoom of the
+        view it was requested for (a coarse tile's; default: the pane's zoom
+        for a coarse tile, `zoom` for the others)."""
         s = self._sides[side]
         arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if view_zoom is None:
+            view_zoom = self._view.zoom if phase == "coarse" else zoom
         key = (float(zoom), int(u0), int(v0), phase)
         old = s.tiles.pop(key, None)
         if old is not None:
             s.nbytes -= old.array.nbytes
-        entry = TileEntry(float(zoom), float(zoom), int(u0), int(v0), phase, arr, to_qimage(arr), generation)
+        entry = TileEntry(float(zoom), float(zoom), int(u0), int(v0), phase, arr, to_qimage(arr), generation,
+                          float(view_zoom))
         s.tiles[key] = entry
         s.nbytes += arr.nbytes
         if self._trim(s):
@@ -460,19 +469,21 @@ class ImagePane(QWidget):
             self._draw_tile(painter, lat, tile, target)
 
     def _paint_order(self, side: _Side, zoom: float) -> list[TileEntry]:
-        """Old previews first (farthest zoom first), then this view's bicubic
-        preview, its coarse pass, and its full tiles on top."""
+        """The tiles shown at `zoom`, bottom to top: its bicubic preview, coarse
+        passes made for it (older requests' under the newest one's), its full
+        tiles. Tiles of other zooms are left out: scaled, an old result passed
+        for a preview of this view, and old layers of several zooms (after a
+        resize, a closed pane) showed as a patchwork."""
 
-        def rank(t: TileEntry) -> tuple[int, float]:
-            if t.zx == zoom and t.phase == "full":
-                return 3, 0.0
-            if t.generation == side.generation and t.phase == "coarse":
-                return 2, 0.0
-            if t.zx == zoom and t.phase == "preview":
-                return 1, 0.0
-            return 0, -abs(math.log(t.zx / zoom))
+        def rank(t: TileEntry) -> int:
+            if t.zx == zoom:
+                return {"full": 4, "preview": 1}.get(t.phase, 0)
+            if t.phase == "coarse" and t.view_zoom == zoom:
+                return 3 if t.generation == side.generation else 2
+            return 0
 
-        return sorted(side.tiles.values(), key=rank)
+        ranked = [(rank(t), t) for t in side.tiles.values()]
+        return [t for r, t in sorted(ranked, key=lambda rt: rt[0]) if r > 0]
 
     def _paint_source(self, painter: QPainter, lat) -> None:
         src = self._source
@@ -490,12 +501,24 @@ class ImagePane(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, image, source)
 
-    @staticmethod
-    def _tile_target(lat, tile: TileEntry) -> QRectF:
+    def _tile_target(self, lat, tile: TileEntry) -> QRectF:
         """Where a tile lands in the pane (physical pixels): 1:1 on the view's
-        lattice, scaled when it belongs to another zoom."""
+        lattice, scaled when it belongs to another zoom (a coarse pass)."""
         fx, fy = lat.zx / tile.zx, lat.zy / tile.zy
-        return QRectF(tile.u0 * fx - lat.u0, tile.v0 * fy - lat.v0, tile.width * fx, tile.height * fy)
+        x0, y0 = tile.u0 * fx - lat.u0, tile.v0 * fy - lat.v0
+        x1, y1 = x0 + tile.width * fx, y0 + tile.height * fy
+        if (fx != 1.0 or fy != 1.0) and self._source is not None:
+            # A lattice's last column (row) has its centre inside the image but
+            # may end up to half its pixel short of the image's edge: scaled up
+            # (a x4 coarse pass), that left a 2 px strip of the layer under it.
+            # Stretched to the edge, the scaled tile covers the image as the view's own tiles do.
+            w, h = self._source.width, self._source.height
+            cols, rows = image_extent(tile.zx, w, h)
+            if tile.u0 + tile.width >= cols:
+                x1 = max(x1, w * lat.zx - lat.u0)
+            if tile.v0 + tile.height >= rows:
+                y1 = max(y1, h * lat.zy - lat.v0)
+        return QRectF(x0, y0, x1 - x0, y1 - y0)
 
     def _draw_tile(self, painter: QPainter, lat, tile: TileEntry, target: QRectF) -> None:
         if tile.zx == lat.zx and tile.zy == lat.zy:
