@@ -70,8 +70,8 @@ def test_the_reference_mode_message_fits_beside_the_permanent_fields(qtbot, tmp_
     qtbot.wait(50)
     message = bar.currentMessage()
     assert message.startswith("Reference mode")
-    first_permanent = min(w.x() for w in (window.image_label, window.zoom_label, window.queue_label,
-                                          window.device_label) if w.isVisible())
+    first_permanent = min(w.x() for w in (window.error_legend, window.image_label, window.zoom_label,
+                                          window.queue_label, window.device_label) if w.isVisible())
     assert QFontMetrics(bar.font()).horizontalAdvance(message) <= first_permanent - 8
     assert "ground truth" in bar.toolTip()
 
@@ -214,3 +214,165 @@ def test_after_a_resize_old_layers_make_no_patchwork(qtbot) -> None:
     shown = shown_pixels(pane)
     assert count(shown, GREEN) == 0 and count(shown, MAGENTA) == 0
     assert count(shown, RED) > 1000 and count(shown, BLUE) > 1000
+
+
+# ---------------------------------------------------------------- 4. pane headers
+
+
+def test_method_names_are_whole_in_the_pickers_of_three_panes(qtbot, tmp_path: Path, image_file: Path) -> None:
+    """Three panes (and a split) in a 1300 px window: each picker shows its
+    whole label, not "LIIF (untrain"."""
+    from tests.tiny_methods import tiny_methods_loader
+
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif", "a-liif"], loader=tiny_methods_loader(),
+                         methods=["bicubic", "liif", "a-liif", "liif-siren"], size=(1300, 700))
+    open_image(qtbot, window, image_file)
+    window.set_active(0)
+    window.toggle_split()
+    window.slots()[0].picker.set_split_method("liif-siren")
+    qtbot.wait(50)
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    for slot in window.slots():
+        for combo in (slot.picker.combo, slot.picker.split_combo):
+            if combo.isVisible():
+                opt = QStyleOptionComboBox()
+                combo.initStyleOption(opt)
+                room = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                                    QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+                assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= room, combo.currentText()
+                assert combo.shown_text() == combo.currentText()
+    assert window.slots()[2].picker.combo.currentText() == "A-LIIF (untrained)"
+
+
+def test_cramped_pickers_cut_names_with_an_ellipsis_and_keep_them_in_the_tooltip(qtbot, tmp_path: Path,
+                                                                                   image_file: Path) -> None:
+    from tests.tiny_methods import tiny_methods_loader
+
+    window = make_window(qtbot, tmp_path, ["liif-siren"] * 8, loader=tiny_methods_loader(),
+                         methods=["bicubic", "liif-siren"], size=(900, 600))
+    qtbot.wait(50)
+    combo = window.slots()[0].picker.combo
+    assert combo.width() < combo.sizeHint().width()
+    shown = combo.shown_text()
+    assert shown.endswith("\u2026") and len(shown) > 3
+    assert "LIIF-SIREN (untrained)" in combo.current_tooltip()
+
+
+def test_split_labels_stay_on_their_side_and_show_cached(qtbot, tmp_path: Path, image_file: Path) -> None:
+    """The two labels of a split pane never overlap, each stays on its side of
+    the divider, and neither hides its state or time ("cached")."""
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(1200, 600))
+    open_image(qtbot, window, image_file)
+    window.set_active(0)
+    window.toggle_split()
+    window.slots()[0].picker.set_split_method("liif")
+    wait_done(qtbot, window)
+    window.zoom_by(2.0)  # a view the panes have seen: then back, from the cache
+    wait_done(qtbot, window)
+    window.zoom_by(0.5)
+    wait_done(qtbot, window)
+    pane = window.panes()[0]
+    for fraction in (0.5, 0.35, 0.65):
+        pane.set_split(True, fraction)
+        a, b = pane._label_box("a"), pane._label_box("b")
+        divider = pane.width() * fraction
+        assert not a.intersects(b)
+        assert a.right() <= divider and b.left() >= divider
+        for side in ("a", "b"):
+            shown = " ".join(pane.label_lines(side))
+            assert "cached" in shown and "\u2026" not in shown, (side, fraction, pane.label_lines(side))
+
+
+def test_three_narrow_panes_show_their_whole_status(qtbot, tmp_path: Path) -> None:
+    """At zoom < 1 in three panes of ~290 px: method, state, time and both notes
+    are readable (wrapped onto more lines, not cut), and every line fits its box."""
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(900, 600))
+    open_image(qtbot, window, write_png(tmp_path / "big.png", sample_image(300, 400, seed=4)))
+    wait_done(qtbot, window)
+    assert window.view.zoom < 1
+    for pane in window.panes()[1:]:
+        lines = pane.label_lines()
+        text = " ".join(lines)
+        assert "\u2026" not in text, lines
+        for words in ("LIIF", "untrained", "zoom \u2264 1", "bicubic", "random weights"):
+            assert words in text, (words, lines)
+        box = pane._label_box("a")
+        fm = QFontMetrics(pane._label_font("a"))
+        assert all(fm.horizontalAdvance(line) <= box.width() - 12 - 8 - 6 + 1 for line in lines)
+        assert box.right() <= pane.width() and box.height() < pane.height() / 2
+        assert "models add nothing when shrinking" in pane.tooltip_at(box.center())
+
+
+# ---------------------------------------------------------------- 6. timer and progress
+
+
+class SlowLIIF:
+    """The tiny methods; the learned one sleeps in every decode (a model on a busy CPU)."""
+
+    def __init__(self, seconds: float) -> None:
+        from tests.tiny_methods import tiny_loader
+
+        self.seconds = seconds
+        self.load = tiny_loader()
+
+    def __call__(self, name: str, device):
+        up = self.load(name, device)
+        if name != "bicubic":
+            decode = up.decode_lattice
+
+            def slow(features, lattice, progress=None):
+                time.sleep(self.seconds)
+                return decode(features, lattice, progress)
+
+            up.decode_lattice = slow
+        return up
+
+
+def test_a_refining_pane_shows_its_own_time_progress_and_estimate(qtbot, tmp_path: Path, image_file: Path) -> None:
+    import re
+
+    loader = SlowLIIF(0.15)
+    window = make_window(qtbot, tmp_path, ["bicubic", "liif"], loader=loader, tile=16)
+    open_image(qtbot, window, image_file)
+    window.set_zoom(4.0)
+    wait_done(qtbot, window)
+    slot = window.slots()[1]
+    previous = slot.pane.label_lines()[0]
+    assert re.search(r"\d+\.\d+ s", previous), previous  # the finished view's time
+    loader.seconds = 0.4
+    start = time.perf_counter()
+    window.set_zoom(9.0)
+    qtbot.waitUntil(lambda: slot.sides["a"].state == "refining" and slot.sides["a"].full_done >= 2, timeout=WAIT_MS)
+    qtbot.wait(600)  # a tick of the progress timer
+    head = " ".join(slot.pane.label_lines())
+    elapsed = time.perf_counter() - start
+    done, total = map(int, re.search(r"refining (\d+)/(\d+) tiles", head).groups())
+    assert 2 <= done < total
+    shown = float(re.search(r"(\d+\.\d+) s\b", head).group(1))
+    assert shown <= elapsed + 0.05 and shown >= 0.5  # this render's own running time
+    assert re.search(r"~\d+ (s|min) left", head), head
+    status = window.queue_label.text()
+    assert status.startswith("Rendering 1 pane") and "tiles left" in status and "left" in status, status
+    loader.seconds = 0.0
+    wait_done(qtbot, window)
+    final = " ".join(slot.pane.label_lines())
+    assert "done" in final or "untrained" in final
+    assert "tiles" not in final and "left" not in final
+    assert window.queue_label.text() == "Idle"
+
+
+def test_label_lines_wrap_at_separators_then_spaces_and_cut_only_a_lone_long_word() -> None:
+    from widgets.pane_label import layout
+
+    def measure(text: str) -> float:
+        return 7.0 * len(text)
+
+    lines = layout(["A-LIIF", "refining 3/12 tiles", "4.20 s", "~9 s left"],
+                   ["untrained: random weights, not a result", "Supercalifragilisticexpialidocious"], measure, 140)
+    assert lines[0] == "A-LIIF" and lines[1] == "refining 3/12 tiles"  # a part never split across lines when it fits one
+    assert all(measure(line) <= 140 for line in lines)
+    joined = " ".join(lines)
+    for words in ("refining 3/12 tiles", "4.20 s", "~9 s left", "random weights, not a result"):
+        assert words in joined
+    assert lines[-1].endswith("\u2026") and lines[-1].startswith("Supercal")

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -35,9 +35,10 @@ from PySide6.QtGui import (
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from inference.render import ViewState, fit_zoom, image_extent
+from widgets import pane_label
 
 # One wheel notch (120 units) zooms by this factor; keys use the same step.
 ZOOM_STEP = 2.0 ** 0.25
@@ -47,6 +48,8 @@ MAX_WHEEL_STEPS = 64
 PAN_FRACTION = 0.125
 # Logical pixels either side of the split divider that grab it.
 DIVIDER_GRAB = 6
+# The corner label's padding and state dot (logical pixels).
+LABEL_PAD, LABEL_DOT = 6, 8
 # Memory a pane side may hold in tiles; previews of older views go first.
 MAX_TILE_BYTES_PER_SIDE = 64 << 20
 
@@ -115,7 +118,9 @@ class TileEntry:
 
 @dataclass
 class SideStatus:
-    """What the corner label of one side says."""
+    """What the corner label of one side says. `seconds`: the current render's
+    time (elapsed while it runs); `progress`: e.g. "3/12 tiles"; `remaining_s`:
+    the estimate of the time left; `tooltip`: more than the label has room for."""
 
     method: str = ""
     state: str = ""
@@ -123,6 +128,8 @@ class SideStatus:
     notes: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     tooltip: str = ""
+    progress: str = ""
+    remaining_s: float | None = None
 
 
 @dataclass
@@ -569,39 +576,57 @@ class ImagePane(QWidget):
         painter.setPen(QPen(QColor(80, 160, 255), 1.5, Qt.PenStyle.DashLine))
         painter.drawRect(rect)
 
-    def label_lines(self, side: str = "a") -> list[str]:
-        """The corner label's text, line by line."""
+    def label_text(self, side: str = "a") -> list[str]:
+        """The corner label's whole text, line by line (what its tooltip shows)."""
         st = self._sides[side].status
-        head = st.method or "\u2014"
-        if st.state:
-            head += f"  \u00b7  {st.state}"
-        if st.seconds is not None:
-            head += f"  \u00b7  {st.seconds:.2f} s" if st.seconds >= 0.005 else "  \u00b7  cached"
-        return [head, *st.notes, *st.metrics]
+        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
+        return [pane_label.SEPARATOR.join(head), *st.notes, *st.metrics]
 
-    def _label_font(self) -> QFont:
+    def label_lines(self, side: str = "a") -> list[str]:
+        """The corner label's lines as shown: wrapped to the room its side has."""
+        st = self._sides[side].status
+        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
+        fm = QFontMetrics(self._label_font(side))
+        return pane_label.layout(head, [*st.notes, *st.metrics], fm.horizontalAdvance, self._label_text_room(side))
+
+    def _label_room(self, side: str) -> float:
+        """The widest a side's label may be (logical pixels): its side of the
+        divider in split view, so the two labels never overlap."""
+        if not self._split:
+            room = self.width()
+        elif side == "a":
+            room = self._divider_x_logical()
+        else:
+            room = self.width() - self._divider_x_logical()
+        return max(60.0, room - 12.0)
+
+    def _label_text_room(self, side: str) -> float:
+        return self._label_room(side) - 2 * LABEL_PAD - LABEL_DOT - 6
+
+    def _label_font(self, side: str = "a") -> QFont:
+        # A narrow side gets a smaller font: more of the label fits on a line.
         font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.9))
+        scale = 0.9 if self._label_room(side) >= 240 else 0.8
+        font.setPointSizeF(max(7.0, font.pointSizeF() * scale))
         return font
 
     def _label_box(self, side: str) -> QRectF:
         """The corner label's box (logical pixels): side "a" top left, "b" top right."""
         lines = self.label_lines(side)
-        fm = QFontMetrics(self._label_font())
-        pad, dot = 6, 8
+        fm = QFontMetrics(self._label_font(side))
         widths = [fm.horizontalAdvance(t) for t in lines]
-        width = min(max(widths) + 2 * pad + dot + 10, max(60, self.width() // (2 if self._split else 1) - 12))
-        height = fm.height() * len(lines) + 2 * pad
+        width = min(max(widths) + 2 * LABEL_PAD + LABEL_DOT + 6, self._label_room(side))
+        height = fm.height() * len(lines) + 2 * LABEL_PAD
         x = 6 if side == "a" else self.width() - width - 6
         return QRectF(x, 6, width, height)
 
     def _paint_label(self, painter: QPainter, side: str) -> None:
         lines = self.label_lines(side)
         st = self._sides[side].status
-        font = self._label_font()
+        font = self._label_font(side)
         painter.setFont(font)
         fm = QFontMetrics(font)
-        pad, dot = 6, 8
+        pad, dot = LABEL_PAD, LABEL_DOT
         box = self._label_box(side)
         x, width = box.x(), box.width()
         painter.setPen(Qt.PenStyle.NoPen)
@@ -610,10 +635,29 @@ class ImagePane(QWidget):
         painter.setBrush(STATE_COLOURS.get(st.state, STATE_COLOURS[""]))
         painter.drawEllipse(QRectF(x + pad, 6 + pad + (fm.height() - dot) / 2, dot, dot))
         painter.setPen(QColor(240, 240, 240))
+        tx = x + pad + dot + 6
         for i, text in enumerate(lines):
-            tx = x + pad + (dot + 6 if i == 0 else 0)
-            shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, int(width - (tx - x) - pad))
+            shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, int(width - (tx - x) - pad) + 1)
             painter.drawText(QPointF(tx, 6 + pad + fm.ascent() + i * fm.height()), shown)
+
+    def tooltip_at(self, pos: QPointF) -> str:
+        """The whole text of the label under `pos` (logical), or ""."""
+        for side in (("a", "b") if self._split else ("a",)):
+            if self._label_box(side).contains(pos):
+                st = self._sides[side].status
+                return "\n".join(self.label_text(side) + ([st.tooltip] if st.tooltip else []))
+        return ""
+
+    def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)
+        if event.type() == QEvent.Type.ToolTip:
+            text = self.tooltip_at(QPointF(event.pos()))
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
 
     # ---------------------------------------------------------------- input
 
