@@ -642,6 +642,8 @@ class ImagePane(QWidget):
 
     def tooltip_at(self, pos: QPointF) -> str:
         """The whole text of the label under `pos` (logical), or ""."""
+        if not self._show_labels:
+            return ""
         for side in (("a", "b") if self._split else ("a",)):
             if self._label_box(side).contains(pos):
                 st = self._sides[side].status
