@@ -192,17 +192,28 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
 GAP = 8  # pixels between panes
 BACKGROUND = 0.12  # dark grey around and between panes
 LABEL_TEXT = (235, 235, 235)
+# A font with the glyphs labels use ("×", "≤", "·", "…"): Pillow's default
+# font draws "×" as a missing-glyph box. DejaVu Sans, shipped with its licence.
+LABEL_FONT = Path(__file__).resolve().parent.parent / "resources" / "fonts" / "DejaVuSans.ttf"
+
+
+def label_font(size: int) -> Any:
+    """The comparison labels' font at `size` pixels (Pillow's default if the TTF is missing)."""
+    try:
+        return ImageFont.truetype(str(LABEL_FONT), size)
+    except OSError:
+        pass
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
 
 
 def _label_strip(text: str, width: int, height: int) -> np.ndarray:
     """(height, width, 3) float: `text` centred, light on the background."""
     shade = round(BACKGROUND * 255)
     strip = Image.new("RGB", (width, height), (shade, shade, shade))
-    font_size = max(8, int(height * 0.6))
-    try:
-        font: Any = ImageFont.load_default(size=font_size)
-    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
-        font = ImageFont.load_default()
+    font = label_font(max(8, int(height * 0.6)))
     draw = ImageDraw.Draw(strip)
     # Shorten with an ellipsis until it fits the pane.
     shown = text

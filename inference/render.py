@@ -466,6 +466,11 @@ class RenderedTile:
     note: str = ""
     untrained: bool = False
     error: str | None = None
+    # Full-resolution tiles of this request still to come (its progress).
+    full_remaining: int = 0
+    # The zoom of the view the request was for: a coarse tile (at a lower zoom)
+    # previews that view only; a pane never shows it under another zoom.
+    view_zoom: float = 0.0
 
     @property
     def final(self) -> bool:
@@ -774,11 +779,15 @@ class Renderer:
     def _remaining(self, request: RenderRequest) -> int:
         return sum(1 for j in self._jobs if j.request is request)
 
+    def _remaining_full(self, request: RenderRequest) -> int:
+        return sum(1 for j in self._jobs if j.request is request and j.phase == "full")
+
     def _run(self, job: _Job) -> RenderedTile:
         req = job.request
         key = job.key
         base = dict(target=req.target, generation=req.generation, requested_method=req.method, method=job.method,
-                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0), note=job.note)
+                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0), note=job.note,
+                    view_zoom=req.lattice.zx, full_remaining=self._remaining_full(req))
         if job.error is not None:
             self._jobs = [j for j in self._jobs if j.request is not req]
             return RenderedTile(rgb=None, error=job.error, remaining=0, **base)
