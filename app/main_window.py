@@ -404,7 +404,9 @@ class MainWindow(QMainWindow):
 
             if catalog.is_interpolation(name):
                 return f"{catalog.display_name(name)}: {catalog.paper(name)}"
-            status = "untrained: random weights" if self._is_untrained(name) else "shipped weights"
+            status = {"trained": "shipped weights",
+                      "in training": "shipped weights, in training (below the trained floor)"}.get(
+                self._shipped_status(name), "untrained: random weights")
             return f"{catalog.display_name(name)}: {catalog.paper(name)}\n{status}"
         except Exception:
             return name

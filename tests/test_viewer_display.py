@@ -219,9 +219,13 @@ def test_after_a_resize_old_layers_make_no_patchwork(qtbot) -> None:
 # ---------------------------------------------------------------- 4. pane headers
 
 
-def test_method_names_are_whole_in_the_pickers_of_three_panes(qtbot, tmp_path: Path, image_file: Path) -> None:
+def test_method_names_are_whole_in_the_pickers_of_three_panes(qtbot, tmp_path: Path, image_file: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Three panes (and a split) in a 1300 px window: each picker shows its
     whole label, not "LIIF (untrain"."""
+    import inference.catalog as catalog
+
+    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
     from tests.tiny_methods import tiny_methods_loader
 
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "a-liif"], loader=tiny_methods_loader(),
@@ -245,8 +249,11 @@ def test_method_names_are_whole_in_the_pickers_of_three_panes(qtbot, tmp_path: P
     assert window.slots()[2].picker.combo.currentText() == "A-LIIF (untrained)"
 
 
-def test_cramped_pickers_cut_names_with_an_ellipsis_and_keep_them_in_the_tooltip(qtbot, tmp_path: Path,
-                                                                                   image_file: Path) -> None:
+def test_cramped_pickers_cut_names_with_an_ellipsis_and_keep_them_in_the_tooltip(
+        qtbot, tmp_path: Path, image_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import inference.catalog as catalog
+
+    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
     from tests.tiny_methods import tiny_methods_loader
 
     window = make_window(qtbot, tmp_path, ["liif-siren"] * 8, loader=tiny_methods_loader(),
@@ -284,9 +291,12 @@ def test_split_labels_stay_on_their_side_and_show_cached(qtbot, tmp_path: Path, 
             assert "cached" in shown and "\u2026" not in shown, (side, fraction, pane.label_lines(side))
 
 
-def test_three_narrow_panes_show_their_whole_status(qtbot, tmp_path: Path) -> None:
+def test_three_narrow_panes_show_their_whole_status(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At zoom < 1 in three panes of ~290 px: method, state, time and both notes
     are readable (wrapped onto more lines, not cut), and every line fits its box."""
+    import inference.catalog as catalog
+
+    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(900, 600))
     open_image(qtbot, window, write_png(tmp_path / "big.png", sample_image(300, 400, seed=4)))
     wait_done(qtbot, window)
