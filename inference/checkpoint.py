@@ -229,18 +229,22 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Metadata and tensors of a safetensors file, or a CheckpointError saying it is not one."""
+    try:
+        return read_metadata(path), load_file(str(path))
+    except Exception as error:  # safetensors' errors vary by version; any of them means the same
+        raise CheckpointError(f"{path.name}: not a readable safetensors file "
+                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+
+
 def _read_encoder(path: Path) -> SharedEncoder:
     problem = reading_problem(path)
     if problem == "no such file":
         raise CheckpointError(f"{path.name}: the shared encoder file is missing (expected at {path})")
     if problem:
         raise CheckpointError(f"{path}: {problem}")
-    try:
-        meta = read_metadata(path)
-        tensors = load_file(str(path))
-    except Exception as error:  # safetensors' errors vary by version; any of them means the same
-        raise CheckpointError(f"{path.name}: not a readable safetensors file "
-                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    meta, tensors = _read_safetensors(path)
     if meta.get("format") != ENCODER_FORMAT:
         raise CheckpointError(f"{path.name}: not an Implicit Zoom encoder file "
                               f"(metadata format is {meta.get('format')!r})")
@@ -305,12 +309,7 @@ def load(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: {problem}")
     if path.suffix == ".pth" or path.suffix == ".pt":
         return import_liif(path)
-    try:
-        meta = read_metadata(path)
-        tensors = load_file(str(path))
-    except Exception as error:  # safetensors' errors vary by version; any of them means the same
-        raise CheckpointError(f"{path.name}: not a readable safetensors file "
-                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    meta, tensors = _read_safetensors(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint (metadata format is {meta.get('format')!r})")
     fields = {key: _json_object(path, meta, key) for key in ("args", "provenance", "metrics")}
