@@ -6,12 +6,14 @@ instead of stopping at the first. No Qt."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from app.browse import folder_images, is_image_name
 from app.export_names import export_name, source_metadata
+from inference.files import is_folder, reading_problem
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,17 @@ def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[tuple[Path
     seen: set[Path] = set()
     for raw in inputs:
         path = Path(raw)
-        if path.is_dir():
+        folder = is_folder(path)
+        problem = None if folder else reading_problem(path)
+        if folder:
             found = folder_images(path)
             if not found:
                 problems.append((path, "no images in this folder"))
             candidates = found
-        elif path.is_file():
+        elif problem is None:
             candidates = [path]
-        else:
-            problems.append((path, "no such file or folder"))
+        else:  # said for what it is: missing, a FIFO, a device, a name too long...
+            problems.append((path, "no such file or folder" if problem == "no such file" else problem))
             candidates = []
         for candidate in candidates:
             key = candidate.resolve()
@@ -73,7 +77,7 @@ def plan_batch(sources: list[Path], out_dir: Path, method: str, scale: float | N
             name, n = f"{stem}-{n}{suffix}", n + 1
         taken.add(name)
         output = out_dir / name
-        items.append(BatchItem(source, output, output.exists()))
+        items.append(BatchItem(source, output, os.path.lexists(output)))  # False, not an error, for a name too long
     return items
 
 
@@ -132,5 +136,5 @@ def is_batch(inputs: list[str], output: str) -> bool:
     """Several inputs, a folder among them, or an output that is a folder:
     written with a trailing /, or an existing folder not named like an image
     (`-o shot.png` that happens to be a folder is a mistake, said as such)."""
-    return len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or output.endswith(("/", "\\")) or \
-        (Path(output).is_dir() and not is_image_name(output))
+    return len(inputs) > 1 or any(is_folder(i) for i in inputs) or output.endswith(("/", "\\")) or \
+        (is_folder(output) and not is_image_name(output))

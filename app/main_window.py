@@ -11,6 +11,7 @@ slider is dragged. Decoding happens in the render worker's thread.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable
@@ -51,6 +52,7 @@ from inference.render import (
     to_display,
 )
 from widgets.image_pane import ImagePane, ImageSource, SideStatus
+from widgets.pane_label import format_estimate
 from widgets.method_picker import MethodEntry, MethodPicker
 from widgets.zoom_slider import ZoomSlider, format_zoom
 
@@ -64,8 +66,12 @@ MAX_RECENT = 8
 COALESCE_MS = 30
 REST_MS = 150
 METRICS_REST_MS = 350
+# How often a rendering pane's elapsed time, progress and estimate are redrawn.
+PROGRESS_MS = 500
 GRID = {1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (2, 2), 5: (2, 3), 6: (2, 3), 7: (2, 4), 8: (2, 4)}
 SIDES = ("a", "b")
+# Notes from the renderer, as a pane's label says them (the tooltip has the whole note).
+LABEL_NOTES = {DOWNSCALE_NOTE: "zoom \u2264 1: bicubic (models add nothing)"}
 
 
 def qta_icon(name: str) -> Any:
@@ -84,12 +90,31 @@ class SideState:
     method: str = ""
     generation: int = 0
     state: str = ""
-    seconds_pending: float = 0.0
     decoded_any: bool = False
-    seconds: float | None = None
+    seconds: float | None = None  # the finished render's wall time; None while it runs
     note: str = ""
     error: str | None = None
     metrics: dict[str, MetricsResult] = field(default_factory=dict)
+    started: float | None = None  # perf_counter() when the current render was requested
+    full_done: int = 0  # full-resolution tiles of the current render shown so far
+    full_total: int = 0  # ... of how many (0: not known yet)
+    full_began: float | None = None  # when its first full tile started decoding
+
+    def busy(self) -> bool:
+        return self.state in ("preview", "refining")
+
+    def elapsed(self, now: float) -> float | None:
+        """The current render's time: running while it runs, final once done."""
+        if self.busy() and self.started is not None:
+            return now - self.started
+        return self.seconds
+
+    def remaining_s(self, now: float) -> float | None:
+        """The estimate of the time left: the pace of its full tiles so far."""
+        if not self.busy() or self.full_began is None or not self.full_done or not self.decoded_any:
+            return None
+        left = self.full_total - self.full_done
+        return (now - self.full_began) / self.full_done * left if left > 0 else None
 
 
 class PaneSlot:
@@ -174,6 +199,8 @@ class MainWindow(QMainWindow):
         self._rest_timer.timeout.connect(self.request_render)
         self._metrics_timer = QTimer(self, singleShot=True, interval=METRICS_REST_MS)
         self._metrics_timer.timeout.connect(self.request_visible_metrics)
+        self._progress_timer = QTimer(self, interval=PROGRESS_MS)
+        self._progress_timer.timeout.connect(self._tick_progress)
 
         self.zoom_slider = ZoomSlider(1.0, MAX_ZOOM)
         self.zoom_slider.zoomChanged.connect(self._slider_zoom)
@@ -377,7 +404,9 @@ class MainWindow(QMainWindow):
 
             if catalog.is_interpolation(name):
                 return f"{catalog.display_name(name)}: {catalog.paper(name)}"
-            status = "untrained: random weights" if self._is_untrained(name) else "shipped weights"
+            status = {"trained": "shipped weights",
+                      "in training": "shipped weights, in training (below the trained floor)"}.get(
+                self._shipped_status(name), "untrained: random weights")
             return f"{catalog.display_name(name)}: {catalog.paper(name)}\n{status}"
         except Exception:
             return name
@@ -566,7 +595,7 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("Device: starting\u2026")
         self.image_label = QLabel("No image")
         self.zoom_label = QLabel("")
-        self.queue_label = QLabel("Queue: 0")
+        self.queue_label = QLabel("Idle")
         from widgets.error_legend import ErrorLegend
 
         self.error_legend = ErrorLegend()
@@ -574,10 +603,22 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.error_legend)
         for w, tip in ((self.image_label, "Image size and bit depth"),
                        (self.zoom_label, "Zoom: output pixels per image pixel (physical screen pixels)"),
-                       (self.queue_label, "Tiles and jobs waiting in the render worker"),
+                       (self.queue_label, "What the render worker is doing: panes rendering, their tiles left "
+                                          "and the time left; 0 jobs waiting"),
                        (self.device_label, "Where the models run")):
             w.setToolTip(tip)
             bar.addPermanentWidget(w)
+
+    def show_status(self, text: str, timeout_ms: int = 0, detail: str = "") -> None:
+        """A status-bar message that fits left of the permanent fields (QStatusBar
+        cuts it there without an ellipsis); the whole text is in the tooltip."""
+        bar = self.statusBar()
+        permanent = [w.x() for w in (self.error_legend, self.image_label, self.zoom_label, self.queue_label,
+                                     self.device_label) if w.isVisible() and w.x() > 0]
+        room = (min(permanent) if permanent else bar.width()) - 12
+        shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(40, room))
+        bar.setToolTip(detail or (text if shown != text else ""))
+        bar.showMessage(shown, timeout_ms)
 
     # ------------------------------------------------------------------ panes
 
@@ -893,6 +934,8 @@ class MainWindow(QMainWindow):
                     st = slot.sides[side]
                     if st.state in ("done", "untrained"):
                         st.state = "preview"
+                        st.started = None  # no time until this view's render starts
+                        st.seconds = None
                         self._update_label(slot, side)
             if rest:
                 self._rest_timer.start()
@@ -963,9 +1006,15 @@ class MainWindow(QMainWindow):
                 target = slot.target(side)
                 gen = self.service.generations.issue(target)
                 st.generation = gen
-                st.seconds_pending = 0.0
                 st.decoded_any = False
                 st.error = None
+                # This render's own time and progress: never the previous view's.
+                st.started = time.perf_counter()
+                st.seconds = None
+                st.full_done = st.full_total = 0
+                st.full_began = None
+                # The only note tiles carry (zoom <= 1 shows bicubic): not left over from the last view.
+                st.note = DOWNSCALE_NOTE if lat.zx <= 1.0 and st.method != DOWNSCALE_METHOD else ""
                 slot.pane.begin_generation(side, gen)
                 if not plan_tiles(lat, 256, w, h):
                     st.state = "done"  # nothing of the image in view
@@ -975,6 +1024,47 @@ class MainWindow(QMainWindow):
                 self._update_label(slot, side)
         if self.reference is not None:
             self._metrics_timer.start()
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+        self._update_progress_status()
+
+    def _tick_progress(self) -> None:
+        """Redraw the running renders' elapsed time and estimate; stop when none runs."""
+        busy = False
+        for slot in self._slots:
+            for side in slot.active_sides():
+                if slot.sides[side].busy():
+                    busy = True
+                    self._update_label(slot, side)
+        self._update_progress_status()
+        if not busy:
+            self._progress_timer.stop()
+
+    def _update_progress_status(self) -> None:
+        """The status bar's summary: panes rendering, tiles left, time left."""
+        now = time.perf_counter()
+        panes, tiles, estimates = 0, 0, []
+        for slot in self._slots:
+            sides = [slot.sides[s] for s in slot.active_sides() if slot.sides[s].busy()]
+            panes += bool(sides)
+            for st in sides:
+                tiles += max(0, st.full_total - st.full_done)
+                estimate = st.remaining_s(now)
+                if estimate is not None:
+                    estimates.append(estimate)
+        if panes:
+            text = f"Rendering {panes} pane{'s' if panes > 1 else ''}"
+            if tiles:
+                text += f": {tiles} tile{'s' if tiles > 1 else ''} left"
+            if estimates:
+                text += f", {format_estimate(max(estimates))}"
+        elif self._queue:
+            text = f"Working: {self._queue} job{'s' if self._queue > 1 else ''}"
+        else:
+            text = "Idle"
+        self.queue_label.setText(text)
+        self.queue_label.setToolTip(f"What the render worker is doing: panes rendering, their tiles left and the "
+                                    f"time left; {self._queue} tiles and jobs waiting")
 
     def _find(self, target: Hashable) -> tuple[PaneSlot, str] | None:
         uid, side = target
@@ -997,30 +1087,40 @@ class MainWindow(QMainWindow):
             self._update_label(slot, side)
             self.paneUpdated.emit(tile.target)
             return
-        slot.pane.add_tile(side, tile.zoom, tile.u0, tile.v0, tile.rgb, tile.phase, tile.generation)
+        slot.pane.add_tile(side, tile.zoom, tile.u0, tile.v0, tile.rgb, tile.phase, tile.generation,
+                           tile.view_zoom or None)
+        now = time.perf_counter()
         if tile.phase == "full":
             st.note = tile.note
+            st.full_done += 1
+            st.full_total = max(st.full_total, st.full_done + tile.full_remaining)
             if not tile.from_cache:
-                st.seconds_pending += tile.seconds
                 st.decoded_any = True
+                if st.full_began is None:
+                    st.full_began = now - tile.seconds
         if tile.final:
             slot.pane.finish_generation(side)
-            st.seconds = st.seconds_pending if st.decoded_any else 0.0
+            st.seconds = (now - st.started if st.started is not None else tile.seconds) if st.decoded_any else 0.0
             st.state = "untrained" if tile.untrained else "done"
         elif tile.phase in ("coarse", "full"):
             st.state = "refining"
         self._update_label(slot, side)
+        if tile.final or tile.phase == "full":
+            self._update_progress_status()
         self.paneUpdated.emit(tile.target)
 
     def _update_label(self, slot: PaneSlot, side: str) -> None:
         st = slot.sides[side]
-        notes = []
+        notes, details = [], []
         if st.error:
             notes.append(st.error)
         if st.note:
-            notes.append(st.note)
+            # Short in the label (three panes have ~300 px each), whole in its tooltip.
+            notes.append(LABEL_NOTES.get(st.note, st.note))
+            details.append(st.note)
         if st.method and self._is_untrained(st.method):
-            notes.append("untrained: random weights, output is not a result")
+            notes.append("untrained: random weights, not a result")
+            details.append("untrained: random weights, the output is not a result")
         metrics = []
         for kind, label in (("whole", "image"), ("visible", "view")):
             m = st.metrics.get(kind)
@@ -1035,13 +1135,17 @@ class MainWindow(QMainWindow):
                 metrics.append(f"{label}: PSNR {psnr} \u00b7 SSIM {ssim}")
             elif m.note:
                 metrics.append(f"{label}: {m.note}")
-        slot.pane.set_status(side, SideStatus(self.display_name(st.method) if st.method else "",
-                                              st.state, st.seconds, notes, metrics))
+        now = time.perf_counter()
+        progress = f"{st.full_done}/{st.full_total} tiles" if st.busy() and st.full_total else ""
+        name = self.display_name(st.method) if st.method else ""
+        details.insert(0, self._method_tooltip(st.method) if st.method else "")
+        slot.pane.set_status(side, SideStatus(name, st.state, st.elapsed(now), notes, metrics,
+                                              "\n".join(d for d in details if d), progress, st.remaining_s(now)))
 
     @Slot(int)
     def _on_queue(self, n: int) -> None:
         self._queue = n
-        self.queue_label.setText(f"Queue: {n}")
+        self._update_progress_status()
 
     @Slot(str)
     def _on_device(self, label: str) -> None:
@@ -1184,13 +1288,24 @@ class MainWindow(QMainWindow):
         self.apply_view(ViewState(w / 2, h / 2, min(ref.scale, fz) if fz >= 1 else fz))
         for slot in self._slots:
             self._request_whole_metrics(slot)
-        self.statusBar().showMessage(
-            f"Reference mode: the opened image is the ground truth; panes super-resolve it downscaled "
-            f"\u00d7{scale:g} (bicubic, as the evaluator makes LR). Scores: Y channel, {ref.shave} px border shaved.")
+        self.show_status(f"Reference mode \u00d7{scale:g}: the opened image is the ground truth",
+                         detail=f"Reference mode: the opened image is the ground truth; panes super-resolve it "
+                                f"downscaled \u00d7{scale:g} (bicubic, as the evaluator makes LR). "
+                                f"Scores: Y channel, {ref.shave} px border shaved.")
         return True
 
     def _leave_reference(self, reopen: bool) -> None:
         self.reference = None
+        # Scores still being computed (a whole-image score of a slow model takes
+        # a minute) belong to the reference: make them stale, drop those shown.
+        for slot in self._slots:
+            for side in SIDES:
+                for kind in ("whole", "visible"):
+                    self.service.generations.retire(("metrics", slot.target(side), kind))
+                slot.sides[side].metrics.clear()
+                self._update_label(slot, side)
+        self._metrics_timer.stop()
+        self.show_status("Reference mode off", 5000)
         self.service.set_reference(None)
         self.reference_action.setChecked(False)
         self.error_map_action.setChecked(False)
@@ -1241,6 +1356,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_metrics(self, result: MetricsResult) -> None:
+        if self.reference is None:
+            return  # reference mode was left while this score was computed
         if self.service.generations.is_stale(result.generation, ("metrics", result.target, result.kind)):
             return
         found = self._find(result.target)
@@ -1383,7 +1500,9 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export comparison", "Nothing of the image is in view.")
             return False
         panes = []
-        for _label, method in self._pane_choices()[0]:
+        # Each method once: a split's right side may show what another pane shows.
+        methods = dict.fromkeys(method for _, method in self._pane_choices()[0])
+        for method in methods:
             name = self._method_label(method)
             if lattice.zx <= 1.0 and lattice.zy <= 1.0 and method != DOWNSCALE_METHOD:
                 name, method = f"{name} (bicubic at zoom \u2264 1)", DOWNSCALE_METHOD

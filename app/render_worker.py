@@ -25,7 +25,15 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
-from inference.render import CPU_TILE, DEFAULT_TILE, GenerationCounter, Renderer, RenderRequest
+from inference.render import (
+    CPU_TILE,
+    DEFAULT_TILE,
+    GenerationCounter,
+    Renderer,
+    RenderRequest,
+    others_running,
+    threads_for_load,
+)
 
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
@@ -212,6 +220,7 @@ class RenderWorker(QObject):
             # Every core by default, at a lower priority (see cpu_worker_threads).
             torch.set_num_threads(cpu_worker_threads(self._threads, torch.get_num_threads()))
             self.torch_threads = torch.get_num_threads()
+            self._cpus = os.cpu_count() or self.torch_threads
         tile = self._tile or (DEFAULT_TILE if self.device.type == "cuda" else CPU_TILE)
         self.renderer = Renderer(self._get_upscaler, tile=tile, generations=self._generations, **self._budgets)
         self.deviceReady.emit(label)
@@ -257,6 +266,10 @@ class RenderWorker(QObject):
             if offered and declared not in offered:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
             upscaler = load_upscaler(declared, self.device, weights=path, **self._options)
+            # Described here, where a failure is still a refusal (one dialog):
+            # raised later, in the window's slots, it would leave no dialog and
+            # the status bar on "Loading weights…".
+            _ = upscaler.weights.summary
         except Exception as error:  # a refused file is a message; the old weights stay in use
             text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
             if not isinstance(error, checkpoint.CheckpointError):
@@ -333,18 +346,22 @@ class RenderWorker(QObject):
         try:
             if self.renderer is None:
                 raise ExportError("the worker is not ready")
+            # Tiles the panes already decoded on this lattice are copied, not decoded again.
             if job.kind is ExportKind.REGION:
                 upscaler, feats = self.renderer.encoded(job.method, job.image_id)
                 path = export_region(upscaler, feats, job.lattice, job.path, bits=job.bits,
-                                     metadata=job.metadata, progress=progress, cancel=cancelled)
+                                     metadata=job.metadata, progress=progress, cancel=cancelled,
+                                     reuse=self.renderer.cached_tiles(job.method, job.image_id))
             elif job.kind is ExportKind.COMPARISON:
                 images = []
                 for i, (label, method) in enumerate(job.panes):
                     upscaler, feats = self.renderer.encoded(method, job.image_id)
+                    reuse = self.renderer.cached_tiles(method, job.image_id) if job.bits == 8 else None
+
                     def pane_progress(done: int, total: int, i: int = i) -> None:
                         progress(i * total + done, total * len(job.panes))
 
-                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled,
+                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled, reuse=reuse,
                                                        progress=pane_progress)))
                 path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
             else:
@@ -368,6 +385,7 @@ class RenderWorker(QObject):
         self._scheduled = False
         if self._stop.is_set() or self.renderer is None:
             return
+        self._fit_threads_to_load()
         tile = self.renderer.next_result()
         if tile is not None:
             self.tileReady.emit(tile)
@@ -380,6 +398,17 @@ class RenderWorker(QObject):
             # a few at a time instead of a whole pane's worth in one turn of
             # its loop (80-100 tiles: 40-90 ms). Model tiles take far longer.
             self._schedule(TILE_GAP_MS if tile is not None else 0)
+
+    def _fit_threads_to_load(self) -> None:
+        """Before each tile on the CPU: as many torch threads as other
+        processes leave cores free (see threads_for_load)."""
+        if self.torch_threads is None:
+            return
+        import torch
+
+        wanted = threads_for_load(self.torch_threads, self._cpus, others_running())
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
 
     def _run_metrics(self, job: MetricsJob) -> None:
         from inference.reference import StoppableUpscaler, Stopped, score_region, whole_image_score

@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--after", required=True, type=Path)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--name", required=True, help="results/ab-NAME.json and .md")
+    parser.add_argument("--after-args", default="", help="extra bench arguments for the after checkout only, "
+                        "e.g. '--precision bf16' (an option the before checkout lacks)")
     parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="after --: arguments for main.py bench")
     args = parser.parse_args()
     bench_args = [a for a in args.bench_args if a != "--"]
@@ -43,7 +45,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):
             for label, tree in (("before", args.before), ("after", args.after)):
-                report = run_once(tree.resolve(), bench_args, Path(tmp), f"{label}-{i}")
+                extra = args.after_args.split() if label == "after" else []
+                report = run_once(tree.resolve(), bench_args + extra, Path(tmp), f"{label}-{i}")
                 device = report["device"]
                 for d in report["decodes"]:
                     key = (d["method"], f'{d["width"]}x{d["height"]}', d["zoom"])
@@ -55,11 +58,12 @@ def main() -> int:
              if v.get("before") and v.get("after") else None} for k, v in best.items()]
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"device": device, "before": str(args.before), "after": str(args.after), "rounds": args.rounds,
-            "bench_args": bench_args, "statistic": "min over rounds of the per-run median CPU ms"}
+            "bench_args": bench_args, "after_args": args.after_args, "statistic": "min over rounds of the per-run median CPU ms"}
     (RESULTS / f"ab-{args.name}.json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
     lines = [f"A/B `{args.name}` on {device}: min over {args.rounds} interleaved rounds of the median CPU ms "
              "per decode",
-             f"(bench args: `{' '.join(bench_args)}`)", "",
+             f"(bench args: `{' '.join(bench_args)}`"
+             + (f"; after only: `{args.after_args}`" if args.after_args else "") + ")", "",
              "| method | size | zoom | before CPU ms | after CPU ms | speed-up |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:

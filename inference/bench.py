@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import platform
 import resource
 import statistics
@@ -29,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .catalog import all_methods, is_interpolation, load_upscaler
 from .geometry import pane_lattice
+from .precision import PSNR_TOLERANCE_DB, native_bf16, resolve_precision, torch_dtype
 from .upscaler import Upscaler, device_label, pick_device
 
 Loader = Callable[..., Upscaler]
@@ -49,6 +51,7 @@ class DecodeTiming:
     fraction_of_peak: float
     min_ms: float = 0.0
     cpu_ms: float = 0.0  # median CPU time of the process (all threads) per decode
+    precision: str = ""  # the decoder's (the method's default under --precision auto)
 
 
 @dataclass
@@ -73,6 +76,7 @@ class LatencyTiming:
     full_tiles: int
     full_tiles_done: int
     cpu_ms: float | None = None  # CPU time of the whole run (median)
+    competing: int = 0  # CPU-bound processes running beside it
 
 
 @dataclass
@@ -113,14 +117,16 @@ class PrecisionDelta:
     max_abs_delta_db: float | None
     trained: bool
     note: str = ""
+    set_name: str = ""
+    # Seconds to evaluate the set at this scale in fp32 and in this precision
+    # (encode and decode of every image, metrics included).
+    fp32_s: float | None = None
+    seconds: float | None = None
 
     @property
     def acceptable(self) -> bool:
-        return self.delta_db is not None and abs(self.delta_db) < PSNR_TOLERANCE_DB
-
-
-# Half precision is acceptable for a method where it changes PSNR by less than this.
-PSNR_TOLERANCE_DB = 0.01
+        """The mean PSNR change is within PSNR_TOLERANCE_DB (inference/precision.py)."""
+        return self.delta_db is not None and abs(self.delta_db) <= PSNR_TOLERANCE_DB
 
 
 @dataclass
@@ -132,6 +138,8 @@ class BenchReport:
     peak_tflops: float
     input_size: int
     threads: int = 0
+    # Matmul peak per precision measured (fp32 and, where native, bf16).
+    peaks_tflops: dict[str, float] = field(default_factory=dict)
     encoder_ms: dict[str, float] = field(default_factory=dict)
     decodes: list[DecodeTiming] = field(default_factory=list)
     latency: list[LatencyTiming] = field(default_factory=list)
@@ -238,13 +246,17 @@ def new_report(device: str | None, precision: str = "fp32", input_size: int = 51
                measure_peak: bool = True) -> BenchReport:
     dev = pick_device(device)
     n_threads = set_threads(threads)
-    peak = 0.0
+    peaks: dict[str, float] = {}
     if measure_peak:
-        peak_dtype = {"fp32": torch.float32, "fp16": torch.float16}.get(precision, torch.bfloat16)
-        peak = measured_peak_tflops(dev, peak_dtype)
-    report = BenchReport(device_label(dev), torch.__version__, platform.node(), precision, round(peak, 3),
-                         input_size, n_threads, options=dict(options or {}))
-    log(f"device: {report.device}; {n_threads} CPU threads; measured matmul peak {peak:.3f} TFLOP/s ({precision})")
+        # "auto" runs each method in its default: fp32, or bf16 where native.
+        wanted = ["fp32", "bf16"] if precision == "auto" and native_bf16(dev) else \
+            ["fp32" if precision == "auto" else precision]
+        peaks = {p: round(measured_peak_tflops(dev, torch_dtype(p)), 3) for p in wanted}
+    peak = peaks.get("fp32" if precision == "auto" else precision, 0.0)
+    report = BenchReport(device_label(dev), torch.__version__, platform.node(), precision, peak,
+                         input_size, n_threads, peaks_tflops=peaks, options=dict(options or {}))
+    log(f"device: {report.device}; {n_threads} CPU threads; measured matmul peak "
+        + ", ".join(f"{v:.3f} TFLOP/s ({k})" for k, v in peaks.items()))
     return report
 
 
@@ -266,11 +278,12 @@ def add_decodes(report: BenchReport, methods: list[str] | None = None, *, input_
     methods = methods or all_methods()
     sizes = sizes or [(1920, 1080), (960, 540)]
     zooms = zooms or [2, 4, 8, 16, 30]
-    peak = report.peak_tflops
     image = textured_image(input_size)
     cx = cy = input_size / 2
     for method in methods:
         up = loader(method, dev, **_method_options(method, report))
+        precision = getattr(up, "precision", "fp32")
+        peak = report.peaks_tflops.get(precision, report.peak_tflops)
         t0 = time.perf_counter()
         features = up.encode(image)
         sync(dev)
@@ -289,10 +302,10 @@ def add_decodes(report: BenchReport, methods: list[str] | None = None, *, input_
                 timing = DecodeTiming(method, w, h, z, round(tm.median_ms, 2), tm.runs,
                                       round(w * h / (tm.median_ms * 1e-3) / 1e6, 2), round(fpp),
                                       round(achieved / peak, 4) if peak else 0.0, round(tm.min_ms, 2),
-                                      round(tm.cpu_ms, 2))
+                                      round(tm.cpu_ms, 2), precision)
                 report.decodes.append(timing)
                 _note_compile(report, method, up, log)
-                log(f"  {w}x{h} x{z:g}: {tm.median_ms:9.1f} ms (min {tm.min_ms:.1f}, cpu {tm.cpu_ms:.1f})  "
+                log(f"  {w}x{h} x{z:g} {precision}: {tm.median_ms:9.1f} ms (min {tm.min_ms:.1f}, cpu {tm.cpu_ms:.1f})  "
                     f"{timing.megapixels_per_s:8.2f} MP/s  {fpp / 1e3:8.1f} kFLOP/px  "
                     f"{100 * timing.fraction_of_peak:5.1f}% of peak")
 
@@ -341,15 +354,49 @@ def _median(values: list[float | None]) -> float | None:
     return round(statistics.median(got), 2) if got else None
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+class CompetingLoad:
+    """`count` CPU-bound processes (plain busy loops at normal priority) for
+    the length of a `with` block: another program using the CPU."""
+
+    def __init__(self, count: int) -> None:
+        self.count = int(count)
+        self._procs: list[Any] = []
+
+    def __enter__(self) -> "CompetingLoad":
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._procs = [ctx.Process(target=_spin, daemon=True) for _ in range(self.count)]
+        for proc in self._procs:
+            proc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            proc.terminate()
+        for proc in self._procs:
+            proc.join()
+        self._procs = []
+
+
 def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_size: int = 512,
                 sizes: list[tuple[int, int]] | None = None, zooms: list[float] | None = None,
-                runs: int = 3, budget_s: float = 30.0, tile: int | None = None,
-                loader: Loader = load_upscaler, log: Callable[[str], None] = print) -> None:
+                runs: int = 3, budget_s: float = 30.0, tile: int | None = None, competing: int = 0,
+                fit_threads: bool = True, loader: Loader = load_upscaler,
+                log: Callable[[str], None] = print) -> None:
     """Time from a view request to the first tile a pane can show, to the
     whole bicubic preview, to the first tile of the method's own decode, to
     the whole coarse pass and the whole pane, through the viewer's Renderer
-    with a cold tile cache and the image already encoded."""
-    from .render import Renderer, RenderRequest, ViewState
+    with a cold tile cache and the image already encoded. `competing`:
+    CPU-bound processes run beside every timed run (the viewer under load).
+    `fit_threads`: before each tile, as many threads as other processes leave
+    cores free, like the viewer's render worker (False: always the configured count)."""
+    from .render import Renderer, RenderRequest, ViewState, others_running, threads_for_load
 
     dev = _device_of(report)
     methods = methods or all_methods()
@@ -359,6 +406,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
     get = _Loaded(loader, dev, lambda name: _method_options(name, report))
     image = textured_image(input_size)
     cx = cy = input_size / 2
+    configured, cpus = torch.get_num_threads(), os.cpu_count() or torch.get_num_threads()
     for method in methods:
         renderer = Renderer(get, tile=tile)
         renderer.set_image("bench", image)
@@ -381,6 +429,8 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                     request = RenderRequest(renderer.generations.issue(target), target, method, lattice, "bench")
                     planned: list[str] = [job.phase for job in renderer.plan(request)]
                     pending = {p: planned.count(p) for p in ("preview", "coarse", "full")}
+                    load = CompetingLoad(competing)
+                    load.__enter__()
                     t0, c0 = time.perf_counter(), time.process_time()
                     renderer.submit(request)
                     n_full = pending["full"]
@@ -389,6 +439,8 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                     stopped = False
                     while (result := renderer.next_result()) is not None:
                         sync(dev)
+                        if fit_threads:  # as the viewer's render worker does before each tile
+                            torch.set_num_threads(threads_for_load(configured, cpus, others_running()))
                         now = (time.perf_counter() - t0) * 1e3
                         if result.error:
                             raise RuntimeError(f"{method}: {result.error}")
@@ -406,6 +458,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                             renderer.cancel(target)
                             stopped = True
                             break
+                    load.__exit__()
                     done_full = n_full - pending["full"]
                     if stopped:
                         marks["full"] = None
@@ -416,7 +469,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
                 timing = LatencyTiming(method, w, h, float(z), tile, max(1, runs), _median(samples["first"]),
                                        _median(samples["preview"]), _median(samples["model"]), phase_of_model,
                                        coarse_zoom, _median(samples["coarse"]), _median(samples["full"]),
-                                       n_full, done_full, _median(samples["cpu"]))
+                                       n_full, done_full, _median(samples["cpu"]), competing)
                 report.latency.append(timing)
                 log(f"  latency {method} {w}x{h} x{z:g}: first tile {_fmt(timing.first_tile_ms)} ms, preview "
                     f"{_fmt(timing.preview_ms)} ms, first {timing.first_model_phase or 'model'} tile "
@@ -533,54 +586,96 @@ def _weights_id(upscaler: Upscaler) -> str:
 # -------------------------------------------------------- half precision
 
 
+# What each name checked by `add_precision_check` loads, besides fp32.
+PRECISION_VARIANTS: dict[str, dict[str, str]] = {
+    "bf16": {"precision": "bf16"},  # encoder, features, decoder: all bf16
+    "bf16-decoder": {"precision": "bf16", "encoder_precision": "fp32"},  # fp32 encoder and features
+    "fp16": {"precision": "fp16"},
+    "fp16-features": {"precision": "fp32", "feature_dtype": "fp16"},  # fp32 decode on fp16 features
+}
+
+
+def default_check_precisions(device: torch.device) -> list[str]:
+    """The reduced precisions worth checking on `device`: fp16 only on CUDA."""
+    cpu = ["bf16", "bf16-decoder"]
+    return cpu + ["fp16", "fp16-features"] if device.type == "cuda" else cpu
+
+
 def add_precision_check(report: BenchReport, methods: list[str] | None, data_root: str | Path, *,
-                        set_name: str = "Set5", scales: list[float] | None = None,
+                        set_name: str | list[str] = "Set5", scales: list[float] | None = None,
                         precisions: list[str] | None = None, weights: dict[str, str] | None = None,
                         limit: int | None = None, loader: Loader = load_upscaler,
                         log: Callable[[str], None] = print) -> None:
-    """PSNR change of each half precision against fp32, per method and scale,
-    through `evaluate_image` (the evaluator's own protocol)."""
+    """PSNR change of each reduced precision against fp32, per method, set and
+    scale, through `evaluate_image` (the evaluator's own protocol), with the
+    time each took."""
     from .data import list_images
     from .evaluate import evaluate_image, load_rgb8
 
     dev = _device_of(report)
     methods = [m for m in (methods or all_methods()) if not is_interpolation(m)]
-    scales = scales or [2.0, 3.0, 4.0]
-    precisions = precisions or ["fp16", "bf16"]
-    folder = Path(data_root) / set_name
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such benchmark set")
-    paths = list_images(folder)[:limit] if limit else list_images(folder)
-    images = [(p.name, load_rgb8(p)) for p in paths]
+    scales = scales or [2.0, 4.0, 8.0]
+    precisions = precisions or default_check_precisions(dev)
+    unknown = [p for p in precisions if p not in PRECISION_VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown precision {', '.join(unknown)}; known: {', '.join(PRECISION_VARIANTS)}")
+    sets: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for name in ([set_name] if isinstance(set_name, str) else list(set_name)):
+        folder = Path(data_root) / name
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such benchmark set")
+        paths = list_images(folder)[:limit] if limit else list_images(folder)
+        sets[name] = [(p.name, load_rgb8(p)) for p in paths]
+
+    def scores(up: Upscaler, images: list[tuple[str, np.ndarray]], s: float) -> tuple[list[float], float]:
+        t0 = time.perf_counter()
+        got = [evaluate_image(up, hr, s)[0] for _, hr in images]
+        return got, time.perf_counter() - t0
+
     for method in methods:
         chosen = (weights or {}).get(method)
         base = loader(method, dev, weights=chosen, precision="fp32", feature_dtype="fp32", **report.options)
         trained = bool(base.weights.trained)
-        reference = {(name, s): evaluate_image(base, hr, s)[0] for s in scales for name, hr in images}
+        reference = {(name, s): scores(base, images, s) for name, images in sets.items() for s in scales}
         for precision in precisions:
-            # "fp16-features": fp32 decoding on features stored in fp16 (half the feature memory).
-            options = ({"precision": "fp32", "feature_dtype": "fp16"} if precision == "fp16-features"
-                       else {"precision": precision})
             try:
-                half = loader(method, dev, weights=chosen, **options, **report.options)
+                half = loader(method, dev, weights=chosen, **PRECISION_VARIANTS[precision], **report.options)
             except ValueError as error:
-                for s in scales:
-                    report.precision_check.append(PrecisionDelta(method, precision, s, 0, None, None, None, None,
-                                                                 trained, note=str(error)))
+                for name in sets:
+                    for s in scales:
+                        report.precision_check.append(PrecisionDelta(method, precision, s, 0, None, None, None, None,
+                                                                     trained, note=str(error), set_name=name))
                 log(f"  precision {method} {precision}: skipped ({error})")
                 continue
-            for s in scales:
-                ref = [reference[(name, s)] for name, _ in images]
-                got = [evaluate_image(half, hr, s)[0] for _, hr in images]
-                deltas = [g - r for g, r in zip(got, ref)]
-                row = PrecisionDelta(method, precision, s, len(images), round(float(np.mean(ref)), 4),
-                                     round(float(np.mean(got)), 4), round(float(np.mean(deltas)), 5),
-                                     round(float(np.max(np.abs(deltas))), 5), trained,
-                                     note="" if trained else "untrained weights: indicative only")
-                report.precision_check.append(row)
-                log(f"  precision {method} {precision} x{s:g}: {row.psnr_fp32:.3f} -> {row.psnr:.3f} dB "
-                    f"(mean change {row.delta_db:+.4f}, max {row.max_abs_delta_db:.4f}) "
-                    f"{'ok' if row.acceptable else 'NOT ok'} (< {PSNR_TOLERANCE_DB} dB)")
+            for name, images in sets.items():
+                for s in scales:
+                    ref, ref_s = reference[(name, s)]
+                    got, seconds = scores(half, images, s)
+                    deltas = [g - r for g, r in zip(got, ref)]
+                    row = PrecisionDelta(method, precision, s, len(images), round(float(np.mean(ref)), 4),
+                                         round(float(np.mean(got)), 4), round(float(np.mean(deltas)), 5),
+                                         round(float(np.max(np.abs(deltas))), 5), trained,
+                                         note="" if trained else "untrained weights: indicative only",
+                                         set_name=name, fp32_s=round(ref_s, 2), seconds=round(seconds, 2))
+                    report.precision_check.append(row)
+                    log(f"  precision {method} {precision} {name} x{s:g}: {row.psnr_fp32:.3f} -> {row.psnr:.3f} dB "
+                        f"(mean change {row.delta_db:+.4f}, max {row.max_abs_delta_db:.4f}; {ref_s:.1f} s -> "
+                        f"{seconds:.1f} s) {'ok' if row.acceptable else 'NOT ok'} (<= {PSNR_TOLERANCE_DB} dB)")
+
+
+def chosen_precisions(report: BenchReport) -> dict[str, str]:
+    """Per method: "bf16" when every measured bf16 row (all sets and scales)
+    is acceptable, else "fp32" (what inference/precision.py's BF16_METHODS records)."""
+    out: dict[str, str] = {}
+    for row in report.precision_check:
+        out.setdefault(row.method, "bf16")
+    for row in report.precision_check:
+        if row.precision == "bf16" and not row.acceptable:
+            out[row.method] = "fp32"
+    for method in out:
+        if not any(r.method == method and r.precision == "bf16" for r in report.precision_check):
+            out[method] = "fp32"
+    return out
 
 
 # ----------------------------------------------------------------- output
@@ -593,26 +688,29 @@ def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def format_table(report: BenchReport) -> str:
-    lines = [f"Device: {report.device} (torch {report.torch}, {report.precision}, {report.threads} CPU threads, "
-             f"peak {report.peak_tflops} TFLOP/s measured), input {report.input_size}²"]
+    peaks = ", ".join(f"{v} TFLOP/s {k}" for k, v in report.peaks_tflops.items()) or f"{report.peak_tflops} TFLOP/s"
+    lines = [f"Device: {report.device} (torch {report.torch}, precision {report.precision}, {report.threads} CPU "
+             f"threads, matmul peak {peaks} measured), input {report.input_size}²"]
     if report.options:
         lines.append(f"Options: {report.options}")
     if report.decodes:
         lines += [""] + _md_table(
-            ["method", "encoder ms", "output", "zoom", "decode ms", "min ms", "CPU ms", "MP/s", "kFLOP/px",
-             "% of peak"],
-            [[t.method, report.encoder_ms.get(t.method, ""), f"{t.width}×{t.height}", f"{t.zoom:g}", t.median_ms,
+            ["method", "precision", "encoder ms", "output", "zoom", "decode ms", "min ms", "CPU ms", "MP/s",
+             "kFLOP/px", "% of peak"],
+            [[t.method, t.precision, report.encoder_ms.get(t.method, ""), f"{t.width}×{t.height}", f"{t.zoom:g}",
+              t.median_ms,
               t.min_ms, t.cpu_ms, t.megapixels_per_s, f"{t.flops_per_pixel / 1e3:.1f}",
               f"{100 * t.fraction_of_peak:.1f}"] for t in report.decodes])
     if report.latency:
         lines += ["", "Viewer latency (ms from the view request; cold tile cache, warm features; median of runs):", ""]
         lines += _md_table(
             ["method", "pane", "zoom", "tile", "first tile", "bicubic preview", "first model tile", "coarse pane",
-             "full pane", "full tiles", "CPU ms"],
+             "full pane", "full tiles", "CPU ms", "competing processes"],
             [[t.method, f"{t.width}×{t.height}", f"{t.zoom:g}", t.tile, _fmt(t.first_tile_ms), _fmt(t.preview_ms),
               f"{_fmt(t.first_model_ms)} ({t.first_model_phase or '–'})",
               f"{_fmt(t.coarse_ms)} (×{t.coarse_zoom:g})" if t.coarse_zoom else "–",
-              _fmt(t.full_ms), f"{t.full_tiles_done}/{t.full_tiles}", _fmt(t.cpu_ms)] for t in report.latency])
+              _fmt(t.full_ms), f"{t.full_tiles_done}/{t.full_tiles}", _fmt(t.cpu_ms), t.competing]
+             for t in report.latency])
     if report.large:
         lines += ["", "Large image (features encoded on demand; peak RSS during the view):", ""]
         lines += _md_table(
@@ -623,14 +721,17 @@ def format_table(report: BenchReport) -> str:
               t.feature_tiles_encoded if t.feature_tiles_encoded is not None else "–", _fmt(t.feature_mb),
               _fmt(t.cuda_peak_mb)] for t in report.large])
     if report.precision_check:
-        lines += ["", f"Half precision vs fp32 (PSNR on Y through evaluate_image; acceptable below "
-                      f"{PSNR_TOLERANCE_DB} dB):", ""]
+        lines += ["", f"Reduced precision vs fp32 (PSNR on Y through evaluate_image; acceptable at most "
+                      f"{PSNR_TOLERANCE_DB} dB mean change; seconds to evaluate the set at that scale):", ""]
         lines += _md_table(
-            ["method", "precision", "scale", "images", "fp32 dB", "half dB", "mean change dB", "max abs change dB",
-             "acceptable", "note"],
-            [[t.method, t.precision, f"{t.scale:g}", t.images, _fmt(t.psnr_fp32, 3), _fmt(t.psnr, 3),
-              _fmt(t.delta_db, 4), _fmt(t.max_abs_delta_db, 4), "yes" if t.acceptable else "no", t.note]
+            ["method", "precision", "set", "scale", "images", "fp32 dB", "reduced dB", "mean change dB",
+             "max abs change dB", "acceptable", "fp32 s", "reduced s", "note"],
+            [[t.method, t.precision, t.set_name, f"{t.scale:g}", t.images, _fmt(t.psnr_fp32, 3), _fmt(t.psnr, 3),
+              _fmt(t.delta_db, 4), _fmt(t.max_abs_delta_db, 4), "yes" if t.acceptable else "no",
+              _fmt(t.fp32_s, 1), _fmt(t.seconds, 1), t.note]
              for t in report.precision_check])
+        lines += ["", "Default precision per method (the fastest whose every mean change above is acceptable):", ""]
+        lines += _md_table(["method", "default"], [[m, p] for m, p in chosen_precisions(report).items()])
     if report.notes:
         lines += [""] + [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)

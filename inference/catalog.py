@@ -74,7 +74,9 @@ def load_upscaler(name: str, device: torch.device | str | None = None, weights: 
     if name in INTERPOLATIONS:
         return INTERPOLATIONS[name](device)
     spec = registry.spec(name)
-    path = Path(weights) if weights else shipped_weights(name)
+    if weights is not None and not str(weights).strip():
+        raise checkpoint.CheckpointError("the weights file name is empty (leave it out for the shipped weights)")
+    path = Path(weights) if weights is not None else shipped_weights(name)
     if path is None:
         torch.manual_seed(0)
         model = registry.build(name)
@@ -83,7 +85,10 @@ def load_upscaler(name: str, device: torch.device | str | None = None, weights: 
         ck = checkpoint.load(path)
         if ck.method != name:
             raise checkpoint.CheckpointError(f"{path.name} holds weights for {ck.method!r}, not {name!r}")
-        model = ck.build()
+        try:
+            model = ck.build()
+        except checkpoint.CheckpointError as error:
+            raise checkpoint.CheckpointError(f"{path.name}: {error}") from None
         info = WeightsInfo(trained=meets_trained_floor(ck.metrics), source=str(path.name),
                            provenance=ck.provenance, metrics=ck.metrics)
     return ImplicitUpscaler(model, info, device, display=spec.display, **options)

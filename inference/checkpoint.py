@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import registry
+from .files import reading_problem
 
 if TYPE_CHECKING:
     from .methods.base import ImplicitSR
@@ -37,6 +40,19 @@ FORMAT = "implicit-zoom/1"
 # every decoder trained on it (frozen), so the repository holds it one time.
 ENCODER_FORMAT = "implicit-zoom-encoder/1"
 ENCODER_PREFIX = "encoder."
+
+# Bounds on what a checkpoint may declare, checked before anything is built
+# (even on the meta device, where a billion declared blocks still take minutes
+# and gigabytes of Python objects). Each is far above any published model:
+# counts of repeated blocks or layers, by argument name ...
+MAX_COUNTS = {"n_resblocks": 256, "n_blocks": 256, "n_convs": 64, "depth": 64, "bases": 256,
+              "frequencies": 64, "slice_multiple": 64}
+# ... every other integer (a width), the length of a list of widths, how deep
+# the arguments nest, and a string's length.
+MAX_WIDTH = 4096
+MAX_LAYERS = 64
+MAX_NESTING = 4
+MAX_TEXT = 200
 
 
 class CheckpointError(ValueError):
@@ -56,8 +72,10 @@ class Checkpoint:
         torch's shape-only "meta" device, so that arguments declaring a huge
         model are refused before any memory is taken for it."""
         if not isinstance(self.args, dict):
-            raise CheckpointError(f"checkpoint's arguments do not fit method {self.method!r}: "
+            raise CheckpointError(f"the arguments do not fit method {self.method!r}: "
                                   f"expected a JSON object, got {type(self.args).__name__}")
+        check_declared_sizes(self.args)
+        check_tensor_types(self.state_dict)
         with torch.device("meta"):
             check_fits(self._construct(), self.state_dict)
         model = self._construct()
@@ -75,8 +93,56 @@ class Checkpoint:
         except KeyError as error:
             raise CheckpointError(f"checkpoint names an unknown method: {error.args[0]}") from None
         except Exception as error:  # the arguments come from the file: any failure of them is the file's
-            raise CheckpointError(f"checkpoint's arguments do not fit method {self.method!r}: "
+            raise CheckpointError(f"the arguments do not fit method {self.method!r}: "
                                   f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+
+
+def check_declared_sizes(args: Any, key: str = "arguments", nesting: int = 0) -> None:
+    """Refuse arguments that declare an absurd model (a billion blocks, a
+    200000-entry layer list, a 5000-digit width) in microseconds, before
+    anything is built: see MAX_COUNTS and the bounds beside it."""
+    if nesting > MAX_NESTING:
+        raise CheckpointError(f"the arguments nest deeper than {MAX_NESTING} levels (at {key!r})")
+    if isinstance(args, dict):
+        for name, value in args.items():
+            if not isinstance(name, str) or len(name) > MAX_TEXT:
+                raise CheckpointError(f"the arguments hold a key that is not a short name: {str(name)[:40]!r}")
+            check_declared_sizes(value, name, nesting + 1)
+    elif isinstance(args, list):
+        if len(args) > MAX_LAYERS:
+            raise CheckpointError(f"argument {key!r} lists {len(args)} entries, over the limit of {MAX_LAYERS}")
+        for value in args:
+            check_declared_sizes(value, key, nesting + 1)
+    elif isinstance(args, bool) or args is None:
+        pass
+    elif isinstance(args, int):
+        limit = MAX_COUNTS.get(key, MAX_WIDTH)
+        if args > limit:
+            shown = str(args) if args < 10**12 else f"a {len(str(args))}-digit number"
+            raise CheckpointError(f"argument {key!r} is {shown}, over the limit of {limit}; "
+                                  "a model that large is refused before it is built")
+    elif isinstance(args, float):
+        if not math.isfinite(args) or abs(args) > 1e6:
+            raise CheckpointError(f"argument {key!r} is {args!r}, not a usable number")
+    elif isinstance(args, str):
+        if len(args) > MAX_TEXT:
+            raise CheckpointError(f"argument {key!r} is a string of {len(args)} characters, over the limit of {MAX_TEXT}")
+    else:
+        raise CheckpointError(f"argument {key!r} is a {type(args).__name__}, not a number, string, list or object")
+
+
+def check_tensor_types(state_dict: Any) -> None:
+    """Names that are strings and values that are real-valued tensors (a
+    complex tensor would lose its imaginary part, with only a warning)."""
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"the weights are a {type(state_dict).__name__}, not a mapping of names to tensors")
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise CheckpointError(f"the weights hold a key {name!r} that is not a tensor name")
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"weight {name!r} is a {type(value).__name__}, not a tensor")
+        if value.is_complex():
+            raise CheckpointError(f"tensor {name!r} holds complex numbers ({value.dtype}); weights must be real")
 
 
 def check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
@@ -166,22 +232,32 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _read_encoder(path: Path) -> SharedEncoder:
-    if not path.is_file():
-        raise CheckpointError(f"{path.name}: the shared encoder file is missing (expected at {path})")
+def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Metadata and tensors of a safetensors file, or a CheckpointError saying it is not one."""
     try:
-        meta = read_metadata(path)
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path.name}: not a readable safetensors file ({error})") from None
+        return read_metadata(path), load_file(str(path))
+    except Exception as error:  # safetensors' errors vary by version; any of them means the same
+        raise CheckpointError(f"{path.name}: not a readable safetensors file "
+                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+
+
+def _read_encoder(path: Path) -> SharedEncoder:
+    problem = reading_problem(path)
+    if problem == "no such file":
+        raise CheckpointError(f"{path.name}: the shared encoder file is missing (expected at {path})")
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
+    meta, tensors = _read_safetensors(path)
     if meta.get("format") != ENCODER_FORMAT:
         raise CheckpointError(f"{path.name}: not an Implicit Zoom encoder file "
                               f"(metadata format is {meta.get('format')!r})")
+    spec = _json_object(path, meta, "encoder_spec")
+    provenance = _json_object(path, meta, "provenance")
     try:
-        spec = json.loads(meta.get("encoder_spec", "{}"))
-        provenance = json.loads(meta.get("provenance", "{}"))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path.name}: corrupt metadata ({error})") from None
+        check_declared_sizes(spec)
+        check_tensor_types(tensors)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path.name}: {error}") from None
     return SharedEncoder(spec, tensors, provenance, file_sha256(path))
 
 
@@ -229,31 +305,47 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 def load(path: str | Path) -> Checkpoint:
     """Read a checkpoint of either format; raises CheckpointError with a
-    message that says what is wrong."""
+    message that names the file and says what is wrong."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    problem = reading_problem(path)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     if path.suffix == ".pth" or path.suffix == ".pt":
         return import_liif(path)
-    try:
-        meta = read_metadata(path)
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path.name}: not a readable safetensors file ({error})") from None
+    meta, tensors = _read_safetensors(path)
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint "
-                              f"(metadata format is {meta.get('format')!r})")
+        raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint (metadata format is {meta.get('format')!r})")
+    fields = {key: _json_object(path, meta, key) for key in ("args", "provenance", "metrics")}
+    encoder_ref = _json_object(path, meta, "encoder") if "encoder" in meta else None
     try:
-        args = json.loads(meta.get("args", "{}"))
-        provenance = json.loads(meta.get("provenance", "{}"))
-        metrics = json.loads(meta.get("metrics", "{}"))
-        encoder_ref = json.loads(meta["encoder"]) if "encoder" in meta else None
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path.name}: corrupt metadata ({error})") from None
+        check_declared_sizes(fields["args"])
+    except CheckpointError as error:
+        raise CheckpointError(f"{path.name}: {error}") from None
+    provenance = fields["provenance"]
     if encoder_ref is not None:
         tensors = _with_shared_encoder(path, encoder_ref, tensors)
-        provenance = {**provenance, "encoder_file": encoder_ref["file"]} if isinstance(provenance, dict) else provenance
-    return Checkpoint(meta.get("method", ""), args, tensors, provenance, metrics)
+        provenance = {**provenance, "encoder_file": encoder_ref["file"]}
+    try:
+        check_tensor_types(tensors)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path.name}: {error}") from None
+    return Checkpoint(str(meta.get("method", "")), fields["args"], tensors, provenance, fields["metrics"])
+
+
+def _json_object(path: Path, meta: dict[str, str], key: str) -> dict[str, Any]:
+    """Metadata field `key` (JSON text) as a dict; anything else (invalid JSON,
+    nesting deep enough to exhaust the parser, a 5000-digit integer, a list
+    or a string where an object belongs) is a CheckpointError naming the file."""
+    try:
+        value = json.loads(meta.get(key, "{}"))
+    except RecursionError:
+        raise CheckpointError(f"{path.name}: corrupt metadata ({key!r} is nested too deeply)") from None
+    except ValueError as error:  # JSONDecodeError, and an integer of thousands of digits
+        raise CheckpointError(f"{path.name}: corrupt metadata ({key!r}: {str(error).splitlines()[0]})") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path.name}: corrupt metadata ({key!r} should be a JSON object, "
+                              f"not a {type(value).__name__})")
+    return value
 
 
 def _with_shared_encoder(path: Path, ref: Any, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -277,31 +369,46 @@ _LIIF_ENCODERS: dict[str, tuple[str, dict[str, Any]]] = {"edsr-baseline": ("edsr
 
 
 def import_liif(path: str | Path) -> Checkpoint:
-    """A public LIIF `.pth` (layout in methods.md), loaded weights-only."""
+    """A public LIIF `.pth` (layout in methods.md), loaded weights-only; every
+    part of the layout is checked for its type before it is used."""
     path = Path(path)
     try:
-        raw = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on legacy formats are not the user's business
+            raw = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(f"{path.name}: refused: it holds objects other than weights, and only "
                               f"weights-only loading is allowed ({str(error).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise CheckpointError(f"{path.name}: not a readable torch checkpoint ({error})") from None
-    try:
-        model = raw["model"]
-        name = model["name"]
-        margs = model["args"]
-        sd = model["sd"]
-        enc_name = margs["encoder_spec"]["name"]
-    except (KeyError, TypeError):
-        raise CheckpointError(
-            f"{path.name}: not in the public LIIF layout {{'model': {{'name', 'args', 'sd'}}}}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path.name}: not a readable torch checkpoint (nested too deeply)") from None
+    except Exception as error:  # torch's loader fails in many ways on a damaged file
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path.name}: not a readable torch checkpoint ({text})") from None
+    layout = f"{path.name}: not in the public LIIF layout {{'model': {{'name', 'args', 'sd'}}}}"
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if not isinstance(model, dict) or not all(k in model for k in ("name", "args", "sd")):
+        raise CheckpointError(layout)
+    name, margs, sd = model["name"], model["args"], model["sd"]
     if name != "liif":
-        raise CheckpointError(f"{path.name}: model {name!r} is not LIIF")
+        raise CheckpointError(f"{path.name}: model {str(name)[:80]!r} is not LIIF")
+    encoder_spec = margs.get("encoder_spec") if isinstance(margs, dict) else None
+    enc_name = encoder_spec.get("name") if isinstance(encoder_spec, dict) else None
+    if not isinstance(enc_name, str):
+        raise CheckpointError(f"{layout} (model.args.encoder_spec.name should be a string)")
     if enc_name not in _LIIF_ENCODERS:
-        raise CheckpointError(f"{path.name}: unknown encoder {enc_name!r}")
+        raise CheckpointError(f"{path.name}: unknown encoder {enc_name[:80]!r}")
     encoder, encoder_args = _LIIF_ENCODERS[enc_name]
-    hidden = margs.get("imnet_spec", {}).get("args", {}).get("hidden_list", [256, 256, 256, 256])
+    imnet_spec = margs.get("imnet_spec", {})
+    imnet_args = imnet_spec.get("args", {}) if isinstance(imnet_spec, dict) else None
+    hidden = imnet_args.get("hidden_list", [256, 256, 256, 256]) if isinstance(imnet_args, dict) else None
+    if not isinstance(hidden, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in hidden):
+        raise CheckpointError(f"{layout} (model.args.imnet_spec.args.hidden_list should be a list of layer widths)")
     args = {"encoder_spec": {"name": encoder, "args": encoder_args}, "hidden": list(hidden)}
+    try:
+        check_declared_sizes(args)
+        check_tensor_types(sd)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path.name}: {error}") from None
     # Mean-shift layers of the original EDSR/RDN are unused without an upsampler.
     weights = {k: v for k, v in sd.items() if "sub_mean" not in k and "add_mean" not in k}
     provenance = {"source": path.name, "data": "DIV2K (public LIIF release)",

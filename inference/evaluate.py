@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from .data import list_images
+from .imageio import load_image
 from .geometry import Region
 from .metrics import psnr_y, shave_for, ssim_y
 from .upscaler import Upscaler
@@ -56,9 +57,10 @@ class Cell:
 
 
 def load_rgb8(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB (grayscale is replicated to three channels)."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    """An image file as (H, W, 3) uint8 RGB (grayscale is replicated to three
+    channels), read by the app's own reader: a damaged, truncated or huge file
+    raises ImageLoadError naming it instead of being measured."""
+    return to_rgb8(load_image(path).rgb)
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -151,6 +153,7 @@ class MethodInfo:
     display: str
     trained: bool
     weights: str
+    precision: str = "fp32"
 
 
 @dataclass
@@ -182,7 +185,8 @@ class Report:
 
     def markdown(self) -> str:
         """PSNR (dB) and SSIM tables, one row per set and method."""
-        label = {m.name: m.display + ("" if m.trained else " (untrained)") for m in self.methods}
+        label = {m.name: m.display + ("" if m.trained else " (untrained)")
+                 + (f" [{m.precision}]" if m.precision != "fp32" else "") for m in self.methods}
         scale_head = " | ".join(f"x{s:g}" for s in self.scales)
         lines = [f"Y channel, shave ceil(s); data: {self.data}"
                  + (f" (first {self.limit} images per set)" if self.limit else "") + f"; device: {self.device}", ""]
@@ -214,9 +218,10 @@ class Report:
 
 def evaluate(methods: list[str], data_root: str | Path, scales: list[float], sets: list[str] | None = None,
              device: str = "auto", limit: int | None = None, weights: dict[str, str] | None = None,
-             progress: Callable[[str], None] | None = None) -> Report:
+             progress: Callable[[str], None] | None = None, precision: str = "auto") -> Report:
     """Every (set, method, scale) cell. `weights` maps a method to a checkpoint
-    file (default: the shipped one, else untrained)."""
+    file (default: the shipped one, else untrained). `precision`: "auto" (each
+    method's default on the device, see inference/precision.py) or one for all."""
     from .catalog import display_name, load_upscaler
     from .upscaler import device_label, pick_device
 
@@ -228,9 +233,13 @@ def evaluate(methods: list[str], data_root: str | Path, scales: list[float], set
         images = {name: paths[:limit] for name, paths in images.items()}
     infos: list[MethodInfo] = []
     cells: list[Cell] = []
-    for method in methods:
-        upscaler = load_upscaler(method, dev, weights=(weights or {}).get(method))
-        infos.append(MethodInfo(method, display_name(method), upscaler.weights.trained, upscaler.weights.summary))
+    # Every method's weights are loaded (and so checked) before the first
+    # image is measured: a bad checkpoint is refused at once, not after hours.
+    upscalers = {method: load_upscaler(method, dev, weights=(weights or {}).get(method), precision=precision)
+                 for method in methods}
+    for method, upscaler in upscalers.items():
+        infos.append(MethodInfo(method, display_name(method), upscaler.weights.trained, upscaler.weights.summary,
+                                getattr(upscaler, "precision", "fp32")))
         for set_name in set_names:
             for scale in scales:
                 cell = evaluate_set(upscaler, images[set_name], scale, set_name, say)

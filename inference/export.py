@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -88,28 +88,72 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
         "Size": f"{lattice.width} x {lattice.height}",
         "Device": device_label(upscaler.device),
     }
+    precision = getattr(upscaler, "precision", None)
+    if precision:
+        meta["Precision"] = str(precision)
     if weights.source != "none" and Path(str(weights.source)).suffix in (".safetensors", ".pth", ".pt"):
         meta["WeightsFile"] = str(weights.source)
     meta.update(extra or {})
     return meta
 
 
+class TileSource(Protocol):
+    """Tiles a viewer already decoded (inference/render.py's `CachedTiles`):
+    what an export reuses instead of decoding again."""
+
+    tile: int
+
+    def aligned(self, lattice: Lattice) -> bool:
+        """True when `lattice` lies on the viewer's lattice (same zoom, whole-pixel offsets)."""
+
+    def cached(self, block: Lattice) -> np.ndarray | None:
+        """uint8 (h, w, 3) pixels of a block inside one tile, or None when not decoded yet."""
+
+    def store(self, block: Lattice, rgb: np.ndarray) -> None:
+        """Keep a freshly decoded block (float [0, 1]) for the panes."""
+
+
+def _pieces(lattice: Lattice, tile: int, grid: int | None) -> list[tuple[int, int, int, int]]:
+    """(row, col, h, w) pieces of a block: `tile` squares from its corner, or
+    (grid given) its intersections with the viewer's tiles of `grid` lattice
+    points, which start at lattice index 0."""
+    if grid is None:
+        return [(r, c, min(tile, lattice.height - r), min(tile, lattice.width - c))
+                for r in range(0, lattice.height, tile) for c in range(0, lattice.width, tile)]
+    u0, v0 = int(lattice.u0), int(lattice.v0)
+
+    def cuts(start: int, count: int) -> list[tuple[int, int]]:
+        edges = [start] + list(range((start // grid + 1) * grid, start + count, grid)) + [start + count]
+        return [(a - start, b - a) for a, b in zip(edges[:-1], edges[1:])]
+
+    return [(r, c, h, w) for r, h in cuts(v0, lattice.height) for c, w in cuts(u0, lattice.width)]
+
+
 def decode_tiled(upscaler: Any, features: Any, lattice: Lattice, *, tile: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> np.ndarray:
+                 cancel: Callable[[], bool] | None = None, reuse: TileSource | None = None) -> np.ndarray:
     """The lattice block decoded in `tile` x `tile` pieces; `cancel()` is asked
-    between pieces and raises ExportCancelled."""
+    between pieces and raises ExportCancelled. With `reuse` and a block on
+    the viewer's lattice, the pieces are the viewer's tiles: those the panes
+    already decoded are copied (as shown: 8-bit), only the rest decoded."""
     tile = int(tile or TILE)
     check_export_size(lattice.width, lattice.height, 8)
     out = np.empty((lattice.height, lattice.width, 3), dtype=np.float32)
-    blocks = [(r, c) for r in range(0, lattice.height, tile) for c in range(0, lattice.width, tile)]
+    source = reuse if reuse is not None and reuse.aligned(lattice) else None
+    blocks = _pieces(lattice, tile, source.tile if source is not None else None)
     if progress is not None:
         progress(0, len(blocks))
-    for done, (r, c) in enumerate(blocks, 1):
+    for done, (r, c, h, w) in enumerate(blocks, 1):
         if cancel is not None and cancel():
             raise ExportCancelled("export cancelled; nothing was written")
-        h, w = min(tile, lattice.height - r), min(tile, lattice.width - c)
-        out[r:r + h, c:c + w] = upscaler.decode_lattice(features, lattice.crop(c, r, w, h))
+        block = lattice.crop(c, r, w, h)
+        shown = source.cached(block) if source is not None else None
+        if shown is not None:
+            out[r:r + h, c:c + w] = shown.astype(np.float32) / 255.0
+        else:
+            out[r:r + h, c:c + w] = upscaler.decode_lattice(features, block)
+            if source is not None:
+                source.store(block, out[r:r + h, c:c + w])
         if progress is not None:
             progress(done, len(blocks))
     if cancel is not None and cancel():
@@ -119,9 +163,14 @@ def decode_tiled(upscaler: Any, features: Any, lattice: Lattice, *, tile: int | 
 
 def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Path, *, bits: int = 8,
                   metadata: dict[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> Path:
+                  cancel: Callable[[], bool] | None = None, recorded: Lattice | None = None,
+                  reuse: TileSource | None = None) -> Path:
     """Decode `lattice` with `upscaler` and save it to `path` (atomically).
-    `metadata` adds to (or overrides) the method/weights/scale/region record.
+    `metadata` adds to (or overrides) the method/weights/scale/region record;
+    `recorded` is the lattice to record when `features` come from a crop of
+    the image (`lattice` is then in the crop's pixels).
+    `reuse`: tiles the panes decoded, copied instead of decoded again (8-bit
+    only: the tiles hold what the screen shows, 8 bits a channel).
     Raises ExportError (too large, unwritable...) or ExportCancelled; in both
     cases nothing is left on disk."""
     path = Path(path)
@@ -130,9 +179,10 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
         imageio.check_output(path, lattice.width, lattice.height, bits)
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
-    rgb = decode_tiled(upscaler, features, lattice, progress=progress, cancel=cancel)
+    rgb = decode_tiled(upscaler, features, lattice, progress=progress, cancel=cancel,
+                       reuse=reuse if bits == 8 else None)
     try:
-        return imageio.save_image(path, rgb, bits=bits, metadata=describe_export(upscaler, lattice, metadata))
+        return imageio.save_image(path, rgb, bits=bits, metadata=describe_export(upscaler, recorded or lattice, metadata))
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
 
@@ -142,17 +192,28 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
 GAP = 8  # pixels between panes
 BACKGROUND = 0.12  # dark grey around and between panes
 LABEL_TEXT = (235, 235, 235)
+# A font with the glyphs labels use ("×", "≤", "·", "…"): Pillow's default
+# font draws "×" as a missing-glyph box. DejaVu Sans, shipped with its licence.
+LABEL_FONT = Path(__file__).resolve().parent.parent / "resources" / "fonts" / "DejaVuSans.ttf"
+
+
+def label_font(size: int) -> Any:
+    """The comparison labels' font at `size` pixels (Pillow's default if the TTF is missing)."""
+    try:
+        return ImageFont.truetype(str(LABEL_FONT), size)
+    except OSError:
+        pass
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
 
 
 def _label_strip(text: str, width: int, height: int) -> np.ndarray:
     """(height, width, 3) float: `text` centred, light on the background."""
     shade = round(BACKGROUND * 255)
     strip = Image.new("RGB", (width, height), (shade, shade, shade))
-    font_size = max(8, int(height * 0.6))
-    try:
-        font: Any = ImageFont.load_default(size=font_size)
-    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
-        font = ImageFont.load_default()
+    font = label_font(max(8, int(height * 0.6)))
     draw = ImageDraw.Draw(strip)
     # Shorten with an ellipsis until it fits the pane.
     shown = text

@@ -4,7 +4,7 @@ A small image is encoded in one pass. A large one is encoded lazily in tiles of
 `tile` LR pixels, each with a margin of the encoder's receptive radius, so a
 tile equals the one-pass result (up to floating-point summation order), and
 only the tiles a view needs are ever computed. Tiles live in an LRU cache with
-a byte budget; on CUDA they are kept in half precision when asked to.
+a byte budget, in the encoder's precision (bf16 or fp16 halve their memory).
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ class FeatureMap:
         budget_bytes: int = 1 << 30,
         storage_dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        window_dtype: torch.dtype = torch.float32,
     ) -> None:
         """`image`: (1, 3, h, w), any device and memory layout; `encode` gets
         crops of it and returns features on `device` (default: the image's).
         The image is referenced, not copied: it must not change while these
-        features are in use (tiles are encoded from it lazily)."""
+        features are in use (tiles are encoded from it lazily). `window`
+        returns `window_dtype` (the decoder's), whatever they are stored in."""
         self._encode = encode
         self.image = image
         self._device = torch.device(device) if device is not None else image.device
@@ -45,6 +47,7 @@ class FeatureMap:
         self.tile = int(tile)
         self.budget_bytes = int(budget_bytes)
         self.storage_dtype = storage_dtype
+        self.window_dtype = window_dtype
         self._tiles: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
         self._bytes = 0
         self.tiles_encoded = 0
@@ -87,7 +90,7 @@ class FeatureMap:
 
     def window(self, y0: int, y1: int, x0: int, x1: int, halo: int = 0) -> torch.Tensor:
         """Features of LR rows [y0 - halo, y1 + halo) and columns [x0 - halo, x1 + halo),
-        zero outside the image (the encoder's own padding convention), float32."""
+        zero outside the image (the encoder's own padding convention), in `window_dtype`."""
         ya, yb, xa, xb = y0 - halo, y1 + halo, x0 - halo, x1 + halo
         cy0, cy1 = max(0, ya), min(self.height, yb)
         cx0, cx1 = max(0, xa), min(self.width, xb)
@@ -105,6 +108,6 @@ class FeatureMap:
                                      max(cx0, sx0) - sx0:min(cx1, sx0 + t) - sx0])
                 rows.append(torch.cat(cols, -1))
             inner = torch.cat(rows, -2)
-        inner = inner.float()
+        inner = inner.to(self.window_dtype)
         pad = [cx0 - xa, xb - cx1, cy0 - ya, yb - cy1]
         return F.pad(inner, pad) if any(pad) else inner

@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import stat
 import struct
 import sys
 import tempfile
@@ -33,11 +34,13 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator, TypeVar
 from xml.etree import ElementTree
 
 import numpy as np
 from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
+
+from .files import NAME_MAX, reading_problem, writing_problem
 
 # Largest image accepted (width x height). 200 MP is a 16k x 12k scan; its
 # float32 RGB copy alone takes 2.4 GB.
@@ -62,9 +65,13 @@ FORMATS: dict[str, tuple[str, tuple[int, ...], int]] = {
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,78}$")
 _XMP_NS = "https://implicit-zoom.invalid/ns/1.0/"
 _RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-# Pillow's global pixel limit is swapped out while a header is read (our own
-# check replaces it); the lock keeps two loads from interleaving that swap.
-_PILLOW_LIMIT_LOCK = threading.Lock()
+# Pillow's global pixel limit is swapped out, and its warnings recorded, while
+# a header is read (our own check replaces the limit); the lock keeps two loads
+# from interleaving those global changes.
+_PILLOW_LIMIT_LOCK = threading.RLock()
+
+
+_T = TypeVar("_T")
 
 
 class ImageLoadError(ValueError):
@@ -81,6 +88,7 @@ class LoadedImage:
     path: str
     bit_depth: int  # 8 or 16
     notes: list[str] = field(default_factory=list)  # things the user should be told
+    box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) of the image held; None: all of it
 
     @property
     def width(self) -> int:
@@ -100,18 +108,25 @@ def _megapixels(pixels: int) -> str:
 
 
 @contextlib.contextmanager
-def _own_pixel_limit() -> Iterator[None]:
+def _own_pixel_limit(notes: list[str] | None = None) -> Iterator[None]:
     """Pillow's decompression-bomb check off: `load_image` checks the header
-    size itself, with its own limit and message, before decoding."""
+    size itself, with its own limit and message, before decoding. Pillow's
+    warnings (corrupt EXIF, odd chunks) become notes instead of stray lines on
+    stderr around a successful load."""
     with _PILLOW_LIMIT_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+            for warning in caught:
+                if notes is not None and not issubclass(warning.category, Image.DecompressionBombWarning):
+                    text = f"the decoder warned: {str(warning.message).strip().splitlines()[0].rstrip('.')}"
+                    if text not in notes:
+                        notes.append(text)
 
 
 def _first_sentence(error: BaseException) -> str:
@@ -198,35 +213,79 @@ def _describe_size(w: int, h: int) -> str:
     return f"{w} x {h} pixels ({_megapixels(w * h)} megapixels)"
 
 
-def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
-    """The image at `path` as (h, w, 3) float32 RGB in [0, 1], with notes on
-    anything done to it. Raises ImageLoadError (never anything else) with a
-    message that names the file."""
-    path = Path(path)
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding its pixels."""
+
+    width: int  # upright, after EXIF orientation
+    height: int
+    format: str
+
+
+def _guarded(path: Path, work: Callable[[Path, str], _T]) -> _T:
+    """`work(path, name)`, with every failure turned into one ImageLoadError naming the file."""
     name = str(path)
     try:
-        return _load(path, name, max_pixels)
+        return work(path, name)
     except ImageLoadError:
         raise
     except MemoryError:
         raise ImageLoadError(f"{name}: not enough memory to load this image") from None
+    except RecursionError:
+        raise ImageLoadError(f"{name}: could not be read as an image (its structure is nested too deeply)") from None
     except Exception as error:  # a decoder failure not foreseen below: still one clear sentence
         raise ImageLoadError(f"{name}: could not be read as an image ({_first_sentence(error)})") from None
 
 
-def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
-    if not path.exists():
-        raise ImageLoadError(f"{name}: no such file")
-    if path.is_dir():
-        raise ImageLoadError(f"{name}: is a folder, not an image file")
+def read_header(path: str | Path, max_pixels: int = MAX_PIXELS) -> ImageHeader:
+    """The size and format of the image at `path` from its header alone (no
+    pixel is decoded), after the same checks as `load_image`: lets a caller
+    refuse impossible work before paying for the decode. Raises ImageLoadError."""
+
+    def work(path: Path, name: str) -> ImageHeader:
+        im, _ = _open(path, name, max_pixels)
+        with im:
+            w, h = im.size
+            fmt = (im.format or "").upper()
+            # Pillow decodes a whole PNG to look for an eXIf chunk it has not
+            # met yet; the chunk list says whether there is one at all.
+            if fmt == "PNG" and "exif" not in im.info and not _png_has_chunk(path, b"eXIf"):
+                orientation = 1
+            else:
+                orientation = _orientation(im, [])
+        return ImageHeader(h, w, fmt) if orientation >= 5 else ImageHeader(w, h, fmt)
+
+    return _guarded(Path(path), work)
+
+
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS,
+               box: tuple[int, int, int, int] | None = None) -> LoadedImage:
+    """The image at `path` as (h, w, 3) float32 RGB in [0, 1], with notes on
+    anything done to it. Raises ImageLoadError (never anything else) with a
+    message that names the file.
+
+    `box` = (x0, y0, x1, y1) in the upright image's pixels keeps only that
+    part (clipped to the image): the file is still decoded whole (none of the
+    formats read here can be decoded in part through Pillow), but only the kept
+    part is converted to float, so memory stays near the decoded 8- or 16-bit
+    data instead of four times it."""
+    return _guarded(Path(path), lambda p, name: _load(p, name, max_pixels, box))
+
+
+def _open(path: Path, name: str, max_pixels: int) -> tuple[Image.Image, list[str]]:
+    """The opened (not yet decoded) image, after checking the file and the
+    header's size; notes from opening (warnings Pillow gave) come with it."""
+    problem = reading_problem(path)
+    if problem:
+        raise ImageLoadError(f"{name}: {problem}")
     try:
-        size = path.stat().st_size
+        size = os.stat(path).st_size
     except OSError as error:
         raise ImageLoadError(f"{name}: cannot be read ({error.strerror or error})") from None
     if size == 0:
         raise ImageLoadError(f"{name}: the file is empty (0 bytes)")
     notes: list[str] = []
-    with _own_pixel_limit():
+    with _own_pixel_limit(notes):
         try:
             im = Image.open(path)
         except UnidentifiedImageError:
@@ -237,14 +296,34 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
             raise ImageLoadError(f"{name}: refused as too large ({_first_sentence(error)})") from None
         except _DECODE_ERRORS as error:
             raise ImageLoadError(_unidentified(path, name, _first_sentence(error))) from None
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        im.close()
+        raise ImageLoadError(f"{name}: the image has zero size ({w} x {h} pixels)")
+    # Checked from the header, before any pixel is decoded.
+    if w * h > max_pixels:
+        im.close()
+        raise ImageLoadError(f"{name}: {_describe_size(w, h)} is over the limit of "
+                             f"{_megapixels(max_pixels)} megapixels; refused (it could exhaust memory)")
+    return im, notes
+
+
+def _orientation(im: Image.Image, notes: list[str]) -> int:
+    """EXIF orientation 1..8 (1 when absent or unreadable; corrupt EXIF is a note, not a warning on stderr)."""
+    try:
+        with _own_pixel_limit(notes):
+            return int(im.getexif().get(0x0112, 1) or 1)
+    except _DECODE_ERRORS:
+        return 1
+
+
+def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int] | None) -> LoadedImage:
+    # Never pad a truncated image with zeros, whoever turned this on.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    im, notes = _open(path, name, max_pixels)
+    opened = im
     with im:
         w, h = im.size
-        if w <= 0 or h <= 0:
-            raise ImageLoadError(f"{name}: the image has zero size ({w} x {h} pixels)")
-        # Checked from the header, before any pixel is decoded.
-        if w * h > max_pixels:
-            raise ImageLoadError(f"{name}: {_describe_size(w, h)} is over the limit of "
-                                 f"{_megapixels(max_pixels)} megapixels; refused (it could exhaust memory)")
         fmt = (im.format or "").upper()
         suffix = path.suffix.lower()
         expected = FORMATS.get(suffix, ("",))[0]
@@ -258,6 +337,12 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
                 notes.append(f"first {kind} of {frames}")
         except _DECODE_ERRORS:
             pass
+        # A PNG that declares more pixels than its data holds: refused before
+        # decoding when the data could not hold them even at zlib's best
+        # ratio, else after, when the last row came out blank.
+        layout = _png_layout(path) if fmt == "PNG" else None
+        if layout is not None and layout.compressed * _ZLIB_MAX_RATIO < layout.expected:
+            _refuse_short_png(path, name, layout)
         rgb16_tile = list(im.tile) if _is_rgb16(im) else None
         try:
             im.load()
@@ -269,21 +354,200 @@ def _load(path: Path, name: str, max_pixels: int) -> LoadedImage:
                 raise ImageLoadError(
                     f"{name}: the image data is truncated (the file ends before the image does)") from None
             raise ImageLoadError(f"{name}: the image data is corrupt ({reason})") from None
-        try:
-            orientation = int(im.getexif().get(0x0112, 1) or 1)
-        except _DECODE_ERRORS:
-            orientation = 1
-        pixels: Image.Image = im
+        if layout is not None and (layout.interlaced or _last_row_blank(im)):
+            _refuse_short_png(path, name, layout)
+        orientation = _orientation(im, notes)
+        kept = raw_box = None
+        if box is not None:
+            upright = (h, w) if orientation >= 5 else (w, h)
+            kept = _clip_box(box, *upright)
+            raw_box = _raw_box(kept, orientation, w, h)
+            if w * h > 16_000_000:
+                notes.append(f"decoded whole ({_megapixels(w * h)} megapixels) to read a region of it: "
+                             f"{fmt or 'this format'} cannot be read in part")
+            if rgb16_tile is None:
+                im = im.crop(raw_box)  # only this part is ever copied or converted
+                raw_box = None
         if im.info.get("icc_profile") and im.mode != "CMYK" and rgb16_tile is None:
-            pixels = _to_srgb(im, notes)
-        rgb, bit_depth = _to_rgb(pixels, path, rgb16_tile, notes)
+            im = _to_srgb(im, notes)
+        samples, top, bit_depth = _samples(im, path, rgb16_tile, notes)
+        # Pillow's decoded copy goes now (leaving `with` only closes the
+        # file), before the float image is made beside the samples.
+        im.close()
+        opened.close()
+    if raw_box is not None:
+        x0, y0, x1, y1 = raw_box
+        samples = samples[y0:y1, x0:x1]
     if orientation in range(2, 9):
-        rgb = _orient(rgb, orientation)
+        samples = _orient(samples, orientation)
         rotated = orientation >= 5 or orientation == 3
         notes.append("EXIF orientation applied" + (" (rotated)" if rotated else " (flipped)"))
+    rgb = _to_float_rgb(samples, top, notes)
     if bit_depth == 16:
         notes.append("16-bit")
-    return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32), name, bit_depth, notes)
+    return LoadedImage(rgb, name, bit_depth, notes, kept)
+
+
+def _raw_box(box: tuple[int, int, int, int], orientation: int, width: int, height: int
+             ) -> tuple[int, int, int, int]:
+    """The box in the stored (not yet EXIF-oriented) image of width x height
+    that holds `box` of the upright image."""
+
+    def stored(u: int, v: int) -> tuple[int, int]:  # upright pixel (u, v) -> stored (x, y)
+        return {1: (u, v), 2: (width - 1 - u, v), 3: (width - 1 - u, height - 1 - v), 4: (u, height - 1 - v),
+                5: (v, u), 6: (v, height - 1 - u), 7: (width - 1 - v, height - 1 - u),
+                8: (width - 1 - v, u)}.get(orientation, (u, v))
+
+    x0, y0, x1, y1 = box
+    (ax, ay), (bx, by) = stored(x0, y0), stored(x1 - 1, y1 - 1)
+    return min(ax, bx), min(ay, by), max(ax, bx) + 1, max(ay, by) + 1
+
+
+def _refuse_short_png(path: Path, name: str, layout: _PngLayout) -> None:
+    short = _png_shortfall(path, layout)
+    if short:
+        raise ImageLoadError(f"{name}: the image data is truncated ({short}); "
+                             "refused rather than filled with invented pixels")
+
+
+def _clip_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    x0, y0 = min(max(0, x0), width - 1), min(max(0, y0), height - 1)
+    return x0, y0, max(x0 + 1, min(x1, width)), max(y0 + 1, min(y1, height))
+
+
+# PNG colour type -> samples per pixel.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# Adam7 passes: (x0, y0, dx, dy).
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_raw_size(width: int, height: int, depth: int, colour: int, interlaced: bool) -> tuple[int, int]:
+    """(bytes of filtered scanlines the header promises, bytes per full row)."""
+    bits = depth * _PNG_CHANNELS.get(colour, 4)
+
+    def rows(w: int, h: int) -> int:
+        return h * ((w * bits + 7) // 8 + 1) if w and h else 0
+
+    row = (width * bits + 7) // 8 + 1
+    if not interlaced:
+        return rows(width, height), row
+    return sum(rows(max(0, (width - x0 + dx - 1) // dx), max(0, (height - y0 + dy - 1) // dy))
+               for x0, y0, dx, dy in _ADAM7), row
+
+
+# Most output one zlib input byte can give (deflate's best case is about 1032:1).
+_ZLIB_MAX_RATIO = 1100
+
+
+@dataclass(frozen=True)
+class _PngLayout:
+    expected: int  # bytes of filtered scanlines the header promises
+    row: int  # bytes per full row (non-interlaced)
+    compressed: int  # bytes in the run of IDAT chunks
+    interlaced: bool
+
+
+def _png_layout(path: Path) -> _PngLayout | None:
+    """What a PNG's header promises and how much compressed data follows, from
+    the chunk headers alone (the data is skipped, not read)."""
+    with open(path, "rb") as handle:
+        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        header: tuple[int, int] | None = None
+        interlaced = False
+        compressed = 0
+        seen_idat = False
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                break
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IHDR" and length >= 13 and header is None:
+                width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", handle.read(13))
+                interlaced = interlace == 1
+                header = _png_raw_size(width, height, depth, colour, interlaced)
+                handle.seek(length - 13, os.SEEK_CUR)
+            elif kind == b"IDAT":
+                seen_idat = True
+                compressed += length
+                handle.seek(length, os.SEEK_CUR)
+            elif seen_idat or kind == b"IEND":
+                break  # the image data is one run of IDAT chunks
+            else:
+                handle.seek(length, os.SEEK_CUR)
+            handle.seek(4, os.SEEK_CUR)  # CRC
+    if header is None:
+        return None
+    return _PngLayout(header[0], header[1], compressed, interlaced)
+
+
+def _png_has_chunk(path: Path, wanted: bytes) -> bool:
+    """Whether a PNG holds a chunk of this type (chunk headers only are read)."""
+    with open(path, "rb") as handle:
+        handle.seek(8)
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                return False
+            length, kind = struct.unpack(">I4s", head)
+            if kind == wanted:
+                return True
+            if kind == b"IEND":
+                return False
+            handle.seek(length + 4, os.SEEK_CUR)
+
+
+def _png_shortfall(path: Path, layout: _PngLayout, piece: int = 1 << 20) -> str | None:
+    """How much of the image a PNG's compressed data really holds, when that is
+    less than its header declares (None when complete, or when the data is
+    damaged in another way, which the decoder reports itself). Pillow fills
+    the rows that a well-formed but short IDAT stream lacks with zeros,
+    silently; this inflates the stream in pieces (memory stays at a piece),
+    counting the bytes."""
+    inflater = zlib.decompressobj()
+    produced = 0
+    with open(path, "rb") as handle:
+        handle.seek(8)
+        seen_idat = False
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                break
+            length, kind = struct.unpack(">I4s", head)
+            if kind != b"IDAT":
+                if seen_idat or kind == b"IEND":
+                    break
+                handle.seek(length + 4, os.SEEK_CUR)
+                continue
+            seen_idat = True
+            left = length
+            while left > 0 and not inflater.eof:
+                data = handle.read(min(piece, left))
+                if not data:
+                    break
+                left -= len(data)
+                try:
+                    while data and not inflater.eof:
+                        produced += len(inflater.decompress(data, piece))
+                        if produced >= layout.expected:
+                            return None
+                        data = inflater.unconsumed_tail
+                except zlib.error:
+                    return None  # corrupt, not short: the decoder says so
+            handle.seek(left + 4, os.SEEK_CUR)
+    if produced >= layout.expected:
+        return None
+    if not layout.interlaced:
+        return f"it holds {produced // layout.row} of the {layout.expected // layout.row} rows its header declares"
+    return f"it holds {100 * produced / layout.expected:.0f}% of the pixel data its header declares"
+
+
+def _last_row_blank(im: Image.Image) -> bool:
+    """Whether the decoded image's last row is all zero bytes: where a short
+    PNG stream's missing rows end up (so only then is the stream counted)."""
+    w, h = im.size
+    return not any(im.crop((0, h - 1, w, h)).tobytes())
 
 
 def _to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
@@ -311,8 +575,8 @@ def _to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
     return im
 
 
-def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
-    """EXIF orientation 2..8 -> the upright image (same as ImageOps.exif_transpose)."""
+def _orient(samples: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation 2..8 -> the upright image (same as ImageOps.exif_transpose), as a view."""
     ops = {
         2: lambda a: a[:, ::-1],
         3: lambda a: a[::-1, ::-1],
@@ -322,48 +586,37 @@ def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
         7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
         8: lambda a: np.rot90(a, 1),
     }
-    return np.ascontiguousarray(ops[orientation](rgb))
+    return ops[orientation](samples)
 
 
-def _composite(rgb: np.ndarray, alpha: np.ndarray, notes: list[str]) -> np.ndarray:
-    if alpha.min() < 1.0:
-        notes.append("transparent areas composited on neutral grey (50%)")
-        a = alpha[..., None]
-        return rgb * a + ALPHA_BACKGROUND * (1.0 - a)
-    return rgb
-
-
-def _to_rgb(im: Image.Image, path: Path, rgb16_tile: list | None, notes: list[str]) -> tuple[np.ndarray, int]:
+def _samples(im: Image.Image, path: Path, rgb16_tile: list | None, notes: list[str]
+             ) -> tuple[np.ndarray, float, int]:
+    """(h, w, c) samples as stored (c: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA),
+    the value meaning full intensity, and the bit depth. Kept as integers so
+    that only the part of the image that is used is ever made float."""
     mode = im.mode
     if rgb16_tile is not None:
         try:
-            raw = _decode_rgb16(path, rgb16_tile)
-            data = raw.astype(np.float32) / 65535.0
-            if data.shape[2] == 4:
-                return _composite(data[..., :3], data[..., 3], notes), 16
-            return data, 16
+            return _decode_rgb16(path, rgb16_tile), 65535.0, 16
         except _DECODE_ERRORS:
             notes.append("16-bit data read at 8-bit precision")
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        grey = np.asarray(im).astype(np.float32) / 65535.0
         notes.append("grayscale")
-        return np.repeat(grey[..., None], 3, axis=2), 16
+        return np.asarray(im).astype(np.uint16)[..., None], 65535.0, 16
     if mode == "I":
         values = np.asarray(im)
-        if values.min() < 0 or values.max() > 65535:
-            notes.append("32-bit integer data scaled to its own range")
-            lo, hi = float(values.min()), float(values.max())
-            grey = ((values - lo) / max(hi - lo, 1.0)).astype(np.float32)
-        else:
-            grey = values.astype(np.float32) / 65535.0
         notes.append("grayscale")
-        return np.repeat(grey[..., None], 3, axis=2), 16
+        if values.min() < 0 or values.max() > 65535:
+            notes.insert(-1, "32-bit integer data scaled to its own range")
+            lo, hi = float(values.min()), float(values.max())
+            return ((values - lo) / max(hi - lo, 1.0)).astype(np.float32)[..., None], 1.0, 16
+        return values.astype(np.uint16)[..., None], 65535.0, 16
     if mode == "F":
         values = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         if values.min() < 0 or values.max() > 1:
             notes.append("floating-point data outside [0, 1] clipped")
         notes.append("grayscale")
-        return np.repeat(np.clip(values, 0, 1)[..., None], 3, axis=2), 16
+        return np.clip(values, 0, 1)[..., None], 1.0, 16
     if mode == "CMYK":
         notes.append("CMYK converted to RGB (without a colour profile)")
         im = im.convert("RGB")
@@ -379,22 +632,41 @@ def _to_rgb(im: Image.Image, path: Path, rgb16_tile: list | None, notes: list[st
     if mode == "1":
         im = im.convert("L")
         mode = "L"
-    if mode in ("L", "LA", "La", "PA"):
-        if mode == "PA":
-            im = im.convert("RGBA")
-            mode = "RGBA"
-        else:
-            notes.append("grayscale")
-            data = np.asarray(im.convert("LA")).astype(np.float32) / 255.0
-            grey = np.repeat(data[..., :1], 3, axis=2)
-            return _composite(grey, data[..., 1], notes), 8
+    if mode == "PA":
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("L", "LA", "La"):
+        notes.append("grayscale")
+        return np.asarray(im.convert("LA")), 255.0, 8
     if mode not in ("RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in mode or "a" in mode else "RGB")
-        mode = im.mode
-    data = np.asarray(im).astype(np.float32) / 255.0
-    if mode == "RGBA":
-        return _composite(data[..., :3], data[..., 3], notes), 8
-    return data, 8
+    return np.asarray(im), 255.0, 8
+
+
+def _to_float_rgb(samples: np.ndarray, top: float, notes: list[str], band: int = 256) -> np.ndarray:
+    """(h, w, 3) float32 in [0, 1] from `_samples`' output: grey spread to
+    three channels, transparency composited on `ALPHA_BACKGROUND`. Done in
+    bands of rows, so no temporary copy of the whole image is made."""
+    h, w, channels = samples.shape
+    rgb = np.empty((h, w, 3), dtype=np.float32)
+    colour = slice(0, 1) if channels <= 2 else slice(0, 3)
+    has_alpha = channels in (2, 4)
+    composited = False
+    for r in range(0, h, band):
+        part = rgb[r:r + band]
+        part[...] = samples[r:r + band, :, colour]
+        if top != 1.0:
+            part /= np.float32(top)
+        if has_alpha:
+            alpha = samples[r:r + band, :, -1:].astype(np.float32)
+            if top != 1.0:
+                alpha /= np.float32(top)
+            if alpha.min() < 1.0:
+                composited = True
+                part[...] = part * alpha + ALPHA_BACKGROUND * (1.0 - alpha)
+    if composited:
+        notes.append("transparent areas composited on neutral grey (50%)")
+    return rgb
 
 
 # ---------------------------------------------------------------- saving
@@ -424,17 +696,9 @@ def check_output(path: str | Path, width: int, height: int, bits: int = 8) -> No
     if max(width, height) > max_side:
         raise ImageSaveError(f"{path}: {fmt} images can be at most {max_side} pixels a side, "
                              f"this one is {width} x {height}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        if folder.exists():
-            raise ImageSaveError(f"{path}: {folder} is a file, not a folder")
-        raise ImageSaveError(f"{path}: the folder {folder} does not exist")
-    if path.is_dir():
-        raise ImageSaveError(f"{path}: is a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageSaveError(f"{path}: the folder {folder} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ImageSaveError(f"{path}: the existing file is read-only")
+    problem = writing_problem(path)
+    if problem:
+        raise ImageSaveError(f"{path}: {problem}")
 
 
 def _check_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
@@ -483,18 +747,31 @@ def save_image(path: str | Path, rgb: np.ndarray, *, bits: int = 8, metadata: di
     return path
 
 
+def _temporary_prefix(name: str) -> str:
+    """'.NAME.' for the temporary file beside NAME, cut (in bytes) so that with
+    mkstemp's 8 random characters and '.part' it still fits in one file name."""
+    room = NAME_MAX - len("..") - 8 - len(".part")
+    return f".{os.fsdecode(os.fsencode(name)[:room])}."
+
+
 @contextlib.contextmanager
 def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    """A temporary file beside `path`, renamed over it on success. An existing
+    regular file's permissions are kept; anything else gets the umask's default
+    (a symlink is refused earlier, in `check_output`, never followed)."""
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=".part", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
-            # Keep the permissions of the file being replaced.
+        try:
+            existing = os.lstat(path)
+        except OSError:
+            existing = None
+        if existing is not None and stat.S_ISREG(existing.st_mode):
             with contextlib.suppress(OSError):
-                os.chmod(tmp, path.stat().st_mode & 0o7777)
+                os.chmod(tmp, existing.st_mode & 0o7777)
         else:
             with contextlib.suppress(OSError):
                 umask = os.umask(0)

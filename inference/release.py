@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from . import checkpoint
 
 ENCODER_FILE = "edsr-baseline.safetensors"
@@ -80,7 +82,9 @@ def import_liif_release(pth: str | Path, out_dir: str | Path, half: bool = True,
                                 + (" to fp16)" if half else ")")}
     out = Path(out_dir)
     encoder_path = out / ENCODER_FILE
-    checkpoint.save_encoder(encoder_path, model, ck.args["encoder_spec"], provenance=provenance, half=half)
+    if not _same_encoder_there(encoder_path, model):
+        # Rewritten only when it differs: decoders trained on it reference its sha256.
+        checkpoint.save_encoder(encoder_path, model, ck.args["encoder_spec"], provenance=provenance, half=half)
     liif_path = out / "liif.safetensors"
     checkpoint.save(liif_path, _rounded_like_encoder(model, half), "liif", ck.args, provenance=provenance,
                     metrics=metrics, half=half, encoder_file=encoder_path)
@@ -94,3 +98,15 @@ def _rounded_like_encoder(model: Any, half: bool) -> Any:
         for p in model.encoder.parameters():
             p.data = p.data.half().float()
     return model
+
+
+def _same_encoder_there(path: Path, model: Any) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        shared = checkpoint.load_encoder(path)
+    except checkpoint.CheckpointError:
+        return False
+    mine = {k[len("encoder."):]: v for k, v in model.state_dict().items() if k.startswith("encoder.")}
+    return mine.keys() == shared.tensors.keys() and all(
+        torch.equal(mine[k].to(shared.tensors[k].dtype), shared.tensors[k]) for k in mine)

@@ -14,6 +14,7 @@ The viewer, exporter, evaluator and CLI all go through `decode_lattice`.
 from __future__ import annotations
 
 import contextlib
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -23,6 +24,7 @@ import torch
 
 from .geometry import Lattice, Region
 from .methods.base import FeatureWindow, ImplicitSR
+from .precision import resolve_precision, torch_dtype
 
 if TYPE_CHECKING:  # for annotations; `encode` imports it where it is used
     from .features import FeatureMap
@@ -109,8 +111,12 @@ def pick_device(name: str | None = None) -> torch.device:
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r} is not supported (use auto, cpu, cuda or cuda:N)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was asked for but is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"there is no CUDA device {device.index} (this machine has {torch.cuda.device_count()})")
     return device
 
 
@@ -160,6 +166,14 @@ class Upscaler(ABC):
     def decode(self, features: Any, region: Region, out_size: tuple[int, int]) -> np.ndarray:
         return self.decode_lattice(features, Lattice.from_region(region, int(out_size[0]), int(out_size[1])))
 
+    def input_margin(self, zoom: float) -> int:
+        """Input pixels around a region that decoding it at `zoom` may read, so
+        that a crop of the image with this margin decodes the region exactly
+        as the whole image does (what lets `main.py upscale --region` convert
+        only a part of a large image). Here: bicubic's taps, which widen by
+        1/zoom when shrinking, with room to spare."""
+        return 4 + int(np.ceil(2.0 / min(max(zoom, 1e-6), 1.0)))
+
     def upscale(self, image: np.ndarray, scale: float) -> np.ndarray:
         """The whole image at `scale` (sizes rounded)."""
         h, w = image.shape[:2]
@@ -181,30 +195,42 @@ class ImplicitUpscaler(Upscaler):
     memory halves the chunk and redoes the band; clean decodes later undo it."""
 
     def __init__(self, model: ImplicitSR, weights: WeightsInfo, device: torch.device | str | None = None,
-                 *, display: str | None = None, precision: str = "fp32", chunk: int | None = None,
+                 *, display: str | None = None, precision: str = "auto", chunk: int | None = None,
                  feature_budget_bytes: int = 1 << 30, feature_tile: int = 256,
                  one_pass_pixels: int | None = None, prepare_budget_bytes: int | None = None,
-                 compile: bool | str = False, feature_dtype: str = "auto") -> None:
-        """`compile`: True (or a torch.compile mode such as "reduce-overhead",
+                 compile: bool | str = False, feature_dtype: str = "auto",
+                 encoder_precision: str | None = None) -> None:
+        """`precision`: "auto" (the method's default on this device, see
+        inference/precision.py), "fp32", "bf16" or "fp16" (CUDA only). A
+        reduced precision stores the weights in it (a method may keep its
+        decoder in fp32) and decodes under autocast, so the per-LR-pixel maps
+        are made and kept in it too. `encoder_precision`: the encoder's, when
+        it should differ (default: `precision`).
+        `compile`: True (or a torch.compile mode such as "reduce-overhead",
         which uses CUDA graphs) compiles the decoder on CUDA; elsewhere, or if
         compiling fails, decoding stays eager (`compile_note` says why).
-        `feature_dtype`: how encoder features are stored: "fp16" halves their
-        memory (CUDA only), "auto" is fp16 with half precision on CUDA, else fp32."""
+        `feature_dtype`: how encoder features are stored: "auto" is the
+        encoder's reduced precision when it has one (half the memory; fp16 on
+        CUDA with fp16), else fp32; "fp16" (CUDA only) and "bf16" force one."""
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.model = model.to(self.device).eval()
         self.name = model.method_name
         self.display = display or self.name
         self.weights = weights
-        if precision not in ("fp32", "fp16", "bf16"):
-            raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
-        if precision != "fp32" and self.device.type != "cuda":
-            raise ValueError("half precision is for CUDA only; on the CPU use fp32")
-        self.precision = precision
-        if feature_dtype not in ("auto", "fp32", "fp16"):
-            raise ValueError(f"feature_dtype must be auto, fp32 or fp16, got {feature_dtype!r}")
+        self.precision = resolve_precision(precision, self.name, self.device)
+        self.encoder_precision = resolve_precision(encoder_precision or self.precision, self.name, self.device)
+        if "fp16" in (self.precision, self.encoder_precision) and self.device.type != "cuda":
+            raise ValueError("fp16 is for CUDA only; on the CPU use bf16 (where the CPU has it) or fp32")
+        if feature_dtype not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError(f"feature_dtype must be auto, fp32, fp16 or bf16, got {feature_dtype!r}")
         if feature_dtype == "fp16" and self.device.type != "cuda":
-            raise ValueError("fp16 feature storage is for CUDA only; on the CPU use fp32")
+            raise ValueError("fp16 feature storage is for CUDA only; on the CPU use bf16 or fp32")
         self.feature_dtype = feature_dtype
+        model = model.to(self.device).eval()
+        if (self.precision, self.encoder_precision) != ("fp32", "fp32"):
+            # A copy: the caller's model keeps its fp32 weights.
+            model = copy.deepcopy(model).cast_for_inference(torch_dtype(self.precision),
+                                                            torch_dtype(self.encoder_precision))
+        self.model = model
         # `chunk` and `prepare_budget_bytes` are these, halved `_memory_halvings`
         # times while recovering from out-of-memory (see RECOVER_AFTER_DECODES).
         self.configured_chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK))
@@ -309,11 +335,27 @@ class ImplicitUpscaler(Upscaler):
             self._fall_back(error)
             return eager(*args)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
+    def _autocast(self, precision: str | None = None) -> contextlib.AbstractContextManager:
+        """Autocast to `precision` (default: the decoder's). The weights are
+        already stored in it; autocast casts only the small fp32 tensors a
+        method builds per query (coordinates, cells, ensemble weights)."""
+        precision = precision or self.precision
+        if precision == "fp32":
             return contextlib.nullcontext()
-        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return torch.autocast(self.device.type, dtype=torch_dtype(precision))
+
+    @property
+    def storage_dtype(self) -> torch.dtype:
+        """How encoder features are stored (see `feature_dtype`)."""
+        if self.feature_dtype != "auto":
+            return torch_dtype(self.feature_dtype)
+        return torch_dtype(self.encoder_precision)
+
+    def input_margin(self, zoom: float) -> int:
+        """The encoder's receptive field, the padding of the prepared features
+        and the decoder's reach in latents, on top of the generic margin."""
+        model = self.model
+        return int(model.receptive_radius) + int(model.feature_halo) + int(model.query_reach) + super().input_margin(zoom)
 
     def encode(self, image: np.ndarray) -> "FeatureMap":
         from .features import ONE_PASS_PIXELS, FeatureMap
@@ -323,24 +365,29 @@ class ImplicitUpscaler(Upscaler):
         # image is never duplicated per method, on the host or on the device.
         rgb = image_to_tensor(image)
 
-        def run_encoder(x: torch.Tensor) -> torch.Tensor:
-            lr = (x.to(self.device, torch.float32).contiguous() - 0.5) / 0.5
-            with self._autocast():
-                return self.model.encode_normalised(lr).float()
+        storage = self.storage_dtype
 
-        half = self.feature_dtype == "fp16" or (
-            self.feature_dtype == "auto" and self.device.type == "cuda" and self.precision != "fp32")
-        storage = torch.float16 if half else torch.float32
+        # A reduced-precision encoder runs channels-last (oneDNN's fast layout
+        # for bf16 convolutions: ~4x its fp32 speed on a CPU with AMX, where
+        # the default layout gains nothing); features come out in the default one.
+        layout = torch.contiguous_format if self.encoder_precision == "fp32" else torch.channels_last
+
+        def run_encoder(x: torch.Tensor) -> torch.Tensor:
+            lr = (x.to(self.device, torch.float32).contiguous(memory_format=layout) - 0.5) / 0.5
+            with self._autocast(self.encoder_precision):
+                return self.model.encode_normalised(lr).to(storage).contiguous()
+
         return FeatureMap(run_encoder, rgb, self.model.receptive_radius, tile=self.feature_tile,
                           one_pass_pixels=self.one_pass_pixels or ONE_PASS_PIXELS,
-                          budget_bytes=self.feature_budget_bytes, storage_dtype=storage, device=self.device)
+                          budget_bytes=self.feature_budget_bytes, storage_dtype=storage, device=self.device,
+                          window_dtype=self.model.decoder_dtype)
 
     def prepared_bytes_per_pixel(self) -> float:
         """Bytes `prepare` makes per LR pixel (measured once on a small window)."""
         if self._prepared_bytes_per_pixel is None:
             halo, side = self.model.feature_halo, 4
             probe = torch.zeros(1, int(self.model.encoder.out_dim), side + 2 * halo, side + 2 * halo,
-                                device=self.device)
+                                device=self.device, dtype=self.model.decoder_dtype)
             with torch.no_grad(), self._autocast():
                 prepared = self.model.prepare(probe)
             # Count each storage once (DIIF's "vertex_tl" is a view of "vertex").

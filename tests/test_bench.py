@@ -94,23 +94,36 @@ def test_precision_check_flags_a_half_precision_that_changes_psnr(tmp_path: Path
         up = base(name, device)
         return {"fp32": up, "fp16": Shifted(up, 0.0), "bf16": Shifted(up, 0.02)}[precision]
 
-    bench.add_precision_check(report, ["liif"], eval_set(tmp_path), scales=[2.0], loader=with_precision,
-                              log=lambda _: None)
+    bench.add_precision_check(report, ["liif"], eval_set(tmp_path), scales=[2.0], precisions=["fp16", "bf16"],
+                              loader=with_precision, log=lambda _: None)
     rows = {r.precision: r for r in report.precision_check}
     assert rows["fp16"].delta_db == 0.0 and rows["fp16"].acceptable
     assert abs(rows["bf16"].delta_db) > 0.1 and not rows["bf16"].acceptable
     assert rows["bf16"].images == 2 and rows["bf16"].note.startswith("untrained")
 
 
-def test_precision_check_on_the_cpu_says_half_precision_needs_cuda(tmp_path: Path, capsys) -> None:
+def test_precision_check_runs_bf16_on_the_cpu_and_names_the_default(tmp_path: Path, capsys) -> None:
+    """The check works on the CPU: bf16 (whole model, and with an fp32
+    encoder) against fp32 per set and scale, with the time of each and the
+    default it implies; fp16 is CUDA's and says so."""
     data = eval_set(tmp_path / "data")
     code = main.main(["bench", "--precision-check", "--device", "cpu", "--methods", "liif", "--data", str(data),
-                      "--scales", "2", "--out", str(tmp_path / "out"), "--name", "p"])
-    assert code == 1
-    assert "needs CUDA" in capsys.readouterr().err
+                      "--sets", "Set5", "--scales", "2,3", "--precisions", "bf16,bf16-decoder,fp16",
+                      "--out", str(tmp_path / "out"), "--name", "p"])
+    assert code == 0
     saved = json.loads((tmp_path / "out" / "p.json").read_text())
-    assert saved["device"] == "CPU" and all(r["delta_db"] is None for r in saved["precision_check"])
-    assert "CUDA only" in saved["precision_check"][0]["note"]
+    rows = {(r["precision"], r["scale"]): r for r in saved["precision_check"]}
+    assert saved["device"] == "CPU" and len(rows) == 6
+    for precision in ("bf16", "bf16-decoder"):
+        for scale in (2.0, 3.0):
+            row = rows[(precision, scale)]
+            assert row["set_name"] == "Set5" and row["images"] == 2 and row["delta_db"] is not None
+            assert row["seconds"] > 0 and row["fp32_s"] > 0
+            # Rounding, not an error: a fraction of a dB at most even with random weights.
+            assert abs(row["delta_db"]) < 0.5
+    assert rows[("fp16", 2.0)]["delta_db"] is None and "CUDA only" in rows[("fp16", 2.0)]["note"]
+    markdown = (tmp_path / "out" / "p.md").read_text()
+    assert "Default precision per method" in markdown
 
 
 def test_bench_command_writes_json_and_markdown_with_the_device(tmp_path: Path) -> None:
@@ -123,3 +136,14 @@ def test_bench_command_writes_json_and_markdown_with_the_device(tmp_path: Path) 
     assert saved["decodes"][0]["method"] == "liif" and saved["decodes"][0]["flops_per_pixel"] > 0
     assert saved["latency"][0]["first_tile_ms"] is not None
     assert "Viewer latency" in (tmp_path / "b.md").read_text()
+
+
+def test_latency_under_a_competing_process_is_measured_and_recorded(tmp_path: Path) -> None:
+    code = main.main(["bench", "--device", "cpu", "--methods", "liif", "--parts", "latency", "--input-size", "16",
+                      "--sizes", "32x24", "--zooms", "3", "--latency-runs", "1", "--tile", "16", "--competing", "1",
+                      "--out", str(tmp_path), "--name", "busy"])
+    assert code == 0
+    saved = json.loads((tmp_path / "busy.json").read_text())
+    row = saved["latency"][0]
+    assert row["competing"] == 1 and row["full_ms"] is not None and row["full_tiles_done"] == row["full_tiles"]
+    assert "competing processes" in (tmp_path / "busy.md").read_text()

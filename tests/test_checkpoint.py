@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def test_public_liif_checkpoint_imports_and_decodes_like_the_reference(tmp_path:
     sd = public_liif_state_dict()
     path = tmp_path / "edsr-baseline-liif.pth"
     write_public_liif(path, sd)
-    up = load_upscaler("liif", "cpu", weights=path)
+    up = load_upscaler("liif", "cpu", weights=path, precision="fp32")  # the exact reference
     # Published weights, but the file holds no figure measured here: not called trained.
     assert not up.weights.trained and "DIV2K" in up.weights.summary and "not evaluated" in up.weights.summary
     rng = np.random.default_rng(0)
@@ -188,3 +189,158 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="not a readable"):
         load_upscaler("liif", "cpu", weights=bad)
+
+
+# ---------------------------------------------------------------- reliability, round two
+
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+TINY = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}, "hidden": [16]}
+
+
+def _tiny_args(**changes) -> str:
+    args = json.loads(json.dumps(TINY))
+    args["encoder_spec"]["args"].update({k: v for k, v in changes.items() if k != "hidden"})
+    if "hidden" in changes:
+        args["hidden"] = changes["hidden"]
+    return json.dumps(args)
+
+
+# case -> (metadata or tensor change, words of the message)
+HOSTILE_SAFETENSORS = {
+    "args nested 10000 levels": (lambda t, m: (t, {**m, "args": _nested(10000)}), "nested too deeply"),
+    "provenance nested 10000 levels": (lambda t, m: (t, {**m, "provenance": _nested(10000)}), "nested too deeply"),
+    "provenance a list": (lambda t, m: (t, {**m, "provenance": "[1, 2]"}), "'provenance' should be a JSON object"),
+    "provenance a string": (lambda t, m: (t, {**m, "provenance": '"DIV2K"'}), "'provenance' should be a JSON object"),
+    "metrics a list": (lambda t, m: (t, {**m, "metrics": "[30.1]"}), "'metrics' should be a JSON object"),
+    "5000-digit integer": (lambda t, m: (t, {**m, "args": '{"hidden": [' + "9" * 5000 + "]}"}), "corrupt metadata"),
+    "a billion blocks": (lambda t, m: (t, {**m, "args": _tiny_args(n_resblocks=10**9)}), "'n_resblocks' is 1000000000"),
+    "200k blocks": (lambda t, m: (t, {**m, "args": _tiny_args(n_resblocks=200_000)}), "over the limit of 256"),
+    "200k hidden layers": (lambda t, m: (t, {**m, "args": _tiny_args(hidden=[16] * 200_000)}), "lists 200000 entries"),
+    "width of 10^30": (lambda t, m: (t, {**m, "args": _tiny_args(n_feats=10**30)}), "31-digit number"),
+    "NaN scale": (lambda t, m: (t, {**m, "args": _tiny_args(res_scale=float("nan"))}), "not a usable number"),
+    "args nested 6 objects": (lambda t, m: (t, {**m, "args": json.dumps({"a": {"b": {"c": {"d": {"e": {}}}}}})}),
+                              "nest deeper"),
+    "complex tensor": (lambda t, m: ({**t, "imnet.layers.0.bias": t["imnet.layers.0.bias"].to(torch.complex64)}, m),
+                       "complex numbers"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_SAFETENSORS))
+def test_hostile_metadata_is_refused_naming_the_file_before_anything_is_built(
+        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = tmp_path / "good.safetensors"
+    checkpoint.save(good, registry.build("liif", **TINY), "liif", TINY)
+    bad = tmp_path / "hostile.safetensors"
+    change, words = HOSTILE_SAFETENSORS[case]
+    _tamper(good, bad, change)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a model was built from hostile arguments")
+
+    monkeypatch.setattr(registry, "build", no_build)
+    with _no_warnings():
+        with pytest.raises(CheckpointError) as info:
+            load_upscaler("liif", "cpu", weights=bad)
+    message = str(info.value)
+    assert words in message and "hostile.safetensors" in message and "\n" not in message
+    assert len(message) < 400
+
+
+class _no_warnings:
+    """Asserts that nothing was warned inside the block (a warning is an extra line on stderr)."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._catcher = warnings.catch_warnings(record=True)
+        self.caught = self._catcher.__enter__()
+        warnings.simplefilter("always")
+
+    def __exit__(self, *exc) -> None:
+        self._catcher.__exit__(*exc)
+        assert not self.caught, [str(w.message) for w in self.caught]
+
+
+def _public_liif(path: Path, change) -> Path:
+    ck = {"model": {"name": "liif",
+                    "args": {"encoder_spec": {"name": "edsr-baseline", "args": {}},
+                             "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256] * 4}}},
+                    "sd": {"encoder.head.0.bias": torch.zeros(64)}}}
+    change(ck)
+    torch.save(ck, path)
+    return path
+
+
+def _set(path: tuple, value) -> Callable:
+    def change(ck: dict) -> None:
+        node = ck
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return change
+
+
+HOSTILE_PTH = {
+    "sd a list": (_set(("model", "sd"), [torch.zeros(3)]), "not a mapping of names to tensors"),
+    "sd value an int": (_set(("model", "sd", "encoder.head.0.bias"), 5), "is a int, not a tensor"),
+    "sd value a string": (_set(("model", "sd", "encoder.head.0.bias"), "w"), "is a str, not a tensor"),
+    "int key in sd": (_set(("model", "sd", 7), torch.zeros(1)), "key 7 that is not a tensor name"),
+    "imnet_spec a list": (_set(("model", "args", "imnet_spec"), [1, 2]), "hidden_list should be a list"),
+    "hidden_list 5": (_set(("model", "args", "imnet_spec", "args", "hidden_list"), 5), "hidden_list should be a list"),
+    "encoder name a list": (_set(("model", "args", "encoder_spec", "name"), ["edsr"]), "name should be a string"),
+    "model a list": (_set(("model",), [1]), "not in the public LIIF layout"),
+    "args a string": (_set(("model", "args"), "x"), "name should be a string"),
+    "hidden_list of 10^9": (_set(("model", "args", "imnet_spec", "args", "hidden_list"), [10**9]),
+                            "over the limit of 4096"),
+    "complex weights": (_set(("model", "sd", "encoder.head.0.bias"), torch.zeros(64, dtype=torch.complex64)),
+                        "complex numbers"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_PTH))
+def test_public_liif_files_of_the_wrong_structure_are_refused_in_one_line(case: str, tmp_path: Path) -> None:
+    change, words = HOSTILE_PTH[case]
+    path = _public_liif(tmp_path / "odd.pth", change)
+    with _no_warnings():
+        with pytest.raises(CheckpointError) as info:
+            load_upscaler("liif", "cpu", weights=path)
+    assert words in str(info.value) and "odd.pth" in str(info.value), str(info.value)
+
+
+def test_a_raw_pickle_pth_is_refused_without_extra_lines(tmp_path: Path) -> None:
+    import pickle
+
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        path = tmp_path / f"raw{protocol}.pth"
+        with open(path, "wb") as handle:
+            pickle.dump({"model": {"name": "liif"}}, handle, protocol=protocol)
+        with _no_warnings():
+            with pytest.raises(CheckpointError, match=f"raw{protocol}.pth"):
+                checkpoint.load(path)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("folder", "is a folder"),
+    ("fifo", "named pipe"),
+    ("/dev/zero", "character device"),
+    ("unreadable", "not readable"),
+    ("long name", "too long"),
+    ("empty name", "empty"),
+])
+def test_paths_that_are_not_checkpoint_files_say_what_they_are(case: str, words: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path: Path | str = {"folder": tmp_path, "/dev/zero": Path("/dev/zero"),
+                        "long name": tmp_path / ("w" * 300 + ".safetensors"), "empty name": ""}.get(case, tmp_path)
+    if case == "fifo":
+        path = tmp_path / "pipe.safetensors"
+        os.mkfifo(path)  # opening it would block: it must not be opened
+    elif case == "unreadable":
+        path = tmp_path / "locked.safetensors"
+        checkpoint.save(path, registry.build("liif", **TINY), "liif", TINY)
+        monkeypatch.setattr(os, "access", lambda p, mode, **k: False)
+    with pytest.raises(CheckpointError, match=words) as info:
+        load_upscaler("liif", "cpu", weights=path)
+    assert "No such file" not in str(info.value) and (case == "empty name" or "no such file" not in str(info.value))

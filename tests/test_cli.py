@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import main
@@ -136,7 +137,35 @@ def bad_inputs(tmp_path: Path) -> dict[str, Path]:
     corrupt_weights = tmp_path / "corrupt.safetensors"
     corrupt_weights.write_text("not weights")
     (tmp_path / "folder.png").mkdir()
-    return {"empty": empty, "text": text, "truncated": truncated, "corrupt_weights": corrupt_weights}
+    os.mkfifo(tmp_path / "pipe.png")
+    os.mkfifo(tmp_path / "pipe.safetensors")
+    os.symlink("/dev/null", tmp_path / "to-null.png")
+    (tmp_path / "weights-folder.safetensors").mkdir()
+    return {"empty": empty, "text": text, "truncated": truncated, "corrupt_weights": corrupt_weights,
+            **hostile_checkpoints(tmp_path)}
+
+
+def hostile_checkpoints(tmp_path: Path) -> dict[str, Path]:
+    """Checkpoints whose metadata once gave a traceback, a warning, or ran out of memory."""
+    from safetensors.torch import load_file, save_file
+
+    good = tiny_checkpoint(tmp_path / "base.safetensors")
+    tensors, meta = load_file(str(good)), checkpoint.read_metadata(good)
+    good.unlink()
+    huge = json.loads(json.dumps(TINY_LIIF))
+    huge["encoder_spec"]["args"]["n_resblocks"] = 10**9
+    variants = {
+        "nested_weights": (tensors, {**meta, "args": "[" * 10000 + "]" * 10000}),
+        "huge_weights": (tensors, {**meta, "args": json.dumps(huge)}),
+        "provenance_list_weights": (tensors, {**meta, "provenance": "[1, 2]"}),
+        "digits_weights": (tensors, {**meta, "args": '{"hidden": [' + "7" * 5000 + "]}"}),
+        "complex_weights": ({**tensors, "imnet.layers.0.bias": tensors["imnet.layers.0.bias"].to(torch.complex64)}, meta),
+    }
+    paths = {}
+    for name, (t, m) in variants.items():
+        paths[name] = tmp_path / f"{name.replace('_', '-')}.safetensors"
+        save_file(t, str(paths[name]), metadata=m)
+    return paths
 
 
 BAD = {
@@ -175,6 +204,31 @@ BAD = {
     "unknown device": (["{photo}", "--device", "gpu"], "unknown device"),
     "unknown option": (["{photo}", "--colour", "red"], "unrecognized arguments"),
     "no output": (["{photo}"], "-o/--output"),
+    # Round two: names and paths.
+    "output name over 255": (["{photo}", "-o", "{tmp}/" + "o" * 300 + ".png"], "too long"),
+    "output path over 4096": (["{photo}", "-o", "{tmp}/" + "/".join(["d" * 200] * 25) + "/o.png"], "too long"),
+    "weights name over 255": (["{photo}", "--weights", "{tmp}/" + "w" * 300 + ".safetensors"], "too long"),
+    "input name over 255": (["{tmp}/" + "i" * 300 + ".png"], "too long"),
+    "output is the input": (["{photo}", "-o", "{photo}"], "is the input file itself"),
+    "output a symlink to /dev/null": (["{photo}", "-o", "{tmp}/to-null.png"], "symbolic link"),
+    "input a fifo": (["{tmp}/pipe.png"], "named pipe"),
+    "input /dev/zero": (["/dev/zero"], "character device"),
+    "input /dev/urandom": (["/dev/urandom"], "character device"),
+    # Numbers and devices.
+    "size of 400 digits": (["{photo}", "--size", "1" + "0" * 400 + "x1"], "over the limit"),
+    "device mps": (["{photo}", "--device", "mps"], "not supported"),
+    "device xpu": (["{photo}", "--device", "xpu"], "not supported"),
+    "device meta": (["{photo}", "--device", "meta"], "not supported"),
+    # Checkpoints.
+    "empty weights name": (["{photo}", "--weights", ""], "--weights is empty"),
+    "weights a folder": (["{photo}", "--weights", "{tmp}/weights-folder.safetensors"], "is a folder"),
+    "weights a fifo": (["{photo}", "--weights", "{tmp}/pipe.safetensors"], "named pipe"),
+    "weights /dev/zero": (["{photo}", "--weights", "/dev/zero"], "character device"),
+    "weights nested 10000 levels": (["{photo}", "--weights", "{nested_weights}"], "nested too deeply"),
+    "weights declaring a billion blocks": (["{photo}", "--weights", "{huge_weights}"], "over the limit of 256"),
+    "weights with a provenance list": (["{photo}", "--weights", "{provenance_list_weights}"], "should be a JSON object"),
+    "weights with a 5000-digit integer": (["{photo}", "--weights", "{digits_weights}"], "digits-weights.safetensors"),
+    "weights with complex tensors": (["{photo}", "--weights", "{complex_weights}"], "complex numbers"),
 }
 
 
@@ -186,6 +240,7 @@ def test_bad_arguments_one_clear_line(case: str, photo: Path, tmp_path: Path,
              **{k: str(v) for k, v in files.items()}}
     argv, expected = BAD[case]
     argv = [a.format(**names) for a in argv]
+    photo_bytes = photo.read_bytes()
     if "-o" not in argv and case != "no output":
         argv += ["-o", str(tmp_path / "out.png")]
     before = set(tmp_path.rglob("*"))
@@ -195,7 +250,9 @@ def test_bad_arguments_one_clear_line(case: str, photo: Path, tmp_path: Path,
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert expected in lines[0] and "Traceback" not in err
+    assert "checkpoint checkpoint" not in err
     assert set(tmp_path.rglob("*")) == before  # nothing written
+    assert photo.read_bytes() == photo_bytes  # the input untouched
 
 
 def test_output_too_large_for_memory(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -287,3 +344,197 @@ def test_commands_do_not_import_qt() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------- reliability, round two
+
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+def test_a_signal_during_the_write_leaves_no_temporary_and_the_old_file(
+        signame: str, code: int, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    import signal
+
+    from inference import imageio
+
+    out = tmp_path / "out.png"
+    out.write_bytes(b"the user's earlier result")
+
+    def killed_mid_write(handle, pixels, fmt, meta) -> None:
+        handle.write(b"\0" * 2_000_000)
+        os.kill(os.getpid(), getattr(signal, signame))
+        handle.write(b"never")
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    monkeypatch.setattr(imageio, "_write_encoded", killed_mid_write)
+    assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(out)) == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "nothing was written" in err and "Traceback" not in err
+    assert out.read_bytes() == b"the user's earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "photo.png"]  # no hidden .part
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the handlers are put back
+
+
+def test_the_input_is_replaced_only_with_overwrite_input(photo: Path, capsys: pytest.CaptureFixture) -> None:
+    before = photo.read_bytes()
+    link = photo.with_name("same.png")
+    os.link(photo, link)  # another name for the same file is the same file
+    assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "2", "-o", str(link)) == 2
+    assert "is the input file itself" in capsys.readouterr().err and photo.read_bytes() == before
+    assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "2", "-o", str(photo), "--overwrite-input") == 0
+    assert load_image(photo).width == 24
+
+
+def claimed_png(path: Path, width: int, height: int) -> Path:
+    """A PNG header claiming width x height, with almost no data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--scale", "4"], "output too large"),
+    (["--size", "50000x50000"], "output too large"),
+    (["--scale", "4", "-o", "{tmp}/o.webp"], "at most 16383 pixels a side"),
+])
+def test_impossible_outputs_of_a_180_megapixel_input_are_refused_from_its_header(
+        argv: list[str], words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from inference import imageio
+
+    big = claimed_png(tmp_path / "big.png", 15000, 12000)
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(imageio, "load_image", no_decode)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    out = [] if "-o" in argv else ["-o", str(tmp_path / "o.png")]
+    assert cli("upscale", str(big), "--method", "bicubic", *argv, *out) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and words in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+@pytest.mark.parametrize("method", ["bicubic", "liif"])
+def test_a_region_is_read_with_its_margin_only_and_matches_the_whole_image(
+        method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference import imageio
+    from inference.geometry import Lattice, Region
+
+    pixels = np.random.default_rng(4).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    source = tmp_path / "wide.png"
+    Image.fromarray(pixels).save(source)
+    boxes = []
+    real_load = imageio.load_image
+
+    def recording_load(path, *args, **kwargs):
+        boxes.append(kwargs.get("box"))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(imageio, "load_image", recording_load)
+    weights = ["--weights", str(tiny_checkpoint(tmp_path / "tiny.safetensors"))] if method == "liif" else []
+    out = tmp_path / "detail.png"
+    assert cli("upscale", str(source), "--method", method, "--region=70.5,40,12,9", "--size", "44x33",
+               "-o", str(out), "--bits", "16", *weights) == 0
+    (box,) = boxes
+    up = catalog.load_upscaler(method, "cpu", weights=weights[1] if weights else None)
+    margin = up.input_margin(44 / 12)
+    assert box == (70 - margin, 40 - margin, 83 + margin, 49 + margin)  # a crop, not the 120 x 160 image
+    whole = real_load(source).rgb
+    expected = up.decode_lattice(up.encode(whole), Lattice.from_region(Region(70.5, 40, 12, 9), 44, 33))
+    np.testing.assert_allclose(real_load(out).rgb, expected, atol=1.5 / 65535)
+    assert read_metadata(out)["Region"] == "x=70.5, y=40, w=12, h=9 (LR pixels)"
+
+
+def test_every_method_decodes_a_region_of_a_margined_crop_like_the_whole_image() -> None:
+    """The property `upscale --region` relies on: `input_margin(zoom)` input
+    pixels around a region are all its decode reads, for every method."""
+    import math
+
+    from inference.geometry import Lattice, Region
+    from tests.tiny_methods import TINY_ARGS, sample_image, tiny_method
+
+    image = sample_image(40, 48, seed=3)
+    for name in ["bicubic", *TINY_ARGS]:
+        up = catalog.load_upscaler("bicubic") if name == "bicubic" else tiny_method(name)
+        whole = up.encode(image)
+        for (x, y, w, h), size in [((20.3, 15.5, 6, 5), (23, 19)), ((0, 0, 7, 9), (30, 40)),
+                                   ((30, 25, 18, 15), (9, 7))]:
+            region = Region(x, y, w, h)
+            expected = up.decode_lattice(whole, Lattice.from_region(region, *size))
+            for margin in (up.input_margin(min(size[0] / w, size[1] / h)), 0):
+                x0, y0 = max(0, math.floor(x) - margin), max(0, math.floor(y) - margin)
+                x1, y1 = min(48, math.ceil(x + w) + margin), min(40, math.ceil(y + h) + margin)
+                crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+                got = up.decode_lattice(up.encode(crop), Lattice.from_region(Region(x - x0, y - y0, w, h), *size))
+                if margin:
+                    np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=f"{name} {region}")
+                elif name != "bicubic" and (x, y) != (0, 0):
+                    assert np.abs(got - expected).max() > 1e-3  # without the margin it would differ
+
+
+def test_a_name_just_under_the_limit_is_written(photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / ("n" * 251 + ".png")
+    assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "2", "-o", str(out), "--quiet") == 0
+    assert load_image(out).width == 24
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, "photo.png"])
+
+
+@pytest.mark.parametrize("mode, words", [(0o300, None), (0o200, "cannot be searched"), (0o500, "not writable")])
+def test_an_output_folder_without_search_or_write_permission_is_one_line(
+        mode: int, words: str | None, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Write but no search permission once gave a PermissionError traceback.
+    Permission bits do not bind root, so there the same answers are given by
+    os.access (what the check asks) and os.stat (what failed)."""
+    import errno
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    folder.chmod(mode)
+    if os.geteuid() == 0:
+        real_access, real_lstat = os.access, os.lstat
+
+        def access(path, want, **kwargs):
+            if Path(path) == folder:
+                return (want & mode >> 6) == want
+            return real_access(path, want, **kwargs)
+
+        def lstat(path, *args, **kwargs):
+            if Path(path).parent == folder and not mode & 0o100:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real_lstat(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "access", access)
+        monkeypatch.setattr(os, "lstat", lstat)
+    try:
+        code = cli("upscale", str(photo), "--method", "bicubic", "-o", str(folder / "o.png"))
+        err = capsys.readouterr().err
+    finally:
+        folder.chmod(0o700)
+    if words is None:
+        assert code == 0 and (folder / "o.png").exists()
+    else:
+        assert code == 1 and len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
+        assert list(folder.iterdir()) == []
+
+
+def test_batch_mode_names_odd_inputs_for_what_they_are_and_goes_on(photo: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    os.mkfifo(tmp_path / "pipe.png")
+    out = tmp_path / "outs"
+    code = cli("upscale", str(photo), str(tmp_path / "pipe.png"), str(tmp_path / ("n" * 300 + ".png")),
+               "--method", "bicubic", "--scale", "2", "-o", f"{out}/", "--quiet")
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "pipe.png: is a named pipe" in err and "too long" in err
+    assert len(list(out.iterdir())) == 1  # the good image was still done
+    # An over-long -o is a one-line mistake too, not a traceback from telling batch from single mode.
+    assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(tmp_path / ("o" * 300))) == 2
+    assert "Traceback" not in capsys.readouterr().err

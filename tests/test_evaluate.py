@@ -106,3 +106,94 @@ def test_bicubic_reproduces_the_published_pillow_row_on_set5_x4() -> None:
     (cell,) = report.cells
     assert len(cell.images) == 5
     assert cell.psnr == pytest.approx(28.43, abs=0.02)
+
+
+# ---------------------------------------------------------------- reliability, round two
+
+def _claimed_png(path: Path, width: int, height: int) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+def _nested_checkpoint(path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    import torch
+
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"format": "implicit-zoom/1", "method": "liif",
+                                                           "args": "[" * 10000 + "]" * 10000})
+    return path
+
+
+# case -> (extra argv, exit code, words; "{tmp}" and "{data}" are filled in)
+BAD_EVALUATE = {
+    "scales inf": (["--scales", "inf"], 2, "finite numbers from 1 to 128"),
+    "scales nan": (["--scales", "2,nan"], 2, "finite numbers"),
+    "scales below 1": (["--scales", "0.5"], 2, "from 1 to 128"),
+    "scales a word": (["--scales", "two"], 2, "must be numbers"),
+    "limit -1": (["--limit", "-1"], 2, "--limit must be at least 1"),
+    "limit 0": (["--limit", "0"], 2, "--limit must be at least 1"),
+    "limit a word": (["--limit", "few"], 2, "invalid int value"),
+    "device mps": (["--device", "mps"], 2, "not supported"),
+    "out inside a file": (["--out", "{data}/Tiny/img_0.png/r"], 2, "is a file, not a folder"),
+    "out a folder": (["--out", "{tmp}/taken"], 2, "is a folder"),
+    "out name too long": (["--out", "{tmp}/" + "r" * 300], 2, "too long"),
+    "out folder not writable": (["--out", "{tmp}/locked/r"], 2, "is not writable"),
+    "weights for a method not evaluated": (["--weights", "liif=x.safetensors"], 2, "not among --methods"),
+    "weights path empty": (["--methods", "liif", "--weights", "liif="], 2, "METHOD=PATH"),
+    "nested checkpoint": (["--methods", "bicubic,liif", "--weights", "liif={tmp}/nested.safetensors"], 1,
+                          "nested too deeply"),
+    "text file in the set": ([], 1, "not an image"),
+    "truncated image in the set": ([], 1, "truncated"),
+    "200-megapixel header in the set": ([], 1, "over the limit of 200 megapixels"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_EVALUATE))
+def test_bad_evaluate_arguments_and_sets_give_one_line_before_the_work_and_write_nothing(
+        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import inference.evaluate as evaluate_module
+
+    data = tmp_path / "eval"
+    write_set(data, "Tiny", 2, (24, 24))
+    (tmp_path / "taken.json").mkdir()
+    _nested_checkpoint(tmp_path / "nested.safetensors")
+    if case == "text file in the set":
+        (data / "Tiny" / "img_1.png").write_text("notes, not a picture")
+    elif case == "truncated image in the set":
+        whole = (data / "Tiny" / "img_1.png").read_bytes()
+        (data / "Tiny" / "img_1.png").write_bytes(whole[: len(whole) // 2])
+    elif case == "out folder not writable":  # permission bits do not bind root: the check is asked instead
+        import os
+
+        (tmp_path / "locked").mkdir()
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **k: not mode & os.W_OK if "locked" in str(p)
+                            else real_access(p, mode))
+    elif case == "200-megapixel header in the set":
+        _claimed_png(data / "Tiny" / "img_1.png", 20000, 15000)
+    argv, code, words = BAD_EVALUATE[case]
+    argv = [a.format(tmp=tmp_path, data=data) for a in argv]
+    if "--methods" not in argv:
+        argv = ["--methods", "bicubic", *argv]
+    if "--scales" not in argv:
+        argv += ["--scales", "2"]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "results" / "r")]
+    if code == 2:  # refused before a single image is measured
+        monkeypatch.setattr(evaluate_module, "evaluate_set", lambda *a, **k: pytest.fail("evaluation started"))
+    before = set(tmp_path.rglob("*"))
+    try:
+        exit_code = main.main(["evaluate", "--data", str(data), *argv])
+    except SystemExit as exit_:  # argparse's own refusals, as the shell would see them
+        exit_code = int(exit_.code or 0)
+    assert exit_code == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err, err
+    assert set(tmp_path.rglob("*")) == before

@@ -67,7 +67,11 @@ def test_tiled_export_equals_one_decode(tmp_path: Path, image: np.ndarray, monke
     assert np.abs(load_image(path).rgb - whole).max() <= step / 2 + 1e-6
 
 
-def test_untrained_method_is_recorded_as_not_a_result(tmp_path: Path, image: np.ndarray) -> None:
+def test_untrained_method_is_recorded_as_not_a_result(tmp_path: Path, image: np.ndarray,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import inference.catalog as catalog
+
+    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # random weights, whatever ships
     up = load_upscaler("liif", "cpu")
     assert not up.weights.trained
     lattice = Lattice.full_image(12, 10, 1.5)
@@ -144,3 +148,76 @@ def test_comparison_refuses_nothing_to_compare(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="pane 'x'"):
         export_comparison([("x", np.zeros((4, 4)))], tmp_path / "cmp.png")
     assert not list(tmp_path.iterdir())
+
+
+def _rendered(method: str = "liif", zoom: float = 3.0):
+    """A Renderer that has decoded every full tile of one pane (tile 16) with a tiny LIIF."""
+    from inference.render import Renderer, RenderRequest, ViewState
+    from tests.tiny_methods import sample_image, tiny_loader
+
+    upscalers: dict[str, CountingUpscaler] = {}
+
+    def get(name: str) -> CountingUpscaler:
+        if name not in upscalers:
+            upscalers[name] = CountingUpscaler(tiny_loader()(name, "cpu"))
+        return upscalers[name]
+
+    renderer = Renderer(get, tile=16)
+    renderer.set_image("img", sample_image(20, 24))
+    pane = ViewState(12.0, 10.0, zoom).lattice(50, 40)
+    request = RenderRequest(renderer.generations.issue("p"), "p", method, pane, "img", progressive=False)
+    tiles = list(renderer.render(request))
+    assert tiles and all(t.error is None for t in tiles)
+    return renderer, get(method), pane
+
+
+def test_export_of_the_view_reuses_every_tile_the_pane_decoded(tmp_path: Path) -> None:
+    from inference.render import clip_to_image
+
+    renderer, up, pane = _rendered()
+    lattice = clip_to_image(pane, 24, 20)
+    _, features = renderer.encoded("liif", "img")
+    shown = np.asarray(renderer.decode("liif", "img", lattice))  # the pixels the pane shows, before quantising
+    up.calls = 0
+    source = renderer.cached_tiles("liif", "img")
+    path = export_region(up, features, lattice, tmp_path / "view.png", reuse=source)
+    assert up.calls == 0 and source.decoded == 0 and source.reused > 1
+    assert np.abs(load_image(path).rgb - shown).max() <= 0.5 / 255 + 1e-6
+
+
+def test_export_decodes_only_the_tiles_that_are_missing(tmp_path: Path) -> None:
+    from inference.render import clip_to_image
+
+    renderer, up, pane = _rendered()
+    lattice = clip_to_image(pane, 24, 20)
+    _, features = renderer.encoded("liif", "img")
+    fresh = up.inner.decode_lattice(features, lattice)
+    first = renderer.tiles.keys()[0]
+    renderer.tiles.pop(first)  # as if evicted: this one must be decoded again, and only it
+    up.calls = 0
+    source = renderer.cached_tiles("liif", "img")
+    path = export_region(up, features, lattice, tmp_path / "part.png", reuse=source)
+    assert up.calls == 1 and source.decoded == 1
+    assert np.abs(load_image(path).rgb - fresh).max() <= 0.5 / 255 + 1e-6
+    # What it decoded is in the cache for the panes (and the next export) now.
+    again = renderer.cached_tiles("liif", "img")
+    export_region(up, features, lattice, tmp_path / "again.png", reuse=again)
+    assert up.calls == 1 and again.decoded == 0
+
+
+def test_16_bit_and_off_lattice_exports_decode_afresh(tmp_path: Path) -> None:
+    from inference.render import clip_to_image
+
+    renderer, up, pane = _rendered()
+    lattice = clip_to_image(pane, 24, 20)
+    _, features = renderer.encoded("liif", "img")
+    up.calls = 0
+    # 16 bits: the tiles hold 8-bit screen pixels, too coarse for it.
+    export_region(up, features, lattice, tmp_path / "deep.png", bits=16, reuse=renderer.cached_tiles("liif", "img"))
+    assert up.calls > 0
+    up.calls = 0
+    # Another scale than the panes': nothing cached fits; the old tiling is kept.
+    other = Lattice.from_region(lattice.region, lattice.width + 7, lattice.height + 5)
+    source = renderer.cached_tiles("liif", "img")
+    export_region(up, features, other, tmp_path / "other.png", reuse=source)
+    assert up.calls > 0 and source.reused == 0 and source.decoded == 0

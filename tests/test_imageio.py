@@ -390,3 +390,219 @@ def test_unreadable_profile_is_ignored_and_said(tmp_path) -> None:
     loaded = load_image(path)
     assert any("unreadable" in n for n in loaded.notes)
     np.testing.assert_allclose(loaded.rgb, 120 / 255, atol=1e-6)
+
+
+# ---------------------------------------------------------------- reliability, round two: paths
+
+def short_png(path: Path, width: int, height: int, rows: np.ndarray, interlaced: bool = False) -> Path:
+    """A PNG whose header declares width x height but whose well-formed
+    (properly ended) zlib stream holds only the filtered `rows` given."""
+    raw = np.hstack((np.zeros((rows.shape[0], 1), np.uint8), rows.reshape(rows.shape[0], -1))).tobytes()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, int(interlaced)))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path
+
+
+def deny(monkeypatch: pytest.MonkeyPatch, error: int, where: Path) -> None:
+    """os.stat of anything under `where` fails with `error` (e.g. EACCES: a
+    folder without search permission, which binds no one when tests run as root)."""
+    import os
+
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(where)):
+            raise OSError(error, os.strerror(error), str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("fifo", "named pipe (FIFO)"),
+    ("/dev/zero", "character device"),
+    ("/dev/urandom", "character device"),
+    ("long name", "too long"),
+    ("long path", "too long"),
+    ("unsearchable folder", "permission denied (a folder on the way cannot be searched)"),
+    ("unreadable file", "permission denied (the file is not readable)"),
+    ("inside a file", "a part of the path is a file"),
+])
+def test_inputs_that_are_not_readable_regular_files_are_named_for_what_they_are(
+        case: str, words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    good = tmp_path / "photo.png"
+    Image.fromarray(noise(6, 5)).save(good)
+    path = {"/dev/zero": Path("/dev/zero"), "/dev/urandom": Path("/dev/urandom"),
+            "long name": tmp_path / ("n" * 300 + ".png"),
+            "long path": Path("/".join([str(tmp_path)] + ["d" * 200] * 25) + "/x.png"),
+            "inside a file": good / "x.png"}.get(case, good)
+    if case == "fifo":
+        path = tmp_path / "pipe.png"
+        os.mkfifo(path)  # nobody writes to it: opening it for reading would block forever
+    elif case == "unsearchable folder":
+        deny(monkeypatch, errno.EACCES, tmp_path)
+    elif case == "unreadable file":
+        monkeypatch.setattr(os, "access", lambda p, mode, **k: False)
+    message = load_error(path)
+    assert words in message and "empty" not in message
+    with pytest.raises(ImageLoadError, match="not|too long|denied|part of"):
+        imageio.read_header(path)
+
+
+@pytest.mark.parametrize("case", ["constant rows", "noise rows", "interlaced", "huge header, 4 KB"])
+def test_png_data_shorter_than_its_header_is_refused_as_truncated_not_padded(
+        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(1)
+    if case == "constant rows":  # compressible: refused from the chunk sizes, before decoding
+        path = short_png(tmp_path / "c.png", 64, 64, np.full((8, 64 * 3), 200, np.uint8))
+    elif case == "noise rows":  # incompressible: decoded, then the blank last row gives it away
+        path = short_png(tmp_path / "n.png", 64, 64, rng.integers(0, 256, (8, 64 * 3), dtype=np.uint8))
+    elif case == "interlaced":  # Adam7's first two passes (8 rows of 8 pixels each) and nothing more
+        path = short_png(tmp_path / "i.png", 64, 64, rng.integers(0, 256, (16, 8 * 3), dtype=np.uint8), True)
+    else:
+        # 14142 x 14142 (just under 200 MP) declared, 3 rows of data: refused without decoding.
+        path = short_png(tmp_path / "h.png", 14142, 14142, np.full((3, 14142 * 3), 7, np.uint8))
+        assert path.stat().st_size < 4096
+
+        def no_decode(self, *args, **kwargs):
+            raise AssertionError("the pixels were decoded")
+
+        monkeypatch.setattr(Image.Image, "load", no_decode)
+        monkeypatch.setattr(imageio.ImageFile.ImageFile, "load", no_decode)
+    message = load_error(path)
+    assert "truncated" in message and "invented" in message
+    if case != "interlaced":
+        assert ("of the 64 rows" in message) or ("3 of the 14142 rows" in message)
+    # Whoever turned Pillow's zero-padding on, it stays refused.
+    monkeypatch.setattr(imageio.ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    assert "truncated" in load_error(path)
+
+
+def test_a_complete_png_ending_in_black_rows_still_loads(tmp_path: Path) -> None:
+    rows = noise(16, 9)
+    rows[-4:] = 0
+    path = tmp_path / "dark.png"
+    Image.fromarray(rows).save(path)
+    loaded = load_image(path)
+    np.testing.assert_array_equal(np.rint(loaded.rgb * 255).astype(np.uint8), rows)
+
+
+def test_corrupt_exif_is_a_note_not_a_warning_on_stderr(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    # One IFD entry (Make) claiming 1000 bytes past the end of the EXIF block.
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010F, 2, 1000, 26) + struct.pack("<I", 0)
+    path = tmp_path / "camera.jpg"
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(path, exif=b"Exif\x00\x00" + tiff)
+    loaded = load_image(path)
+    assert (loaded.width, loaded.height) == (8, 6)
+    assert any("warned" in note for note in loaded.notes)
+    assert not [w for w in recwarn if "PIL" in (w.filename or "")]
+
+
+def test_read_header_decodes_nothing_and_sees_exif_rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(noise(8, 4)).save(path, exif=exif.tobytes())
+
+    def no_decode(self, *args, **kwargs):
+        raise AssertionError("pixels decoded")
+
+    plain = tmp_path / "plain.png"
+    Image.fromarray(noise(8, 4)).save(plain)
+    rotated_png = tmp_path / "rotated.png"
+    Image.fromarray(noise(8, 4)).save(rotated_png, exif=exif.tobytes())
+    monkeypatch.setattr(imageio.ImageFile.ImageFile, "load", no_decode)
+    header = imageio.read_header(path)
+    assert (header.width, header.height, header.format) == (8, 4, "JPEG")
+    assert (imageio.read_header(plain).width, imageio.read_header(rotated_png).width) == (4, 8)
+
+
+@pytest.mark.parametrize("kind", ["rgb", "rgba", "grey", "16-bit", "palette"] + [f"jpeg, orientation {o}" for o in range(2, 9)])
+def test_a_box_keeps_exactly_that_part_of_the_whole_image(kind: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    path = tmp_path / ("x.jpg" if kind.startswith("jpeg") else "x.png")
+    if kind == "rgb":
+        Image.fromarray(noise(30, 40)).save(path)
+    elif kind == "rgba":
+        Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8), "RGBA").save(path)
+    elif kind == "grey":
+        Image.fromarray(rng.integers(0, 256, (30, 40), dtype=np.uint8), "L").save(path)
+    elif kind == "16-bit":
+        plain_png(path, rng.integers(0, 65536, (30, 40, 3), dtype=np.uint16), 2)
+    elif kind == "palette":
+        Image.fromarray(noise(30, 40)).convert("P").save(path, transparency=3)
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = int(kind[-1])
+        rotated = int(kind[-1]) >= 5
+        Image.fromarray(noise(40, 30) if rotated else noise(30, 40)).save(path, exif=exif.tobytes(), quality=95)
+    whole = load_image(path)
+    part = load_image(path, box=(-5, 3, 17, 12))
+    assert part.box == (0, 3, 17, 12)
+    np.testing.assert_array_equal(part.rgb, whole.rgb[3:12, 0:17])
+    assert set(whole.notes) == set(part.notes)
+
+
+# ---------------------------------------------------------------- reliability, round two: saving
+
+@pytest.mark.parametrize("target", ["a file", "/dev/null", "nothing"])
+def test_a_symlinked_output_is_refused_and_its_target_untouched(target: str, tmp_path: Path) -> None:
+    import os
+
+    link = tmp_path / "out.png"
+    pointee = {"a file": tmp_path / "precious.png", "/dev/null": Path("/dev/null"),
+               "nothing": tmp_path / "missing.png"}[target]
+    if target == "a file":
+        pointee.write_bytes(b"precious")
+    os.symlink(pointee, link)
+    message = save_error(link, np.zeros((4, 4, 3)))
+    assert "symbolic link" in message
+    assert link.is_symlink() and os.readlink(link) == str(pointee)
+    if target == "a file":
+        assert pointee.read_bytes() == b"precious"
+    expected = {"out.png", "precious.png"} if target == "a file" else {"out.png"}
+    assert {p.name for p in tmp_path.iterdir()} == expected  # no temporary left, the dangling target not made
+
+
+def test_a_new_output_gets_the_umask_mode_and_a_replaced_one_keeps_its_own(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o027)
+    try:
+        fresh = save_image(tmp_path / "new.png", np.zeros((2, 2, 3)))
+        assert fresh.stat().st_mode & 0o777 == 0o640
+        kept = tmp_path / "kept.png"
+        kept.write_bytes(b"x")
+        kept.chmod(0o600)
+        save_image(kept, np.zeros((2, 2, 3)))
+        assert kept.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("length", [241, 250, 255])
+def test_names_near_the_limit_are_written_with_a_temporary_name_that_fits(length: int, tmp_path: Path) -> None:
+    path = tmp_path / ("é" * ((length - 4) // 2) + "e" * ((length - 4) % 2) + ".png")
+    assert len(bytes(path.name, "utf-8")) == length
+    save_image(path, np.full((3, 3, 3), 0.5))
+    assert load_image(path).width == 3
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize("case, words", [
+    ("name over 255", "too long"),
+    ("path over 4096", "too long"),
+    ("unsearchable folder", "cannot be searched"),
+])
+def test_unwritable_names_are_refused_before_work(case: str, words: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = {"name over 255": tmp_path / ("o" * 256 + ".png"),
+            "path over 4096": Path("/".join([str(tmp_path)] + ["d" * 200] * 25) + "/o.png"),
+            "unsearchable folder": tmp_path / "locked" / "o.png"}[case]
+    if case == "unsearchable folder":
+        deny(monkeypatch, errno.EACCES, tmp_path / "locked")
+    with pytest.raises(ImageSaveError, match=words):
+        imageio.check_output(path, 10, 10)

@@ -16,14 +16,14 @@ from tests.tiny_methods import sample_image, tiny_loader
 
 
 def test_bf16_is_offered_only_where_the_device_runs_it_natively() -> None:
-    assert precisions_for("cpu", lambda d: False) == ["fp32"]
-    assert precisions_for("cuda", lambda d: d == "cuda") == ["fp32", "bf16"]
+    assert precisions_for("cpu", lambda d: False) == ["auto", "fp32"]
+    assert precisions_for("cuda", lambda d: d == "cuda") == ["auto", "fp32", "bf16"]
 
 
 def test_validation_falls_back_to_what_this_machine_can_do() -> None:
     asked = Preferences("cuda", "bf16", 999, 1, 10**9)
     got = validated(asked, cuda_available=False, native_bf16=lambda d: False)
-    assert got.device == "auto" and got.precision == "fp32"
+    assert got.device == "auto" and got.precision == "auto"
     assert 1 <= got.worker_threads <= 999 and got.tile_cache_mb == 32 and got.feature_cache_mb == 65536
     assert validated(Preferences("cpu", "bf16"), False, lambda d: d == "cpu").precision == "bf16"
     assert validated(Preferences("tpu", "fp64", "x"), False, lambda d: False) == Preferences()
@@ -34,7 +34,10 @@ def test_stored_preferences_round_trip() -> None:
     values = stored(prefs)
     assert validated(load(values.get), False, lambda d: False) == prefs
     assert load({}.get) == Preferences()
-    assert prefs.upscaler_options() == {} and Preferences(precision="bf16").upscaler_options() == {"precision": "bf16"}
+    # fp32 is asked for explicitly: "auto" (the default) may mean bf16 for some methods.
+    assert prefs.upscaler_options() == {"precision": "fp32"}
+    assert Preferences().upscaler_options() == {}  # the catalog's default: each method's measured precision
+    assert Preferences(precision="bf16").upscaler_options() == {"precision": "bf16"}
 
 
 def test_dialog_offers_only_the_precisions_the_chosen_device_has(qtbot) -> None:

@@ -97,6 +97,13 @@ def _bomb(path: Path) -> None:
                      + png_chunk(b"IDAT", zlib.compress(b"\0" * 100)) + png_chunk(b"IEND", b""))
 
 
+def _short_rows(path: Path, width: int, height: int, present: int) -> None:
+    rows = np.random.default_rng(5).integers(0, 256, (present, width * 3), dtype=np.uint8)
+    raw = np.hstack((np.zeros((present, 1), np.uint8), rows)).tobytes()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
+
+
 # name -> (writer, expected (width, height) or None for refused, words the dialog / status bar must hold)
 HOSTILE = {
     "empty.png": (lambda p: p.write_bytes(b""), None, "empty"),
@@ -104,6 +111,8 @@ HOSTILE = {
     "truncated.jpg": (lambda p: _truncated(p, "JPEG"), None, "truncated"),
     "notes.png": (lambda p: p.write_text("my notes, not a picture\n"), None, "not an image"),
     "bomb.png": (_bomb, None, "over the limit of 200 megapixels"),
+    # Round two: 64 rows declared, 8 present in a well-formed stream (Pillow zero-fills the rest).
+    "eight-rows.png": (lambda p: _short_rows(p, 64, 64, 8), None, "holds 8 of the 64 rows"),
     "folder.png": (lambda p: p.mkdir(), None, "folder"),
     "jpeg-named.png": (lambda p: Image.new("RGB", (9, 7), (200, 40, 40)).save(p, "JPEG"), (9, 7), "JPEG data"),
     "one.png": (lambda p: Image.new("RGB", (1, 1), (0, 128, 255)).save(p), (1, 1), ""),
@@ -186,7 +195,9 @@ def tiny_checkpoint(path: Path, seed: int = 1, method: str = "liif") -> Path:
     torch.manual_seed(seed)
     model = registry.build("liif", **TINY_LIIF_ARGS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(path, model, method, TINY_LIIF_ARGS, provenance={"data": "unit test", "steps": seed})
+    # A Set5 x4 figure over the trained floor: these weights count as trained.
+    checkpoint.save(path, model, method, TINY_LIIF_ARGS, provenance={"data": "unit test", "steps": seed},
+                    metrics={"psnr_y/Set5/x4": 31.0})
     return path
 
 
@@ -276,7 +287,7 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
                            "unknown method 'warp-drive'"),
         "not offered": (tiny_checkpoint(tmp_path / "other.safetensors", method="diinn"), "does not offer"),
         "bad args": (tampered(good, tmp_path / "args.safetensors", lambda t, m: (t, {**m, "args": "[1, 2]"})),
-                     "arguments do not fit"),
+                     "'args' should be a JSON object"),
         "nan": (tampered(good, tmp_path / "nan.safetensors",
                          lambda t, m: ({**t, "imnet.layers.0.bias": torch.full_like(t["imnet.layers.0.bias"],
                                                                                      np.nan)}, m)),
@@ -289,7 +300,22 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
         "truncated": (tmp_path / "cut.safetensors", "not a readable safetensors file"),
         "text": (tmp_path / "notes.safetensors", "not a readable safetensors file"),
         "missing file": (tmp_path / "gone.safetensors", "no such file"),
+        # Round two: metadata that raised inside two Qt slots (no dialog, status bar stuck), or never finished.
+        "provenance list": (tampered(good, tmp_path / "plist.safetensors", lambda t, m: (t, {**m, "provenance": "[1]"})),
+                            "'provenance' should be a JSON object"),
+        "provenance string": (tampered(good, tmp_path / "pstr.safetensors", lambda t, m: (t, {**m, "provenance": '"x"'})),
+                              "'provenance' should be a JSON object"),
+        "nested": (tampered(good, tmp_path / "nested.safetensors",
+                            lambda t, m: (t, {**m, "args": "[" * 10000 + "]" * 10000})), "nested too deeply"),
+        "a billion blocks": (tampered(good, tmp_path / "billion.safetensors", lambda t, m: (t, {**m, "args": json.dumps(
+            {**TINY_LIIF_ARGS, "encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 10**9}}})})),
+                             "over the limit of 256"),
+        "complex": (tampered(good, tmp_path / "complex.safetensors",
+                             lambda t, m: ({**t, "imnet.layers.0.bias": t["imnet.layers.0.bias"].to(torch.complex64)}, m)),
+                    "complex numbers"),
+        "folder": (tmp_path / "a-folder.safetensors", "is a folder"),
     }
+    (tmp_path / "a-folder.safetensors").mkdir()
     (tmp_path / "cut.safetensors").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (tmp_path / "notes.safetensors").write_text("not weights")
     for case, (path, words) in bad.items():
@@ -300,6 +326,7 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
         assert title == "Cannot load weights" and words in text and path.name in text, (case, text)
         assert "Traceback" not in text and "keeps the weights it had" in text
         assert window.service.worker._upscalers["liif"] is upscaler, case
+        assert window.statusBar().currentMessage().startswith("Weights not loaded"), case  # not stuck on "Loading"
     assert not marker.exists()
     # Still usable with the good weights: a new view decodes, and back again shows the same pixels.
     window.set_zoom(9.0)
@@ -325,15 +352,17 @@ def test_other_weights_of_the_same_file_name_are_not_served_from_the_cache(qtbot
 
 
 def test_checkpoint_declaring_a_huge_model_is_refused_before_memory_is_taken(tmp_path: Path) -> None:
-    """Four bytes of metadata ("hidden": [60000, 60000]) would otherwise make the
-    loader allocate 14 GB for a layer; run under an address-space limit so that
-    such an allocation fails instead of bringing the machine down."""
+    """Arguments within every per-value bound (64 layers of 4096: the widest and
+    deepest allowed) still declare 4.3 GB of weights the file does not hold;
+    run under an address-space limit so that such an allocation fails instead
+    of bringing the machine down. (Beyond the bounds, e.g. "hidden": [60000],
+    the arguments are refused before anything is built: test_checkpoint.py.)"""
     import subprocess
     import sys
 
     good = tiny_checkpoint(tmp_path / "good.safetensors")
     huge = tampered(good, tmp_path / "huge.safetensors",
-                    lambda t, m: (t, {**m, "args": json.dumps({**TINY_LIIF_ARGS, "hidden": [60000, 60000]})}))
+                    lambda t, m: (t, {**m, "args": json.dumps({**TINY_LIIF_ARGS, "hidden": [4096] * 64})}))
     code = f"""
 import os, resource, sys
 from inference import checkpoint
@@ -362,8 +391,11 @@ def test_public_liif_pth_is_applied_to_liif(qtbot, tmp_path: Path) -> None:
     open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(8, 10)))
     assert load_weights(qtbot, window, path) == ("liif", str(path))
     wait_done(qtbot, window)
-    assert window.slots()[0].sides["a"].state == "done"
-    assert "DIV2K" in window.weights_known["liif"].summary
+    # Applied (its provenance is known), but a .pth holds no figure measured
+    # here, so the pane finishes marked as not a result rather than "done".
+    assert window.slots()[0].sides["a"].state == "untrained"
+    summary = window.weights_known["liif"].summary
+    assert "DIV2K" in summary and "not evaluated" in summary
 
 
 # ---------------------------------------------------------------- faults mid-decode

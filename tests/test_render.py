@@ -338,3 +338,15 @@ def test_decoding_measures_the_methods_speed() -> None:
     gen = r.generations.issue("p")
     list(r.render(RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
     assert "liif" in r.rates and r.rates["liif"] > 0
+
+
+def test_worker_threads_shrink_to_the_cores_other_processes_leave_free() -> None:
+    from inference.render import others_running, threads_for_load
+
+    assert threads_for_load(2, cpus=2, others_running=0) == 2
+    assert threads_for_load(2, cpus=2, others_running=1) == 1  # a core is taken: one thread, no stalls
+    assert threads_for_load(4, cpus=2, others_running=5) == 1  # never fewer than one
+    assert threads_for_load(1, cpus=8, others_running=0) == 1  # never more than configured
+    assert threads_for_load(2, cpus=2, others_running=None) == 2  # unknown load (not Linux): as configured
+    busy = others_running()
+    assert busy is None or busy >= 0

@@ -13,7 +13,7 @@ TINY_LIIF_ARGS: dict[str, Any] = {
 }
 
 
-def tiny_liif(device: str = "cpu") -> Any:
+def tiny_liif(device: str = "cpu", **options: Any) -> Any:
     import torch
 
     from inference import registry
@@ -21,7 +21,7 @@ def tiny_liif(device: str = "cpu") -> Any:
 
     torch.manual_seed(0)
     model = registry.build("liif", **TINY_LIIF_ARGS)
-    return ImplicitUpscaler(model, WeightsInfo(trained=False), device, display="LIIF")
+    return ImplicitUpscaler(model, WeightsInfo(trained=False), device, display="LIIF", **options)
 
 
 def tiny_loader(methods: tuple[str, ...] = ("bicubic", "liif")) -> Callable[[str, Any], Any]:
@@ -29,12 +29,12 @@ def tiny_loader(methods: tuple[str, ...] = ("bicubic", "liif")) -> Callable[[str
     (bicubic, nearest) are the real ones, every implicit name gets the tiny LIIF."""
     from inference.catalog import is_interpolation, load_upscaler
 
-    def load(name: str, device: Any = "cpu") -> Any:
+    def load(name: str, device: Any = "cpu", **options: Any) -> Any:
         if is_interpolation(name):
             return load_upscaler(name, device)
         if name not in methods:
             raise KeyError(f"unknown method {name!r}")
-        return tiny_liif(str(device))
+        return tiny_liif(str(device), **options)
 
     return load
 
@@ -59,7 +59,7 @@ TINY_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-def tiny_method(name: str, device: str = "cpu") -> Any:
+def tiny_method(name: str, device: str = "cpu", **options: Any) -> Any:
     """Method `name` (its real model class and decoder) with toy layer sizes, untrained."""
     import torch
 
@@ -68,18 +68,19 @@ def tiny_method(name: str, device: str = "cpu") -> Any:
 
     torch.manual_seed(0)
     model = registry.build(name, encoder_spec=TINY_ENCODER, **TINY_ARGS[name])
-    return ImplicitUpscaler(model, WeightsInfo(trained=False), device, display=registry.spec(name).display)
+    return ImplicitUpscaler(model, WeightsInfo(trained=False), device, display=registry.spec(name).display,
+                            **options)
 
 
 def tiny_methods_loader() -> Callable[[str, Any], Any]:
     """A `load_upscaler(name, device)` replacement giving every method at toy size."""
     from inference.catalog import load_upscaler
 
-    def load(name: str, device: Any = "cpu") -> Any:
+    def load(name: str, device: Any = "cpu", **options: Any) -> Any:
         if name == "bicubic":
             return load_upscaler("bicubic", device)
         if name not in TINY_ARGS:
             raise KeyError(f"unknown method {name!r}")
-        return tiny_method(name, str(device))
+        return tiny_method(name, str(device), **options)
 
     return load

@@ -1,9 +1,11 @@
 """A pane that shows decoded tiles of one image at the shared view.
 
 The pane never decodes anything: it paints uint8 tiles handed to it (from
-the render worker) at their lattice positions, scaled when they belong to
-another zoom (a preview while the new zoom is decoded), over a smoothly
-scaled copy of the image itself. User input (wheel, drag, keys) becomes a
+the render worker) at their lattice positions over a smoothly scaled copy of
+the image itself. Only tiles made for the current zoom are shown: the bicubic
+preview, the coarse pass (scaled up) and the full tiles. Results of other
+zooms are never scaled in as a "preview": under a new zoom the image itself
+shows until that zoom's bicubic preview arrives. User input (wheel, drag, keys) becomes a
 proposed `ViewState` in `viewRequested`; the window applies it to every pane
 through `set_view`, which never emits, so panes cannot ping-pong.
 
@@ -17,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -33,9 +35,10 @@ from PySide6.QtGui import (
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from inference.render import ViewState, fit_zoom
+from inference.render import ViewState, fit_zoom, image_extent
+from widgets import pane_label
 
 # One wheel notch (120 units) zooms by this factor; keys use the same step.
 ZOOM_STEP = 2.0 ** 0.25
@@ -45,6 +48,8 @@ MAX_WHEEL_STEPS = 64
 PAN_FRACTION = 0.125
 # Logical pixels either side of the split divider that grab it.
 DIVIDER_GRAB = 6
+# The corner label's padding and state dot (logical pixels).
+LABEL_PAD, LABEL_DOT = 6, 8
 # Memory a pane side may hold in tiles; previews of older views go first.
 MAX_TILE_BYTES_PER_SIDE = 64 << 20
 
@@ -100,6 +105,7 @@ class TileEntry:
     array: np.ndarray
     image: QImage
     generation: int = 0
+    view_zoom: float = 0.0  # the zoom of the view it was made for (a coarse tile's differs from zx)
 
     @property
     def width(self) -> int:
@@ -112,7 +118,9 @@ class TileEntry:
 
 @dataclass
 class SideStatus:
-    """What the corner label of one side says."""
+    """What the corner label of one side says. `seconds`: the current render's
+    time (elapsed while it runs); `progress`: e.g. "3/12 tiles"; `remaining_s`:
+    the estimate of the time left; `tooltip`: more than the label has room for."""
 
     method: str = ""
     state: str = ""
@@ -120,6 +128,8 @@ class SideStatus:
     notes: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     tooltip: str = ""
+    progress: str = ""
+    remaining_s: float | None = None
 
 
 @dataclass
@@ -261,14 +271,20 @@ class ImagePane(QWidget):
         s.coarse_zoom = coarse_zoom
 
     def add_tile(self, side: str, zoom: float, u0: int, v0: int, rgb: np.ndarray, phase: str = "full",
-                 generation: int = 0) -> None:
+                 generation: int = 0, view_zoom: float | None = None) -> None:
+        """A decoded tile at lattice zoom `zoom`; `view_zoom` is the zoom of the
+        view it was requested for (a coarse tile's; default: the pane's zoom
+        for a coarse tile, `zoom` for the others)."""
         s = self._sides[side]
         arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if view_zoom is None:
+            view_zoom = self._view.zoom if phase == "coarse" else zoom
         key = (float(zoom), int(u0), int(v0), phase)
         old = s.tiles.pop(key, None)
         if old is not None:
             s.nbytes -= old.array.nbytes
-        entry = TileEntry(float(zoom), float(zoom), int(u0), int(v0), phase, arr, to_qimage(arr), generation)
+        entry = TileEntry(float(zoom), float(zoom), int(u0), int(v0), phase, arr, to_qimage(arr), generation,
+                          float(view_zoom))
         s.tiles[key] = entry
         s.nbytes += arr.nbytes
         if self._trim(s):
@@ -451,19 +467,21 @@ class ImagePane(QWidget):
             self._draw_tile(painter, lat, tile, target)
 
     def _paint_order(self, side: _Side, zoom: float) -> list[TileEntry]:
-        """Old previews first (farthest zoom first), then this view's bicubic
-        preview, its coarse pass, and its full tiles on top."""
+        """The tiles shown at `zoom`, bottom to top: its bicubic preview, coarse
+        passes made for it (older requests' under the newest one's), its full
+        tiles. Tiles of other zooms are left out: scaled, an old result passed
+        for a preview of this view, and old layers of several zooms (after a
+        resize, a closed pane) showed as a patchwork."""
 
-        def rank(t: TileEntry) -> tuple[int, float]:
-            if t.zx == zoom and t.phase == "full":
-                return 3, 0.0
-            if t.generation == side.generation and t.phase == "coarse":
-                return 2, 0.0
-            if t.zx == zoom and t.phase == "preview":
-                return 1, 0.0
-            return 0, -abs(math.log(t.zx / zoom))
+        def rank(t: TileEntry) -> int:
+            if t.zx == zoom:
+                return {"full": 4, "preview": 1}.get(t.phase, 0)
+            if t.phase == "coarse" and t.view_zoom == zoom:
+                return 3 if t.generation == side.generation else 2
+            return 0
 
-        return sorted(side.tiles.values(), key=rank)
+        ranked = [(rank(t), t) for t in side.tiles.values()]
+        return [t for r, t in sorted(ranked, key=lambda rt: rt[0]) if r > 0]
 
     def _paint_source(self, painter: QPainter, lat) -> None:
         src = self._source
@@ -481,12 +499,24 @@ class ImagePane(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, image, source)
 
-    @staticmethod
-    def _tile_target(lat, tile: TileEntry) -> QRectF:
+    def _tile_target(self, lat, tile: TileEntry) -> QRectF:
         """Where a tile lands in the pane (physical pixels): 1:1 on the view's
-        lattice, scaled when it belongs to another zoom."""
+        lattice, scaled when it belongs to another zoom (a coarse pass)."""
         fx, fy = lat.zx / tile.zx, lat.zy / tile.zy
-        return QRectF(tile.u0 * fx - lat.u0, tile.v0 * fy - lat.v0, tile.width * fx, tile.height * fy)
+        x0, y0 = tile.u0 * fx - lat.u0, tile.v0 * fy - lat.v0
+        x1, y1 = x0 + tile.width * fx, y0 + tile.height * fy
+        if (fx != 1.0 or fy != 1.0) and self._source is not None:
+            # A lattice's last column (row) has its centre inside the image but
+            # may end up to half its pixel short of the image's edge: scaled up
+            # (a x4 coarse pass), that left a 2 px strip of the layer under it.
+            # Stretched to the edge, the scaled tile covers the image as the view's own tiles do.
+            w, h = self._source.width, self._source.height
+            cols, rows = image_extent(tile.zx, w, h)
+            if tile.u0 + tile.width >= cols:
+                x1 = max(x1, w * lat.zx - lat.u0)
+            if tile.v0 + tile.height >= rows:
+                y1 = max(y1, h * lat.zy - lat.v0)
+        return QRectF(x0, y0, x1 - x0, y1 - y0)
 
     def _draw_tile(self, painter: QPainter, lat, tile: TileEntry, target: QRectF) -> None:
         if tile.zx == lat.zx and tile.zy == lat.zy:
@@ -537,39 +567,57 @@ class ImagePane(QWidget):
         painter.setPen(QPen(QColor(80, 160, 255), 1.5, Qt.PenStyle.DashLine))
         painter.drawRect(rect)
 
-    def label_lines(self, side: str = "a") -> list[str]:
-        """The corner label's text, line by line."""
+    def label_text(self, side: str = "a") -> list[str]:
+        """The corner label's whole text, line by line (what its tooltip shows)."""
         st = self._sides[side].status
-        head = st.method or "\u2014"
-        if st.state:
-            head += f"  \u00b7  {st.state}"
-        if st.seconds is not None:
-            head += f"  \u00b7  {st.seconds:.2f} s" if st.seconds >= 0.005 else "  \u00b7  cached"
-        return [head, *st.notes, *st.metrics]
+        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
+        return [pane_label.SEPARATOR.join(head), *st.notes, *st.metrics]
 
-    def _label_font(self) -> QFont:
+    def label_lines(self, side: str = "a") -> list[str]:
+        """The corner label's lines as shown: wrapped to the room its side has."""
+        st = self._sides[side].status
+        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
+        fm = QFontMetrics(self._label_font(side))
+        return pane_label.layout(head, [*st.notes, *st.metrics], fm.horizontalAdvance, self._label_text_room(side))
+
+    def _label_room(self, side: str) -> float:
+        """The widest a side's label may be (logical pixels): its side of the
+        divider in split view, so the two labels never overlap."""
+        if not self._split:
+            room = self.width()
+        elif side == "a":
+            room = self._divider_x_logical()
+        else:
+            room = self.width() - self._divider_x_logical()
+        return max(60.0, room - 12.0)
+
+    def _label_text_room(self, side: str) -> float:
+        return self._label_room(side) - 2 * LABEL_PAD - LABEL_DOT - 6
+
+    def _label_font(self, side: str = "a") -> QFont:
+        # A narrow side gets a smaller font: more of the label fits on a line.
         font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.9))
+        scale = 0.9 if self._label_room(side) >= 240 else 0.8
+        font.setPointSizeF(max(7.0, font.pointSizeF() * scale))
         return font
 
     def _label_box(self, side: str) -> QRectF:
         """The corner label's box (logical pixels): side "a" top left, "b" top right."""
         lines = self.label_lines(side)
-        fm = QFontMetrics(self._label_font())
-        pad, dot = 6, 8
+        fm = QFontMetrics(self._label_font(side))
         widths = [fm.horizontalAdvance(t) for t in lines]
-        width = min(max(widths) + 2 * pad + dot + 10, max(60, self.width() // (2 if self._split else 1) - 12))
-        height = fm.height() * len(lines) + 2 * pad
+        width = min(max(widths) + 2 * LABEL_PAD + LABEL_DOT + 6, self._label_room(side))
+        height = fm.height() * len(lines) + 2 * LABEL_PAD
         x = 6 if side == "a" else self.width() - width - 6
         return QRectF(x, 6, width, height)
 
     def _paint_label(self, painter: QPainter, side: str) -> None:
         lines = self.label_lines(side)
         st = self._sides[side].status
-        font = self._label_font()
+        font = self._label_font(side)
         painter.setFont(font)
         fm = QFontMetrics(font)
-        pad, dot = 6, 8
+        pad, dot = LABEL_PAD, LABEL_DOT
         box = self._label_box(side)
         x, width = box.x(), box.width()
         painter.setPen(Qt.PenStyle.NoPen)
@@ -578,10 +626,31 @@ class ImagePane(QWidget):
         painter.setBrush(STATE_COLOURS.get(st.state, STATE_COLOURS[""]))
         painter.drawEllipse(QRectF(x + pad, 6 + pad + (fm.height() - dot) / 2, dot, dot))
         painter.setPen(QColor(240, 240, 240))
+        tx = x + pad + dot + 6
         for i, text in enumerate(lines):
-            tx = x + pad + (dot + 6 if i == 0 else 0)
-            shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, int(width - (tx - x) - pad))
+            shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, int(width - (tx - x) - pad) + 1)
             painter.drawText(QPointF(tx, 6 + pad + fm.ascent() + i * fm.height()), shown)
+
+    def tooltip_at(self, pos: QPointF) -> str:
+        """The whole text of the label under `pos` (logical), or ""."""
+        if not self._show_labels:
+            return ""
+        for side in (("a", "b") if self._split else ("a",)):
+            if self._label_box(side).contains(pos):
+                st = self._sides[side].status
+                return "\n".join(self.label_text(side) + ([st.tooltip] if st.tooltip else []))
+        return ""
+
+    def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)
+        if event.type() == QEvent.Type.ToolTip:
+            text = self.tooltip_at(QPointF(event.pos()))
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
 
     # ---------------------------------------------------------------- input
 

@@ -8,11 +8,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSizePolicy, QToolButton, QWidget
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtGui import QPaintEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QSizePolicy,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
+    QToolButton,
+    QWidget,
+)
 
 # Characters of a method's label a combo always has room for.
 MIN_LABEL_CHARS = 6
+
+
+class ElidingComboBox(QComboBox):
+    """A combo as wide as its longest label when there is room, narrower when
+    there is not (eight split panes), showing a cut label with "…" (Qt's combo
+    just clips it: "LIIF (untrain") and the whole label in its tooltip."""
+
+    def __init__(self, tip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._tip = tip
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setToolTip(tip)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        hint = super().minimumSizeHint()
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        text = self.fontMetrics().horizontalAdvance("M" * MIN_LABEL_CHARS)
+        small = self.style().sizeFromContents(QStyle.ContentsType.CT_ComboBox, opt, QSize(text, hint.height()), self)
+        return QSize(min(hint.width(), small.width()), hint.height())
+
+    def _text_room(self) -> int:
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        return self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                           QStyle.SubControl.SC_ComboBoxEditField, self).width()
+
+    def shown_text(self) -> str:
+        """The current label as drawn: whole, or cut with "…" to the room there is."""
+        return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideRight, self._text_room())
+
+    def current_tooltip(self) -> str:
+        """The tooltip: what the combo is for, the whole current label and its method's description."""
+        detail = self.itemData(self.currentIndex(), Qt.ItemDataRole.ToolTipRole) if self.currentIndex() >= 0 else ""
+        label = self.currentText()
+        more = f"\n{detail}" if detail and detail != label else ""
+        return f"{self._tip}: {label}{more}" if label else self._tip
+
+    def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)
+        if event.type() == QEvent.Type.ToolTip:
+            self.setToolTip(self.current_tooltip())  # the current choice, however it was set
+        return super().event(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        painter = QStylePainter(self)
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, opt)
+        opt.currentText = self.shown_text()
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, opt)
 
 
 @dataclass(frozen=True)
@@ -30,19 +91,15 @@ class MethodPicker(QWidget):
     def __init__(self, methods: list[MethodEntry], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._entries: list[MethodEntry] = []
-        self.combo = QComboBox(self)
-        self.combo.setToolTip("Method shown in this pane")
         # Combos may shrink below their longest label (the list still shows it
         # whole): else eight split panes need a window wider than the screen.
-        self._shrinkable(self.combo)
+        self.combo = ElidingComboBox("Method shown in this pane", self)
         self.split_button = QToolButton(self)
         self.split_button.setText("Split")
         self.split_button.setCheckable(True)
         self.split_button.setToolTip("Split this pane: a second method right of a draggable divider")
-        self.split_combo = QComboBox(self)
-        self.split_combo.setToolTip("Method shown right of the divider")
+        self.split_combo = ElidingComboBox("Method shown right of the divider", self)
         self.split_combo.setVisible(False)
-        self._shrinkable(self.split_combo)
         self.close_button = QToolButton(self)
         self.close_button.setText("\u2715")
         self.close_button.setToolTip("Remove this pane")
@@ -60,12 +117,6 @@ class MethodPicker(QWidget):
         self.split_combo.currentIndexChanged.connect(lambda _i: self._emit_split())
         self.split_button.toggled.connect(self._split_toggled)
         self.close_button.clicked.connect(self.closeRequested.emit)
-
-    @staticmethod
-    def _shrinkable(combo: QComboBox) -> None:
-        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(MIN_LABEL_CHARS)
-        combo.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def set_methods(self, methods: list[MethodEntry]) -> None:
         """Replace the list, keeping the current choices where they still exist."""

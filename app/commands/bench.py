@@ -5,7 +5,8 @@ the viewer's latency to a first picture, a large image within memory, and
     python main.py bench                                   # everything, every method
     python main.py bench --methods diif,bicubic --sizes 960x540 --zooms 2,8 --parts decode,latency
     python main.py bench --parts large --methods bicubic,diif --large-size 8000x6000
-    python main.py bench --precision-check --data ../shared/data/eval --scales 2,3,4
+    python main.py bench --precision-check --data ../shared/data/eval --sets Set5,Set14 --scales 2,4,8
+    python main.py bench --precision fp32 --methods liif --parts decode   # fp32 whatever the default
     python main.py bench --parts train --methods liif,diif --threads 1   # seconds per training step
 """
 
@@ -45,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all'")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
-                        help="half precision is CUDA-only; see --precision-check for its PSNR effect")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="auto: each method's default on this device (bf16 where the device runs it natively "
+                             "and it costs no PSNR, see --precision-check), else fp32; fp16 is CUDA-only")
     parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
                         help="torch.compile the decoder, optionally in a mode such as reduce-overhead "
                              "(CUDA graphs); CUDA only, eager elsewhere")
@@ -55,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prepare-budget", type=int, default=None, metavar="MB",
                         help="memory for one prepared block (default: the upscaler's)")
     parser.add_argument("--parts", default=",".join(DEFAULT_PARTS),
-                        help=f"which measurements: {', '.join(PARTS)} (default {','.join(DEFAULT_PARTS)})")
+                        help=f"which measurements: {', '.join(PARTS)} (default {','.join(DEFAULT_PARTS)}; "
+                             "train runs alone)")
     parser.add_argument("--input-size", type=int, default=512, help="side of the square test input (LR pixels)")
     parser.add_argument("--sizes", default="1920x1080,960x540", help="viewport output sizes")
     parser.add_argument("--zooms", default="2,4,8,16,30")
@@ -64,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=int, default=None,
                         help="viewer tile size (default: the viewer's, 256 CUDA / 128 CPU)")
     parser.add_argument("--latency-runs", type=int, default=3, help="runs per latency case")
+    parser.add_argument("--competing", type=int, default=0,
+                        help="CPU-bound processes to run beside each latency run (the viewer under load)")
+    parser.add_argument("--fixed-threads", action="store_true",
+                        help="latency runs keep --threads whatever the load (default: fewer when other "
+                             "processes take cores, as the viewer does)")
     parser.add_argument("--latency-budget", type=float, default=30.0,
                         help="seconds after which a latency run stops waiting for the full pane")
     parser.add_argument("--large-size", default="8000x6000", help="size of the synthetic large image")
@@ -71,12 +79,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--large-zooms", default="fit,1,4", help="views of the large image: 'fit' or zoom factors")
     parser.add_argument("--large-budget", type=float, default=300.0, help="seconds per large-image view at most")
     parser.add_argument("--precision-check", action="store_true",
-                        help="instead of timings: PSNR change of fp16/bf16 against fp32 per method (CUDA)")
+                        help="instead of timings: PSNR change of bf16 (and fp16 on CUDA) against fp32 per method")
     parser.add_argument("--data", default="../shared/data/eval", help="benchmark sets for --precision-check")
-    parser.add_argument("--set", default="Set5", help="the set --precision-check uses")
-    parser.add_argument("--scales", default="2,3,4", help="scales for --precision-check")
-    parser.add_argument("--precisions", default="fp16,bf16,fp16-features",
-                        help="half precisions for --precision-check (fp16-features: fp32 decode, fp16 feature storage)")
+    parser.add_argument("--sets", "--set", dest="sets", default="Set5,Set14",
+                        help="comma-separated sets --precision-check uses")
+    parser.add_argument("--scales", default="2,4,8", help="scales for --precision-check")
+    parser.add_argument("--precisions", default=None,
+                        help="reduced precisions for --precision-check (default: bf16,bf16-decoder, plus "
+                             "fp16,fp16-features on CUDA); bf16-decoder: fp32 encoder and features, bf16 decoder; "
+                             "fp16-features: fp32 decode, fp16 feature storage")
     parser.add_argument("--limit", type=int, default=None, help="first N images of the set only")
     parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
                         help="checkpoint for METHOD instead of the shipped one (repeatable)")
@@ -113,16 +124,18 @@ def _run(args: argparse.Namespace) -> int:
         options["chunk"] = args.chunk
     if args.prepare_budget:
         options["prepare_budget_bytes"] = args.prepare_budget << 20
-    if "train" in parts:
+    if "train" in parts and not args.precision_check:
         if len(parts) > 1:
             raise UsageError("--parts train runs alone")
         return _bench_training(args, [m for m in methods if m in _learned()])
     try:
         if args.precision_check:
             report = bench.new_report(args.device, "fp32", args.input_size, args.threads, options, measure_peak=False)
-            bench.add_precision_check(report, methods, args.data, set_name=args.set,
+            bench.add_precision_check(report, methods, args.data,
+                                      set_name=[s.strip() for s in args.sets.split(",") if s.strip()],
                                       scales=[float(s) for s in args.scales.split(",")],
-                                      precisions=[p.strip() for p in args.precisions.split(",") if p.strip()],
+                                      precisions=[p.strip() for p in args.precisions.split(",") if p.strip()]
+                                      if args.precisions else None,
                                       weights=weights, limit=args.limit)
         else:
             report = bench.new_report(args.device, args.precision, args.input_size, args.threads, options)
@@ -133,7 +146,8 @@ def _run(args: argparse.Namespace) -> int:
                                   runs=args.runs, budget_s=args.budget)
             if "latency" in parts:
                 bench.add_latency(report, methods, input_size=args.input_size, sizes=sizes, zooms=zooms,
-                                  runs=args.latency_runs, budget_s=args.latency_budget, tile=args.tile)
+                                  runs=args.latency_runs, budget_s=args.latency_budget, tile=args.tile,
+                                  competing=args.competing, fit_threads=not args.fixed_threads)
             if "large" in parts:
                 large_zooms = [z.strip() if z.strip() == "fit" else float(z) for z in args.large_zooms.split(",")]
                 w, h = _sizes(args.large_size)[0]
@@ -146,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     path = bench.write_report(report, Path(args.out), args.name)
     print(f"\nwritten: {path}")
     if args.precision_check and not any(row.delta_db is not None for row in report.precision_check):
-        say("bench: nothing measured (half precision needs CUDA)")
+        say("bench: nothing measured (no reduced precision runs on this device)")
         return EXIT_FAILED
     return 0
 

@@ -7,11 +7,23 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from pathlib import Path
 
-from .common import UsageError, one_line_errors, parse_method_paths, parse_methods, run_reporting
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    one_line_errors,
+    parse_method_paths,
+    parse_methods,
+    say,
+)
 
 DEFAULT_OUT = "benchmarks/results/eval"
+MAX_SCALE = 128.0  # the viewer's zoom limit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,41 +36,99 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", default=None, help="comma-separated set names (default: every folder under --data)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="path stem of the results: writes OUT.json and OUT.md")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda ...")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="auto: each method's default on this device (bf16 where the device has it natively "
+                             "and it costs no PSNR), else fp32; fp32 always works")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set (quick looks)")
     parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
                         help="evaluate METHOD with this checkpoint instead of the shipped one (repeatable)")
 
 
-def run(args: argparse.Namespace) -> int:
-    return run_reporting("evaluate", lambda: _run(args))
-
-
 def _parse_scales(text: str) -> list[float]:
-    try:
-        scales = [float(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"--scales must be numbers separated by commas, got {text!r}") from None
-    if not scales or any(not s >= 1 for s in scales):
-        raise UsageError(f"scales must be >= 1, got {text!r}")
+    scales = []
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise UsageError(f"--scales must be numbers, got {item!r}") from None
+        if not math.isfinite(value) or value < 1 or value > MAX_SCALE:
+            raise UsageError(f"--scales must be finite numbers from 1 to {MAX_SCALE:g}, got {item!r}")
+        scales.append(value)
+    if not scales:
+        raise UsageError(f"--scales must list at least one scale, got {text!r}")
     return scales
 
 
-def _run(args: argparse.Namespace) -> int:
-    from inference.catalog import all_methods
-    from inference.evaluate import evaluate
+def _check_out(stem: Path) -> None:
+    """Everything about writing OUT.json and OUT.md that can be checked before
+    the evaluation runs (a missing folder is fine: it is made)."""
+    from inference.files import name_too_long, writing_problem
 
-    known = all_methods()
-    methods = parse_methods(args.methods, known)
-    scales = _parse_scales(args.scales)
-    weights = parse_method_paths(args.weights, known)
-    sets = [s.strip() for s in args.sets.split(",")] if args.sets else None
+    for target in (stem.with_suffix(".json"), stem.with_suffix(".md")):
+        too_long = name_too_long(target)
+        if too_long:
+            raise UsageError(f"--out {target}: {too_long}")
+        folder = target.parent if str(target.parent) else Path(".")
+        existing = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), Path("."))
+        if existing == folder:
+            problem = writing_problem(target)
+        elif not existing.is_dir():
+            problem = f"{existing} is a file, not a folder"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"the folder {folder} cannot be made: {existing} is not writable"
+        else:
+            problem = None
+        if problem:
+            raise UsageError(f"--out {target}: {problem}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from inference.catalog import all_methods
+    from inference.checkpoint import CheckpointError
+    from inference.evaluate import evaluate, list_sets
+    from inference.imageio import ImageLoadError
+    from inference.upscaler import pick_device
+
+    try:
+        known = all_methods()
+        methods = parse_methods(args.methods, known)
+        scales = _parse_scales(args.scales)
+        if args.limit is not None and args.limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {args.limit}")
+        sets = [s.strip() for s in args.sets.split(",")] if args.sets else None
+        weights = parse_method_paths(args.weights, known)
+        for name in weights:
+            if name not in methods:
+                raise UsageError(f"--weights names {name!r}, which is not among --methods ({', '.join(methods)})")
+        try:
+            pick_device(args.device)
+        except (ValueError, RuntimeError) as error:
+            raise UsageError(str(error).splitlines()[0] if isinstance(error, ValueError) else
+                             f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)") from None
+        _check_out(Path(args.out))
+        list_sets(args.data, sets)
+    except (UsageError, FileNotFoundError) as error:
+        say(f"evaluate: {error}")
+        return EXIT_USAGE
     try:
         report = evaluate(methods, args.data, scales, sets, device=args.device, limit=args.limit, weights=weights,
-                          progress=lambda line: print(line, flush=True))
-    except (ValueError, KeyError, FileNotFoundError) as error:  # a set, folder or weights file that is not there
-        raise UsageError(str(error.args[0] if isinstance(error, KeyError) and error.args else error)) from None
-    print()
-    print(report.markdown())
-    json_path, md_path = report.write(Path(args.out))
+                          progress=lambda line: print(line, flush=True), precision=args.precision)
+        print()
+        print(report.markdown())
+        json_path, md_path = report.write(Path(args.out))
+    except (CheckpointError, ImageLoadError, ValueError) as error:
+        say(f"evaluate: {error}")
+        return EXIT_FAILED
+    except KeyError as error:
+        say(f"evaluate: {error.args[0] if error.args else error}")
+        return EXIT_FAILED
+    except OSError as error:  # e.g. a set member vanishing, or the disk filling while the results are written
+        say(f"evaluate: {error.filename or args.out}: {error.strerror or error}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        say("evaluate: interrupted; no results written")
+        return EXIT_INTERRUPTED
     print(f"written: {json_path}, {md_path}")
     return 0

@@ -13,15 +13,20 @@ Never imports Qt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError, one_line_errors
 
 DEFAULT_SCALE = 4.0
+# Largest --size side accepted as a number at all (the zoom and memory limits refuse far less).
+MAX_SIZE_SIDE = 10**9
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "write --region=-2,0,10,10 when x starts with a minus sign")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--weights", default=None, help="checkpoint file instead of the shipped weights")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="auto (default): bf16 where the device runs it natively and it costs the method no "
+                             "PSNR, else fp32; fp32 always works; fp16 is CUDA-only")
     parser.add_argument("--bits", default="8", help="8 or 16 bits per channel (16: .png or .tif only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, notes or summary")
+    parser.add_argument("--overwrite-input", action="store_true",
+                        help="allow -o to name the input file itself (refused otherwise)")
 
 
 # ---------------------------------------------------------------- parsing values
@@ -68,7 +78,11 @@ def parse_size(text: str) -> tuple[int, int]:
     match = _SIZE.match(text)
     if not match:
         raise UsageError(f"--size must look like 1920x1080, got {text!r}")
+    if any(len(match.group(i).lstrip("0")) > len(str(MAX_SIZE_SIDE)) for i in (1, 2)):
+        raise UsageError(f"--size is over the limit of {MAX_SIZE_SIDE} pixels a side")
     width, height = int(match.group(1)), int(match.group(2))
+    if max(width, height) > MAX_SIZE_SIDE:
+        raise UsageError(f"--size is over the limit of {MAX_SIZE_SIDE} pixels a side")
     if width <= 0 or height <= 0:
         raise UsageError(f"--size must be at least 1x1, got {text!r}")
     return width, height
@@ -110,9 +124,38 @@ def clip_region(region: tuple[float, float, float, float], width: int, height: i
 # ---------------------------------------------------------------- running
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so temporary files go."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP handled like SIGINT while a command runs (only the
+    main thread can set handlers; elsewhere the defaults stay)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, unwind) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        return _run(args)
+        with _signals_unwind():
+            return _run(args)
     except UsageError as error:
         _say(f"error: {error}")
         return EXIT_USAGE
@@ -122,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _say("interrupted; nothing was written")
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        _say(f"stopped by {signal.Signals(stop.signum).name}; nothing was written")
+        return 128 + stop.signum
 
 
 def _say(line: str) -> None:
@@ -133,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     from app.export_names import source_metadata
     from inference import catalog, checkpoint, imageio
     from inference.export import ExportCancelled, ExportError, check_export_size, export_region
+    from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
     from inference.render import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory, pick_device
@@ -150,6 +197,8 @@ def _run(args: argparse.Namespace) -> int:
     methods = catalog.all_methods()
     if args.method not in methods:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
+    if args.weights is not None and not args.weights.strip():
+        raise UsageError("--weights is empty; give a checkpoint file, or leave --weights out for the shipped weights")
     if catalog.is_interpolation(args.method) and args.weights:
         raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
     try:
@@ -164,22 +213,22 @@ def _run(args: argparse.Namespace) -> int:
         message = str(error).splitlines()[0] if isinstance(error, ValueError) else \
             f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)"
         raise UsageError(message) from None
+    if reading_problem(args.input) is None and same_file(args.input, args.output) and not args.overwrite_input:
+        raise UsageError(f"-o {args.output} is the input file itself; refused (give --overwrite-input to replace it)")
 
+    # Everything about the output is decided from the input's header, before
+    # any pixel is decoded: an impossible output is refused in milliseconds.
     try:
-        loaded = imageio.load_image(args.input)
+        header = imageio.read_header(args.input)
     except imageio.ImageLoadError as error:
         raise CommandError(str(error)) from None
-    if not quiet:
-        for note in loaded.notes:
-            _say(f"note: {args.input}: {note}")
-
     if region_arg is not None:
-        (x, y, w, h), clipped = clip_region(region_arg, loaded.width, loaded.height)
+        (x, y, w, h), clipped = clip_region(region_arg, header.width, header.height)
         if clipped and not quiet:
             _say(f"note: region clipped to the image: {x:g},{y:g},{w:g},{h:g}")
         region = Region(x, y, w, h)
     else:
-        region = Region.whole(loaded.width, loaded.height)
+        region = Region.whole(header.width, header.height)
     if size is None:
         zoom = scale if scale is not None else DEFAULT_SCALE
         size = (max(1, round(region.w * zoom)), max(1, round(region.h * zoom)))
@@ -194,9 +243,9 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
 
     try:
-        upscaler = catalog.load_upscaler(args.method, device, weights=args.weights)
+        upscaler = catalog.load_upscaler(args.method, device, weights=args.weights, precision=args.precision)
     except checkpoint.CheckpointError as error:
-        raise CommandError(f"checkpoint {error}") from None
+        raise CommandError(str(error)) from None
     except (ValueError, KeyError) as error:
         raise CommandError(str(error.args[0] if error.args else error)) from None
     if upscaler.weights.in_training:
@@ -206,13 +255,32 @@ def _run(args: argparse.Namespace) -> int:
         _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
              "the output comes from random weights and is not a result")
 
-    lattice = Lattice.from_region(region, size[0], size[1])
+    # A region is read with the margin its decode needs, and only that part is
+    # converted to float (exact: the decode reads nothing beyond the margin).
+    box = None
+    if region_arg is not None:
+        margin = upscaler.input_margin(min(zoom_x, zoom_y))
+        box = (math.floor(region.x) - margin, math.floor(region.y) - margin,
+               math.ceil(region.x + region.w) + margin, math.ceil(region.y + region.h) + margin)
+    try:
+        loaded = imageio.load_image(args.input, box=box)
+    except imageio.ImageLoadError as error:
+        raise CommandError(str(error)) from None
+    if not quiet:
+        for note in loaded.notes:
+            _say(f"note: {args.input}: {note}")
+    x0, y0, x1, y1 = loaded.box if loaded.box is not None else (0, 0, loaded.width, loaded.height)
+    if (loaded.box is None and (x1, y1) != (header.width, header.height)) or \
+            not (x0 <= region.x and y0 <= region.y and region.x + region.w <= x1 and region.y + region.h <= y1):
+        raise CommandError(f"{args.input}: the decoded image does not match its header's size")
+    lattice = Lattice.from_region(Region(region.x - x0, region.y - y0, region.w, region.h), size[0], size[1])
+    record = Lattice.from_region(region, size[0], size[1])
     metadata = source_metadata(args.input)
     try:
         features = upscaler.encode(loaded.rgb)
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
             path = export_region(upscaler, features, lattice, args.output, bits=bits, metadata=metadata,
-                                 progress=progress)
+                                 progress=progress, recorded=record)
     except (ExportError, ExportCancelled, DecodeError) as error:
         raise CommandError(str(error)) from None
     except RuntimeError as error:
@@ -222,7 +290,8 @@ def _run(args: argparse.Namespace) -> int:
         raise
     if not quiet:
         print(f"wrote {path}: {size[0]} x {size[1]} pixels, {upscaler.display}, zoom {lattice.zx:.4g} x "
-              f"{lattice.zy:.4g}, {bits}-bit, on {device_label(device)}")
+              f"{lattice.zy:.4g}, {bits}-bit, on {device_label(device)}"
+              + (f" in {upscaler.precision}" if getattr(upscaler, "precision", "fp32") != "fp32" else ""))
     return 0
 
 
@@ -247,6 +316,8 @@ def _run_batch(args: argparse.Namespace) -> int:
     methods = catalog.all_methods()
     if args.method not in methods:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
+    if args.weights is not None and not args.weights.strip():
+        raise UsageError("--weights is empty; give a checkpoint file, or leave --weights out for the shipped weights")
     if catalog.is_interpolation(args.method) and args.weights:
         raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
     out_dir = Path(args.output)
@@ -270,7 +341,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     try:
         upscaler = catalog.load_upscaler(args.method, device, weights=args.weights)
     except checkpoint.CheckpointError as error:
-        raise CommandError(f"checkpoint {error}") from None
+        raise CommandError(str(error)) from None
     except (ValueError, KeyError) as error:
         raise CommandError(str(error.args[0] if error.args else error)) from None
     if not upscaler.weights.trained:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register
-from .base import MLP, FeatureWindow, ImplicitSR, local_ensemble, project, unfold3x3
+from .base import MLP, FeatureWindow, ImplicitSR, local_ensemble, project, run_layers, unfold3x3
 
 MIXINGS = ("weights", "outputs")
 
@@ -78,7 +78,7 @@ class ALIIF(ImplicitSR):
     def scores(self, expansion_first: torch.Tensor) -> torch.Tensor:
         """Unit-L2-norm scores (..., K) from the expansion network's first
         layer output (before its ReLU)."""
-        return F.normalize(self.expansion.layers[2:](torch.relu(expansion_first)), dim=-1)
+        return F.normalize(run_layers(self.expansion.layers[2:], torch.relu(expansion_first)), dim=-1)
 
     def mix_bases(self, scores: torch.Tensor, basis_first: torch.Tensor) -> torch.Tensor:
         """RGB (..., 3) from the K basis MLPs, given the scores (..., K) and

@@ -69,7 +69,7 @@ from torch import nn
 
 from ..geometry import Lattice
 from ..registry import register
-from .base import MLP, FeatureWindow, ImplicitSR, ensemble_weights
+from .base import MLP, FeatureWindow, ImplicitSR, ensemble_weights, run_layers
 
 # (dy, dx) of the four vertices of an LR pixel (i, j) relative to its top-left
 # corner (i, j): top-left, top-right, bottom-left, bottom-right. This order
@@ -339,7 +339,7 @@ class DIIF(ImplicitSR):
     def _coarse_from_projection(self, projected: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """The coarse stage given its first layer's latent part (with bias)."""
         w_pos = self.coarse[0].weight[:, self.latent_dim:]
-        return self.coarse[2:](torch.relu(projected + position @ w_pos.t()))
+        return run_layers(self.coarse[2:], torch.relu(projected + position @ w_pos.t()))
 
     def _coarse_from_rows(self, projected: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Same as `_coarse_from_projection` for `projected` (B, M, 256), a fresh
@@ -347,7 +347,7 @@ class DIIF(ImplicitSR):
         w_pos = self.coarse[0].weight[:, self.latent_dim:].to(projected.dtype)
         batch = projected.shape[0]
         projected.baddbmm_(position.expand(batch, -1, -1), w_pos.t().expand(batch, -1, -1))
-        return self.coarse[2:](torch.relu_(projected))
+        return run_layers(self.coarse[2:], torch.relu_(projected))
 
     # -- the lattice path (real DIIF) ------------------------------------------
 
@@ -393,7 +393,7 @@ class DIIF(ImplicitSR):
             # (same value, fewer rows through the 256 x 256 layer).
             mixed = torch.matmul(terms[..., :4], hidden)  # (B, S, u, 256)
             pre = torch.matmul(mixed, w_hidden.t().to(mixed.dtype)) + torch.matmul(terms[..., 4:], shared)
-        out = self.fine.layers[2:](torch.relu_(pre.reshape(batch, count * u, -1)))
+        out = run_layers(self.fine.layers[2:], torch.relu_(pre.reshape(batch, count * u, -1)))
         out = out.index_select(1, slot)
         return out.transpose(1, 2).reshape(batch, 3, lattice.height, lattice.width)
 

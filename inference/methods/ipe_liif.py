@@ -123,8 +123,10 @@ class IPELIIF(ImplicitSR):
 
         def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
             lead = rel.shape[:-1]
-            enc = self.encode_query(rel, cell).reshape(-1, self.encoding_dim)
-            h = torch.addmm(window.gather("h0", iy, ix).reshape(enc.shape[0], -1), enc, enc_cols[0].t()).relu_()
+            h0 = window.gather("h0", iy, ix)
+            # In the prepared maps' precision, so that the concatenations below need no cast.
+            enc = self.encode_query(rel, cell).reshape(-1, self.encoding_dim).to(h0.dtype)
+            h = torch.addmm(h0.reshape(enc.shape[0], -1), enc, enc_cols[0].t()).relu_()
             for i, weight in enumerate(rest, start=1):
                 base = window.gather(f"h{i}", iy, ix).reshape(enc.shape[0], -1)
                 h = torch.addmm(base, torch.cat((h, enc), -1), weight).relu_()

@@ -18,8 +18,8 @@ Exact speed-up: the first layer's latent part W0[:, :576] z + b0 is computed
 once per LR pixel; w0 multiplies after the coordinate columns are added.
 
 Precision: sin(w0 x) multiplies any rounding of x by w0 = 30, so the decoder
-always runs in fp32, also when the viewer asks for fp16/bf16 autocast (the
-encoder still runs in half precision).
+always runs in fp32 (fp32 weights, autocast off), also when the viewer asks
+for bf16/fp16 (the encoder still runs in half precision).
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ class LIIFSiren(ImplicitSR):
         self.cell_decode = cell_decode
         self.latent_dim = self.encoder.out_dim * 9
         self.imnet = SirenMLP(self.latent_dim + 2 + (2 if cell_decode else 0), self.hidden, 3, omega0)
+
+    def cast_for_inference(self, decoder: torch.dtype, encoder: torch.dtype) -> "LIIFSiren":
+        """The decoder stays fp32 whatever is asked (see Precision above)."""
+        return super().cast_for_inference(torch.float32, encoder)
 
     def _position(self, rel: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         return torch.cat((rel, 2.0 * cell), -1) if self.cell_decode else rel
