@@ -15,6 +15,8 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+import resources
+
 from . import imageio
 from .geometry import Lattice
 
@@ -182,7 +184,8 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
     rgb = decode_tiled(upscaler, features, lattice, progress=progress, cancel=cancel,
                        reuse=reuse if bits == 8 else None)
     try:
-        return imageio.save_image(path, rgb, bits=bits, metadata=describe_export(upscaler, recorded or lattice, metadata))
+        return imageio.save_image(path, rgb, bits=bits,
+                                  metadata=describe_export(upscaler, recorded or lattice, metadata))
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
 
@@ -194,7 +197,7 @@ BACKGROUND = 0.12  # dark grey around and between panes
 LABEL_TEXT = (235, 235, 235)
 # A font with the glyphs labels use ("×", "≤", "·", "…"): Pillow's default
 # font draws "×" as a missing-glyph box. DejaVu Sans, shipped with its licence.
-LABEL_FONT = Path(__file__).resolve().parent.parent / "resources" / "fonts" / "DejaVuSans.ttf"
+LABEL_FONT = resources.path("fonts", "DejaVuSans.ttf")
 
 
 def label_font(size: int) -> Any:
