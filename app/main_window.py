@@ -52,8 +52,8 @@ from inference.render import (
     to_display,
 )
 from widgets.image_pane import ImagePane, ImageSource, SideStatus
-from widgets.pane_label import format_estimate
 from widgets.method_picker import MethodEntry, MethodPicker
+from widgets.pane_label import format_estimate
 from widgets.zoom_slider import ZoomSlider, format_zoom
 
 SAMPLE_IMAGE = resources.sample_image()

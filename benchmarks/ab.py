@@ -58,7 +58,8 @@ def main() -> int:
              if v.get("before") and v.get("after") else None} for k, v in best.items()]
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"device": device, "before": str(args.before), "after": str(args.after), "rounds": args.rounds,
-            "bench_args": bench_args, "after_args": args.after_args, "statistic": "min over rounds of the per-run median CPU ms"}
+            "bench_args": bench_args, "after_args": args.after_args,
+            "statistic": "min over rounds of the per-run median CPU ms"}
     (RESULTS / f"ab-{args.name}.json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
     lines = [f"A/B `{args.name}` on {device}: min over {args.rounds} interleaved rounds of the median CPU ms "
              "per decode",

@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .catalog import all_methods, is_interpolation, load_upscaler
 from .geometry import pane_lattice
-from .precision import PSNR_TOLERANCE_DB, native_bf16, resolve_precision, torch_dtype
+from .precision import PSNR_TOLERANCE_DB, native_bf16, torch_dtype
 from .upscaler import Upscaler, device_label, pick_device
 
 Loader = Callable[..., Upscaler]

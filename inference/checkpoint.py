@@ -19,7 +19,6 @@ import os
 import pickle
 import tempfile
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,7 +125,8 @@ def check_declared_sizes(args: Any, key: str = "arguments", nesting: int = 0) ->
             raise CheckpointError(f"argument {key!r} is {args!r}, not a usable number")
     elif isinstance(args, str):
         if len(args) > MAX_TEXT:
-            raise CheckpointError(f"argument {key!r} is a string of {len(args)} characters, over the limit of {MAX_TEXT}")
+            raise CheckpointError(
+                f"argument {key!r} is a string of {len(args)} characters, over the limit of {MAX_TEXT}")
     else:
         raise CheckpointError(f"argument {key!r} is a {type(args).__name__}, not a number, string, list or object")
 
@@ -314,7 +314,8 @@ def load(path: str | Path) -> Checkpoint:
         return import_liif(path)
     meta, tensors = _read_safetensors(path)
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint (metadata format is {meta.get('format')!r})")
+        raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint "
+                              f"(metadata format is {meta.get('format')!r})")
     fields = {key: _json_object(path, meta, key) for key in ("args", "provenance", "metrics")}
     encoder_ref = _json_object(path, meta, "encoder") if "encoder" in meta else None
     try:

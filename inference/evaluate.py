@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 
 from .data import list_images
-from .imageio import load_image
 from .geometry import Region
+from .imageio import load_image
 from .metrics import psnr_y, shave_for, ssim_y
 from .upscaler import Upscaler
 

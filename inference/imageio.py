@@ -272,7 +272,7 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS,
     return _guarded(Path(path), lambda p, name: _load(p, name, max_pixels, box))
 
 
-def _open(path: Path, name: str, max_pixels: int) -> tuple[Image.Image, list[str]]:
+def _open(path: Path, name: str, max_pixels: int) -> tuple[ImageFile.ImageFile, list[str]]:
     """The opened (not yet decoded) image, after checking the file and the
     header's size; notes from opening (warnings Pillow gave) come with it."""
     problem = reading_problem(path)
@@ -320,8 +320,8 @@ def _orientation(im: Image.Image, notes: list[str]) -> int:
 def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int] | None) -> LoadedImage:
     # Never pad a truncated image with zeros, whoever turned this on.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
-    im, notes = _open(path, name, max_pixels)
-    opened = im
+    opened, notes = _open(path, name, max_pixels)
+    im: Image.Image = opened  # becomes the cropped or converted copy below
     with im:
         w, h = im.size
         fmt = (im.format or "").upper()
@@ -343,7 +343,7 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
         layout = _png_layout(path) if fmt == "PNG" else None
         if layout is not None and layout.compressed * _ZLIB_MAX_RATIO < layout.expected:
             _refuse_short_png(path, name, layout)
-        rgb16_tile = list(im.tile) if _is_rgb16(im) else None
+        rgb16_tile = list(opened.tile) if _is_rgb16(opened) else None
         try:
             im.load()
         except Image.DecompressionBombError as error:

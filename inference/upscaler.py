@@ -355,7 +355,8 @@ class ImplicitUpscaler(Upscaler):
         """The encoder's receptive field, the padding of the prepared features
         and the decoder's reach in latents, on top of the generic margin."""
         model = self.model
-        return int(model.receptive_radius) + int(model.feature_halo) + int(model.query_reach) + super().input_margin(zoom)
+        own = int(model.receptive_radius) + int(model.feature_halo) + int(model.query_reach)
+        return own + super().input_margin(zoom)
 
     def encode(self, image: np.ndarray) -> "FeatureMap":
         from .features import ONE_PASS_PIXELS, FeatureMap

@@ -159,7 +159,8 @@ def hostile_checkpoints(tmp_path: Path) -> dict[str, Path]:
         "huge_weights": (tensors, {**meta, "args": json.dumps(huge)}),
         "provenance_list_weights": (tensors, {**meta, "provenance": "[1, 2]"}),
         "digits_weights": (tensors, {**meta, "args": '{"hidden": [' + "7" * 5000 + "]}"}),
-        "complex_weights": ({**tensors, "imnet.layers.0.bias": tensors["imnet.layers.0.bias"].to(torch.complex64)}, meta),
+        "complex_weights": ({**tensors, "imnet.layers.0.bias": tensors["imnet.layers.0.bias"].to(torch.complex64)},
+                            meta),
     }
     paths = {}
     for name, (t, m) in variants.items():
@@ -226,7 +227,8 @@ BAD = {
     "weights /dev/zero": (["{photo}", "--weights", "/dev/zero"], "character device"),
     "weights nested 10000 levels": (["{photo}", "--weights", "{nested_weights}"], "nested too deeply"),
     "weights declaring a billion blocks": (["{photo}", "--weights", "{huge_weights}"], "over the limit of 256"),
-    "weights with a provenance list": (["{photo}", "--weights", "{provenance_list_weights}"], "should be a JSON object"),
+    "weights with a provenance list": (["{photo}", "--weights", "{provenance_list_weights}"],
+                                       "should be a JSON object"),
     "weights with a 5000-digit integer": (["{photo}", "--weights", "{digits_weights}"], "digits-weights.safetensors"),
     "weights with complex tensors": (["{photo}", "--weights", "{complex_weights}"], "complex numbers"),
 }

@@ -122,9 +122,8 @@ def _claimed_png(path: Path, width: int, height: int) -> None:
 
 
 def _nested_checkpoint(path: Path) -> Path:
-    from safetensors.torch import save_file
-
     import torch
+    from safetensors.torch import save_file
 
     save_file({"x": torch.zeros(1)}, str(path), metadata={"format": "implicit-zoom/1", "method": "liif",
                                                            "args": "[" * 10000 + "]" * 10000})

@@ -90,7 +90,8 @@ def _extreme_field(data: bytearray, rng: random.Random) -> None:
     value = rng.choice([0, 1, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 0x80000000])
     width = rng.choice([2, 4])
     order = rng.choice("<>")
-    data[i:i + width] = struct.pack(f"{order}{'H' if width == 2 else 'I'}", value & (0xFFFF if width == 2 else 0xFFFFFFFF))
+    data[i:i + width] = struct.pack(f"{order}{'H' if width == 2 else 'I'}",
+                                    value & (0xFFFF if width == 2 else 0xFFFFFFFF))
 
 
 def _truncate(data: bytearray, rng: random.Random) -> None:

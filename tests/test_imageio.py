@@ -520,7 +520,8 @@ def test_read_header_decodes_nothing_and_sees_exif_rotation(tmp_path: Path, monk
     assert (imageio.read_header(plain).width, imageio.read_header(rotated_png).width) == (4, 8)
 
 
-@pytest.mark.parametrize("kind", ["rgb", "rgba", "grey", "16-bit", "palette"] + [f"jpeg, orientation {o}" for o in range(2, 9)])
+@pytest.mark.parametrize("kind", ["rgb", "rgba", "grey", "16-bit", "palette"]
+                         + [f"jpeg, orientation {o}" for o in range(2, 9)])
 def test_a_box_keeps_exactly_that_part_of_the_whole_image(kind: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     path = tmp_path / ("x.jpg" if kind.startswith("jpeg") else "x.png")

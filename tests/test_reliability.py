@@ -301,9 +301,11 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
         "text": (tmp_path / "notes.safetensors", "not a readable safetensors file"),
         "missing file": (tmp_path / "gone.safetensors", "no such file"),
         # Round two: metadata that raised inside two Qt slots (no dialog, status bar stuck), or never finished.
-        "provenance list": (tampered(good, tmp_path / "plist.safetensors", lambda t, m: (t, {**m, "provenance": "[1]"})),
+        "provenance list": (tampered(good, tmp_path / "plist.safetensors",
+                                     lambda t, m: (t, {**m, "provenance": "[1]"})),
                             "'provenance' should be a JSON object"),
-        "provenance string": (tampered(good, tmp_path / "pstr.safetensors", lambda t, m: (t, {**m, "provenance": '"x"'})),
+        "provenance string": (tampered(good, tmp_path / "pstr.safetensors",
+                                       lambda t, m: (t, {**m, "provenance": '"x"'})),
                               "'provenance' should be a JSON object"),
         "nested": (tampered(good, tmp_path / "nested.safetensors",
                             lambda t, m: (t, {**m, "args": "[" * 10000 + "]" * 10000})), "nested too deeply"),
@@ -311,7 +313,8 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
             {**TINY_LIIF_ARGS, "encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 10**9}}})})),
                              "over the limit of 256"),
         "complex": (tampered(good, tmp_path / "complex.safetensors",
-                             lambda t, m: ({**t, "imnet.layers.0.bias": t["imnet.layers.0.bias"].to(torch.complex64)}, m)),
+                             lambda t, m: ({**t, "imnet.layers.0.bias":
+                                            t["imnet.layers.0.bias"].to(torch.complex64)}, m)),
                     "complex numbers"),
         "folder": (tmp_path / "a-folder.safetensors", "is a folder"),
     }

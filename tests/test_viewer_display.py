@@ -380,7 +380,8 @@ def test_label_lines_wrap_at_separators_then_spaces_and_cut_only_a_lone_long_wor
 
     lines = layout(["A-LIIF", "refining 3/12 tiles", "4.20 s", "~9 s left"],
                    ["untrained: random weights, not a result", "Supercalifragilisticexpialidocious"], measure, 140)
-    assert lines[0] == "A-LIIF" and lines[1] == "refining 3/12 tiles"  # a part never split across lines when it fits one
+    # A part is never split across lines when it fits one.
+    assert lines[0] == "A-LIIF" and lines[1] == "refining 3/12 tiles"
     assert all(measure(line) <= 140 for line in lines)
     joined = " ".join(lines)
     for words in ("refining 3/12 tiles", "4.20 s", "~9 s left", "random weights, not a result"):

@@ -164,7 +164,7 @@ class ImplicitSR(nn.Module):
             child.to(encoder if name == "encoder" else decoder)
         if encoder != torch.float32:
             # Reduced-precision convolutions are fast channels-last (see ImplicitUpscaler.encode).
-            self.encoder.to(memory_format=torch.channels_last)
+            self.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in torch's stubs
         for param in self.parameters(recurse=False):
             param.data = param.data.to(decoder)
         return self

@@ -76,7 +76,7 @@ class LIIFSiren(ImplicitSR):
         self.latent_dim = self.encoder.out_dim * 9
         self.imnet = SirenMLP(self.latent_dim + 2 + (2 if cell_decode else 0), self.hidden, 3, omega0)
 
-    def cast_for_inference(self, decoder: torch.dtype, encoder: torch.dtype) -> "LIIFSiren":
+    def cast_for_inference(self, decoder: torch.dtype, encoder: torch.dtype) -> ImplicitSR:
         """The decoder stays fp32 whatever is asked (see Precision above)."""
         return super().cast_for_inference(torch.float32, encoder)
 
