@@ -797,7 +797,7 @@ class Renderer:
         return sum(1 for j in self._jobs if j.request is request)
 
     def _remaining_full(self, request: RenderRequest) -> int:
-        return sum(1 for j in self._jobs if j.request is request and j.phase == "full")
+        return sum(1 for j in self._jobs if j.request is request and j.phase is Phase.FULL)
 
     def _run(self, job: _Job) -> RenderedTile:
         req = job.request
