@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-# Sub-command -> module in app.commands with add_arguments(parser) and run(args) -> int.
+# Sub-command -> module in cli/ with add_arguments(parser) and run(args) -> int.
 # These modules never import Qt, so headless work runs without a display.
 COMMANDS = {
     "upscale": "Super-resolve an image (or a region of it) to a file",
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
         name = argv[0]
-        module = importlib.import_module(f"app.commands.{name.replace('-', '_')}")
+        module = importlib.import_module(f"cli.{name.replace('-', '_')}")
         parser = argparse.ArgumentParser(prog=f"main.py {name}", description=COMMANDS[name])
         module.add_arguments(parser)
         return int(module.run(parser.parse_args(argv[1:])) or 0)

@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from .data import list_images
+from .files import list_images
 from .geometry import Region
 from .imageio import load_image
 from .metrics import psnr_y, shave_for, ssim_y

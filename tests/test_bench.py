@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import main
-from inference import bench
+from cli import bench_harness as bench
 from tests.tiny_methods import tiny_loader
 
 

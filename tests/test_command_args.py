@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import main
-from app.commands.common import EXIT_USAGE, UsageError, parse_method_paths, parse_methods
+from cli.common import EXIT_USAGE, UsageError, parse_method_paths, parse_methods
 from inference.catalog import all_methods
 
 KNOWN = ["bicubic", "liif", "diif"]

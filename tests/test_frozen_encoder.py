@@ -19,10 +19,10 @@ import main
 from inference import checkpoint, registry
 from inference.catalog import load_upscaler
 from inference.checkpoint import CheckpointError
-from inference.data import select
 from inference.release import LIIF_RELEASE, import_liif_release
-from inference.train import MODEL_FILE, Budget, export, learning_rate, recipe_for, train
 from tests.test_train import TINY_ENCODER, images, textured, tiny_config  # noqa: F401  (fixture)
+from training.data import select
+from training.train import MODEL_FILE, Budget, export, learning_rate, recipe_for, train
 
 
 def tiny_liif(seed: int = 0) -> torch.nn.Module:

@@ -1,5 +1,6 @@
-"""inference/ never imports Qt; widgets/ never imports torch (napari-style contract),
-directly (checked here without extra tools) and through any chain (import-linter)."""
+"""inference/, training/ and the command line (cli/) never import Qt; widgets/ never imports
+torch (napari-style contract), directly (checked here without extra tools) and through any
+chain (import-linter)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package, banned", [("inference", QT), ("widgets", TORCH)])
+@pytest.mark.parametrize("package, banned", [("inference", QT), ("training", QT), ("cli", QT), ("widgets", TORCH)])
 def test_package_does_not_import(package: str, banned: tuple[str, ...]) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
     assert files, f"{package}/ has no Python files"

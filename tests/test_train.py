@@ -17,8 +17,8 @@ from PIL import Image
 import main
 from inference import checkpoint, registry
 from inference.catalog import load_upscaler
-from inference.data import ImagePool, Sampler, list_images, make_shard, select, shard, shards_needed
-from inference.train import (LOG_FILE, MODEL_FILE, RECIPES, STATE_FILE, Budget, TrainConfig, export, learning_rate,
+from training.data import ImagePool, Sampler, list_images, make_shard, select, shard, shards_needed
+from training.train import (LOG_FILE, MODEL_FILE, RECIPES, STATE_FILE, Budget, TrainConfig, export, learning_rate,
                              recipe_for, train, with_overrides)
 
 TINY_ENCODER = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}}

@@ -17,7 +17,7 @@ function of the step (halved every `halve_every` steps), so there is no
 scheduler state to lose.
 
 Batches are made on the training device from an in-memory pool of the
-shard's images (inference/data.py): LIIF's recipe per sample (scale, crop,
+shard's images (training/data.py): LIIF's recipe per sample (scale, crop,
 flips, antialiased bicubic LR quantised to 8 bits, 2304 target pixels), or
 whole HR crops decoded as lattices for DIIF.
 """
@@ -39,11 +39,12 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from . import checkpoint, registry
+from inference import checkpoint, registry
+from inference.geometry import Lattice, Region
+from inference.precision import native_bf16
+from inference.upscaler import device_label, pick_device
+
 from .data import DataSelection, ImagePool, Sampler
-from .geometry import Lattice, Region
-from .precision import native_bf16
-from .upscaler import device_label, pick_device
 
 STATE_FORMAT = "implicit-zoom-train/1"
 MODEL_FILE = "last.safetensors"

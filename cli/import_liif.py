@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from inference.catalog import WEIGHTS_DIR
     from inference.checkpoint import CheckpointError
     from inference.release import import_liif_release
-    from inference.train import metrics_from_report
+    from training.train import metrics_from_report
 
     try:
         metrics = metrics_from_report(args.metrics_from, "liif") if args.metrics_from else None

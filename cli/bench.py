@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from inference.bench import RESULTS_DIR
+from cli.bench_harness import RESULTS_DIR
 
 from .common import (
     EXIT_FAILED,
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from inference import bench
+    from cli import bench_harness as bench
     from inference.catalog import all_methods
 
     known = all_methods()
@@ -182,9 +182,9 @@ def _bench_training(args: argparse.Namespace, methods: list[str]) -> int:
 
     import torch
 
-    from inference.data import select
-    from inference.train import time_steps
     from inference.upscaler import device_label, pick_device
+    from training.data import select
+    from training.train import time_steps
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-from", metavar="CHECKPOINT", default=None,
                         help="take the encoder from this checkpoint or shared encoder file and freeze it (no "
                              "gradients, run once per batch without a graph); switches to the decoder-only "
-                             "schedule (inference/train.py DECODER_ONLY)")
+                             "schedule (training/train.py DECODER_ONLY)")
     parser.add_argument("--warm-start", metavar="LIIF_CHECKPOINT", default=None,
                         help="start each decoder's layers that match LIIF's MLP from this LIIF checkpoint "
                              "(only when a run starts; recorded in the provenance)")
@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _methods(text: str) -> list[str]:
-    from inference.train import RECIPES
+    from training.train import RECIPES
 
     names = list(RECIPES) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
     if not names:
@@ -99,7 +99,7 @@ def _export_path(template: str, method: str, several: bool) -> Path:
 
 
 def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
-    from inference.train import metrics_from_report
+    from training.train import metrics_from_report
 
     out: dict[str, float] = {}
     if args.metrics_from:
@@ -114,8 +114,8 @@ def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    from inference import data as data_mod
-    from inference import train as train_mod
+    from training import data as data_mod
+    from training import train as train_mod
 
     if args.threads is not None:
         import torch

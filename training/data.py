@@ -28,21 +28,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-IMAGE_SUFFIXES = (".png", ".webp", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+from inference.files import IMAGE_SUFFIXES, list_images
+
 # A shard folder written by `make_shard` describes itself in this file.
 MANIFEST = "SHARD.json"
 # Default upper bound on a shard's files: what fits, with a run's state, in
 # the 64 MiB that travel to a lent GPU machine.
 DEFAULT_SHARD_BYTES = 35 * 1000 * 1000
-
-
-def list_images(root: str | Path) -> list[Path]:
-    """Image files under root (recursively), sorted by their relative path."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
-    return sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                  key=lambda p: p.relative_to(root).as_posix())
 
 
 def shard(paths: Sequence[Path], k: int, n: int) -> list[Path]:

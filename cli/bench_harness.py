@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .catalog import all_methods, is_interpolation, load_upscaler
-from .geometry import pane_lattice
-from .precision import PSNR_TOLERANCE_DB, native_bf16, torch_dtype
-from .upscaler import Upscaler, device_label, pick_device
+from inference.catalog import all_methods, is_interpolation, load_upscaler
+from inference.geometry import pane_lattice
+from inference.precision import PSNR_TOLERANCE_DB, native_bf16, torch_dtype
+from inference.upscaler import Upscaler, device_label, pick_device
 
 Loader = Callable[..., Upscaler]
 
@@ -338,13 +338,13 @@ class _Loaded:
 
 def _clear_transient_caches() -> None:
     """Caches that a first visit of a view does not have (tile caches aside)."""
-    from .methods import bicubic
+    from inference.methods import bicubic
 
     bicubic.clear_caches()
 
 
 def default_tile(device: torch.device) -> int:
-    from .render import CPU_TILE, DEFAULT_TILE
+    from inference.render import CPU_TILE, DEFAULT_TILE
 
     return DEFAULT_TILE if device.type == "cuda" else CPU_TILE
 
@@ -396,7 +396,7 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
     CPU-bound processes run beside every timed run (the viewer under load).
     `fit_threads`: before each tile, as many threads as other processes leave
     cores free, like the viewer's render worker (False: always the configured count)."""
-    from .render import Renderer, RenderRequest, ViewState, others_running, threads_for_load
+    from inference.render import Renderer, RenderRequest, ViewState, others_running, threads_for_load
 
     dev = _device_of(report)
     methods = methods or all_methods()
@@ -514,7 +514,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
     """A large synthetic image opened in the viewer's Renderer and looked at
     (fit, zoom 1, zoom 4 by default), features encoded on demand: time and
     peak memory of each view."""
-    from .render import Renderer, RenderRequest, ViewState
+    from inference.render import Renderer, RenderRequest, ViewState
 
     dev = _device_of(report)
     methods = methods or all_methods()
@@ -578,7 +578,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
 
 
 def _weights_id(upscaler: Upscaler) -> str:
-    from .render import weights_id
+    from inference.render import weights_id
 
     return weights_id(upscaler)
 
@@ -609,8 +609,8 @@ def add_precision_check(report: BenchReport, methods: list[str] | None, data_roo
     """PSNR change of each reduced precision against fp32, per method, set and
     scale, through `evaluate_image` (the evaluator's own protocol), with the
     time each took."""
-    from .data import list_images
-    from .evaluate import evaluate_image, load_rgb8
+    from inference.evaluate import evaluate_image, load_rgb8
+    from inference.files import list_images
 
     dev = _device_of(report)
     methods = [m for m in (methods or all_methods()) if not is_interpolation(m)]
