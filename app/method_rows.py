@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.provenance import format_fields
+
 NOT_STATED = "not stated"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,17 +51,7 @@ class MethodRow:
 
 def format_metrics(metrics: dict[str, Any]) -> str:
     """'psnr_div2k_x4 30.12; ssim 0.9012' (4 significant digits), or '—'."""
-    if not metrics:
-        return "\u2014"
-
-    def value(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        if isinstance(v, dict):
-            return ", ".join(f"{k} {value(x)}" for k, x in v.items())
-        return str(v)
-
-    return "; ".join(f"{k} {value(v)}" for k, v in metrics.items())
+    return format_fields(metrics) if metrics else "\u2014"
 
 
 def _first(provenance: dict[str, Any], *keys: str) -> str:

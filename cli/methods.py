@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Provenance fields shown first, in this order, when a checkpoint has them.
-PROVENANCE_ORDER = ("data", "steps", "epoch", "device", "time", "seconds", "date", "source")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -47,21 +44,8 @@ def describe(name: str) -> dict[str, Any]:
     return info
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_format_value(v)}" for k, v in value.items())
-    return str(value)
-
-
-def _ordered(provenance: dict[str, Any]) -> list[tuple[str, Any]]:
-    first = [(k, provenance[k]) for k in PROVENANCE_ORDER if k in provenance and provenance[k] not in (None, "")]
-    rest = [(k, v) for k, v in provenance.items() if k not in PROVENANCE_ORDER and v not in (None, "")]
-    return first + rest
-
-
 def format_text(methods: list[dict[str, Any]]) -> str:
+    from inference.provenance import format_fields, ordered_provenance
     from inference.upscaler import WeightsInfo
 
     lines: list[str] = []
@@ -82,10 +66,9 @@ def format_text(methods: list[dict[str, Any]]) -> str:
         if m.get("expected_weights") and not m["weights"]:
             lines.append(f"{pad}weights would be read from {m['expected_weights']}")
         if m["provenance"]:
-            provenance = "; ".join(f"{k} {_format_value(v)}" for k, v in _ordered(m["provenance"]))
-            lines.append(f"{pad}provenance: {provenance}")
+            lines.append(f"{pad}provenance: {format_fields(ordered_provenance(m['provenance']))}")
         if m["metrics"]:
-            lines.append(pad + "metrics: " + "; ".join(f"{k} {_format_value(v)}" for k, v in m["metrics"].items()))
+            lines.append(f"{pad}metrics: {format_fields(m['metrics'])}")
         lines.append(f"{pad}paper: {m['paper']}")
     return "\n".join(lines)
 

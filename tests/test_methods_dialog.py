@@ -35,6 +35,23 @@ def test_trained_row_shows_source_licence_steps_and_metrics(tmp_path: Path) -> N
     assert row.loaded_from == str(tmp_path / "liif.safetensors") and row.can_load_weights
 
 
+
+def test_methods_command_words_figures_as_the_dialog_does(tmp_path: Path) -> None:
+    """`main.py methods` and Help › Methods and Weights show a checkpoint's figures in the same
+    words; the command lists the provenance with data and steps first and leaves empty fields out."""
+    from cli.methods import format_text
+
+    metrics = {"psnr_set5_x4": 29.87654, "per_set": {"Set5": 31.23456}}
+    provenance = {"device": "cpu", "note": "", "steps": 1200, "data": "DIV2K train"}
+    row = method_row("liif", "LIIF", "p", interpolation=False,
+                     weights=WeightsInfo(True, "liif.safetensors", provenance, metrics), expected=None)
+    text = format_text([{"name": "liif", "display": "LIIF", "paper": "p", "learned": True, "trained": True,
+                         "weights": "liif.safetensors", "provenance": provenance, "metrics": metrics,
+                         "problem": None}])
+    assert row.metrics == "psnr_set5_x4 29.88; per_set Set5 31.23"
+    assert f"metrics: {row.metrics}" in text
+    assert "provenance: data DIV2K train; steps 1200; device cpu\n" in text
+
 def test_untrained_unusable_and_interpolation_rows(tmp_path: Path) -> None:
     expected = tmp_path / "diif.safetensors"
     untrained = method_row("diif", "DIIF", "p", interpolation=False, weights=WeightsInfo(False), expected=expected)
