@@ -20,9 +20,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError, one_line_errors
+
+if TYPE_CHECKING:
+    import torch
+
+    from inference.upscaler import Upscaler
 
 DEFAULT_SCALE = 4.0
 # Largest --size side accepted as a number at all (the zoom and memory limits refuse far less).
@@ -174,26 +179,19 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from app.batch import is_batch
-    from app.export_names import source_metadata
-    from inference import catalog, checkpoint, imageio
-    from inference.export import ExportCancelled, ExportError, check_export_size, export_region
-    from inference.files import reading_problem, same_file
-    from inference.geometry import Lattice, Region
-    from inference.render import MAX_ZOOM
-    from inference.upscaler import DecodeError, device_label, is_out_of_memory, pick_device
-
-    if is_batch(list(args.input), args.output):
-        return _run_batch(args)
-    args.input = args.input[0]
-    quiet = bool(args.quiet)
-    bits = parse_bits(args.bits)
+def _scale_and_size(args: argparse.Namespace, max_zoom: float) -> tuple[float | None, tuple[int, int] | None]:
+    """--scale or --size (not both), checked; None for the one not given."""
     if args.scale is not None and args.size is not None:
         raise UsageError("give --scale or --size, not both")
-    scale = parse_scale(args.scale, MAX_ZOOM) if args.scale is not None else None
+    scale = parse_scale(args.scale, max_zoom) if args.scale is not None else None
     size = parse_size(args.size) if args.size is not None else None
-    region_arg = parse_region(args.region) if args.region is not None else None
+    return scale, size
+
+
+def _check_method(args: argparse.Namespace) -> None:
+    """--method names a known method, and --weights fits it."""
+    from inference import catalog
+
     methods = catalog.all_methods()
     if args.method not in methods:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
@@ -201,18 +199,63 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--weights is empty; give a checkpoint file, or leave --weights out for the shipped weights")
     if catalog.is_interpolation(args.method) and args.weights:
         raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
+
+
+def _device(args: argparse.Namespace) -> torch.device:
+    """The torch device --device names, or a usage error in one line."""
+    from inference.upscaler import pick_device
+
+    try:
+        return pick_device(args.device)
+    except (ValueError, RuntimeError) as error:
+        message = str(error).splitlines()[0] if isinstance(error, ValueError) else \
+            f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)"
+        raise UsageError(message) from None
+
+
+def _load_upscaler(args: argparse.Namespace, device: torch.device, **options: Any) -> Upscaler:
+    """The method with --weights (else the shipped ones); an unusable file is a one-line failure."""
+    from inference import catalog, checkpoint
+
+    try:
+        return catalog.load_upscaler(args.method, device, weights=args.weights, **options)
+    except checkpoint.CheckpointError as error:
+        raise CommandError(str(error)) from None
+    except (ValueError, KeyError) as error:
+        raise CommandError(str(error.args[0] if error.args else error)) from None
+
+
+def _warn_untrained(upscaler: Upscaler) -> None:
+    # Always said, even with --quiet: the image would otherwise pass for a result.
+    _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
+         "the output comes from random weights and is not a result")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from app.batch import is_batch
+    from app.export_names import source_metadata
+    from inference import imageio
+    from inference.export import ExportCancelled, ExportError, check_export_size, export_region
+    from inference.files import reading_problem, same_file
+    from inference.geometry import Lattice, Region
+    from inference.render import MAX_ZOOM
+    from inference.upscaler import DecodeError, device_label, is_out_of_memory
+
+    if is_batch(list(args.input), args.output):
+        return _run_batch(args)
+    args.input = args.input[0]
+    quiet = bool(args.quiet)
+    bits = parse_bits(args.bits)
+    scale, size = _scale_and_size(args, MAX_ZOOM)
+    region_arg = parse_region(args.region) if args.region is not None else None
+    _check_method(args)
     try:
         fmt = imageio.output_format(args.output)
     except imageio.ImageSaveError as error:
         raise UsageError(str(error)) from None
     if bits not in imageio.FORMATS[Path(args.output).suffix.lower()][1]:
         raise UsageError(f"{fmt} cannot hold {bits}-bit images; use .png or .tif for 16-bit output")
-    try:
-        device = pick_device(args.device)
-    except (ValueError, RuntimeError) as error:
-        message = str(error).splitlines()[0] if isinstance(error, ValueError) else \
-            f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)"
-        raise UsageError(message) from None
+    device = _device(args)
     if reading_problem(args.input) is None and same_file(args.input, args.output) and not args.overwrite_input:
         raise UsageError(f"-o {args.output} is the input file itself; refused (give --overwrite-input to replace it)")
 
@@ -242,18 +285,11 @@ def _run(args: argparse.Namespace) -> int:
     except (imageio.ImageSaveError, ExportError) as error:
         raise CommandError(str(error)) from None
 
-    try:
-        upscaler = catalog.load_upscaler(args.method, device, weights=args.weights, precision=args.precision)
-    except checkpoint.CheckpointError as error:
-        raise CommandError(str(error)) from None
-    except (ValueError, KeyError) as error:
-        raise CommandError(str(error.args[0] if error.args else error)) from None
+    upscaler = _load_upscaler(args, device, precision=args.precision)
     if upscaler.weights.in_training:
         _say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
     elif not upscaler.weights.trained:
-        # Always said, even with --quiet: the image would otherwise pass for a result.
-        _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
-             "the output comes from random weights and is not a result")
+        _warn_untrained(upscaler)
 
     # A region is read with the margin its decode needs, and only that part is
     # converted to float (exact: the decode reads nothing beyond the margin).
@@ -299,36 +335,21 @@ def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
     from app.batch import expand_inputs, plan_batch, run_batch
-    from inference import catalog, checkpoint
     from inference.render import MAX_ZOOM
-    from inference.upscaler import device_label, pick_device
+    from inference.upscaler import device_label
 
     quiet = bool(args.quiet)
     bits = parse_bits(args.bits)
     if args.region is not None:
         raise UsageError("--region is for one image; leave it out when upscaling several")
-    if args.scale is not None and args.size is not None:
-        raise UsageError("give --scale or --size, not both")
-    scale = parse_scale(args.scale, MAX_ZOOM) if args.scale is not None else None
-    size = parse_size(args.size) if args.size is not None else None
+    scale, size = _scale_and_size(args, MAX_ZOOM)
     if size is None and scale is None:
         scale = DEFAULT_SCALE
-    methods = catalog.all_methods()
-    if args.method not in methods:
-        raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
-    if args.weights is not None and not args.weights.strip():
-        raise UsageError("--weights is empty; give a checkpoint file, or leave --weights out for the shipped weights")
-    if catalog.is_interpolation(args.method) and args.weights:
-        raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
+    _check_method(args)
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {args.output} is a file; with several inputs or a folder, -o names a folder")
-    try:
-        device = pick_device(args.device)
-    except (ValueError, RuntimeError) as error:
-        message = str(error).splitlines()[0] if isinstance(error, ValueError) else \
-            f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)"
-        raise UsageError(message) from None
+    device = _device(args)
     sources, problems = expand_inputs(list(args.input))
     for path, why in problems:
         _say(f"error: {path}: {why}")
@@ -338,15 +359,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CommandError(f"cannot make the folder {out_dir}: {error.strerror or error}") from None
-    try:
-        upscaler = catalog.load_upscaler(args.method, device, weights=args.weights)
-    except checkpoint.CheckpointError as error:
-        raise CommandError(str(error)) from None
-    except (ValueError, KeyError) as error:
-        raise CommandError(str(error.args[0] if error.args else error)) from None
+    upscaler = _load_upscaler(args, device)
     if not upscaler.weights.trained:
-        _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
-             "the output comes from random weights and is not a result")
+        _warn_untrained(upscaler)
     items = plan_batch(sources, out_dir, args.method, scale, size)
 
     def said(item: Any, outcome: str, message: str) -> None:
