@@ -20,3 +20,8 @@ def shown_method(method: str, zoom_x: float, zoom_y: float | None = None) -> tup
     if shrinks(zoom_x, zoom_y) and method != DOWNSCALE_METHOD:
         return DOWNSCALE_METHOD, DOWNSCALE_NOTE
     return method, ""
+
+
+def substitution_note(note: str, asked: str) -> str:
+    """What an export's metadata says when bicubic drew in place of `asked` (a display name)."""
+    return f"{note}; {asked} was asked for"

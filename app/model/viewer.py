@@ -18,7 +18,7 @@ import numpy as np
 
 from app.model.methods import MAX_PANES, MethodBook
 from app.model.sides import SideState, progress_summary
-from inference.downscale import shown_method
+from inference.downscale import shown_method, substitution_note
 from inference.geometry import Lattice, Region
 from inference.render import (
     MAX_ZOOM,
@@ -418,7 +418,7 @@ class ViewerModel:
         meta = self.export_metadata()
         shown, note = shown_method(method, lattice.zx, lattice.zy)
         if note:
-            meta["Note"] = f"{note}; {self.book.display_name(method)} was asked for"
+            meta["Note"] = substitution_note(note, self.book.display_name(method))
         return ExportPlan(shown, meta)
 
     def comparison_panes(self, lattice: Lattice) -> list[tuple[str, str]]:
