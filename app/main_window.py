@@ -7,8 +7,10 @@ wires it to the widgets and the render service. Panes and the slider only
 pushes it to every pane and the slider with non-emitting setters (so nothing
 loops), and schedules render requests: soon for wheel, pan and keys, after the
 zoom rests while the slider is dragged. Decoding happens in the render
-worker's thread. Menus are built in app/menus.py; export, the worker and
-weights, and reference mode are wired in their own modules.
+worker's thread. Menus are built in app/menus.py; the pane widget pair in
+app/pane_slot.py; files and session (file_actions), export (export_actions),
+the worker, preferences and weights (service_actions) and reference mode
+(reference_actions) are wired in their own modules, mixed in here.
 """
 
 from __future__ import annotations
@@ -23,31 +25,27 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
-    QFrame,
     QGridLayout,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
-    QVBoxLayout,
     QWidget,
 )
 
-import resources
 from app.export_actions import ExportActions
+from app.file_actions import SAMPLE_IMAGE, FileActions
 from app.image_opener import ImageOpener, OpenResult
-from app.menus import ABOUT, build_actions, build_menus, build_status_bar, build_toolbar
+from app.menus import build_actions, build_menus, build_status_bar, build_toolbar
 from app.model import MAX_PANES, SIDES, MethodBook, PaneState, SideState, ViewerModel, discover_methods, side_status
+from app.pane_slot import PaneSlot
 from app.recent_files import RecentFiles
 from app.reference_actions import ReferenceActions
 from app.service_actions import ServiceActions
 from inference.render import MAX_ZOOM, RenderedTile, ViewState, to_display
 from widgets.image_pane import ImagePane, ImageSource
-from widgets.method_picker import MethodEntry, MethodPicker
+from widgets.method_picker import MethodEntry
 from widgets.zoom_slider import ZoomSlider, format_zoom
 
-SAMPLE_IMAGE = resources.sample_image()
-OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;All files (*)"
 # Wheel, drag and key changes are coalesced this long before requesting tiles;
 # while the zoom slider is dragged, refining waits until it has rested this long.
 COALESCE_MS = 30
@@ -59,40 +57,7 @@ GRID = {1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (2, 2), 5: (2, 3), 6: (2, 3), 7: (2,
 __all__ = ["MAX_PANES", "SAMPLE_IMAGE", "MainWindow", "PaneSlot", "SideState", "run_gui"]
 
 
-class PaneSlot:
-    """One pane of the grid: its picker and image pane, over the model's `PaneState`."""
-
-    def __init__(self, state: PaneState, entries: list[MethodEntry]) -> None:
-        self.state = state
-        self.frame = QFrame()
-        self.frame.setFrameShape(QFrame.Shape.NoFrame)
-        self.picker = MethodPicker(entries)
-        self.pane = ImagePane()
-        layout = QVBoxLayout(self.frame)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.picker)
-        layout.addWidget(self.pane, 1)
-        if state.sides["a"].method in self.picker.names():
-            self.picker.set_method(state.sides["a"].method)
-        state.sides["a"].method = self.picker.method() or ""
-
-    @property
-    def uid(self) -> int:
-        return self.state.uid
-
-    @property
-    def sides(self) -> dict[str, SideState]:
-        return self.state.sides
-
-    def active_sides(self) -> list[str]:
-        return self.state.active_sides()
-
-    def target(self, side: str) -> tuple[int, str]:
-        return self.state.target(side)
-
-
-class MainWindow(ExportActions, ReferenceActions, ServiceActions, QMainWindow):
+class MainWindow(FileActions, ExportActions, ReferenceActions, ServiceActions, QMainWindow):
     imageOpened = Signal(str)
     openFinished = Signal(str, bool)  # path, shown (False: refused, the dialog said why); the newest open only
     paneUpdated = Signal(object)  # target
@@ -182,43 +147,6 @@ class MainWindow(ExportActions, ReferenceActions, ServiceActions, QMainWindow):
 
     def _entries(self) -> list[MethodEntry]:
         return [MethodEntry(*entry) for entry in self.model.book.entries(self.model.reference is not None)]
-
-    def _remembered_panes(self) -> list[Any]:
-        from app.settings import decode_panes
-
-        return decode_panes(self.settings.value("session/panes"), self.model.book.names, MAX_PANES)
-
-    def _remember_session(self) -> None:
-        """What a relaunch restores: the panes with their methods and splits, the window, the image."""
-        from app.settings import encode_panes
-
-        self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
-        self.settings.setValue("session/panes", encode_panes(
-            self.model.pane_memories([s.pane.split_fraction() for s in self._slots])))
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        if self.model.loaded is not None:
-            self.settings.setValue("session/image", str(Path(self.model.loaded.path).resolve()))
-
-    def startup_image(self, explicit: str | None = None) -> str:
-        """What a launch opens: the image named on the command line, else the
-        last one if it still exists, else the bundled sample."""
-        from app.settings import restorable_image
-
-        return explicit or restorable_image(self.settings.value("session/image")) or str(SAMPLE_IMAGE)
-
-    def recent_files(self) -> list[str]:
-        return self.recent.files()
-
-    def show_status(self, text: str, timeout_ms: int = 0, detail: str = "") -> None:
-        """A status-bar message that fits left of the permanent fields (QStatusBar
-        cuts it there without an ellipsis); the whole text is in the tooltip."""
-        bar = self.statusBar()
-        permanent = [w.x() for w in (self.error_legend, self.image_label, self.zoom_label, self.queue_label,
-                                     self.device_label) if w.isVisible() and w.x() > 0]
-        room = (min(permanent) if permanent else bar.width()) - 12
-        shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(40, room))
-        bar.setToolTip(detail or (text if shown != text else ""))
-        bar.showMessage(shown, timeout_ms)
 
     # ------------------------------------------------------------------ panes
 
@@ -361,49 +289,6 @@ class MainWindow(ExportActions, ReferenceActions, ServiceActions, QMainWindow):
     @property
     def _source(self) -> ImageSource | None:
         return getattr(self, "_image_source", None)
-
-    def open_dialog(self) -> None:
-        loaded = self.model.loaded
-        start = str(Path(loaded.path).parent) if loaded is not None else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, OPEN_FILTER)
-        if path:
-            self.open_path(path)
-
-    def browse(self, step: int) -> Path | None:
-        """Open the image `step` places after the current one in its folder
-        (PageDown / PageUp), keeping the view. Returns the path being opened."""
-        from app.browse import neighbour
-
-        if self.model.loaded is None:
-            return None
-        current = Path(self.model.loaded.path)
-        target = neighbour(current, step)
-        if target is None:
-            where = "last" if step > 0 else "first"
-            self.statusBar().showMessage(f"{current.name} is the {where} image in {current.parent}", 4000)
-            return None
-        self.open_path(target, keep_view=True)
-        return target
-
-    def copy_view(self) -> None:
-        """The active pane's view, as the pane shows it (no labels), to the clipboard."""
-        if self.model.image_rgb is None:
-            return
-        image = self.active_slot().pane.view_image()
-        QApplication.clipboard().setImage(image)
-        self.statusBar().showMessage(f"Copied pane {self.model.active + 1}'s view "
-                                     f"({image.width()} \u00d7 {image.height()}) to the clipboard", 4000)
-
-    def toggle_fullscreen(self) -> None:
-        if self.isFullScreen():
-            self.showNormal()
-        else:
-            self.showFullScreen()
-        self.fullscreen_action.setChecked(self.isFullScreen())
-
-    def toggle_labels(self) -> None:
-        for slot in self._slots:
-            slot.pane.set_show_labels(self.labels_action.isChecked())
 
     def open_path(self, path: str | Path, keep_view: bool = False) -> int:
         """Start opening an image: it is read and decoded in a background
@@ -652,9 +537,6 @@ class MainWindow(ExportActions, ReferenceActions, ServiceActions, QMainWindow):
                 event.acceptProposedAction()
                 self.open_path(url.toLocalFile())
                 return
-
-    def about(self) -> None:
-        QMessageBox.about(self, "Implicit Zoom", ABOUT)
 
     def changeEvent(self, event: Any) -> None:  # noqa: N802
         if hasattr(self, "actions_made"):
