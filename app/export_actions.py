@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
-from app.render_worker import ExportJob, ExportResult
+from app.render_worker import ExportJob, ExportKind, ExportResult
 from inference.geometry import Lattice
 
 COMPARISON_FILTER = "PNG image (*.png);;TIFF image (*.tif *.tiff);;WebP image (*.webp)"
@@ -70,7 +70,7 @@ class ExportActions:
             QMessageBox.warning(self, "Export", "Nothing of the image is in that area.")  # type: ignore
             return False
         plan = self.model.export_plan(lattice, method or self.active_slot().sides["a"].method)  # type: ignore
-        self._start_export(ExportJob("region", str(path), lattice, self.model.image_id, method=plan.method,
+        self._start_export(ExportJob(ExportKind.REGION, str(path), lattice, self.model.image_id, method=plan.method,
                                      bits=bits, metadata=plan.metadata), progress_dialog)
         return True
 
@@ -90,7 +90,7 @@ class ExportActions:
         if lattice is None:
             QMessageBox.warning(self, "Export comparison", "Nothing of the image is in view.")  # type: ignore
             return False
-        self._start_export(ExportJob("comparison", str(path), lattice, self.model.image_id,
+        self._start_export(ExportJob(ExportKind.COMPARISON, str(path), lattice, self.model.image_id,
                                      panes=self.model.comparison_panes(lattice),
                                      metadata=self.model.export_metadata()), progress_dialog)
         return True

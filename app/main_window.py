@@ -41,7 +41,7 @@ from app.pane_slot import PaneSlot
 from app.recent_files import RecentFiles
 from app.reference_actions import ReferenceActions
 from app.service_actions import ServiceActions
-from inference.render import MAX_ZOOM, RenderedTile, ViewState, to_display
+from inference.render import MAX_ZOOM, Phase, RenderedTile, ViewState, to_display
 from widgets.image_pane import ImagePane, ImageSource
 from widgets.method_picker import MethodEntry
 from widgets.zoom_slider import ZoomSlider, format_zoom
@@ -480,7 +480,7 @@ class MainWindow(FileActions, ExportActions, ReferenceActions, ServiceActions, Q
         if tile.final:
             slot.pane.finish_generation(side)
         self._update_label(slot, side)
-        if tile.final or tile.phase == "full":
+        if tile.final or tile.phase == Phase.FULL:
             self._update_progress_status()
         self.paneUpdated.emit(tile.target)
 

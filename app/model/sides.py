@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from inference.downscale import DOWNSCALE_NOTE
+from inference.render import Phase
 from widgets.pane_label import SideStatus, format_estimate
 
 # Notes from the renderer, as a pane's label says them (the tooltip has the whole note).
@@ -94,7 +95,7 @@ class SideState:
 
     def tile_shown(self, tile: Any, now: float) -> None:
         """A tile of the current render (inference.render.RenderedTile) is on screen."""
-        if tile.phase == "full":
+        if tile.phase == Phase.FULL:
             self.note = tile.note
             self.full_done += 1
             self.full_total = max(self.full_total, self.full_done + tile.full_remaining)
@@ -106,7 +107,7 @@ class SideState:
             self.seconds = (now - self.started if self.started is not None else tile.seconds) \
                 if self.decoded_any else 0.0
             self.state = "untrained" if tile.untrained else "done"
-        elif tile.phase in ("coarse", "full"):
+        elif tile.phase in (Phase.COARSE, Phase.FULL):
             self.state = "refining"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable, Iterator, cast
 
 import numpy as np
 
@@ -124,7 +124,8 @@ class ViewerModel:
         return self.panes[self.active]
 
     def find(self, target: Hashable) -> tuple[PaneState, str] | None:
-        uid, side = target  # type: ignore[misc]
+        """The pane side a (uid, side) target names; None once the pane is gone."""
+        uid, side = cast(tuple[int, str], target)
         for pane in self.panes:
             if pane.uid == uid:
                 return pane, side
@@ -363,7 +364,8 @@ class ViewerModel:
 
     def pane_choices(self) -> tuple[list[tuple[str, str]], int]:
         """(label, method) of every shown side for the export dialog, and the active pane's index in it."""
-        choices, active = [], 0
+        choices: list[tuple[str, str]] = []
+        active = 0
         for i, pane in enumerate(self.panes):
             if i == self.active:
                 active = len(choices)
