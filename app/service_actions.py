@@ -112,7 +112,7 @@ class ServiceActions:
         self.service = self._make_service(old.generations)
         old.deleteLater()
         self.device_label.setText("Device: starting\u2026")  # type: ignore
-        self.model.book.forget_loaded()
+        self.model.worker_restarted()
         if self.model.image_rgb is not None:
             self.service.set_image(self.model.image_id, self.model.image_rgb)
         if self.model.reference is not None:
@@ -121,8 +121,6 @@ class ServiceActions:
             self.service.load_weights(path, [method])
         for slot in self._slots:  # type: ignore
             for side in SIDES:
-                slot.sides[side].metrics.clear()
-                slot.sides[side].seconds = None
                 slot.pane.clear_tiles(side)
             self._request_whole_metrics(slot)  # type: ignore
         self.request_render()  # type: ignore
@@ -170,20 +168,14 @@ class ServiceActions:
     @Slot(str, str)
     def _on_weights_loaded(self, method: str, path: str) -> None:
         book = self.model.book
-        for slot in self._slots:  # type: ignore
-            for side in SIDES:
-                st = slot.sides[side]
-                if st.method != method:
-                    continue
-                st.forget_results()
-                st.state = "preview"  # until the new weights' tiles arrive
-                slot.pane.clear_tiles(side)
-                slot.pane.set_overlay(side, 1, 1, 0, 0, None)
-                self._update_label(slot, side)  # type: ignore
-            if method in (slot.sides["a"].method, slot.sides["b"].method):
-                self._request_whole_metrics(slot)  # type: ignore
-        book.weights_paths[method] = str(path)
-        book.inspected.pop(method, None)
+        replaced = self.model.weights_replaced(method, path)
+        for state, side in replaced:
+            slot = self._slot_of(state)  # type: ignore
+            slot.pane.clear_tiles(side)
+            slot.pane.set_overlay(side, 1, 1, 0, 0, None)
+            self._update_label(slot, side)  # type: ignore
+        for state in dict.fromkeys(state for state, _ in replaced):
+            self._request_whole_metrics(self._slot_of(state))  # type: ignore
         self._refresh_methods_dialog()
         weights = book.weights_known.get(method)
         summary = f": {weights.summary}" if weights is not None else ""

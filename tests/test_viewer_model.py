@@ -323,3 +323,18 @@ def test_labels_of_methods_in_the_picker() -> None:
     book.weights_known["liif"] = Weights(trained=True)
     assert book.label("liif") == "LIIF" and book.tooltip("liif") == "LIIF: 12 steps"
     assert [e[0] for e in book.entries(reference=True)] == ["bicubic", "liif", GROUND_TRUTH]
+
+
+def test_loaded_weights_make_the_sides_showing_that_method_start_over() -> None:
+    model = model_with_image(panes=("liif", "bicubic"))
+    liif, bicubic = model.panes[0].sides["a"], model.panes[1].sides["a"]
+    for st in (liif, bicubic):
+        st.state, st.seconds, st.metrics["whole"] = "done", 2.0, object()
+    model.book.inspected["liif"] = (None, "not checked yet")
+    replaced = model.weights_replaced("liif", "/weights/mine.safetensors")
+    assert replaced == [(model.panes[0], "a")]
+    assert (liif.state, liif.seconds, liif.metrics) == ("preview", None, {})
+    assert (bicubic.state, bicubic.seconds) == ("done", 2.0) and bicubic.metrics
+    assert model.book.weights_paths == {"liif": "/weights/mine.safetensors"} and "liif" not in model.book.inspected
+    # Help › Methods and Weights names the file the weights came from.
+    assert next(r for r in model.book.rows() if r.name == "liif").loaded_from == "/weights/mine.safetensors"

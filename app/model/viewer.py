@@ -38,9 +38,9 @@ PLAN_TILE = 256
 Rect = tuple[float, float, float, float]
 
 
-@dataclass
+@dataclass(eq=False)
 class PaneState:
-    """One pane: side "a" is the whole pane, or the left of a split one."""
+    """One pane: side "a" is the whole pane, or the left of a split one. Compared by identity."""
 
     uid: int
     sides: dict[str, SideState] = field(default_factory=lambda: {"a": SideState(), "b": SideState()})
@@ -179,6 +179,28 @@ class ViewerModel:
 
         return [PaneMemory(p.sides["a"].method, p.sides["b"].method if p.split and p.sides["b"].method else None,
                            fraction) for p, fraction in zip(self.panes, fractions)]
+
+    def weights_replaced(self, method: str, path: str) -> list[tuple[PaneState, str]]:
+        """`method` now uses the weights in `path`: each side showing it drops its
+        scores, time and error and waits for the new tiles. Returns those sides."""
+        self.book.weights_paths[method] = str(path)
+        self.book.inspected.pop(method, None)
+        replaced = []
+        for pane in self.panes:
+            for side in SIDES:
+                if pane.sides[side].method == method:
+                    pane.sides[side].forget_results()
+                    pane.sides[side].state = "preview"  # until the new weights' tiles arrive
+                    replaced.append((pane, side))
+        return replaced
+
+    def worker_restarted(self) -> None:
+        """A new render worker (Preferences changed): what the old one loaded, scored and timed is forgotten."""
+        self.book.forget_loaded()
+        for pane in self.panes:
+            for side in SIDES:
+                pane.sides[side].metrics.clear()
+                pane.sides[side].seconds = None
 
     # ------------------------------------------------------------------ image
 
