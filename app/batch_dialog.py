@@ -205,7 +205,7 @@ class FolderUpscale(QObject):
         here = str(Path(w.loaded.path).parent) if w.loaded is not None else str(Path.home())
         folder = str(w.settings.value("batchInput") or here)
         output = str(w.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
-        methods = [(n, w._method_label(n)) for n in w.method_names]
+        methods = [(n, w.model.book.label(n)) for n in w.model.book.names]
         dialog = BatchDialog(methods, w.active_slot().sides["a"].method, folder, output, w)
         if dialog.exec() != BatchDialog.DialogCode.Accepted:
             return
@@ -231,7 +231,8 @@ class FolderUpscale(QObject):
         runner = BatchRunner(items, lambda: w._batch_upscaler(spec.method), spec, MAX_ZOOM, self)
         self.runner = runner
         if interactive:
-            dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {w.display_name(spec.method)}\u2026",
+            name = w.model.book.display_name(spec.method)
+            dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {name}\u2026",
                                      "Cancel", 0, 100 * len(items), w)
             dialog.setWindowTitle("Upscale Folder")
             dialog.setMinimumDuration(0)

@@ -66,3 +66,17 @@ def restorable_image(path: Any) -> str | None:
     if not path or not isinstance(path, str):
         return None
     return path if Path(path).is_file() else None
+
+
+# ---------------------------------------------------------------- recent files
+
+def recent_list(value: Any) -> list[str]:
+    """The stored recent files as a list of paths (QSettings gives a str for one)."""
+    if isinstance(value, str):
+        value = [value]
+    return [str(v) for v in (value or [])]
+
+
+def with_recent(files: list[str], path: str, limit: int) -> list[str]:
+    """`path` first, once, then the others, at most `limit`."""
+    return ([path] + [p for p in files if p != path])[:limit]

@@ -234,7 +234,8 @@ def _warn_untrained(upscaler: Upscaler) -> None:
 def _run(args: argparse.Namespace) -> int:
     from app.batch import is_batch
     from app.export_names import source_metadata
-    from inference import imageio
+    from inference import catalog, imageio
+    from inference.downscale import shown_method, substitution_note
     from inference.export import ExportCancelled, ExportError, check_export_size, export_region
     from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
@@ -285,11 +286,19 @@ def _run(args: argparse.Namespace) -> int:
     except (imageio.ImageSaveError, ExportError) as error:
         raise CommandError(str(error)) from None
 
-    upscaler = _load_upscaler(args, device, precision=args.precision)
-    if upscaler.weights.in_training:
-        _say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
-    elif not upscaler.weights.trained:
-        _warn_untrained(upscaler)
+    # At or below 1:1 the antialiased bicubic draws, as in the viewer's panes and exports.
+    method, downscale_note = shown_method(args.method, zoom_x, zoom_y)
+    if downscale_note:
+        upscaler = catalog.load_upscaler(method, device)
+        asked = catalog.display_name(args.method)
+        if not quiet:
+            _say(f"note: zoom {zoom_x:.4g} x {zoom_y:.4g}: {downscale_note}; {asked} was asked for")
+    else:
+        upscaler = _load_upscaler(args, device, precision=args.precision)
+        if upscaler.weights.in_training:
+            _say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
+        elif not upscaler.weights.trained:
+            _warn_untrained(upscaler)
 
     # A region is read with the margin its decode needs, and only that part is
     # converted to float (exact: the decode reads nothing beyond the margin).
@@ -312,6 +321,8 @@ def _run(args: argparse.Namespace) -> int:
     lattice = Lattice.from_region(Region(region.x - x0, region.y - y0, region.w, region.h), size[0], size[1])
     record = Lattice.from_region(region, size[0], size[1])
     metadata = source_metadata(args.input)
+    if downscale_note:
+        metadata["Note"] = substitution_note(downscale_note, asked)
     try:
         features = upscaler.encode(loaded.rgb)
         with _progress_bar(quiet, f"{upscaler.display}") as progress:

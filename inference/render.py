@@ -29,6 +29,7 @@ from typing import Any, Callable, Generic, Hashable, Iterator, TypeVar
 
 import numpy as np
 
+from .downscale import DOWNSCALE_METHOD, shown_method
 from .geometry import Lattice, canonical_zoom, pane_lattice
 
 DEFAULT_TILE = 256
@@ -51,9 +52,6 @@ COARSE_SKIP_S = 0.25
 COARSE_FACTOR_RANGE = (2.0, 16.0)
 # Decodes smaller than this say more about per-call overhead than throughput.
 RATE_MIN_POINTS = 4096
-# The method shown at zoom <= 1, whatever the pane asked for.
-DOWNSCALE_METHOD = "bicubic"
-DOWNSCALE_NOTE = "zoom \u2264 1: antialiased bicubic (models add nothing when shrinking)"
 
 
 class Phase(str, Enum):
@@ -607,9 +605,7 @@ class Renderer:
 
     def effective_method(self, method: str, zoom: float) -> tuple[str, str]:
         """(method actually shown, note): at zoom <= 1 the antialiased bicubic."""
-        if zoom <= 1.0 and method != DOWNSCALE_METHOD:
-            return DOWNSCALE_METHOD, DOWNSCALE_NOTE
-        return method, ""
+        return shown_method(method, zoom)
 
     # -- the tile cache: blocks, and blocks that contain them ----------------
 

@@ -1,10 +1,13 @@
 """inference/, training/ and the command line (cli/) never import Qt; widgets/ never imports
-torch (napari-style contract), directly (checked here without extra tools) and through any
-chain (import-linter)."""
+torch; the viewer's model (app/model/) never imports Qt (napari-style contract), directly
+(checked here without extra tools) and through any chain (import-linter, and a fresh
+interpreter for the model)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,8 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package, banned", [("inference", QT), ("training", QT), ("cli", QT), ("widgets", TORCH)])
+@pytest.mark.parametrize("package, banned", [("inference", QT), ("training", QT), ("cli", QT), ("widgets", TORCH),
+                                             ("app/model", QT)])
 def test_package_does_not_import(package: str, banned: tuple[str, ...]) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
     assert files, f"{package}/ has no Python files"
@@ -46,3 +50,13 @@ def test_transitive_contracts_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.syspath_prepend(str(ROOT))
     assert cli.lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True) == 0
+
+
+def test_viewer_model_loads_no_qt_through_any_import() -> None:
+    """Not only its own imports: nothing app.model pulls in loads Qt either
+    (checked in a fresh interpreter, where nothing else has loaded it)."""
+    code = ("import sys, app.model, app.model.viewer, app.model.sides, app.model.methods; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {%s}))" % ", ".join(repr(m) for m in QT))
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"importing app.model loaded {result.stdout.strip()}"

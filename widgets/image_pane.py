@@ -39,6 +39,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from inference.render import ViewState, fit_zoom, image_extent
 from widgets import pane_label
+from widgets.pane_label import SideStatus
 
 # One wheel notch (120 units) zooms by this factor; keys use the same step.
 ZOOM_STEP = 2.0 ** 0.25
@@ -114,22 +115,6 @@ class TileEntry:
     @property
     def height(self) -> int:
         return self.array.shape[0]
-
-
-@dataclass
-class SideStatus:
-    """What the corner label of one side says. `seconds`: the current render's
-    time (elapsed while it runs); `progress`: e.g. "3/12 tiles"; `remaining_s`:
-    the estimate of the time left; `tooltip`: more than the label has room for."""
-
-    method: str = ""
-    state: str = ""
-    seconds: float | None = None
-    notes: list[str] = field(default_factory=list)
-    metrics: list[str] = field(default_factory=list)
-    tooltip: str = ""
-    progress: str = ""
-    remaining_s: float | None = None
 
 
 @dataclass

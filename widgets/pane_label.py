@@ -8,6 +8,7 @@ single word wider than the room, or text past MAX_LINES, is cut with "…".
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 SEPARATOR = "  \u00b7  "
@@ -15,6 +16,22 @@ ELLIPSIS = "\u2026"
 MAX_LINES = 8
 
 Measure = Callable[[str], float]
+
+
+@dataclass
+class SideStatus:
+    """What the corner label of one side says. `seconds`: the current render's
+    time (elapsed while it runs); `progress`: e.g. "3/12 tiles"; `remaining_s`:
+    the estimate of the time left; `tooltip`: more than the label has room for."""
+
+    method: str = ""
+    state: str = ""
+    seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    tooltip: str = ""
+    progress: str = ""
+    remaining_s: float | None = None
 
 
 def format_seconds(seconds: float) -> str:

@@ -1,0 +1,9 @@
+"""The viewer without Qt (napari's components/ beside its Qt layer): state
+and rules that tests drive without a window. Never imports Qt."""
+
+from app.model.methods import MAX_PANES, MethodBook, discover_methods
+from app.model.sides import SideState, side_status
+from app.model.viewer import SIDES, ExportPlan, MetricsRequest, PaneState, ViewerModel
+
+__all__ = ["MAX_PANES", "SIDES", "ExportPlan", "MethodBook", "MetricsRequest", "PaneState", "SideState",
+           "ViewerModel", "discover_methods", "side_status"]
