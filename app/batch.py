@@ -92,11 +92,13 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
     'skipped' or 'failed'. A failure (unreadable image, too large, disk
     full...) is recorded and the batch goes on; `cancel` stops it between
     tiles, writing nothing for the image in progress."""
-    from inference import imageio
+    from inference import catalog, imageio
+    from inference.downscale import shown_method, substitution_note
     from inference.export import ExportCancelled, export_region
     from inference.geometry import Lattice, Region
 
     report = BatchReport()
+    downscaler: Any = None  # bicubic, made the first time an image shrinks
     for index, item in enumerate(items):
         if cancel is not None and cancel():
             report.cancelled = True
@@ -113,9 +115,17 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             lattice = Lattice.from_region(region, out_w, out_h)
             if max_zoom is not None and max(lattice.zx, lattice.zy) > max_zoom:
                 raise ValueError(f"a zoom of {max(lattice.zx, lattice.zy):.4g} is over the limit of {max_zoom:g}")
-            features = upscaler.encode(loaded.rgb)
+            # At or below 1:1 bicubic draws, as in the viewer and the one-image command.
+            drawn_by, note = shown_method(upscaler.name, lattice.zx, lattice.zy)
+            chosen, metadata = upscaler, source_metadata(item.source)
+            if note:
+                if downscaler is None:
+                    downscaler = catalog.load_upscaler(drawn_by, upscaler.device)
+                chosen = downscaler
+                metadata["Note"] = substitution_note(note, upscaler.display)
+            features = chosen.encode(loaded.rgb)
             tile_progress = (lambda d, t, i=index: progress(i, len(items), d, t)) if progress else None
-            export_region(upscaler, features, lattice, item.output, bits=bits, metadata=source_metadata(item.source),
+            export_region(chosen, features, lattice, item.output, bits=bits, metadata=metadata,
                           progress=tile_progress, cancel=cancel)
         except ExportCancelled:
             report.cancelled = True

@@ -370,8 +370,10 @@ def _run_batch(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CommandError(f"cannot make the folder {out_dir}: {error.strerror or error}") from None
-    upscaler = _load_upscaler(args, device)
-    if not upscaler.weights.trained:
+    upscaler = _load_upscaler(args, device, precision=args.precision)
+    if upscaler.weights.in_training:
+        _say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
+    elif not upscaler.weights.trained:
         _warn_untrained(upscaler)
     items = plan_batch(sources, out_dir, args.method, scale, size)
 

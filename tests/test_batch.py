@@ -160,3 +160,37 @@ def test_cancel_stops_the_batch_and_writes_nothing_more(qtbot, tmp_path: Path, m
         gate.set()
     assert blocker.args[0].cancelled and not blocker.args[0].written
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_batch_below_one_to_one_draws_bicubic_like_the_single_image_command(tmp_path: Path) -> None:
+    """A folder shrunk to half size gives bicubic's pixels whatever method was
+    asked, says so in each file, and agrees with `upscale` of one image."""
+    source = png(tmp_path / "a.png", seed=4)
+    asked = load_upscaler("liif", "cpu")
+    items = plan_batch([source], tmp_path / "out", "liif", 0.5)
+    (tmp_path / "out").mkdir()
+    report = run_batch(items, asked, scale=0.5, size=None)
+    bicubic_items = plan_batch([source], tmp_path / "ref", "bicubic", 0.5)
+    (tmp_path / "ref").mkdir()
+    run_batch(bicubic_items, load_upscaler("bicubic", "cpu"), scale=0.5, size=None)
+    single = tmp_path / "single.png"
+    assert cli("upscale", str(source), "--method", "liif", "--scale", "0.5", "-o", str(single), "--quiet") == 0
+    written = np.asarray(Image.open(report.written[0]))
+    assert np.array_equal(written, np.asarray(Image.open(bicubic_items[0].output)))
+    assert np.array_equal(written, np.asarray(Image.open(single)))
+    note = read_metadata(report.written[0]).get("Note", "")
+    assert "bicubic" in note and asked.display in note
+
+
+def test_cli_batch_takes_the_precision_asked_for(tmp_path: Path) -> None:
+    png(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    assert cli("upscale", str(tmp_path / "in"), "--method", "liif", "--scale", "2", "--precision", "fp32",
+               "-o", str(out), "--quiet") == 0
+    (written,) = out.iterdir()
+    assert read_metadata(written).get("Precision", "fp32") == "fp32"
+    if load_upscaler("liif", "cpu").precision != "fp32":  # bf16 is the default where the CPU runs it natively
+        auto = tmp_path / "auto"
+        assert cli("upscale", str(tmp_path / "in"), "--method", "liif", "--scale", "2", "-o", str(auto),
+                   "--quiet") == 0
+        assert read_metadata(next(auto.iterdir())).get("Precision") == load_upscaler("liif", "cpu").precision
