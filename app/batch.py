@@ -111,7 +111,11 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
         try:
             loaded = imageio.load_image(item.source)
             region = Region.whole(loaded.width, loaded.height)
-            out_w, out_h = size if size else (max(1, round(loaded.width * scale)), max(1, round(loaded.height * scale)))
+            if size:
+                out_w, out_h = size
+            else:
+                assert scale is not None, "a batch takes a scale or a size"
+                out_w, out_h = max(1, round(loaded.width * scale)), max(1, round(loaded.height * scale))
             lattice = Lattice.from_region(region, out_w, out_h)
             if max_zoom is not None and max(lattice.zx, lattice.zy) > max_zoom:
                 raise ValueError(f"a zoom of {max(lattice.zx, lattice.zy):.4g} is over the limit of {max_zoom:g}")

@@ -28,7 +28,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
     def error(message: str) -> None:
         parser.exit(EXIT_USAGE, f"{parser.prog}: error: {message} (see --help)\n")
 
-    parser.error = error  # type: ignore[method-assign]
+    parser.error = error  # type: ignore[method-assign,assignment]
 
 
 def say(line: str) -> None:

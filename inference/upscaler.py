@@ -153,6 +153,8 @@ class Upscaler(ABC):
     display: str
     weights: WeightsInfo
     device: torch.device
+    # What decoding runs in; interpolation is plain fp32 arithmetic.
+    precision: str = "fp32"
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Any:
