@@ -90,3 +90,16 @@ def test_a_frozen_bf16_step_equals_the_autocast_step(method: str, images: Path, 
         cosine = F.cosine_similarity(fast[name].flatten().double(), ref[name].flatten().double(), dim=0)
         assert cosine > 0.99, (name, float(cosine))
         torch.testing.assert_close(fast[name].norm(), ref[name].norm(), rtol=5e-2, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 9), (1, 64, 3, 3), (1, 1, 4, 5)])
+def test_unfold_without_a_graph_gives_the_values_of_torch_unfold(shape: tuple[int, int, int, int]) -> None:
+    from inference.methods.base import unfold3x3
+
+    torch.manual_seed(0)
+    # A channel slice is not contiguous: the fast path must read it right too.
+    feat = torch.randn(shape[0], shape[1] + 2, shape[2], shape[3])[:, 1:-1]
+    b, c, h, w = feat.shape
+    want = F.unfold(feat, 3).view(b, c * 9, h - 2, w - 2)
+    torch.testing.assert_close(unfold3x3(feat), want, rtol=0, atol=0)
+    torch.testing.assert_close(unfold3x3(feat.requires_grad_()), want, rtol=0, atol=0)

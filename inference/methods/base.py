@@ -70,7 +70,18 @@ def unfold3x3(feat_with_halo: torch.Tensor) -> torch.Tensor:
     """3x3 neighbourhood of every pixel, channel-major (c * 9 + k) like the
     public LIIF code. Input carries a 1-pixel halo (true neighbours or zeros)."""
     b, c, h, w = feat_with_halo.shape
-    return F.unfold(feat_with_halo, 3).view(b, c * 9, h - 2, w - 2)
+    if feat_with_halo.requires_grad:
+        return F.unfold(feat_with_halo, 3).view(b, c * 9, h - 2, w - 2)
+    # Without a graph (inference, or a frozen encoder in training): gathered
+    # straight from channels-last features into channels-last memory, one
+    # copy, so that `project` multiplies pixel rows without transposing the
+    # 9C-wide map first (each call did; IPE-LIIF and DIINN call it 4 times).
+    # Same values as F.unfold.
+    x = feat_with_halo.contiguous(memory_format=torch.channels_last)
+    sb, sc, sh, sw = x.stride()
+    taps = x.as_strided((b, h - 2, w - 2, 3, 3, c), (sb, sh, sw, sh, sw, sc)).reshape(b, h - 2, w - 2, 9, c)
+    rows = taps.transpose(-1, -2).reshape(b, h - 2, w - 2, c * 9)  # channel-major: c * 9 + k
+    return rows.permute(0, 3, 1, 2)
 
 
 def project(x: torch.Tensor, layer: nn.Linear, start: int, stop: int, bias: bool) -> torch.Tensor:
