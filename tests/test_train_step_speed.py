@@ -16,7 +16,7 @@ from inference.data import ImagePool, select
 from inference.geometry import Lattice, Region
 from inference.methods.base import FeatureWindow
 from inference.train import MethodRun
-from tests.test_train import TINY_ENCODER, images, tiny_config  # noqa: F401  (fixture)
+from tests.test_train import TINY_ENCODER, images, initial_weights, tiny_config  # noqa: F401  (fixture)
 
 
 def test_window_gather_matches_torch_gather_values_and_gradients() -> None:
@@ -103,3 +103,30 @@ def test_unfold_without_a_graph_gives_the_values_of_torch_unfold(shape: tuple[in
     want = F.unfold(feat, 3).view(b, c * 9, h - 2, w - 2)
     torch.testing.assert_close(unfold3x3(feat), want, rtol=0, atol=0)
     torch.testing.assert_close(unfold3x3(feat.requires_grad_()), want, rtol=0, atol=0)
+
+
+def test_a_frozen_bf16_run_resumes_to_the_weights_of_one_long_run(images: Path, tmp_path: Path) -> None:  # noqa: F811
+    from inference.train import MODEL_FILE, Budget, train
+
+    torch.manual_seed(1)
+    encoder = tmp_path / "enc.safetensors"
+    checkpoint.save_encoder(encoder, registry.build("liif", **TINY_ENCODER), TINY_ENCODER["encoder_spec"],
+                            provenance={"source": "test"})
+    quiet = {"say": lambda _line: None, "device": "cpu", "amp": "bf16"}
+    data = select(images)
+
+    def config(folder: str):
+        c = tiny_config("ipe-liif", tmp_path / folder)
+        c.encoder_from = encoder
+        return c
+
+    train([config("straight")], data, Budget(steps=4), **quiet)
+    train([config("resumed")], data, Budget(steps=2), **quiet)
+    (second,) = train([config("resumed")], data, Budget(steps=4), **quiet)
+    assert second.step == 4 and second.segments == 2
+    a = checkpoint.load(tmp_path / "straight" / MODEL_FILE).state_dict
+    b = checkpoint.load(tmp_path / "resumed" / MODEL_FILE).state_dict
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+    start = initial_weights("ipe-liif")
+    assert any(not torch.equal(v, start[k]) for k, v in a.items() if not k.startswith("encoder."))
