@@ -78,13 +78,32 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--name", default="cpu-train-speed")
     parser.add_argument("--note", default="", help="what else ran on the machine")
+    parser.add_argument("--from-log", type=Path, default=None,
+                        help="write the tables from the printed lines of an interrupted run instead of measuring "
+                             "(batch x pixels are then taken from the recipes)")
+    parser.add_argument("--started", default="", help="with --from-log: when that run started")
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     samples: dict[tuple[str, int, str], list[tuple[float, float]]] = {}
     batches: dict[str, tuple[int, int]] = {}
     loads = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    for round_index in range(args.rounds):
+    if args.from_log is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from inference.train import recipe_for
+
+        started = args.started or started
+        for line in args.from_log.read_text().splitlines():
+            words = line.split()
+            if len(words) == 12 and words[0] == "round":
+                method, threads, label = words[5], int(words[3]), words[4]
+                samples.setdefault((method, threads, label), []).append((float(words[7]), float(words[10])))
+                r = recipe_for(method, frozen_encoder=True)
+                pixels = r.samples if r.target == "points" else r.hr_crop * r.hr_crop
+                batches[method] = (r.batch, r.batch * pixels)
+        loads.append(os.getloadavg()[0])
+        args.rounds = max(len(v) for v in samples.values())
+    for round_index in range(0 if args.from_log is not None else args.rounds):
         for threads in (int(t) for t in args.threads.split(",")):
             order = ["before", "after"] if round_index % 2 == 0 else ["after", "before"]
             for label in order:
