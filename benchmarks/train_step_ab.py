@@ -4,7 +4,7 @@ The CPU is shared (a background training job and other work), so wall time
 alone says little: each configuration reports the median wall seconds and the
 median process CPU seconds per step, and the two trees take turns (before,
 after, after, before, ...) so that load changes hit both alike. Each turn is a
-fresh process in that tree running `inference.train.time_steps` exactly as
+fresh process in that tree running `training.train.time_steps` exactly as
 `main.py bench --parts train` does for its "frozen encoder, auto precision" row.
 
     python3 benchmarks/train_step_ab.py --before /work/main --after . \\
@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 methods, threads, steps, warmup, images, encoder, data = sys.argv[1:8]
 torch.set_num_threads(int(threads))
-from inference.data import select
-from inference.train import time_steps
+from training.data import select
+from training.train import time_steps
 selection = select(data)
 selection.paths = selection.paths[: int(images)]
 rows = []
@@ -90,7 +90,7 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.from_log is not None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from inference.train import recipe_for
+        from training.train import recipe_for
 
         started = args.started or started
         for line in args.from_log.read_text().splitlines():
