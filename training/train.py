@@ -190,6 +190,7 @@ class MethodRun:
             raise NotImplementedError(f"{self.method}: its recipe decodes whole lattices, but the model has no "
                                       f"forward_lattice(lr, lattice) yet")
         self.encoder_info: dict[str, Any] | None = None
+        self._encoder_copy: torch.nn.Module | None = None  # see _reduced_encoder
         self.warm_started: list[str] = []
         self.warm_start_source: str | None = None
         if config.encoder_from is not None:
@@ -401,7 +402,25 @@ class MethodRun:
         if self.encoder_info is None:
             return self.model.encode_normalised(lr)
         with torch.no_grad():
-            return self.model.encode_normalised(lr)
+            if self.amp is None:
+                return self.model.encode_normalised(lr)
+            encoder = self._reduced_encoder()
+            x = lr.to(self.amp).contiguous(memory_format=torch.channels_last)
+            return encoder(x).contiguous()
+
+    def _reduced_encoder(self) -> torch.nn.Module:
+        """The frozen encoder with its weights cast once to the autocast dtype
+        and laid out channels-last (oneDNN's fast layout for reduced-precision
+        convolutions): the same convolutions autocast would run, without
+        casting every weight on every call or converting every activation
+        between layouts. Made on first use, after any resume has loaded the
+        weights; the model's own fp32 encoder is what gets saved."""
+        if self._encoder_copy is None:
+            import copy
+
+            self._encoder_copy = copy.deepcopy(self.model.encoder).to(self.amp).to(
+                memory_format=torch.channels_last).eval()
+        return self._encoder_copy
 
     def loss_on_batch(self) -> torch.Tensor:
         r = self.recipe

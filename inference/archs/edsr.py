@@ -23,7 +23,9 @@ class ResBlock(nn.Module):
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) * self.res_scale
+        # res_scale 1 (EDSR-baseline's): skip a pass over the activation that changes nothing.
+        body = self.body(x)
+        return x + (body if self.res_scale == 1 else body * self.res_scale)
 
 
 class EDSRBaseline(Encoder):

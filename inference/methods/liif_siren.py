@@ -54,10 +54,17 @@ class SirenMLP(nn.Module):
 
     def hidden_from(self, first_preactivation: torch.Tensor) -> torch.Tensor:
         """The rest of the network, given the first layer's output W0 x + b0."""
-        h = torch.sin(self.omega0 * first_preactivation)
+        return self.hidden_from_scaled(self.omega0 * first_preactivation)
+
+    def hidden_from_scaled(self, scaled_first: torch.Tensor) -> torch.Tensor:
+        """The rest of the network, given omega0 (W0 x + b0)."""
+        lead = scaled_first.shape[:-1]
+        h = torch.sin(scaled_first.reshape(-1, scaled_first.shape[-1]))
         for layer in self.layers[1:-1]:
-            h = torch.sin(self.omega0 * layer(h))
-        return self.layers[-1](h)
+            # omega0 (W h + b) in one addmm (alpha, beta): no separate pass over
+            # the activation to scale it, forward or backward.
+            h = torch.sin(torch.addmm(layer.bias, h, layer.weight.t(), beta=self.omega0, alpha=self.omega0))
+        return self.layers[-1](h).reshape(*lead, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.hidden_from(self.layers[0](x))
@@ -92,7 +99,11 @@ class LIIFSiren(ImplicitSR):
 
         def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
             h0 = window.gather("h0", iy, ix).float()
-            return self.imnet.hidden_from(h0 + self._position(rel, cell.float()) @ w_pos.t())
+            pos = self._position(rel, cell.float())
+            # omega0 (h0 + pos W_pos^T), one addmm.
+            w0 = self.omega0
+            scaled = torch.addmm(h0.flatten(0, -2), pos.flatten(0, -2), w_pos.t(), beta=w0, alpha=w0)
+            return self.imnet.hidden_from_scaled(scaled.view(*h0.shape))
 
         with torch.autocast(coord.device.type, enabled=False):
             return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
