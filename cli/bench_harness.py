@@ -282,7 +282,7 @@ def add_decodes(report: BenchReport, methods: list[str] | None = None, *, input_
     cx = cy = input_size / 2
     for method in methods:
         up = loader(method, dev, **_method_options(method, report))
-        precision = getattr(up, "precision", "fp32")
+        precision = up.precision or "fp32"
         peak = report.peaks_tflops.get(precision, report.peak_tflops)
         t0 = time.perf_counter()
         features = up.encode(image)

@@ -338,7 +338,7 @@ def _run(args: argparse.Namespace) -> int:
     if not quiet:
         print(f"wrote {path}: {size[0]} x {size[1]} pixels, {upscaler.display}, zoom {lattice.zx:.4g} x "
               f"{lattice.zy:.4g}, {bits}-bit, on {device_label(device)}"
-              + (f" in {upscaler.precision}" if upscaler.precision != "fp32" else ""))
+              + (f" in {upscaler.precision}" if upscaler.precision not in (None, "fp32") else ""))
     return 0
 
 

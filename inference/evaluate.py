@@ -239,7 +239,7 @@ def evaluate(methods: list[str], data_root: str | Path, scales: list[float], set
                  for method in methods}
     for method, upscaler in upscalers.items():
         infos.append(MethodInfo(method, display_name(method), upscaler.weights.trained, upscaler.weights.summary,
-                                getattr(upscaler, "precision", "fp32")))
+                                upscaler.precision or "fp32"))
         for set_name in set_names:
             for scale in scales:
                 cell = evaluate_set(upscaler, images[set_name], scale, set_name, say)

@@ -90,9 +90,8 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
         "Size": f"{lattice.width} x {lattice.height}",
         "Device": device_label(upscaler.device),
     }
-    precision = getattr(upscaler, "precision", None)
-    if precision:
-        meta["Precision"] = str(precision)
+    if upscaler.precision:
+        meta["Precision"] = upscaler.precision
     if weights.source != "none" and Path(str(weights.source)).suffix in (".safetensors", ".pth", ".pt"):
         meta["WeightsFile"] = str(weights.source)
     meta.update(extra or {})

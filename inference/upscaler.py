@@ -153,8 +153,8 @@ class Upscaler(ABC):
     display: str
     weights: WeightsInfo
     device: torch.device
-    # What decoding runs in; interpolation is plain fp32 arithmetic.
-    precision: str = "fp32"
+    # What the decoder runs in; None for interpolation, which has no such choice.
+    precision: str | None = None
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Any:
@@ -218,7 +218,7 @@ class ImplicitUpscaler(Upscaler):
         self.name = model.method_name
         self.display = display or self.name
         self.weights = weights
-        self.precision = resolve_precision(precision, self.name, self.device)
+        self.precision: str = resolve_precision(precision, self.name, self.device)
         self.encoder_precision = resolve_precision(encoder_precision or self.precision, self.name, self.device)
         if "fp16" in (self.precision, self.encoder_precision) and self.device.type != "cuda":
             raise ValueError("fp16 is for CUDA only; on the CPU use bf16 (where the CPU has it) or fp32")
