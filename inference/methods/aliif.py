@@ -190,6 +190,6 @@ class ALIIF(ImplicitSR):
 
 
 @register("a-liif", display="A-LIIF", paper="Li, Dai, Li, Zou, Xia: Adaptive Local Implicit Image Function for "
-          "Arbitrary-Scale Super-Resolution")
+          "Arbitrary-Scale Super-Resolution", bf16="decoder")
 def build_aliif(**args: Any) -> ALIIF:
     return ALIIF(**args)
