@@ -130,6 +130,6 @@ class LIIFSiren(ImplicitSR):
 
 
 @register("liif-siren", display="LIIF-SIREN", paper="Jiang: Super-Resolution With Local Implicit Image Function "
-          "and SIREN")
+          "and SIREN", bf16="all")
 def build_liif_siren(**args: Any) -> LIIFSiren:
     return LIIFSiren(**args)
