@@ -127,7 +127,8 @@ def test_a_method_defaulting_to_bf16_keeps_its_psnr_with_the_shipped_weights(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a busy machine's second thread only stalls these small decodes
     try:
-        hr = load_rgb8(Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png")[100:196, 150:278]
+        image = Path(__file__).resolve().parent.parent / "resources" / "images" / "chelsea.png"
+        hr = load_rgb8(image)[100:196, 150:278]
         auto, full = load_upscaler(name, "cpu", precision="auto"), load_upscaler(name, "cpu", precision="fp32")
         assert auto.precision == "bf16"
         for scale in (2, 4):
