@@ -663,18 +663,23 @@ def add_precision_check(report: BenchReport, methods: list[str] | None, data_roo
                         f"{seconds:.1f} s) {'ok' if row.acceptable else 'NOT ok'} (<= {PSNR_TOLERANCE_DB} dB)")
 
 
+# The reduced precisions a method may default to, fastest first, and the
+# `bf16` scope each is registered as (inference/registry.py).
+DEFAULT_CANDIDATES = (("bf16", "all"), ("bf16-decoder", "decoder"))
+
+
 def chosen_precisions(report: BenchReport) -> dict[str, str]:
-    """Per method: "bf16" when every measured bf16 row (all sets and scales)
-    is acceptable, else "fp32" (what inference/precision.py's BF16_METHODS records)."""
+    """Per method: the fastest of DEFAULT_CANDIDATES whose every measured row
+    (all sets and scales) is acceptable, else "fp32". A method's registration
+    records the answer as its `bf16` scope ("all", "decoder" or "none")."""
     out: dict[str, str] = {}
-    for row in report.precision_check:
-        out.setdefault(row.method, "bf16")
-    for row in report.precision_check:
-        if row.precision == "bf16" and not row.acceptable:
-            out[row.method] = "fp32"
-    for method in out:
-        if not any(r.method == method and r.precision == "bf16" for r in report.precision_check):
-            out[method] = "fp32"
+    for method in dict.fromkeys(row.method for row in report.precision_check):
+        out[method] = "fp32"
+        for candidate, _scope in DEFAULT_CANDIDATES:
+            rows = [r for r in report.precision_check if r.method == method and r.precision == candidate]
+            if rows and all(r.acceptable for r in rows):
+                out[method] = candidate
+                break
     return out
 
 

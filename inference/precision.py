@@ -62,25 +62,33 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # The most a reduced precision may change PSNR against fp32 (mean over a set,
 # per scale) and still be a method's default.
 PSNR_TOLERANCE_DB = 0.02
-# Methods whose bf16 decode (encoder included) changed PSNR by at most
-# PSNR_TOLERANCE_DB against fp32 on Set5 and Set14 at x2, x4 and x8, as
-# measured by `main.py bench --precision-check` and recorded in
-# benchmarks/results/cpu-precision.md (tests/test_precision.py checks the
-# record agrees). A method not named here defaults to fp32 everywhere.
-BF16_METHODS: frozenset[str] = frozenset({"liif"})
 
 
-def default_precision(method: str, device: torch.device) -> str:
-    """The fastest precision for `method` on `device` that costs no visible
-    quality: bf16 where the device runs it natively and the method is in
-    BF16_METHODS, else fp32."""
-    return "bf16" if method in BF16_METHODS and native_bf16(device) else "fp32"
+def bf16_scope(method: str) -> str:
+    """Which parts of `method` run in bf16 by default where the device has it:
+    its registration's `bf16` ("all", "decoder" or "none"; see
+    inference/registry.py); "none" for a name the registry does not know."""
+    from . import registry
+
+    try:
+        return registry.spec(method).bf16
+    except KeyError:
+        return "none"
 
 
-def resolve_precision(requested: str | None, method: str, device: torch.device) -> str:
-    """'auto' (or None): `default_precision`; else the named precision, checked."""
+def default_precision(method: str, device: torch.device, part: str = "decoder") -> str:
+    """The fastest precision for `part` ("decoder" or "encoder") of `method`
+    on `device` that costs no visible quality: bf16 where the device runs it
+    natively and the method's measured `bf16_scope` covers that part, else fp32."""
+    scope = bf16_scope(method)
+    covered = scope == "all" or (scope == "decoder" and part == "decoder")
+    return "bf16" if covered and native_bf16(device) else "fp32"
+
+
+def resolve_precision(requested: str | None, method: str, device: torch.device, part: str = "decoder") -> str:
+    """'auto' (or None): `default_precision` of that part; else the named precision, checked."""
     if requested in (None, "", "auto"):
-        return default_precision(method, device)
+        return default_precision(method, device, part)
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be auto, {', '.join(PRECISIONS)}; got {requested!r}")
     return requested

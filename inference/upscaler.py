@@ -202,8 +202,8 @@ class ImplicitUpscaler(Upscaler):
                  one_pass_pixels: int | None = None, prepare_budget_bytes: int | None = None,
                  compile: bool | str = False, feature_dtype: str = "auto",
                  encoder_precision: str | None = None) -> None:
-        """`precision`: "auto" (the method's default on this device, see
-        inference/precision.py), "fp32", "bf16" or "fp16" (CUDA only). A
+        """`precision`: "auto" (the method's default on this device for its
+        decoder and its encoder, see inference/precision.py), "fp32", "bf16" or "fp16" (CUDA only). A
         reduced precision stores the weights in it (a method may keep its
         decoder in fp32) and decodes under autocast, so the per-LR-pixel maps
         are made and kept in it too. `encoder_precision`: the encoder's, when
@@ -219,7 +219,10 @@ class ImplicitUpscaler(Upscaler):
         self.display = display or self.name
         self.weights = weights
         self.precision: str = resolve_precision(precision, self.name, self.device)
-        self.encoder_precision = resolve_precision(encoder_precision or self.precision, self.name, self.device)
+        # Under "auto" the encoder takes the method's own default, which may be
+        # fp32 under a bf16 decoder; a named precision applies to both.
+        self.encoder_precision = resolve_precision(encoder_precision or precision, self.name, self.device,
+                                                   part="encoder")
         if "fp16" in (self.precision, self.encoder_precision) and self.device.type != "cuda":
             raise ValueError("fp16 is for CUDA only; on the CPU use bf16 (where the CPU has it) or fp32")
         if feature_dtype not in ("auto", "fp32", "fp16", "bf16"):

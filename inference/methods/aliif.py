@@ -84,24 +84,39 @@ class ALIIF(ImplicitSR):
         """RGB (..., 3) from the K basis MLPs, given the scores (..., K) and
         their stacked first-layer outputs (..., K * h0)."""
         lead = scores.shape[:-1]
-        c = scores.reshape(-1, self.bases, 1)
-        pre = basis_first.reshape(-1, self.bases, self.basis_hidden[0])
-        last = len(self.basis_weights)
         if self.mixing == "weights":
-            h = torch.relu((c * pre).sum(1))
-            for i, (w, b) in enumerate(zip(self.basis_weights, self.basis_biases)):
-                k, out, inp = w.shape
-                y = (h @ w.reshape(k * out, inp).t()).view(-1, k, out) + b
-                h = (c * y).sum(1)
-                if i + 1 < last:
-                    h = torch.relu(h)
-            return h.reshape(*lead, 3)
-        h = torch.relu(pre).transpose(0, 1)  # (K, N, h0): each basis on its own
+            return self._mix_weights(scores.reshape(-1, self.bases),
+                                     basis_first.reshape(-1, self.bases, self.basis_hidden[0])).reshape(*lead, 3)
+        c = scores.reshape(-1, self.bases, 1)
+        h = torch.relu(basis_first.reshape(-1, self.bases, self.basis_hidden[0])).transpose(0, 1)  # (K, N, h0)
+        last = len(self.basis_weights)
         for i, (w, b) in enumerate(zip(self.basis_weights, self.basis_biases)):
             h = torch.bmm(h, w.transpose(1, 2)) + b.unsqueeze(1)
             if i + 1 < last:
                 h = torch.relu(h)
         return (c * h.transpose(0, 1)).sum(1).reshape(*lead, 3)
+
+    def _mix_weights(self, c: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        """Weight mixing for scores c (N, K) and first-layer outputs pre (N, K, h0).
+
+        Layer l of a query's MLP applied to h is sum_k c_k (W_k h + b_k)
+        = (c (x) h) @ [W_1^T; ...; W_K^T] + c @ B: the outer product of the
+        scores and the input, then one matrix multiply, instead of K outputs
+        weighted and summed along a strided axis. It runs in fp32 whatever
+        the decoder's precision: these are 16-wide layers, where bf16 saves
+        no time on a CPU (its elementwise kernels are slower than fp32's) and
+        would add rounding to every mix."""
+        with torch.autocast(c.device.type, enabled=False):
+            c = c.float()
+            h = (c.unsqueeze(-1) * pre.float()).sum(1).relu_()
+            last = len(self.basis_weights)
+            for i, (w, b) in enumerate(zip(self.basis_weights, self.basis_biases)):
+                k, out, inp = w.shape
+                stacked = w.float().transpose(1, 2).reshape(k * inp, out)
+                h = torch.addmm(c @ b.float(), (c.unsqueeze(-1) * h.unsqueeze(1)).flatten(1), stacked)
+                if i + 1 < last:
+                    h = h.relu_()
+            return h
 
     def warm_start_from_liif(self, liif: dict[str, torch.Tensor]) -> list[str]:
         """The expansion network is LIIF's MLP up to its last hidden layer (same
@@ -127,9 +142,12 @@ class ALIIF(ImplicitSR):
         w_pos_b = self.basis_first.weight[:, self.latent_dim:]
 
         def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
-            pos = self._position(rel, cell)
-            c = self.scores(window.gather("e0", iy, ix) + pos @ w_pos_e.t())
-            return self.mix_bases(c, window.gather("b0", iy, ix) + pos @ w_pos_b.t())
+            pos = self._position(rel, cell).flatten(0, -2)
+            e0 = window.gather("e0", iy, ix)
+            # The prepared rows plus the coordinate columns in one pass each (as LIIF).
+            c = self.scores(torch.addmm(e0.flatten(0, -2), pos, w_pos_e.t()).view(*e0.shape[:-1], -1))
+            b = torch.addmm(window.gather("b0", iy, ix).flatten(0, -2), pos, w_pos_b.t())
+            return self.mix_bases(c, b).view(*e0.shape[:-1], 3)
 
         return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
 
@@ -172,6 +190,6 @@ class ALIIF(ImplicitSR):
 
 
 @register("a-liif", display="A-LIIF", paper="Li, Dai, Li, Zou, Xia: Adaptive Local Implicit Image Function for "
-          "Arbitrary-Scale Super-Resolution")
+          "Arbitrary-Scale Super-Resolution", bf16="decoder")
 def build_aliif(**args: Any) -> ALIIF:
     return ALIIF(**args)

@@ -101,6 +101,6 @@ class DIINN(ImplicitSR):
 
 
 @register("diinn", display="DIINN", paper="Nguyen, Beksi: Single Image Super-Resolution via a Dual Interactive "
-          "Implicit Neural Network")
+          "Implicit Neural Network", bf16="all")
 def build_diinn(**args: Any) -> DIINN:
     return DIINN(**args)

@@ -150,6 +150,6 @@ class IPELIIF(ImplicitSR):
 
 
 @register("ipe-liif", display="IPE-LIIF", paper="Liu, Guo, Zhang: Enhancing Multi-Scale Implicit Learning in Image "
-          "Super-Resolution with Integrated Positional Encoding")
+          "Super-Resolution with Integrated Positional Encoding", bf16="decoder")
 def build_ipe_liif(**args: Any) -> IPELIIF:
     return IPELIIF(**args)

@@ -59,6 +59,6 @@ class LIIF(ImplicitSR):
 
 
 @register("liif", display="LIIF", paper="Chen, Liu, Wang: Learning Continuous Image Representation with Local "
-          "Implicit Image Function (CVPR 2021)")
+          "Implicit Image Function (CVPR 2021)", bf16="all")
 def build_liif(**args: Any) -> LIIF:
     return LIIF(**args)

@@ -14,12 +14,18 @@ Initialisation (SIREN): first layer weights U(-1/n, 1/n), every later layer
 (the linear output included, as in SIREN) U(-sqrt(6/n)/w0, sqrt(6/n)/w0),
 n = fan-in; biases keep PyTorch's default, as SIREN does.
 
-Exact speed-up: the first layer's latent part W0[:, :576] z + b0 is computed
-once per LR pixel; w0 multiplies after the coordinate columns are added.
+Exact speed-ups: the first layer's latent part w0 (W0[:, :576] z + b0) is
+computed once per LR pixel; w0 is folded into each layer's weights and bias
+(sin(w0 (W x + b)) = sin((w0 W) x + w0 b)), so no pass multiplies by it, and
+each sine runs in place on its layer's output when no gradient is needed.
 
-Precision: sin(w0 x) multiplies any rounding of x by w0 = 30, so the decoder
-always runs in fp32 (fp32 weights, autocast off), also when the viewer asks
-for bf16/fp16 (the encoder still runs in half precision).
+Precision: sin(w0 x) multiplies any rounding of x by w0 = 30. The first
+layer's argument, w0 (W0 [z, rel, cell] + b0), can be large, so it stays fp32
+(weights, per-LR-pixel map, coordinate columns, sine) at every precision.
+The later layers take sines, bounded by 1, whose bf16 rounding is no worse
+than a ReLU layer's: at a reduced precision (`cast_for_inference`) they run
+in it, their outputs and sines too. `bench --precision-check` measures the
+whole.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register
@@ -84,26 +91,36 @@ class LIIFSiren(ImplicitSR):
         self.imnet = SirenMLP(self.latent_dim + 2 + (2 if cell_decode else 0), self.hidden, 3, omega0)
 
     def cast_for_inference(self, decoder: torch.dtype, encoder: torch.dtype) -> ImplicitSR:
-        """The decoder stays fp32 whatever is asked (see Precision above)."""
-        return super().cast_for_inference(torch.float32, encoder)
+        """The first layer stays fp32 whatever is asked (see Precision above)."""
+        super().cast_for_inference(decoder, encoder)
+        self.imnet.layers[0].float()
+        return self
 
     def _position(self, rel: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         return torch.cat((rel, 2.0 * cell), -1) if self.cell_decode else rel
 
     def prepare(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.autocast(feat.device.type, enabled=False):
-            return {"h0": project(unfold3x3(feat.float()), self.imnet.layers[0], 0, self.latent_dim, bias=True)}
+            h0 = project(unfold3x3(feat.float()), self.imnet.layers[0], 0, self.latent_dim, bias=True)
+            return {"h0": h0 * self.omega0}
 
     def query(self, window: FeatureWindow, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        w_pos = self.imnet.layers[0].weight[:, self.latent_dim:]
+        w0 = self.omega0
+        layers = self.imnet.layers
+        w_pos = layers[0].weight[:, self.latent_dim:] * w0
+        hidden_dtype = layers[1].weight.dtype
+        # sin in place where autograd does not need its input (decoding, not training).
+        sine = torch.sin if torch.is_grad_enabled() else torch.Tensor.sin_
+        hidden = [(layer.weight.float().mul(w0).to(hidden_dtype), layer.bias.float().mul(w0).to(hidden_dtype))
+                  for layer in layers[1:-1]]
 
         def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
             h0 = window.gather("h0", iy, ix).float()
             pos = self._position(rel, cell.float())
-            # omega0 (h0 + pos W_pos^T), one addmm.
-            w0 = self.omega0
-            scaled = torch.addmm(h0.flatten(0, -2), pos.flatten(0, -2), w_pos.t(), beta=w0, alpha=w0)
-            return self.imnet.hidden_from_scaled(scaled.view(*h0.shape))
+            h = sine(torch.addmm(h0.flatten(0, -2), pos.flatten(0, -2), w_pos.t())).to(hidden_dtype)
+            for weight, bias in hidden:
+                h = sine(torch.addmm(bias, h, weight.t()))
+            return F.linear(h, layers[-1].weight, layers[-1].bias).float().view(*h0.shape[:-1], -1)
 
         with torch.autocast(coord.device.type, enabled=False):
             return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
@@ -120,6 +137,6 @@ class LIIFSiren(ImplicitSR):
 
 
 @register("liif-siren", display="LIIF-SIREN", paper="Jiang: Super-Resolution With Local Implicit Image Function "
-          "and SIREN")
+          "and SIREN", bf16="all")
 def build_liif_siren(**args: Any) -> LIIFSiren:
     return LIIFSiren(**args)
