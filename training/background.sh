@@ -19,5 +19,7 @@ start() {  # start NAME METHODS
   echo $! > "$pidfile"
   echo "train-$1 started (pid $!): $2"
 }
-start a ipe-liif,a-liif,liif-siren
-start b diinn,diif
+# Balanced by step cost (CPU-s per step, 1 thread: LIIF-SIREN 2.7, A-LIIF 0.8 |
+# IPE-LIIF 1.3, DIIF 1.0, DIINN 0.6), so the slowest learner gets its share.
+start a liif-siren,a-liif
+start b diif,ipe-liif,diinn
