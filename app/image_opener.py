@@ -26,7 +26,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from inference import imageio
 from inference.imageio import ImageLoadError, LoadedImage
-from inference.render import fit_zoom, to_display
+from inference.render.tiles import to_display
+from inference.render.view import fit_zoom
 from widgets.image_pane import ImageSource, to_qimage
 
 # How often the GUI thread looks for a finished load while one is pending:

@@ -25,15 +25,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
-from inference.render import (
-    CPU_TILE,
-    DEFAULT_TILE,
-    GenerationCounter,
-    Renderer,
-    RenderRequest,
-    others_running,
-    threads_for_load,
-)
+from inference.render.scheduler import GenerationCounter, Renderer, RenderRequest
+from inference.render.threads import others_running, threads_for_load
+from inference.render.tiles import CPU_TILE, DEFAULT_TILE
 
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
@@ -311,8 +305,7 @@ class RenderWorker(QObject):
         self._reference = reference
         self._upscalers.pop(GROUND_TRUTH, None)
         if self.renderer is not None:
-            self.renderer.features.discard(lambda k: k[1] == GROUND_TRUTH)
-            self.renderer.tiles.discard(lambda k: k.method == GROUND_TRUTH)
+            self.renderer.forget_method(GROUND_TRUTH)
 
     @Slot(object)
     def submit(self, request: RenderRequest) -> None:

@@ -344,7 +344,7 @@ def _clear_transient_caches() -> None:
 
 
 def default_tile(device: torch.device) -> int:
-    from inference.render import CPU_TILE, DEFAULT_TILE
+    from inference.render.tiles import CPU_TILE, DEFAULT_TILE
 
     return DEFAULT_TILE if device.type == "cuda" else CPU_TILE
 
@@ -396,7 +396,9 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
     CPU-bound processes run beside every timed run (the viewer under load).
     `fit_threads`: before each tile, as many threads as other processes leave
     cores free, like the viewer's render worker (False: always the configured count)."""
-    from inference.render import Renderer, RenderRequest, ViewState, others_running, threads_for_load
+    from inference.render.scheduler import Renderer, RenderRequest
+    from inference.render.threads import others_running, threads_for_load
+    from inference.render.view import ViewState
 
     dev = _device_of(report)
     methods = methods or all_methods()
@@ -514,7 +516,9 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
     """A large synthetic image opened in the viewer's Renderer and looked at
     (fit, zoom 1, zoom 4 by default), features encoded on demand: time and
     peak memory of each view."""
-    from inference.render import Renderer, RenderRequest, ViewState
+    from inference.render.caches import FeatureKey, weights_id
+    from inference.render.scheduler import Renderer, RenderRequest
+    from inference.render.view import ViewState
 
     dev = _device_of(report)
     methods = methods or all_methods()
@@ -563,7 +567,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
             else:
                 complete = time.perf_counter() - start
             peak = rss_mb("VmHWM")
-            feats = renderer.features.get(("large", shown, _weights_id(get(shown))))
+            feats = renderer.features.get(FeatureKey("large", shown, weights_id(get(shown))))
             timing = LargeImageTiming(
                 method, str(view_zoom), round(view.zoom, 4), shown, width, height, pane[0], pane[1],
                 None if first is None else round(first, 3), None if complete is None else round(complete, 3),
@@ -575,12 +579,6 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
             log(f"  large {method} {view_zoom} (x{view.zoom:g}, shows {shown}): first tile {_fmt(first, 2)} s, "
                 f"pane {_fmt(complete, 2)} s ({done}/{tiles} tiles), peak RSS {peak:.0f} MB "
                 f"(before {rss_before:.0f}), feature tiles encoded {timing.feature_tiles_encoded}")
-
-
-def _weights_id(upscaler: Upscaler) -> str:
-    from inference.render import weights_id
-
-    return weights_id(upscaler)
 
 
 # -------------------------------------------------------- half precision

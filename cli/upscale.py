@@ -239,7 +239,7 @@ def _run(args: argparse.Namespace) -> int:
     from inference.export import ExportCancelled, ExportError, check_export_size, export_region
     from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
-    from inference.render import MAX_ZOOM
+    from inference.render.view import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory
 
     if is_batch(list(args.input), args.output):
@@ -346,7 +346,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
     from app.batch import expand_inputs, plan_batch, run_batch
-    from inference.render import MAX_ZOOM
+    from inference.render.view import MAX_ZOOM
     from inference.upscaler import device_label
 
     quiet = bool(args.quiet)

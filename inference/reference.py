@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .evaluate import evaluate_image, make_pair
-from .geometry import Lattice, Region
+from .geometry import Lattice, Region, clip
 from .methods.bicubic import BicubicUpscaler
 from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
 from .upscaler import Upscaler, WeightsInfo
@@ -56,14 +56,20 @@ class Reference:
         return Lattice.from_region(Region.whole(w, h), *self.hr_size)
 
     def window(self, x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
-        """(c0, r0, c1, r1): the HR pixels covering an image-unit rectangle."""
+        """(c0, r0, c1, r1): the HR pixels covering an image-unit rectangle
+        (empty, c1 == c0 or r1 == r0, when it covers none)."""
         lat = self.hr_lattice()
-        w, h = self.hr_size
-        c0 = min(w, max(0, math.floor(x0 * lat.zx)))
-        r0 = min(h, max(0, math.floor(y0 * lat.zy)))
-        c1 = min(w, max(c0, math.ceil(x1 * lat.zx)))
-        r1 = min(h, max(r0, math.ceil(y1 * lat.zy)))
-        return c0, r0, c1, r1
+        c0, r0 = math.floor(x0 * lat.zx), math.floor(y0 * lat.zy)
+        c1, r1 = math.ceil(x1 * lat.zx), math.ceil(y1 * lat.zy)
+        covered = None
+        if c1 > c0 and r1 > r0:
+            covered = clip(Lattice(lat.zx, lat.zy, float(c0), float(r0), c1 - c0, r1 - r0), *self.lr_size)
+        if covered is None:
+            w, h = self.hr_size
+            c0, r0 = min(w, max(0, c0)), min(h, max(0, r0))
+            return c0, r0, c0, r0
+        c0, r0, width, height = int(covered.u0), int(covered.v0), covered.width, covered.height
+        return c0, r0, c0 + width, r0 + height
 
 
 def make_reference(image: np.ndarray, scale: float) -> Reference:

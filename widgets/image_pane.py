@@ -37,7 +37,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from inference.render import ViewState, fit_zoom, image_extent
+from inference.geometry import image_extent
+from inference.render.view import ViewState, fit_zoom
 from widgets import pane_label
 from widgets.pane_label import SideStatus
 
