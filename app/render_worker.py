@@ -325,7 +325,8 @@ class RenderWorker(QObject):
     @Slot(object)
     def export(self, job: ExportJob) -> None:
         """Runs to the end (or cancel) here; progress goes out as signals."""
-        from inference.export import ExportCancelled, ExportError, decode_tiled, export_comparison, export_region
+        from inference.export import ExportError, check_export_size, export_comparison, export_region
+        from inference.piecewise import Cancelled, decode_piecewise
 
         # The cancel flag is cleared by RenderService.export when the job is
         # sent, not here: a cancel clicked while the job waited must count.
@@ -354,13 +355,14 @@ class RenderWorker(QObject):
                     def pane_progress(done: int, total: int, i: int = i) -> None:
                         progress(i * total + done, total * len(job.panes))
 
-                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled, reuse=reuse,
-                                                       progress=pane_progress)))
+                    check_export_size(job.lattice.width, job.lattice.height, 8)
+                    images.append((label, decode_piecewise(upscaler, feats, job.lattice, cancel=cancelled,
+                                                           reuse=reuse, progress=pane_progress)))
                 path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
             else:
                 raise ExportError(f"unknown export kind {job.kind!r}")
             self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}"))
-        except ExportCancelled:
+        except Cancelled:
             self.exportFinished.emit(ExportResult(False, job.path, "Export cancelled; nothing was written.", True))
         except Exception as error:
             self.exportFinished.emit(ExportResult(False, job.path, f"{error}"))
@@ -404,7 +406,8 @@ class RenderWorker(QObject):
             torch.set_num_threads(wanted)
 
     def _run_metrics(self, job: MetricsJob) -> None:
-        from inference.reference import StoppableUpscaler, Stopped, score_region, whole_image_score
+        from inference.piecewise import Cancelled
+        from inference.reference import StoppableUpscaler, score_region, whole_image_score
 
         channel = ("metrics", job.target, job.kind)
         if self._generations.is_stale(job.generation, channel) or self._reference is None:
@@ -432,7 +435,7 @@ class RenderWorker(QObject):
                 result.psnr, result.ssim, result.note = score.psnr, score.ssim, score.note
                 result.window, result.error_map = window, score.error_map
                 result.hr_zoom = (hr_lat.zx, hr_lat.zy)
-        except Stopped:
+        except Cancelled:
             return
         except Exception as error:
             result.error = f"{type(error).__name__}: {error}"

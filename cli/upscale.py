@@ -236,9 +236,10 @@ def _run(args: argparse.Namespace) -> int:
     from app.export_names import source_metadata
     from inference import catalog, imageio
     from inference.downscale import shown_method, substitution_note
-    from inference.export import ExportCancelled, ExportError, check_export_size, export_region
+    from inference.export import ExportError, check_export_size, export_region
     from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
+    from inference.piecewise import Cancelled
     from inference.render.view import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory
 
@@ -328,7 +329,7 @@ def _run(args: argparse.Namespace) -> int:
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
             path = export_region(upscaler, features, lattice, args.output, bits=bits, metadata=metadata,
                                  progress=progress, recorded=record)
-    except (ExportError, ExportCancelled, DecodeError) as error:
+    except (ExportError, Cancelled, DecodeError) as error:
         raise CommandError(str(error)) from None
     except RuntimeError as error:
         if is_out_of_memory(error):

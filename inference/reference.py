@@ -20,15 +20,12 @@ from .evaluate import evaluate_image, make_pair
 from .geometry import Lattice, Region, clip
 from .methods.bicubic import BicubicUpscaler
 from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
+from .piecewise import Cancelled, decode_piecewise
 from .upscaler import Upscaler, WeightsInfo
 
 GROUND_TRUTH = "ground-truth"
 # |Y error| at which the error map saturates.
 ERROR_MAP_FULL = 0.12
-
-
-class Stopped(Exception):
-    """A computation given up because the worker is stopping or the result is no longer wanted."""
 
 
 @dataclass
@@ -148,9 +145,9 @@ class GroundTruthUpscaler(Upscaler):
 
 
 class StoppableUpscaler(Upscaler):
-    """Another upscaler whose decodes run in bands of rows, asking `should_stop`
-    between bands (raising Stopped). A band is a crop of the same lattice, so
-    the pixels are those of one whole decode."""
+    """Another upscaler whose decodes run in bands of rows (the one piecewise
+    decode), asking `should_stop` between bands and raising Cancelled. A band
+    is a crop of the same lattice, so the pixels are those of one whole decode."""
 
     def __init__(self, inner: Upscaler, should_stop: Callable[[], bool], band_pixels: int = 1 << 16) -> None:
         self.inner = inner
@@ -163,21 +160,13 @@ class StoppableUpscaler(Upscaler):
 
     def encode(self, image: np.ndarray) -> Any:
         if self.should_stop():
-            raise Stopped()
+            raise Cancelled()
         return self.inner.encode(image)
 
     def decode_lattice(self, features: Any, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        rows = max(1, self.band_pixels // lattice.width)
-        for r in range(0, lattice.height, rows):
-            if self.should_stop():
-                raise Stopped()
-            n = min(rows, lattice.height - r)
-            out[r:r + n] = self.inner.decode_lattice(features, lattice.crop(0, r, lattice.width, n))
-            if progress is not None:
-                progress(r + n, lattice.height)
-        return out
+        return decode_piecewise(self.inner, features, lattice, band_pixels=self.band_pixels, progress=progress,
+                                cancel=self.should_stop)
 
 
 def whole_image_score(upscaler: Upscaler, ref: Reference, should_stop: Callable[[], bool] = lambda: False

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 import main
-from inference import catalog, checkpoint, export, registry
+from inference import catalog, checkpoint, export, piecewise, registry
 from inference.imageio import load_image, read_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_progress_bar_on_a_terminal(photo: Path, tmp_path: Path, monkeypatch: py
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    monkeypatch.setattr(export, "TILE", 16)
+    monkeypatch.setattr(piecewise, "TILE", 16)
     assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "4", "-o", str(tmp_path / "p.png")) == 0
     assert "tile/s" in terminal.getvalue() and "/9 " in terminal.getvalue()  # a bar over the 9 tiles
 
@@ -119,7 +119,7 @@ def test_interrupt_leaves_nothing(photo: Path, tmp_path: Path, monkeypatch: pyte
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export, "decode_tiled", interrupted)
+    monkeypatch.setattr(export, "decode_piecewise", interrupted)
     assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(tmp_path / "x.png")) == 130
     assert "nothing was written" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
