@@ -96,6 +96,20 @@ class ImageSource:
         img = self._levels[level]
         return img, img.width() / self.width
 
+    @property
+    def level_count(self) -> int:
+        """How many copies are made: the original and the halved ones so far."""
+        return len(self._levels)
+
+    def add_level(self, image: QImage) -> None:
+        """The next halved copy, made elsewhere (a loading thread): half the last one's size."""
+        last = self._levels[-1]
+        if (image.width(), image.height()) != (max(1, last.width() // 2), max(1, last.height() // 2)):
+            raise ValueError(f"a halved copy of {last.width()} x {last.height()} must be "
+                             f"{max(1, last.width() // 2)} x {max(1, last.height() // 2)}, "
+                             f"not {image.width()} x {image.height()}")
+        self._levels.append(image)
+
 
 @dataclass
 class TileEntry:
