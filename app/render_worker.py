@@ -25,6 +25,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
+from inference.render.caches import UpscalerCache
 from inference.render.scheduler import GenerationCounter, Renderer, RenderRequest
 from inference.render.threads import others_running, threads_for_load
 from inference.render.tiles import CPU_TILE, DEFAULT_TILE
@@ -184,7 +185,8 @@ class RenderWorker(QObject):
         self._stop = stop
         self._cancel = cancel
         self._tile = tile
-        self._upscalers: dict[str, Any] = {}
+        self._upscalers = UpscalerCache(self._build_upscaler,
+                                        on_load=lambda name, up: self.methodLoaded.emit(name, up.weights))
         self._reference: Any = None
         self._background: list[MetricsJob] = []
         self._scheduled = False
@@ -220,21 +222,19 @@ class RenderWorker(QObject):
         self.deviceReady.emit(label)
 
     def _get_upscaler(self, name: str) -> Any:
-        if name not in self._upscalers:
-            from inference.reference import GROUND_TRUTH, GroundTruthUpscaler
+        return self._upscalers(name)
 
-            if name == GROUND_TRUTH:
-                if self._reference is None:
-                    raise ValueError("the ground truth exists only in reference mode")
-                up = GroundTruthUpscaler(self._reference, self.device)
-            else:
-                loader = self._loader
-                if loader is None:
-                    from inference.catalog import load_upscaler as loader
-                up = loader(name, self.device, **self._options) if self._options else loader(name, self.device)
-            self._upscalers[name] = up
-            self.methodLoaded.emit(name, up.weights)
-        return self._upscalers[name]
+    def _build_upscaler(self, name: str) -> Any:
+        from inference.reference import GROUND_TRUTH, GroundTruthUpscaler
+
+        if name == GROUND_TRUTH:
+            if self._reference is None:
+                raise ValueError("the ground truth exists only in reference mode")
+            return GroundTruthUpscaler(self._reference, self.device)
+        loader = self._loader
+        if loader is None:
+            from inference.catalog import load_upscaler as loader
+        return loader(name, self.device, **self._options) if self._options else loader(name, self.device)
 
     # -- slots -------------------------------------------------------------------
 
@@ -246,20 +246,21 @@ class RenderWorker(QObject):
         from pathlib import Path
 
         from inference import checkpoint, registry
-        from inference.catalog import load_upscaler
+        from inference.catalog import from_checkpoint
 
         name = Path(path).name
         try:
             if self.device is None:
                 raise checkpoint.CheckpointError("the render worker is not ready yet; try again")
-            declared = checkpoint.load(path).method
+            ck = checkpoint.load(path)  # read once: the checks below and the model both use it
+            declared = ck.method
             if declared not in registry.method_names():
                 raise checkpoint.CheckpointError(f"it names an unknown method {declared!r}")
             if offered and len(offered) == 1 and declared != offered[0]:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, not {offered[0]!r}")
             if offered and declared not in offered:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
-            upscaler = load_upscaler(declared, self.device, weights=path, **self._options)
+            upscaler = from_checkpoint(ck, path, self.device, **self._options)
             # Described here, where a failure is still a refusal (one dialog):
             # raised later, in the window's slots, it would leave no dialog and
             # the status bar on "Loading weights…".
@@ -270,10 +271,9 @@ class RenderWorker(QObject):
                 text = f"{type(error).__name__}: {text}"
             self.weightsFailed.emit(path, text if text.startswith(name) or path in text else f"{name}: {text}")
             return
-        self._upscalers[declared] = upscaler
         if self.renderer is not None:
             self.renderer.forget_method(declared)
-        self.methodLoaded.emit(declared, upscaler.weights)
+        self._upscalers.put(declared, upscaler)  # says methodLoaded
         self.weightsLoaded.emit(declared, path)
 
     @Slot(object)
@@ -303,7 +303,7 @@ class RenderWorker(QObject):
         from inference.reference import GROUND_TRUTH
 
         self._reference = reference
-        self._upscalers.pop(GROUND_TRUTH, None)
+        self._upscalers.forget(GROUND_TRUTH)
         if self.renderer is not None:
             self.renderer.forget_method(GROUND_TRUTH)
 

@@ -22,6 +22,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from inference.registry import DEFAULT_METHOD
+
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError, one_line_errors
 
 if TYPE_CHECKING:
@@ -43,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output file; the format follows the extension: .png .tif .tiff .webp .jpg. "
                         "With several inputs or a folder: a folder, where each image is written as "
                         "NAME_METHOD_xSCALE.png and images already there are skipped")
-    parser.add_argument("--method", default="liif", help="method name (see `main.py methods`); default liif")
+    parser.add_argument("--method", default=DEFAULT_METHOD,
+                        help=f"method name (see `main.py methods`); default {DEFAULT_METHOD}")
     parser.add_argument("--scale", default=None,
                         help=f"output pixels per input pixel, e.g. 3.7 (default {DEFAULT_SCALE:g})")
     parser.add_argument("--size", default=None, help="exact output size WxH in pixels, instead of --scale")

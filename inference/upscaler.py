@@ -151,6 +151,8 @@ class Upscaler(ABC):
 
     name: str
     display: str
+    # The rule an interpolation follows (the registry's `paper` for it).
+    paper: str = ""
     weights: WeightsInfo
     device: torch.device
     # What the decoder runs in; None for interpolation, which has no such choice.

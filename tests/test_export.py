@@ -70,9 +70,9 @@ def test_tiled_export_equals_one_decode(tmp_path: Path, image: np.ndarray, monke
 
 def test_untrained_method_is_recorded_as_not_a_result(tmp_path: Path, image: np.ndarray,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # random weights, whatever ships
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")  # random weights, whatever ships
     up = load_upscaler("liif", "cpu")
     assert not up.weights.trained
     lattice = Lattice.full_image(12, 10, 1.5)

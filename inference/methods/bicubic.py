@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..geometry import Lattice, Region, clip, offset_in
+from ..registry import register_interpolation
 from ..upscaler import Upscaler, WeightsInfo, image_to_tensor, pick_device
 
 A = -0.5
@@ -173,6 +174,7 @@ def clear_caches() -> None:
     _BANDS.clear()
 
 
+@register_interpolation(order=0)
 class BicubicUpscaler(Upscaler):
     name = "bicubic"
     display = "Bicubic"

@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 from ..geometry import Lattice, clip, offset_in
+from ..registry import register_interpolation
 from ..upscaler import Upscaler, WeightsInfo, pick_device
 
 
+@register_interpolation(order=1)
 class NearestUpscaler(Upscaler):
     name = "nearest"
     display = "Nearest"

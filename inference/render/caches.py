@@ -1,5 +1,6 @@
 """The renderer's caches: decoded display tiles and encoder features, each an
-LRU within a byte budget, keyed by typed keys."""
+LRU within a byte budget, keyed by typed keys; and the upscalers themselves,
+built once each."""
 
 from __future__ import annotations
 
@@ -138,3 +139,30 @@ def weights_id(upscaler: Any) -> str:
     """What names an upscaler's weights in cache keys."""
     weights = upscaler.weights
     return f"{'trained' if weights.trained else 'untrained'}:{weights.source}"
+
+
+class UpscalerCache:
+    """Upscalers built once each, by method name: what a Renderer's
+    `get_upscaler` is (the render worker's and the bench's). `on_load(name,
+    upscaler)` hears of each one built or put in."""
+
+    def __init__(self, build: Callable[[str], Any],
+                 on_load: Callable[[str, Any], None] | None = None) -> None:
+        self._build = build
+        self._on_load = on_load
+        self._loaded: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> Any:
+        if name not in self._loaded:
+            self.put(name, self._build(name))
+        return self._loaded[name]
+
+    def put(self, name: str, upscaler: Any) -> None:
+        """Use `upscaler` for `name` from now on (new weights)."""
+        self._loaded[name] = upscaler
+        if self._on_load is not None:
+            self._on_load(name, upscaler)
+
+    def forget(self, name: str) -> None:
+        """Build `name` afresh when next asked for."""
+        self._loaded.pop(name, None)
