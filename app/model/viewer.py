@@ -20,6 +20,7 @@ from app.model.methods import MAX_PANES, MethodBook
 from app.model.sides import SideState, progress_summary
 from inference.downscale import shown_method, substitution_note
 from inference.geometry import Lattice, Region, clip, rect_lattice
+from inference.registry import BASELINE
 from inference.render.scheduler import GenerationCounter, RenderRequest
 from inference.render.tiles import plan_tiles
 from inference.render.view import MAX_ZOOM, ViewState, fit_zoom
@@ -338,7 +339,7 @@ class ViewerModel:
                     self.generations.retire(("metrics", pane.target(side), kind))
                 pane.sides[side].metrics.clear()
                 if pane.sides[side].method == GROUND_TRUTH:
-                    pane.sides[side].method = "bicubic"
+                    pane.sides[side].method = BASELINE
 
     def whole_metrics(self, pane: PaneState) -> list[MetricsRequest]:
         """Scores of the whole image for each shown side of `pane` (reference mode only)."""
