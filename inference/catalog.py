@@ -13,9 +13,6 @@ import torch
 from . import checkpoint, registry
 from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo, meets_trained_floor
 
-# The folder the weights dialogs start in (the registry's, read at import).
-WEIGHTS_DIR = registry.WEIGHTS_DIR
-
 
 def all_methods() -> list[str]:
     return registry.all_names()

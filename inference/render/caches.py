@@ -157,6 +157,13 @@ class UpscalerCache:
             self.put(name, self._build(name))
         return self._loaded[name]
 
+    def __getitem__(self, name: str) -> Any:
+        """The upscaler built for `name` (KeyError if none is yet)."""
+        return self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded
+
     def put(self, name: str, upscaler: Any) -> None:
         """Use `upscaler` for `name` from now on (new weights)."""
         self._loaded[name] = upscaler
