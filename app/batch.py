@@ -94,8 +94,9 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
     tiles, writing nothing for the image in progress."""
     from inference import catalog, imageio
     from inference.downscale import shown_method, substitution_note
-    from inference.export import ExportCancelled, export_region
+    from inference.export import export_region
     from inference.geometry import Lattice, Region
+    from inference.piecewise import Cancelled
 
     report = BatchReport()
     downscaler: Any = None  # bicubic, made the first time an image shrinks
@@ -131,7 +132,7 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             tile_progress = (lambda d, t, i=index: progress(i, len(items), d, t)) if progress else None
             export_region(chosen, features, lattice, item.output, bits=bits, metadata=metadata,
                           progress=tile_progress, cancel=cancel)
-        except ExportCancelled:
+        except Cancelled:
             report.cancelled = True
             break
         except Exception as error:  # one bad image is a line in the summary, not the end of the batch

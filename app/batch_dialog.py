@@ -215,7 +215,7 @@ class FolderUpscale(QObject):
         self.start(spec)
 
     def start(self, spec: BatchSpec, interactive: bool = True) -> BatchRunner | None:
-        from inference.render import MAX_ZOOM
+        from inference.render.view import MAX_ZOOM
 
         w = self.window
         sources, problems = expand_inputs([spec.folder])

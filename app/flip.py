@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from inference.registry import BASELINE
+
 
 def flip_partner(current: str, previous: str | None, offered: list[str], reference: str | None = None,
-                 baseline: str = "bicubic") -> str | None:
+                 baseline: str = BASELINE) -> str | None:
     """The method to flip `current` to: the one the pane showed before it, else
     the ground truth (`reference`, in reference mode), else the baseline, else
     the first other method offered; None when there is nothing else."""

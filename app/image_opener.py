@@ -26,7 +26,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from inference import imageio
 from inference.imageio import ImageLoadError, LoadedImage
-from inference.render import fit_zoom, to_display
+from inference.render.tiles import to_display
+from inference.render.view import fit_zoom
 from widgets.image_pane import ImageSource, to_qimage
 
 # How often the GUI thread looks for a finished load while one is pending:
@@ -81,9 +82,9 @@ class PreparedSource(ImageSource):
         level = 0  # the level `level_for(zoom)` picks
         while zoom <= 0.5 ** (level + 1) and min(self.width, self.height) * 0.5 ** (level + 1) >= 8:
             level += 1
-        while len(self._levels) <= level:
+        while self.level_count <= level:
             self._arrays.append(halved(self._arrays[-1]))
-            self._levels.append(to_qimage(self._arrays[-1]))
+            self.add_level(to_qimage(self._arrays[-1]))
 
 
 @dataclass

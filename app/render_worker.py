@@ -25,15 +25,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
-from inference.render import (
-    CPU_TILE,
-    DEFAULT_TILE,
-    GenerationCounter,
-    Renderer,
-    RenderRequest,
-    others_running,
-    threads_for_load,
-)
+from inference.render.caches import UpscalerCache
+from inference.render.scheduler import GenerationCounter, Renderer, RenderRequest
+from inference.render.threads import others_running, threads_for_load
+from inference.render.tiles import CPU_TILE, DEFAULT_TILE
 
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
@@ -190,7 +185,8 @@ class RenderWorker(QObject):
         self._stop = stop
         self._cancel = cancel
         self._tile = tile
-        self._upscalers: dict[str, Any] = {}
+        self._upscalers = UpscalerCache(self._build_upscaler,
+                                        on_load=lambda name, up: self.methodLoaded.emit(name, up.weights))
         self._reference: Any = None
         self._background: list[MetricsJob] = []
         self._scheduled = False
@@ -226,21 +222,19 @@ class RenderWorker(QObject):
         self.deviceReady.emit(label)
 
     def _get_upscaler(self, name: str) -> Any:
-        if name not in self._upscalers:
-            from inference.reference import GROUND_TRUTH, GroundTruthUpscaler
+        return self._upscalers(name)
 
-            if name == GROUND_TRUTH:
-                if self._reference is None:
-                    raise ValueError("the ground truth exists only in reference mode")
-                up = GroundTruthUpscaler(self._reference, self.device)
-            else:
-                loader = self._loader
-                if loader is None:
-                    from inference.catalog import load_upscaler as loader
-                up = loader(name, self.device, **self._options) if self._options else loader(name, self.device)
-            self._upscalers[name] = up
-            self.methodLoaded.emit(name, up.weights)
-        return self._upscalers[name]
+    def _build_upscaler(self, name: str) -> Any:
+        from inference.reference import GROUND_TRUTH, GroundTruthUpscaler
+
+        if name == GROUND_TRUTH:
+            if self._reference is None:
+                raise ValueError("the ground truth exists only in reference mode")
+            return GroundTruthUpscaler(self._reference, self.device)
+        loader = self._loader
+        if loader is None:
+            from inference.catalog import load_upscaler as loader
+        return loader(name, self.device, **self._options) if self._options else loader(name, self.device)
 
     # -- slots -------------------------------------------------------------------
 
@@ -252,20 +246,21 @@ class RenderWorker(QObject):
         from pathlib import Path
 
         from inference import checkpoint, registry
-        from inference.catalog import load_upscaler
+        from inference.catalog import from_checkpoint
 
         name = Path(path).name
         try:
             if self.device is None:
                 raise checkpoint.CheckpointError("the render worker is not ready yet; try again")
-            declared = checkpoint.load(path).method
+            ck = checkpoint.load(path)  # read once: the checks below and the model both use it
+            declared = ck.method
             if declared not in registry.method_names():
                 raise checkpoint.CheckpointError(f"it names an unknown method {declared!r}")
             if offered and len(offered) == 1 and declared != offered[0]:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, not {offered[0]!r}")
             if offered and declared not in offered:
                 raise checkpoint.CheckpointError(f"it holds weights for {declared!r}, which this window does not offer")
-            upscaler = load_upscaler(declared, self.device, weights=path, **self._options)
+            upscaler = from_checkpoint(ck, path, self.device, **self._options)
             # Described here, where a failure is still a refusal (one dialog):
             # raised later, in the window's slots, it would leave no dialog and
             # the status bar on "Loading weights…".
@@ -276,10 +271,9 @@ class RenderWorker(QObject):
                 text = f"{type(error).__name__}: {text}"
             self.weightsFailed.emit(path, text if text.startswith(name) or path in text else f"{name}: {text}")
             return
-        self._upscalers[declared] = upscaler
         if self.renderer is not None:
             self.renderer.forget_method(declared)
-        self.methodLoaded.emit(declared, upscaler.weights)
+        self._upscalers.put(declared, upscaler)  # says methodLoaded
         self.weightsLoaded.emit(declared, path)
 
     @Slot(object)
@@ -309,10 +303,9 @@ class RenderWorker(QObject):
         from inference.reference import GROUND_TRUTH
 
         self._reference = reference
-        self._upscalers.pop(GROUND_TRUTH, None)
+        self._upscalers.forget(GROUND_TRUTH)
         if self.renderer is not None:
-            self.renderer.features.discard(lambda k: k[1] == GROUND_TRUTH)
-            self.renderer.tiles.discard(lambda k: k.method == GROUND_TRUTH)
+            self.renderer.forget_method(GROUND_TRUTH)
 
     @Slot(object)
     def submit(self, request: RenderRequest) -> None:
@@ -332,7 +325,8 @@ class RenderWorker(QObject):
     @Slot(object)
     def export(self, job: ExportJob) -> None:
         """Runs to the end (or cancel) here; progress goes out as signals."""
-        from inference.export import ExportCancelled, ExportError, decode_tiled, export_comparison, export_region
+        from inference.export import ExportError, check_export_size, export_comparison, export_region
+        from inference.piecewise import Cancelled, decode_piecewise
 
         # The cancel flag is cleared by RenderService.export when the job is
         # sent, not here: a cancel clicked while the job waited must count.
@@ -361,13 +355,14 @@ class RenderWorker(QObject):
                     def pane_progress(done: int, total: int, i: int = i) -> None:
                         progress(i * total + done, total * len(job.panes))
 
-                    images.append((label, decode_tiled(upscaler, feats, job.lattice, cancel=cancelled, reuse=reuse,
-                                                       progress=pane_progress)))
+                    check_export_size(job.lattice.width, job.lattice.height, 8)
+                    images.append((label, decode_piecewise(upscaler, feats, job.lattice, cancel=cancelled,
+                                                           reuse=reuse, progress=pane_progress)))
                 path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
             else:
                 raise ExportError(f"unknown export kind {job.kind!r}")
             self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}"))
-        except ExportCancelled:
+        except Cancelled:
             self.exportFinished.emit(ExportResult(False, job.path, "Export cancelled; nothing was written.", True))
         except Exception as error:
             self.exportFinished.emit(ExportResult(False, job.path, f"{error}"))
@@ -411,7 +406,8 @@ class RenderWorker(QObject):
             torch.set_num_threads(wanted)
 
     def _run_metrics(self, job: MetricsJob) -> None:
-        from inference.reference import StoppableUpscaler, Stopped, score_region, whole_image_score
+        from inference.piecewise import Cancelled
+        from inference.reference import StoppableUpscaler, score_region, whole_image_score
 
         channel = ("metrics", job.target, job.kind)
         if self._generations.is_stale(job.generation, channel) or self._reference is None:
@@ -439,7 +435,7 @@ class RenderWorker(QObject):
                 result.psnr, result.ssim, result.note = score.psnr, score.ssim, score.note
                 result.window, result.error_map = window, score.error_map
                 result.hr_zoom = (hr_lat.zx, hr_lat.zy)
-        except Stopped:
+        except Cancelled:
             return
         except Exception as error:
             result.error = f"{type(error).__name__}: {error}"

@@ -145,10 +145,10 @@ class ServiceActions:
     def weights_folder(self) -> str:
         """Where File › Load Weights opens: the last folder used, else resources/weights/."""
         from app.settings import start_folder
-        from inference.catalog import WEIGHTS_DIR
+        from inference import registry
 
         last = self.settings.value("weightsDir")
-        return start_folder(str(last) if last else None, WEIGHTS_DIR)
+        return start_folder(str(last) if last else None, registry.WEIGHTS_DIR)
 
     def load_weights_dialog(self, method: str | None = None) -> None:
         """Pick a checkpoint; with `method` (the methods dialog's button) only that method's weights are taken."""

@@ -323,19 +323,6 @@ def _note_compile(report: BenchReport, method: str, up: Upscaler, log: Callable[
 # ------------------------------------------------------------------ latency
 
 
-class _Loaded:
-    """`get_upscaler` for a Renderer: each method loaded once."""
-
-    def __init__(self, loader: Loader, device: torch.device, options: Callable[[str], dict[str, Any]]) -> None:
-        self._loader, self._device, self._options = loader, device, options
-        self.upscalers: dict[str, Upscaler] = {}
-
-    def __call__(self, name: str) -> Upscaler:
-        if name not in self.upscalers:
-            self.upscalers[name] = self._loader(name, self._device, **self._options(name))
-        return self.upscalers[name]
-
-
 def _clear_transient_caches() -> None:
     """Caches that a first visit of a view does not have (tile caches aside)."""
     from inference.methods import bicubic
@@ -344,7 +331,7 @@ def _clear_transient_caches() -> None:
 
 
 def default_tile(device: torch.device) -> int:
-    from inference.render import CPU_TILE, DEFAULT_TILE
+    from inference.render.tiles import CPU_TILE, DEFAULT_TILE
 
     return DEFAULT_TILE if device.type == "cuda" else CPU_TILE
 
@@ -396,21 +383,25 @@ def add_latency(report: BenchReport, methods: list[str] | None = None, *, input_
     CPU-bound processes run beside every timed run (the viewer under load).
     `fit_threads`: before each tile, as many threads as other processes leave
     cores free, like the viewer's render worker (False: always the configured count)."""
-    from inference.render import Renderer, RenderRequest, ViewState, others_running, threads_for_load
+    from inference.downscale import DOWNSCALE_METHOD
+    from inference.render.caches import UpscalerCache
+    from inference.render.scheduler import Renderer, RenderRequest
+    from inference.render.threads import others_running, threads_for_load
+    from inference.render.view import ViewState
 
     dev = _device_of(report)
     methods = methods or all_methods()
     sizes = sizes or [(1920, 1080), (960, 540)]
     zooms = zooms or [2, 4, 8, 16, 30]
     tile = tile or default_tile(dev)
-    get = _Loaded(loader, dev, lambda name: _method_options(name, report))
+    get = UpscalerCache(lambda name: loader(name, dev, **_method_options(name, report)))
     image = textured_image(input_size)
     cx = cy = input_size / 2
     configured, cpus = torch.get_num_threads(), os.cpu_count() or torch.get_num_threads()
     for method in methods:
         renderer = Renderer(get, tile=tile)
         renderer.set_image("bench", image)
-        for name in {method, "bicubic"}:
+        for name in {method, DOWNSCALE_METHOD}:
             up, feats = renderer.encoded(name, "bench")
             up.decode_lattice(feats, pane_lattice(cx, cy, 2.0, 16, 16))  # first-call costs out of the way
         sync(dev)
@@ -514,7 +505,9 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
     """A large synthetic image opened in the viewer's Renderer and looked at
     (fit, zoom 1, zoom 4 by default), features encoded on demand: time and
     peak memory of each view."""
-    from inference.render import Renderer, RenderRequest, ViewState
+    from inference.render.caches import FeatureKey, UpscalerCache, weights_id
+    from inference.render.scheduler import Renderer, RenderRequest
+    from inference.render.view import ViewState
 
     dev = _device_of(report)
     methods = methods or all_methods()
@@ -529,7 +522,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
         f"({image.nbytes / 2**20:.0f} MB float32; RSS {before:.0f} -> {rss_mb():.0f} MB)")
     if not can_reset:
         report.notes.append("peak RSS could not be reset per view: figures are the process's peak so far")
-    get = _Loaded(loader, dev, lambda name: _method_options(name, report))
+    get = UpscalerCache(lambda name: loader(name, dev, **_method_options(name, report)))
     for method in methods:
         renderer = Renderer(get, tile=tile)
         renderer.set_image("large", image)
@@ -563,7 +556,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
             else:
                 complete = time.perf_counter() - start
             peak = rss_mb("VmHWM")
-            feats = renderer.features.get(("large", shown, _weights_id(get(shown))))
+            feats = renderer.features.get(FeatureKey("large", shown, weights_id(get(shown))))
             timing = LargeImageTiming(
                 method, str(view_zoom), round(view.zoom, 4), shown, width, height, pane[0], pane[1],
                 None if first is None else round(first, 3), None if complete is None else round(complete, 3),
@@ -575,12 +568,6 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
             log(f"  large {method} {view_zoom} (x{view.zoom:g}, shows {shown}): first tile {_fmt(first, 2)} s, "
                 f"pane {_fmt(complete, 2)} s ({done}/{tiles} tiles), peak RSS {peak:.0f} MB "
                 f"(before {rss_before:.0f}), feature tiles encoded {timing.feature_tiles_encoded}")
-
-
-def _weights_id(upscaler: Upscaler) -> str:
-    from inference.render import weights_id
-
-    return weights_id(upscaler)
 
 
 # -------------------------------------------------------- half precision

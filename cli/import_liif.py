@@ -24,13 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inference.catalog import WEIGHTS_DIR
     from inference.checkpoint import CheckpointError
+    from inference.methods.liif import NAME as LIIF
+    from inference.registry import WEIGHTS_DIR
     from inference.release import import_liif_release
     from training.train import metrics_from_report
 
     try:
-        metrics = metrics_from_report(args.metrics_from, "liif") if args.metrics_from else None
+        metrics = metrics_from_report(args.metrics_from, LIIF) if args.metrics_from else None
         encoder, liif = import_liif_release(Path(args.release), Path(args.out) if args.out else WEIGHTS_DIR,
                                             half=args.precision == "fp16", metrics=metrics)
     except (CheckpointError, OSError, ValueError, KeyError) as error:

@@ -17,13 +17,15 @@ import sys
 import time
 from pathlib import Path
 
+from inference.registry import DEFAULT_METHOD
+
 DEFAULT_OUT = "runs/{method}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 2)[2]
-    parser.add_argument("--method", default="liif",
+    parser.add_argument("--method", default=DEFAULT_METHOD,
                         help="method name, several separated by commas (trained interleaved on one device), or 'all'")
     parser.add_argument("--data", default="../shared/data/train", help="folder of training images (searched recursively)")
     parser.add_argument("--out", default=DEFAULT_OUT,

@@ -22,6 +22,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from inference.registry import DEFAULT_METHOD
+
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError, one_line_errors
 
 if TYPE_CHECKING:
@@ -43,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output file; the format follows the extension: .png .tif .tiff .webp .jpg. "
                         "With several inputs or a folder: a folder, where each image is written as "
                         "NAME_METHOD_xSCALE.png and images already there are skipped")
-    parser.add_argument("--method", default="liif", help="method name (see `main.py methods`); default liif")
+    parser.add_argument("--method", default=DEFAULT_METHOD,
+                        help=f"method name (see `main.py methods`); default {DEFAULT_METHOD}")
     parser.add_argument("--scale", default=None,
                         help=f"output pixels per input pixel, e.g. 3.7 (default {DEFAULT_SCALE:g})")
     parser.add_argument("--size", default=None, help="exact output size WxH in pixels, instead of --scale")
@@ -236,10 +239,11 @@ def _run(args: argparse.Namespace) -> int:
     from app.export_names import source_metadata
     from inference import catalog, imageio
     from inference.downscale import shown_method, substitution_note
-    from inference.export import ExportCancelled, ExportError, check_export_size, export_region
+    from inference.export import ExportError, check_export_size, export_region
     from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
-    from inference.render import MAX_ZOOM
+    from inference.piecewise import Cancelled
+    from inference.render.view import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory
 
     if is_batch(list(args.input), args.output):
@@ -328,7 +332,7 @@ def _run(args: argparse.Namespace) -> int:
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
             path = export_region(upscaler, features, lattice, args.output, bits=bits, metadata=metadata,
                                  progress=progress, recorded=record)
-    except (ExportError, ExportCancelled, DecodeError) as error:
+    except (ExportError, Cancelled, DecodeError) as error:
         raise CommandError(str(error)) from None
     except RuntimeError as error:
         if is_out_of_memory(error):
@@ -346,7 +350,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
     from app.batch import expand_inputs, plan_batch, run_batch
-    from inference.render import MAX_ZOOM
+    from inference.render.view import MAX_ZOOM
     from inference.upscaler import device_label
 
     quiet = bool(args.quiet)

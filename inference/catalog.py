@@ -1,94 +1,88 @@
-"""Which methods exist, and where their weights are: the one place that turns a
-method name into a ready `Upscaler`."""
+"""Methods made ready to use: the one place that turns a method name, or a
+weights file, into an `Upscaler`. What each method is (display name, paper,
+shipped weights) is the registry's (inference/registry.py); the functions
+below that only ask it are kept for the application's many callers."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import resources
-
 from . import checkpoint, registry
-from .methods.bicubic import BicubicUpscaler
-from .methods.nearest import NearestUpscaler
 from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo, meets_trained_floor
-
-WEIGHTS_DIR = resources.weights_dir()
-
-# Methods without weights, beside the learned ones of the registry.
-INTERPOLATIONS: dict[str, type[BicubicUpscaler] | type[NearestUpscaler]] = {
-    "bicubic": BicubicUpscaler, "nearest": NearestUpscaler}
 
 
 def all_methods() -> list[str]:
-    return [*INTERPOLATIONS, *registry.method_names()]
+    return registry.all_names()
 
 
 def is_interpolation(name: str) -> bool:
     """True for the methods that have no weights (bicubic, nearest)."""
-    return name in INTERPOLATIONS
+    return registry.is_interpolation(name)
 
 
 def display_name(name: str) -> str:
-    return INTERPOLATIONS[name].display if name in INTERPOLATIONS else registry.spec(name).display
+    return registry.spec(name).display
 
 
 def paper(name: str) -> str:
     """The paper (or, for an interpolation, the rule) a method follows."""
-    return INTERPOLATIONS[name].paper if name in INTERPOLATIONS else registry.spec(name).paper
+    return registry.spec(name).paper
 
 
 def expected_weights(name: str) -> Path:
     """Where a learned method's shipped weights are looked for."""
-    return WEIGHTS_DIR / f"{name}.safetensors"
+    path = registry.spec(name).default_weights
+    if path is None:
+        raise KeyError(f"{name!r} is an interpolation: it has no weights")
+    return path
 
 
 def shipped_weights(name: str) -> Path | None:
-    path = expected_weights(name)
-    return path if path.is_file() else None
+    return registry.spec(name).shipped_weights
 
 
 def shipped_status(name: str) -> str:
-    """'trained', 'in training' or 'untrained' for a learned method's shipped
-    file, from its metadata alone (no model is built); 'trained' for the
-    interpolations, which need no weights."""
-    if is_interpolation(name):
-        return "trained"
-    path = shipped_weights(name)
-    if path is None:
-        return "untrained"
+    """'trained', 'in training' or 'untrained' (see MethodSpec.shipped_status)."""
+    return registry.spec(name).shipped_status
+
+
+def from_checkpoint(ck: checkpoint.Checkpoint, path: str | Path, device: torch.device | str | None = None,
+                    **options: Any) -> Upscaler:
+    """The upscaler a read checkpoint describes: its method's model with its
+    weights. Raises CheckpointError for a method not registered or weights
+    that do not fit."""
+    path = Path(path)
+    if ck.method not in registry.method_names():
+        raise checkpoint.CheckpointError(f"{path.name}: it names an unknown method {ck.method!r}")
     try:
-        metrics = json.loads(checkpoint.read_metadata(path).get("metrics", "{}"))
-    except Exception:  # unreadable: loading it will say why
-        return "untrained"
-    return "trained" if meets_trained_floor(metrics) else "in training"
+        model = ck.build()
+    except checkpoint.CheckpointError as error:
+        raise checkpoint.CheckpointError(f"{path.name}: {error}") from None
+    info = WeightsInfo(trained=meets_trained_floor(ck.metrics), source=str(path.name),
+                       provenance=ck.provenance, metrics=ck.metrics)
+    return ImplicitUpscaler(model, info, device, display=registry.spec(ck.method).display, **options)
 
 
 def load_upscaler(name: str, device: torch.device | str | None = None, weights: str | Path | None = None,
                   **options: Any) -> Upscaler:
     """`name` with the given weights file, else the shipped one, else random
-    weights marked untrained. Raises CheckpointError for an unusable file."""
-    if name in INTERPOLATIONS:
-        return INTERPOLATIONS[name](device)
+    weights marked untrained; the file is read once. Raises CheckpointError
+    for an unusable file."""
     spec = registry.spec(name)
+    if spec.upscaler is not None:
+        return spec.upscaler(device)
     if weights is not None and not str(weights).strip():
         raise checkpoint.CheckpointError("the weights file name is empty (leave it out for the shipped weights)")
-    path = Path(weights) if weights is not None else shipped_weights(name)
+    path = Path(weights) if weights is not None else spec.shipped_weights
     if path is None:
         torch.manual_seed(0)
-        model = registry.build(name)
-        info = WeightsInfo(trained=False)
-    else:
-        ck = checkpoint.load(path)
-        if ck.method != name:
-            raise checkpoint.CheckpointError(f"{path.name} holds weights for {ck.method!r}, not {name!r}")
-        try:
-            model = ck.build()
-        except checkpoint.CheckpointError as error:
-            raise checkpoint.CheckpointError(f"{path.name}: {error}") from None
-        info = WeightsInfo(trained=meets_trained_floor(ck.metrics), source=str(path.name),
-                           provenance=ck.provenance, metrics=ck.metrics)
-    return ImplicitUpscaler(model, info, device, display=spec.display, **options)
+        return ImplicitUpscaler(registry.build(name), WeightsInfo(trained=False), device, display=spec.display,
+                                **options)
+    ck = checkpoint.load(path)
+    if ck.method != name:
+        raise checkpoint.CheckpointError(f"{path.name} holds weights for {ck.method!r}, not {name!r}")
+    return from_checkpoint(ck, path, device, **options)
+

@@ -30,6 +30,7 @@ from torch import nn
 
 from . import registry
 from .files import reading_problem
+from .methods.liif import NAME as LIIF
 
 if TYPE_CHECKING:
     from .methods.base import ImplicitSR
@@ -414,4 +415,4 @@ def import_liif(path: str | Path) -> Checkpoint:
     weights = {k: v for k, v in sd.items() if "sub_mean" not in k and "add_mean" not in k}
     provenance = {"source": path.name, "data": "DIV2K (public LIIF release)",
                   "epoch": raw.get("epoch") if isinstance(raw.get("epoch"), int) else None}
-    return Checkpoint("liif", args, weights, provenance, {})
+    return Checkpoint(LIIF, args, weights, provenance, {})

@@ -28,7 +28,7 @@ from PIL import Image
 
 from .files import list_images
 from .geometry import Region
-from .imageio import load_image
+from .imageio import load_rgb8, to_rgb8
 from .metrics import psnr_y, shave_for, ssim_y
 from .upscaler import Upscaler
 
@@ -54,27 +54,6 @@ class Cell:
     ssim: float
     images: list[ImageScore] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def load_rgb8(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB (grayscale is replicated to three
-    channels), read by the app's own reader: a damaged, truncated or huge file
-    raises ImageLoadError naming it instead of being measured."""
-    return to_rgb8(load_image(path).rgb)
-
-
-def to_rgb8(image: np.ndarray) -> np.ndarray:
-    """uint8 as is; uint16 and float [0, 1] rounded to 8 bits (the LR is made on 8-bit data)."""
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.uint16:
-        return np.round(arr.astype(np.float64) / 257.0).astype(np.uint8)
-    return np.round(np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def lr_size(height: int, width: int, scale: float) -> tuple[int, int]:

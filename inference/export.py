@@ -1,16 +1,17 @@
 """Exporting super-resolved regions and side-by-side comparisons to files.
 
 `export_region` decodes a lattice block tile by tile through the method's one
-decode path (`Upscaler.decode_lattice`), so an export is pixel-identical to
-what the viewer shows for the same lattice, and saves it atomically with
-metadata saying how it was made. Nothing here imports Qt.
+decode path (`Upscaler.decode_lattice`, in pieces: inference/piecewise.py), so
+an export is pixel-identical to what the viewer shows for the same lattice,
+and saves it atomically with metadata saying how it was made. Nothing here
+imports Qt.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -19,8 +20,8 @@ import resources
 
 from . import imageio
 from .geometry import Lattice
+from .piecewise import TileSource, decode_piecewise
 
-TILE = 512  # output pixels a side per decode call: bounds the decoder's working memory
 # Hard cap on an export's size, whatever the machine (1 gigapixel).
 MAX_EXPORT_PIXELS = 1_000_000_000
 # Share of the currently available memory an export may plan to use.
@@ -29,10 +30,6 @@ MEMORY_SHARE = 0.8
 
 class ExportError(ValueError):
     """An export that cannot be done; nothing was written."""
-
-
-class ExportCancelled(Exception):
-    """The user cancelled; nothing was written."""
 
 
 def available_memory() -> int | None:
@@ -98,70 +95,6 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
     return meta
 
 
-class TileSource(Protocol):
-    """Tiles a viewer already decoded (inference/render.py's `CachedTiles`):
-    what an export reuses instead of decoding again."""
-
-    tile: int
-
-    def aligned(self, lattice: Lattice) -> bool:
-        """True when `lattice` lies on the viewer's lattice (same zoom, whole-pixel offsets)."""
-
-    def cached(self, block: Lattice) -> np.ndarray | None:
-        """uint8 (h, w, 3) pixels of a block inside one tile, or None when not decoded yet."""
-
-    def store(self, block: Lattice, rgb: np.ndarray) -> None:
-        """Keep a freshly decoded block (float [0, 1]) for the panes."""
-
-
-def _pieces(lattice: Lattice, tile: int, grid: int | None) -> list[tuple[int, int, int, int]]:
-    """(row, col, h, w) pieces of a block: `tile` squares from its corner, or
-    (grid given) its intersections with the viewer's tiles of `grid` lattice
-    points, which start at lattice index 0."""
-    if grid is None:
-        return [(r, c, min(tile, lattice.height - r), min(tile, lattice.width - c))
-                for r in range(0, lattice.height, tile) for c in range(0, lattice.width, tile)]
-    u0, v0 = int(lattice.u0), int(lattice.v0)
-
-    def cuts(start: int, count: int) -> list[tuple[int, int]]:
-        edges = [start] + list(range((start // grid + 1) * grid, start + count, grid)) + [start + count]
-        return [(a - start, b - a) for a, b in zip(edges[:-1], edges[1:])]
-
-    return [(r, c, h, w) for r, h in cuts(v0, lattice.height) for c, w in cuts(u0, lattice.width)]
-
-
-def decode_tiled(upscaler: Any, features: Any, lattice: Lattice, *, tile: int | None = None,
-                 progress: Callable[[int, int], None] | None = None,
-                 cancel: Callable[[], bool] | None = None, reuse: TileSource | None = None) -> np.ndarray:
-    """The lattice block decoded in `tile` x `tile` pieces; `cancel()` is asked
-    between pieces and raises ExportCancelled. With `reuse` and a block on
-    the viewer's lattice, the pieces are the viewer's tiles: those the panes
-    already decoded are copied (as shown: 8-bit), only the rest decoded."""
-    tile = int(tile or TILE)
-    check_export_size(lattice.width, lattice.height, 8)
-    out = np.empty((lattice.height, lattice.width, 3), dtype=np.float32)
-    source = reuse if reuse is not None and reuse.aligned(lattice) else None
-    blocks = _pieces(lattice, tile, source.tile if source is not None else None)
-    if progress is not None:
-        progress(0, len(blocks))
-    for done, (r, c, h, w) in enumerate(blocks, 1):
-        if cancel is not None and cancel():
-            raise ExportCancelled("export cancelled; nothing was written")
-        block = lattice.crop(c, r, w, h)
-        shown = source.cached(block) if source is not None else None
-        if shown is not None:
-            out[r:r + h, c:c + w] = shown.astype(np.float32) / 255.0
-        else:
-            out[r:r + h, c:c + w] = upscaler.decode_lattice(features, block)
-            if source is not None:
-                source.store(block, out[r:r + h, c:c + w])
-        if progress is not None:
-            progress(done, len(blocks))
-    if cancel is not None and cancel():
-        raise ExportCancelled("export cancelled; nothing was written")
-    return out
-
-
 def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Path, *, bits: int = 8,
                   metadata: dict[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
                   cancel: Callable[[], bool] | None = None, recorded: Lattice | None = None,
@@ -172,7 +105,7 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
     the image (`lattice` is then in the crop's pixels).
     `reuse`: tiles the panes decoded, copied instead of decoded again (8-bit
     only: the tiles hold what the screen shows, 8 bits a channel).
-    Raises ExportError (too large, unwritable...) or ExportCancelled; in both
+    Raises ExportError (too large, unwritable...) or piecewise.Cancelled; in both
     cases nothing is left on disk."""
     path = Path(path)
     check_export_size(lattice.width, lattice.height, bits)
@@ -180,8 +113,8 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
         imageio.check_output(path, lattice.width, lattice.height, bits)
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
-    rgb = decode_tiled(upscaler, features, lattice, progress=progress, cancel=cancel,
-                       reuse=reuse if bits == 8 else None)
+    rgb = decode_piecewise(upscaler, features, lattice, progress=progress, cancel=cancel,
+                           reuse=reuse if bits == 8 else None)
     try:
         return imageio.save_image(path, rgb, bits=bits,
                                   metadata=describe_export(upscaler, recorded or lattice, metadata))

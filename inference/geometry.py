@@ -129,3 +129,58 @@ def pane_lattice(cx: float, cy: float, zoom: float, width: int, height: int) -> 
     u0 = round(cx * z - width / 2)
     v0 = round(cy * z - height / 2)
     return Lattice(z, z, float(u0), float(v0), width, height)
+
+
+def image_extent(zoom: float, image_w: int, image_h: int) -> tuple[int, int]:
+    """(columns, rows): how many lattice points at `zoom` have centres inside
+    the image; they are the indices 0 .. n-1 along each axis."""
+    z = canonical_zoom(zoom)
+
+    def count(size: int) -> int:
+        n = max(0, math.ceil(size * z - 0.5))
+        # Guard the float boundary so the count agrees with Lattice.inside_mask.
+        while n > 0 and (n - 1 + 0.5) / z >= size:
+            n -= 1
+        while (n + 0.5) / z < size:
+            n += 1
+        return n
+
+    return count(image_w), count(image_h)
+
+
+def clip(lattice: Lattice, image_w: int, image_h: int, within: Lattice | None = None) -> Lattice | None:
+    """The sub-block of `lattice` whose pixel centres lie inside the image (and,
+    given `within`, a block of the same lattice, inside that block too); None
+    when no pixel is left. The one clip: tiles, panes, exports, and every
+    decoder's "decode only what is inside" use it. The result is a crop, so
+    its pixels are those of the whole block."""
+    rows, cols = lattice.inside_mask(image_w, image_h)
+    if within is not None:
+        du, dv = within.u0 - lattice.u0, within.v0 - lattice.v0
+        index_c = np.arange(lattice.width)
+        index_r = np.arange(lattice.height)
+        cols = cols & (index_c >= du) & (index_c < du + within.width)
+        rows = rows & (index_r >= dv) & (index_r < dv + within.height)
+    if not rows.any() or not cols.any():
+        return None
+    c = np.flatnonzero(cols)
+    r = np.flatnonzero(rows)
+    return lattice.crop(int(c[0]), int(r[0]), int(c[-1]) + 1 - int(c[0]), int(r[-1]) + 1 - int(r[0]))
+
+
+def offset_in(block: Lattice, lattice: Lattice) -> tuple[int, int]:
+    """(column, row) of a sub-block (from `clip` or `Lattice.crop`) inside `lattice`."""
+    return round(block.u0 - lattice.u0), round(block.v0 - lattice.v0)
+
+
+def rect_lattice(x0: float, y0: float, x1: float, y1: float, zoom: float, image_w: int, image_h: int
+                 ) -> Lattice | None:
+    """The block of the lattice at `zoom` whose pixel centres fall in the
+    rectangle [x0, x1) x [y0, y1) of the image (and inside it): the pixels a
+    pane shows there."""
+    z = canonical_zoom(zoom)
+    u0, v0 = math.ceil(x0 * z - 0.5), math.ceil(y0 * z - 0.5)
+    u1, v1 = math.ceil(x1 * z - 0.5), math.ceil(y1 * z - 0.5)
+    if u1 <= u0 or v1 <= v0:
+        return None
+    return clip(Lattice(z, z, float(u0), float(v0), u1 - u0, v1 - v0), image_w, image_h)

@@ -258,6 +258,27 @@ def read_header(path: str | Path, max_pixels: int = MAX_PIXELS) -> ImageHeader:
     return _guarded(Path(path), work)
 
 
+def load_rgb8(path: str | Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB (grayscale is replicated to three
+    channels), read by the app's own reader: a damaged, truncated or huge file
+    raises ImageLoadError naming it instead of being measured."""
+    return to_rgb8(load_image(path).rgb)
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """uint8 as is; uint16 and float [0, 1] rounded to 8 bits (the LR is made on 8-bit data)."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        return np.round(arr.astype(np.float64) / 257.0).astype(np.uint8)
+    return np.round(np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS,
                box: tuple[int, int, int, int] | None = None) -> LoadedImage:
     """The image at `path` as (h, w, 3) float32 RGB in [0, 1], with notes on
@@ -448,6 +469,22 @@ class _PngLayout:
     interlaced: bool
 
 
+def _png_chunks(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """(type, data length) of each chunk of a PNG opened past its signature, up
+    to IEND or the end of the file. While the caller looks at a chunk the file
+    stands at its data, which is skipped, not read, unless the caller reads it."""
+    while True:
+        head = handle.read(8)
+        if len(head) < 8:
+            return
+        length, kind = struct.unpack(">I4s", head)
+        start = handle.tell()
+        yield kind, length
+        if kind == b"IEND":
+            return
+        handle.seek(start + length + 4)  # the data, then the CRC
+
+
 def _png_layout(path: Path) -> _PngLayout | None:
     """What a PNG's header promises and how much compressed data follows, from
     the chunk headers alone (the data is skipped, not read)."""
@@ -458,25 +495,16 @@ def _png_layout(path: Path) -> _PngLayout | None:
         interlaced = False
         compressed = 0
         seen_idat = False
-        while True:
-            head = handle.read(8)
-            if len(head) < 8:
-                break
-            length, kind = struct.unpack(">I4s", head)
+        for kind, length in _png_chunks(handle):
             if kind == b"IHDR" and length >= 13 and header is None:
                 width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", handle.read(13))
                 interlaced = interlace == 1
                 header = _png_raw_size(width, height, depth, colour, interlaced)
-                handle.seek(length - 13, os.SEEK_CUR)
             elif kind == b"IDAT":
                 seen_idat = True
                 compressed += length
-                handle.seek(length, os.SEEK_CUR)
             elif seen_idat or kind == b"IEND":
                 break  # the image data is one run of IDAT chunks
-            else:
-                handle.seek(length, os.SEEK_CUR)
-            handle.seek(4, os.SEEK_CUR)  # CRC
     if header is None:
         return None
     return _PngLayout(header[0], header[1], compressed, interlaced)
@@ -486,16 +514,7 @@ def _png_has_chunk(path: Path, wanted: bytes) -> bool:
     """Whether a PNG holds a chunk of this type (chunk headers only are read)."""
     with open(path, "rb") as handle:
         handle.seek(8)
-        while True:
-            head = handle.read(8)
-            if len(head) < 8:
-                return False
-            length, kind = struct.unpack(">I4s", head)
-            if kind == wanted:
-                return True
-            if kind == b"IEND":
-                return False
-            handle.seek(length + 4, os.SEEK_CUR)
+        return any(kind == wanted for kind, _ in _png_chunks(handle))
 
 
 def _png_shortfall(path: Path, layout: _PngLayout, piece: int = 1 << 20) -> str | None:

@@ -17,18 +17,15 @@ from typing import Any, Callable
 import numpy as np
 
 from .evaluate import evaluate_image, make_pair
-from .geometry import Lattice, Region
+from .geometry import Lattice, Region, clip
 from .methods.bicubic import BicubicUpscaler
 from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
+from .piecewise import Cancelled, decode_piecewise
 from .upscaler import Upscaler, WeightsInfo
 
 GROUND_TRUTH = "ground-truth"
 # |Y error| at which the error map saturates.
 ERROR_MAP_FULL = 0.12
-
-
-class Stopped(Exception):
-    """A computation given up because the worker is stopping or the result is no longer wanted."""
 
 
 @dataclass
@@ -56,14 +53,20 @@ class Reference:
         return Lattice.from_region(Region.whole(w, h), *self.hr_size)
 
     def window(self, x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
-        """(c0, r0, c1, r1): the HR pixels covering an image-unit rectangle."""
+        """(c0, r0, c1, r1): the HR pixels covering an image-unit rectangle
+        (empty, c1 == c0 or r1 == r0, when it covers none)."""
         lat = self.hr_lattice()
-        w, h = self.hr_size
-        c0 = min(w, max(0, math.floor(x0 * lat.zx)))
-        r0 = min(h, max(0, math.floor(y0 * lat.zy)))
-        c1 = min(w, max(c0, math.ceil(x1 * lat.zx)))
-        r1 = min(h, max(r0, math.ceil(y1 * lat.zy)))
-        return c0, r0, c1, r1
+        c0, r0 = math.floor(x0 * lat.zx), math.floor(y0 * lat.zy)
+        c1, r1 = math.ceil(x1 * lat.zx), math.ceil(y1 * lat.zy)
+        covered = None
+        if c1 > c0 and r1 > r0:
+            covered = clip(Lattice(lat.zx, lat.zy, float(c0), float(r0), c1 - c0, r1 - r0), *self.lr_size)
+        if covered is None:
+            w, h = self.hr_size
+            c0, r0 = min(w, max(0, c0)), min(h, max(0, r0))
+            return c0, r0, c0, r0
+        c0, r0, width, height = int(covered.u0), int(covered.v0), covered.width, covered.height
+        return c0, r0, c0 + width, r0 + height
 
 
 def make_reference(image: np.ndarray, scale: float) -> Reference:
@@ -142,9 +145,9 @@ class GroundTruthUpscaler(Upscaler):
 
 
 class StoppableUpscaler(Upscaler):
-    """Another upscaler whose decodes run in bands of rows, asking `should_stop`
-    between bands (raising Stopped). A band is a crop of the same lattice, so
-    the pixels are those of one whole decode."""
+    """Another upscaler whose decodes run in bands of rows (the one piecewise
+    decode), asking `should_stop` between bands and raising Cancelled. A band
+    is a crop of the same lattice, so the pixels are those of one whole decode."""
 
     def __init__(self, inner: Upscaler, should_stop: Callable[[], bool], band_pixels: int = 1 << 16) -> None:
         self.inner = inner
@@ -157,21 +160,13 @@ class StoppableUpscaler(Upscaler):
 
     def encode(self, image: np.ndarray) -> Any:
         if self.should_stop():
-            raise Stopped()
+            raise Cancelled()
         return self.inner.encode(image)
 
     def decode_lattice(self, features: Any, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        rows = max(1, self.band_pixels // lattice.width)
-        for r in range(0, lattice.height, rows):
-            if self.should_stop():
-                raise Stopped()
-            n = min(rows, lattice.height - r)
-            out[r:r + n] = self.inner.decode_lattice(features, lattice.crop(0, r, lattice.width, n))
-            if progress is not None:
-                progress(r + n, lattice.height)
-        return out
+        return decode_piecewise(self.inner, features, lattice, band_pixels=self.band_pixels, progress=progress,
+                                cancel=self.should_stop)
 
 
 def whole_image_score(upscaler: Upscaler, ref: Reference, should_stop: Callable[[], bool] = lambda: False

@@ -1,18 +1,34 @@
-"""One registry: method name -> builder of its model (timm-style decorator).
+"""One registry of every method (timm-style decorators): the interpolations
+(an `Upscaler` class each: bicubic, nearest) and the learned implicit methods
+(a model builder each), with what the application says about them: display
+name, paper, where the shipped weights are and whether they are trained.
 
-Method modules register themselves on import; `inference.methods` imports them
-all, so `build("diif", **args)` works after `import inference.methods`.
+Method modules register themselves on import; `_ensure_loaded` imports them
+all, so `spec("diif")` and `build("diif", **args)` work from anywhere.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import resources
 
 if TYPE_CHECKING:  # the methods import this module, so only for annotations
     from .methods.base import ImplicitSR
+    from .upscaler import Upscaler
+
+# The interpolation the viewer previews with and flips back to: the baseline.
+BASELINE = "bicubic"
+# The method the command line uses when none is named: the one shipped trained.
+DEFAULT_METHOD = "liif"
+# Where shipped weights are looked for (tests point it elsewhere).
+WEIGHTS_DIR = resources.weights_dir()
 
 Builder = TypeVar("Builder", bound=Callable[..., "ImplicitSR"])
+UpscalerClass = TypeVar("UpscalerClass", bound="type[Upscaler]")
 
 
 # Which parts of a method run in bf16 by default on a device that has it
@@ -25,45 +41,119 @@ BF16_SCOPES = ("all", "decoder", "none")
 
 @dataclass(frozen=True)
 class MethodSpec:
+    """A method: `builder` (a learned method's model) or `upscaler` (an
+    interpolation's Upscaler class, which needs no weights)."""
+
     name: str
     display: str
     paper: str
-    builder: Callable[..., ImplicitSR]
-    bf16: str = "none"  # one of BF16_SCOPES
+    builder: Callable[..., ImplicitSR] | None = None
+    upscaler: Callable[..., Upscaler] | None = None
+    # Where an interpolation is listed among the interpolations (bicubic, the
+    # baseline, first), whichever module was imported first.
+    order: int = 0
+    bf16: str = "none"  # one of BF16_SCOPES; interpolation has no precision choice
+
+    @property
+    def learned(self) -> bool:
+        return self.builder is not None
+
+    @property
+    def default_weights(self) -> Path | None:
+        """Where a learned method's shipped weights are looked for (None: no weights)."""
+        return WEIGHTS_DIR / f"{self.name}.safetensors" if self.learned else None
+
+    @property
+    def shipped_weights(self) -> Path | None:
+        """The shipped weights file, if there is one."""
+        path = self.default_weights
+        return path if path is not None and path.is_file() else None
+
+    @property
+    def shipped_status(self) -> str:
+        """'trained', 'in training' or 'untrained' for the shipped weights, from
+        the file's metadata alone (no model is built); 'trained' for an
+        interpolation, which needs no weights."""
+        from . import checkpoint
+        from .upscaler import meets_trained_floor
+
+        if not self.learned:
+            return "trained"
+        path = self.shipped_weights
+        if path is None:
+            return "untrained"
+        try:
+            metrics = json.loads(checkpoint.read_metadata(path).get("metrics", "{}"))
+        except Exception:  # unreadable: loading it will say why
+            return "untrained"
+        return "trained" if meets_trained_floor(metrics) else "in training"
 
 
 _METHODS: dict[str, MethodSpec] = {}
 
 
+def _add(spec: MethodSpec) -> None:
+    if spec.name in _METHODS:
+        raise ValueError(f"method {spec.name!r} registered twice")
+    _METHODS[spec.name] = spec
+
+
 def register(name: str, display: str, paper: str, bf16: str = "none") -> Callable[[Builder], Builder]:
+    """Decorator for a learned method's model builder."""
     if bf16 not in BF16_SCOPES:
         raise ValueError(f"bf16 must be one of {BF16_SCOPES}, got {bf16!r}")
 
     def wrap(builder: Builder) -> Builder:
-        if name in _METHODS:
-            raise ValueError(f"method {name!r} registered twice")
-        _METHODS[name] = MethodSpec(name, display, paper, builder, bf16)
+        _add(MethodSpec(name, display, paper, builder=builder, bf16=bf16))
         return builder
 
     return wrap
 
 
+def register_interpolation(order: int) -> Callable[[UpscalerClass], UpscalerClass]:
+    """Decorator for an interpolation's Upscaler class (its `name`, `display`
+    and `paper` class attributes describe it), listed at `order` among them."""
+
+    def wrap(cls: UpscalerClass) -> UpscalerClass:
+        _add(MethodSpec(cls.name, cls.display, cls.paper, upscaler=cls, order=order))
+        return cls
+
+    return wrap
+
+
 def _ensure_loaded() -> None:
-    from . import methods  # noqa: F401  (registers every method)
+    from . import methods  # noqa: F401  (registers every learned method)
+    from .methods import bicubic, nearest  # noqa: F401  (and the interpolations)
+
+
+def all_names() -> list[str]:
+    """Every method: the interpolations, then the learned ones, each in registration order."""
+    _ensure_loaded()
+    interpolations = sorted((s for s in _METHODS.values() if not s.learned), key=lambda s: s.order)
+    return [s.name for s in interpolations] + method_names()
 
 
 def method_names() -> list[str]:
     """Implicit (learned) methods, in registration order."""
     _ensure_loaded()
-    return list(_METHODS)
+    return [n for n, s in _METHODS.items() if s.learned]
 
 
 def spec(name: str) -> MethodSpec:
     _ensure_loaded()
     if name not in _METHODS:
-        raise KeyError(f"unknown method {name!r}; known: {', '.join(['bicubic', *_METHODS])}")
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(all_names())}")
     return _METHODS[name]
 
 
+def is_interpolation(name: str) -> bool:
+    """True for a registered method that has no weights (bicubic, nearest)."""
+    _ensure_loaded()
+    return name in _METHODS and not _METHODS[name].learned
+
+
 def build(name: str, **args: Any) -> ImplicitSR:
-    return spec(name).builder(**args)
+    builder = spec(name).builder
+    if builder is None:
+        raise KeyError(f"{name!r} is an interpolation: it has no model to build")
+    return builder(**args)

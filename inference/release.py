@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from . import checkpoint
+from .methods.liif import NAME as LIIF
 
 ENCODER_FILE = "edsr-baseline.safetensors"
 
@@ -85,8 +86,8 @@ def import_liif_release(pth: str | Path, out_dir: str | Path, half: bool = True,
     if not _same_encoder_there(encoder_path, model):
         # Rewritten only when it differs: decoders trained on it reference its sha256.
         checkpoint.save_encoder(encoder_path, model, ck.args["encoder_spec"], provenance=provenance, half=half)
-    liif_path = out / "liif.safetensors"
-    checkpoint.save(liif_path, _rounded_like_encoder(model, half), "liif", ck.args, provenance=provenance,
+    liif_path = out / f"{LIIF}.safetensors"
+    checkpoint.save(liif_path, _rounded_like_encoder(model, half), LIIF, ck.args, provenance=provenance,
                     metrics=metrics, half=half, encoder_file=encoder_path)
     return encoder_path, liif_path
 

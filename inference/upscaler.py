@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from .geometry import Lattice, Region
+from .geometry import Lattice, Region, clip, offset_in
 from .methods.base import FeatureWindow, ImplicitSR
 from .precision import resolve_precision, torch_dtype
 
@@ -151,6 +151,8 @@ class Upscaler(ABC):
 
     name: str
     display: str
+    # The rule an interpolation follows (the registry's `paper` for it).
+    paper: str = ""
     weights: WeightsInfo
     device: torch.device
     # What the decoder runs in; None for interpolation, which has no such choice.
@@ -180,16 +182,6 @@ class Upscaler(ABC):
         """The whole image at `scale` (sizes rounded)."""
         h, w = image.shape[:2]
         return self.decode_lattice(self.encode(image), Lattice.full_image(w, h, scale))
-
-
-def _inside_block(lattice: Lattice, image_w: int, image_h: int) -> tuple[int, int, int, int] | None:
-    """(r0, r1, c0, c1): the rows/cols of a lattice block whose centres are inside."""
-    rows, cols = lattice.inside_mask(image_w, image_h)
-    if not rows.any() or not cols.any():
-        return None
-    r = np.flatnonzero(rows)
-    c = np.flatnonzero(cols)
-    return int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
 
 
 class ImplicitUpscaler(Upscaler):
@@ -436,10 +428,11 @@ class ImplicitUpscaler(Upscaler):
     def decode_lattice(self, features: "FeatureMap", lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        inside = _inside_block(lattice, features.width, features.height)
+        inside = clip(lattice, features.width, features.height)
         if inside is None:
             return out
-        r0, r1, c0, c1 = inside
+        c0, r0 = offset_in(inside, lattice)
+        r1, c1 = r0 + inside.height, c0 + inside.width
         rows, cols = r1 - r0, c1 - c0
         target = torch.from_numpy(out)
         reported = 0

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 import main
-from inference import catalog, checkpoint, export, registry
+from inference import catalog, checkpoint, export, piecewise, registry
 from inference.imageio import load_image, read_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def test_end_to_end_subprocess(photo: Path, tmp_path: Path) -> None:
 
 def test_liif_with_random_weights_runs_but_warns(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")
     out = tmp_path / "liif.png"
     assert cli("upscale", str(photo), "--method", "liif", "--scale", "1.5", "-o", str(out), "--quiet") == 0
     assert load_image(out).rgb.shape == (15, 18, 3)
@@ -109,7 +109,7 @@ def test_progress_bar_on_a_terminal(photo: Path, tmp_path: Path, monkeypatch: py
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    monkeypatch.setattr(export, "TILE", 16)
+    monkeypatch.setattr(piecewise, "TILE", 16)
     assert cli("upscale", str(photo), "--method", "bicubic", "--scale", "4", "-o", str(tmp_path / "p.png")) == 0
     assert "tile/s" in terminal.getvalue() and "/9 " in terminal.getvalue()  # a bar over the 9 tiles
 
@@ -119,7 +119,7 @@ def test_interrupt_leaves_nothing(photo: Path, tmp_path: Path, monkeypatch: pyte
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export, "decode_tiled", interrupted)
+    monkeypatch.setattr(export, "decode_piecewise", interrupted)
     assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(tmp_path / "x.png")) == 130
     assert "nothing was written" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
@@ -316,7 +316,7 @@ def test_bad_argument_via_subprocess(tmp_path: Path) -> None:
 
 def test_methods_lists_every_method(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
                                     tmp_path: Path) -> None:
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
     # A file whose own Set5 x4 figure clears the floor, one below it, one broken.
     tiny_checkpoint(tmp_path / "liif.safetensors", metrics={"psnr_div2k_x4": 21.5, "psnr_y/Set5/x4": 31.0})
     tiny_checkpoint(tmp_path / "a-liif.safetensors", "a-liif", metrics={"psnr_y/Set5/x4": 29.4})

@@ -66,9 +66,9 @@ def write_set(root: Path, name: str, count: int, size: tuple[int, int]) -> None:
 
 
 def test_cli_writes_json_and_markdown_and_marks_untrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")
     data = tmp_path / "eval"
     write_set(data, "Tiny", 2, (36, 40))
     write_set(data, "Small", 1, (30, 33))

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import export
+from inference import export, piecewise
 from inference.catalog import load_upscaler
-from inference.export import ExportCancelled, ExportError, export_comparison, export_region
+from inference.export import ExportError, export_comparison, export_region
 from inference.geometry import Lattice, Region
 from inference.imageio import load_image, read_metadata, save_image
+from inference.piecewise import Cancelled
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_bicubic_export_has_requested_size_and_record(tmp_path: Path, image: np.
 @pytest.mark.parametrize("bits", [8, 16])
 def test_tiled_export_equals_one_decode(tmp_path: Path, image: np.ndarray, monkeypatch: pytest.MonkeyPatch,
                                         bits: int) -> None:
-    monkeypatch.setattr(export, "TILE", 7)  # 30 x 20 output -> 15 tiles with ragged edges
+    monkeypatch.setattr(piecewise, "TILE", 7)  # 30 x 20 output -> 15 tiles with ragged edges
     up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
     features = up.encode(image)
     lattice = Lattice.from_region(Region(-1.0, 0.5, 12.0, 8.0), 30, 20)  # partly outside the image
@@ -69,9 +70,9 @@ def test_tiled_export_equals_one_decode(tmp_path: Path, image: np.ndarray, monke
 
 def test_untrained_method_is_recorded_as_not_a_result(tmp_path: Path, image: np.ndarray,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # random weights, whatever ships
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")  # random weights, whatever ships
     up = load_upscaler("liif", "cpu")
     assert not up.weights.trained
     lattice = Lattice.full_image(12, 10, 1.5)
@@ -81,7 +82,7 @@ def test_untrained_method_is_recorded_as_not_a_result(tmp_path: Path, image: np.
 
 
 def test_cancel_leaves_nothing(tmp_path: Path, image: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export, "TILE", 8)
+    monkeypatch.setattr(piecewise, "TILE", 8)
     up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
     existing = tmp_path / "keep.png"
     save_image(existing, np.full((3, 3, 3), 0.3))
@@ -94,7 +95,7 @@ def test_cancel_leaves_nothing(tmp_path: Path, image: np.ndarray, monkeypatch: p
 
     for target in (tmp_path / "new.png", existing):
         asked.clear()
-        with pytest.raises(ExportCancelled):
+        with pytest.raises(Cancelled):
             export_region(up, up.encode(image), Lattice.full_image(12, 10, 4.0), target, cancel=cancel_after_two)
     assert up.calls == 4  # two tiles per attempt, then stopped
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]

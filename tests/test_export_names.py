@@ -32,9 +32,9 @@ def test_folder_is_the_last_used_else_the_images(tmp_path: Path) -> None:
 
 def test_export_dialog_proposes_the_name_and_follows_the_pane_choice(
         qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # LIIF with random weights
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")  # LIIF with random weights
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
     image = write_png(tmp_path / "butterfly.png", sample_image(20, 24))
     open_image(qtbot, window, image)

@@ -78,9 +78,9 @@ def test_per_pixel_precomputation_matches_plain_decoder(method: str) -> None:
 
 @pytest.mark.parametrize("method", IMPLICIT)
 def test_method_without_weights_is_reported_untrained(method: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
     up = load_upscaler(method, "cpu")
     assert up.weights.trained is False
     assert "untrained" in up.weights.summary

@@ -83,9 +83,9 @@ def test_file_dialogs_open_in_the_last_folder_else_the_weights_folder(tmp_path: 
 
 def test_methods_dialog_shows_each_method_and_loads_weights_from_its_button(
         qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "weights")
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"], methods=["bicubic", "nearest", "liif"])
     asked: list[str] = []
     good = tiny_checkpoint(tmp_path / "picked" / "mine.safetensors")

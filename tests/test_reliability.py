@@ -613,7 +613,7 @@ def export_and_wait(qtbot, window: MainWindow, path: Path, method: str, scale: f
 @pytest.mark.parametrize("fault", ["cancel", "disk full", "encoder crash", "decoder crash", "out of memory"])
 def test_interrupted_export_leaves_the_existing_file_and_no_partial_one(
         fault: str, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from inference import export
+    from inference import piecewise
 
     loader = FaultyLoader(out_of_memory=("ipe-liif",), broken=("diinn",))
     window = make_window(qtbot, tmp_path, ["bicubic"], loader=loader, methods=FAULTY_METHODS)
@@ -627,7 +627,7 @@ def test_interrupted_export_leaves_the_existing_file_and_no_partial_one(
     dialogs = Dialogs(monkeypatch)
     method = {"decoder crash": "diinn", "out of memory": "ipe-liif"}.get(fault, "liif")
     if fault == "cancel":
-        monkeypatch.setattr(export, "TILE", 16)
+        monkeypatch.setattr(piecewise, "TILE", 16)
         window.service.worker.exportProgress.connect(lambda done, total: done >= 2 and window.service.cancel_export())
     elif fault in ("disk full", "encoder crash"):
         def write_some_then_fail(handle, pixels, fmt, meta) -> None:
@@ -697,7 +697,7 @@ def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Pat
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from inference import export
+    from inference import piecewise
 
     def slow_loader(name: str, device):
         up = tiny_loader()(name, device)
@@ -710,7 +710,7 @@ def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Pat
         up.decode_lattice = slow
         return up
 
-    monkeypatch.setattr(export, "TILE", 16)
+    monkeypatch.setattr(piecewise, "TILE", 16)
     window = make_window(qtbot, tmp_path, ["bicubic"], loader=slow_loader)
     open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     wait_done(qtbot, window)

@@ -71,6 +71,25 @@ def test_image_extent_matches_inside_mask(zoom: float) -> None:
     assert inside_rows.sum() == rows and inside_rows[:rows].all()
 
 
+@pytest.mark.parametrize("lattice", [Lattice(3.7, 3.7, -5.0, -3.0, 120, 90), Lattice(2.5, 1.75, 3.25, -0.5, 80, 50),
+                                     Lattice(0.5, 0.5, 2.0, 1.0, 40, 40)])
+def test_clip_keeps_exactly_the_pixels_centred_inside_the_image(lattice: Lattice) -> None:
+    from inference.geometry import clip, offset_in
+
+    rows, cols = lattice.inside_mask(W, H)
+    inside = clip(lattice, W, H)
+    assert inside is not None
+    c0, r0 = offset_in(inside, lattice)
+    assert (inside.width, inside.height) == (cols.sum(), rows.sum())
+    assert cols[c0:c0 + inside.width].all() and rows[r0:r0 + inside.height].all()
+    np.testing.assert_array_equal(inside.xs(), lattice.xs()[c0:c0 + inside.width])
+    # Within a block of the same lattice: the pixels both hold.
+    window = lattice.crop(c0 + 2, r0 + 1, 7, 5)
+    both = clip(lattice, W, H, within=window)
+    assert both == window
+    assert clip(Lattice(lattice.zx, lattice.zy, 1e4, 0.0, 8, 8), W, H) is None
+
+
 @pytest.mark.parametrize("zoom, cx, cy", [(3.7, 11.3, 9.1), (2.0, 0.0, 0.0), (7.31, 23.5, 19.7)])
 def test_planned_tiles_cover_exactly_the_visible_image(zoom: float, cx: float, cy: float) -> None:
     lat = ViewState(cx, cy, zoom).lattice(50, 40)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from inference import checkpoint, registry
-from inference.catalog import WEIGHTS_DIR, load_upscaler
+from inference.catalog import load_upscaler
 from inference.evaluate import evaluate
+from inference.registry import WEIGHTS_DIR
 from inference.upscaler import TRAINED_FLOOR_DB
 
 EVAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "eval"

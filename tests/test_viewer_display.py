@@ -223,9 +223,9 @@ def test_method_names_are_whole_in_the_pickers_of_three_panes(qtbot, tmp_path: P
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Three panes (and a split) in a 1300 px window: each picker shows its
     whole label, not "LIIF (untrain"."""
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
     from tests.tiny_methods import tiny_methods_loader
 
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "a-liif"], loader=tiny_methods_loader(),
@@ -251,9 +251,9 @@ def test_method_names_are_whole_in_the_pickers_of_three_panes(qtbot, tmp_path: P
 
 def test_cramped_pickers_cut_names_with_an_ellipsis_and_keep_them_in_the_tooltip(
         qtbot, tmp_path: Path, image_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
     from tests.tiny_methods import tiny_methods_loader
 
     window = make_window(qtbot, tmp_path, ["liif-siren"] * 8, loader=tiny_methods_loader(),
@@ -294,9 +294,9 @@ def test_split_labels_stay_on_their_side_and_show_cached(qtbot, tmp_path: Path, 
 def test_three_narrow_panes_show_their_whole_status(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At zoom < 1 in three panes of ~290 px: method, state, time and both notes
     are readable (wrapped onto more lines, not cut), and every line fits its box."""
-    import inference.catalog as catalog
+    import inference.registry as registry
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "no-weights")  # labels as for random weights
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(900, 600))
     open_image(qtbot, window, write_png(tmp_path / "big.png", sample_image(300, 400, seed=4)))
     wait_done(qtbot, window)

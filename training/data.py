@@ -26,9 +26,9 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from inference.files import IMAGE_SUFFIXES, list_images
+from inference.imageio import load_rgb8
 
 # A shard folder written by `make_shard` describes itself in this file.
 MANIFEST = "SHARD.json"
@@ -129,8 +129,9 @@ def make_shard(root: str | Path, dest: str | Path, shard_index: int, shard_count
 
 
 def _decode(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy, for torch
+    """Through the application's own reader (damaged, truncated or huge files
+    refused with a message naming them); a writable copy, for torch."""
+    return np.array(load_rgb8(path), dtype=np.uint8)
 
 
 @dataclass

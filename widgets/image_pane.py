@@ -37,7 +37,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from inference.render import ViewState, fit_zoom, image_extent
+from inference.geometry import image_extent
+from inference.render.view import ViewState, fit_zoom
 from widgets import pane_label
 from widgets.pane_label import SideStatus
 
@@ -94,6 +95,20 @@ class ImageSource:
                                             Qt.TransformationMode.SmoothTransformation))
         img = self._levels[level]
         return img, img.width() / self.width
+
+    @property
+    def level_count(self) -> int:
+        """How many copies are made: the original and the halved ones so far."""
+        return len(self._levels)
+
+    def add_level(self, image: QImage) -> None:
+        """The next halved copy, made elsewhere (a loading thread): half the last one's size."""
+        last = self._levels[-1]
+        if (image.width(), image.height()) != (max(1, last.width() // 2), max(1, last.height() // 2)):
+            raise ValueError(f"a halved copy of {last.width()} x {last.height()} must be "
+                             f"{max(1, last.width() // 2)} x {max(1, last.height() // 2)}, "
+                             f"not {image.width()} x {image.height()}")
+        self._levels.append(image)
 
 
 @dataclass

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference.registry import BASELINE
+
 GROUND_TRUTH_LABEL = "Ground truth"
 GROUND_TRUTH_TOOLTIP = "The opened image itself (reference mode): what the methods try to recover"
 BICUBIC_TOOLTIP = "Bicubic interpolation (Pillow's kernel): the baseline"
@@ -27,7 +29,7 @@ def discover_methods(methods: list[str] | None) -> tuple[list[str], str]:
 
         return all_methods(), ""
     except Exception as error:  # a broken method file must not keep the viewer from opening
-        return ["bicubic"], f"Only bicubic is available: the method registry failed to load ({error})"
+        return [BASELINE], f"Only {BASELINE} is available: the method registry failed to load ({error})"
 
 
 def _ground_truth() -> str:
@@ -93,7 +95,7 @@ class MethodBook:
     def tooltip(self, name: str) -> str:
         if name in self.weights_known:
             return f"{self.display_name(name)}: {self.weights_known[name].summary}"
-        if name == "bicubic":
+        if name == BASELINE:
             return BICUBIC_TOOLTIP
         try:
             from inference import catalog
@@ -130,7 +132,7 @@ class MethodBook:
             if names:
                 return names
         learned = self.learned()
-        return ["bicubic", learned[0]] if learned else self.names[:1]
+        return [BASELINE, learned[0]] if learned else self.names[:1]
 
     def for_new_pane(self, used: set[str]) -> str:
         """A new pane is for comparing decoders: the first learned method not shown yet."""

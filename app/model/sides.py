@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from inference.downscale import DOWNSCALE_NOTE
-from inference.render import Phase
+from inference.render.scheduler import Phase
 from widgets.pane_label import SideStatus, format_estimate
 
 # Notes from the renderer, as a pane's label says them (the tooltip has the whole note).

@@ -19,17 +19,11 @@ import numpy as np
 from app.model.methods import MAX_PANES, MethodBook
 from app.model.sides import SideState, progress_summary
 from inference.downscale import shown_method, substitution_note
-from inference.geometry import Lattice, Region
-from inference.render import (
-    MAX_ZOOM,
-    GenerationCounter,
-    RenderRequest,
-    ViewState,
-    clip_to_image,
-    fit_zoom,
-    plan_tiles,
-    rect_lattice,
-)
+from inference.geometry import Lattice, Region, clip, rect_lattice
+from inference.registry import BASELINE
+from inference.render.scheduler import GenerationCounter, RenderRequest
+from inference.render.tiles import plan_tiles
+from inference.render.view import MAX_ZOOM, ViewState, fit_zoom
 
 SIDES = ("a", "b")
 METRIC_KINDS = ("whole", "visible")
@@ -345,7 +339,7 @@ class ViewerModel:
                     self.generations.retire(("metrics", pane.target(side), kind))
                 pane.sides[side].metrics.clear()
                 if pane.sides[side].method == GROUND_TRUTH:
-                    pane.sides[side].method = "bicubic"
+                    pane.sides[side].method = BASELINE
 
     def whole_metrics(self, pane: PaneState) -> list[MetricsRequest]:
         """Scores of the whole image for each shown side of `pane` (reference mode only)."""
@@ -424,7 +418,7 @@ class ViewerModel:
         if area == "whole" and mode == "scale":
             return Lattice.full_image(w, h, zoom)
         if area == "view" and mode == "zoom" and view_lattice is not None:
-            return clip_to_image(view_lattice, w, h)
+            return clip(view_lattice, w, h)
         return rect_lattice(x0, y0, x1, y1, zoom, w, h)
 
     def export_metadata(self) -> dict[str, str]:

@@ -22,8 +22,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..geometry import Lattice, Region
-from ..upscaler import Upscaler, WeightsInfo, _inside_block, image_to_tensor, pick_device
+from ..geometry import Lattice, Region, clip, offset_in
+from ..registry import register_interpolation
+from ..upscaler import Upscaler, WeightsInfo, image_to_tensor, pick_device
 
 A = -0.5
 
@@ -173,6 +174,7 @@ def clear_caches() -> None:
     _BANDS.clear()
 
 
+@register_interpolation(order=0)
 class BicubicUpscaler(Upscaler):
     name = "bicubic"
     display = "Bicubic"
@@ -191,10 +193,11 @@ class BicubicUpscaler(Upscaler):
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         _, h, w = features.shape
         out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        inside = _inside_block(lattice, w, h)
+        inside = clip(lattice, w, h)
         if inside is None:
             return out
-        r0, r1, c0, c1 = inside
+        c0, r0 = offset_in(inside, lattice)
+        r1, c1 = r0 + inside.height, c0 + inside.width
         n_rows, n_cols = r1 - r0, c1 - c0
         dev = str(features.device)
         rows = _BANDS.get(lattice.zy, lattice.v0, r0, n_rows, h, block_size(lattice.zy, n_rows), dev)

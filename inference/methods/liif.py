@@ -58,7 +58,10 @@ class LIIF(ImplicitSR):
         return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
 
 
-@register("liif", display="LIIF", paper="Chen, Liu, Wang: Learning Continuous Image Representation with Local "
+NAME = "liif"
+
+
+@register(NAME, display="LIIF", paper="Chen, Liu, Wang: Learning Continuous Image Representation with Local "
           "Implicit Image Function (CVPR 2021)", bf16="all")
 def build_liif(**args: Any) -> LIIF:
     return LIIF(**args)

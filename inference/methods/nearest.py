@@ -14,10 +14,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..geometry import Lattice
-from ..upscaler import Upscaler, WeightsInfo, _inside_block, pick_device
+from ..geometry import Lattice, clip, offset_in
+from ..registry import register_interpolation
+from ..upscaler import Upscaler, WeightsInfo, pick_device
 
 
+@register_interpolation(order=1)
 class NearestUpscaler(Upscaler):
     name = "nearest"
     display = "Nearest"
@@ -44,9 +46,10 @@ class NearestUpscaler(Upscaler):
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         h, w = features.shape[:2]
         out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        inside = _inside_block(lattice, w, h)
+        inside = clip(lattice, w, h)
         if inside is not None:
-            r0, r1, c0, c1 = inside
+            c0, r0 = offset_in(inside, lattice)
+            r1, c1 = r0 + inside.height, c0 + inside.width
             rows = np.clip(np.floor(lattice.ys()[r0:r1]).astype(np.int64), 0, h - 1)
             cols = np.clip(np.floor(lattice.xs()[c0:c1]).astype(np.int64), 0, w - 1)
             out[r0:r1, c0:c1] = np.clip(features[rows[:, None], cols[None, :]], 0.0, 1.0)

@@ -1,0 +1,175 @@
+"""The renderer's caches: decoded display tiles and encoder features, each an
+LRU within a byte budget, keyed by typed keys; and the upscalers themselves,
+built once each."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Hashable, TypeVar
+
+import numpy as np
+
+from .tiles import TileKey
+
+
+def nbytes_of(value: Any) -> int:
+    """Memory held by an array, a tensor, a FeatureMap (duck-typed: no torch here)."""
+    if value is None:
+        return 0
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if hasattr(value, "cached_bytes"):
+        return int(value.cached_bytes)
+    if hasattr(value, "numel") and hasattr(value, "element_size"):
+        return int(value.numel() * value.element_size())
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes_of(v) for v in value)
+    if isinstance(value, dict):
+        return sum(nbytes_of(v) for v in value.values())
+    return 0
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRUCache(Generic[K, V]):
+    """Least-recently-used cache with a byte budget. The newest entry is
+    always kept, even when it alone exceeds the budget."""
+
+    def __init__(self, budget_bytes: int, size_of: Callable[[Any], int] = nbytes_of) -> None:
+        self.budget_bytes = int(budget_bytes)
+        self._size_of = size_of
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: K) -> V | None:
+        item = self._items.get(key)
+        if item is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return item[0]
+
+    def put(self, key: K, value: V) -> None:
+        if key in self._items:
+            self._bytes -= self._items.pop(key)[1]
+        size = self._size_of(value)
+        self._items[key] = (value, size)
+        self._bytes += size
+        self._evict()
+
+    def refresh_size(self, key: K) -> None:
+        """Re-measure an entry that grows in place (a lazily encoded FeatureMap)."""
+        if key in self._items:
+            value, old = self._items[key]
+            size = self._size_of(value)
+            self._items[key] = (value, size)
+            self._bytes += size - old
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self.budget_bytes and len(self._items) > 1:
+            _, (_, size) = self._items.popitem(last=False)
+            self._bytes -= size
+
+    def keys(self) -> list[K]:
+        return list(self._items)
+
+    def pop(self, key: K) -> V | None:
+        item = self._items.pop(key, None)
+        if item is None:
+            return None
+        self._bytes -= item[1]
+        return item[0]
+
+    def discard(self, predicate: Callable[[K], bool]) -> None:
+        for key in [k for k in self._items if predicate(k)]:
+            self._bytes -= self._items.pop(key)[1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
+
+@dataclass(frozen=True)
+class FeatureKey:
+    """One image's encoder features under one method's weights."""
+
+    image: str
+    method: str
+    weights: str
+
+
+class TileCache(LRUCache[TileKey, np.ndarray]):
+    """Decoded display tiles (uint8 RGB) keyed by TileKey."""
+
+    def forget_method(self, method: str) -> None:
+        self.discard(lambda key: key.method == method)
+
+    def forget_images(self, images: set[str]) -> None:
+        self.discard(lambda key: key.image in images)
+
+
+class FeatureCache(LRUCache[FeatureKey, Any]):
+    """Encoder features per (image, method, weights), within a memory budget."""
+
+    def forget_method(self, method: str) -> None:
+        self.discard(lambda key: key.method == method)
+
+    def forget_images(self, images: set[str]) -> None:
+        self.discard(lambda key: key.image in images)
+
+
+def weights_id(upscaler: Any) -> str:
+    """What names an upscaler's weights in cache keys."""
+    weights = upscaler.weights
+    return f"{'trained' if weights.trained else 'untrained'}:{weights.source}"
+
+
+class UpscalerCache:
+    """Upscalers built once each, by method name: what a Renderer's
+    `get_upscaler` is (the render worker's and the bench's). `on_load(name,
+    upscaler)` hears of each one built or put in."""
+
+    def __init__(self, build: Callable[[str], Any],
+                 on_load: Callable[[str, Any], None] | None = None) -> None:
+        self._build = build
+        self._on_load = on_load
+        self._loaded: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> Any:
+        if name not in self._loaded:
+            self.put(name, self._build(name))
+        return self._loaded[name]
+
+    def __getitem__(self, name: str) -> Any:
+        """The upscaler built for `name` (KeyError if none is yet)."""
+        return self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded
+
+    def put(self, name: str, upscaler: Any) -> None:
+        """Use `upscaler` for `name` from now on (new weights)."""
+        self._loaded[name] = upscaler
+        if self._on_load is not None:
+            self._on_load(name, upscaler)
+
+    def forget(self, name: str) -> None:
+        """Build `name` afresh when next asked for."""
+        self._loaded.pop(name, None)
