@@ -5,8 +5,10 @@ so they show and save the same pixels below 1:1."""
 
 from __future__ import annotations
 
-# The method shown at zoom <= 1, whatever the pane asked for.
-DOWNSCALE_METHOD = "bicubic"
+from .registry import BASELINE
+
+# The method shown at zoom <= 1, whatever the pane asked for: the baseline interpolation.
+DOWNSCALE_METHOD = BASELINE
 DOWNSCALE_NOTE = "zoom \u2264 1: antialiased bicubic (models add nothing when shrinking)"
 
 

@@ -41,6 +41,7 @@ from safetensors import safe_open
 
 from inference import checkpoint, registry
 from inference.geometry import Lattice, Region
+from inference.methods.liif import NAME as LIIF
 from inference.precision import native_bf16
 from inference.upscaler import device_label, pick_device
 
@@ -237,7 +238,7 @@ class MethodRun:
 
     def _warm_start(self, source: Path) -> None:
         ck = checkpoint.load(source)
-        if ck.method != "liif":
+        if ck.method != LIIF:
             raise RuntimeError(f"--warm-start wants a LIIF checkpoint; {source.name} holds {ck.method!r}")
         liif = {k: v.float().to(self.device) for k, v in ck.state_dict.items() if k.startswith("imnet.")}
         self.warm_started = self.model.warm_start_from_liif(liif)
