@@ -282,7 +282,9 @@ def test_export_is_cancelled_without_a_file(qtbot, tmp_path: Path, image_file: P
 
 def test_closing_during_a_decode_exits_cleanly(qtbot, tmp_path: Path, image_file: Path, qtlog) -> None:
     loader = SlowLoader(0.4)
-    window = make_window(qtbot, tmp_path, ["liif", "liif"], loader=loader, tile=16)
+    # A small window: the quick previews of ~300 tiles come before the slow
+    # decodes (a full-size one queues ~2,900, over a minute on a loaded CPU).
+    window = make_window(qtbot, tmp_path, ["liif", "liif"], loader=loader, tile=16, size=(320, 240))
     open_image(qtbot, window, image_file)
     window.set_zoom(20.0)
     qtbot.waitUntil(lambda: loader.started >= 2, timeout=WAIT_MS)
