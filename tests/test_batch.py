@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import main
 from app.batch import expand_inputs, is_batch, plan_batch, run_batch
 from inference.catalog import load_upscaler
 from inference.imageio import read_metadata
+from tests.test_cli import cli
 
 
 def png(path: Path, h: int = 6, w: int = 8, seed: int = 0) -> Path:
@@ -21,12 +21,6 @@ def png(path: Path, h: int = 6, w: int = 8, seed: int = 0) -> Path:
     Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
     return path
 
-
-def cli(*argv: str) -> int:
-    try:
-        return main.main(list(argv))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
 
 
 def test_plan_names_outputs_like_exports_skips_done_ones_and_separates_repeats(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import main
 from inference.downscale import DOWNSCALE_METHOD, DOWNSCALE_NOTE, shown_method
 from inference.imageio import load_image, read_metadata
+from tests.test_cli import cli
 
 
 @pytest.fixture
@@ -21,12 +21,6 @@ def photo(tmp_path: Path) -> Path:
     Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
     return path
 
-
-def cli(*argv: str) -> int:
-    try:
-        return main.main(list(argv))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
 
 
 def test_the_rule() -> None:
