@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .geometry import Lattice, Region, clip, offset_in
+from .methods import base as methods_base
 from .methods.base import FeatureWindow, ImplicitSR
 from .precision import resolve_precision, torch_dtype
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:  # for annotations; `encode` imports it where it is used
 # the CPU a chunk's activations (points x 256 floats) should stay near the
 # caches: 4096 points decode LIIF ~1.5x faster than 65536 (1 thread).
 CPU_CHUNK = 1 << 12
+# Columns of a decode block where multiplies pad their rows (see methods.base.gemm_rows).
+GEMM_BLOCK_COLS = 128
 CUDA_CHUNK = 1 << 20
 MIN_CHUNK = 256
 # Memory for one block of prepared per-LR-pixel tensors (`ImplicitSR.prepare`).
@@ -424,6 +427,10 @@ class ImplicitUpscaler(Upscaler):
         strip = int((pixels / lr_lines(1, lattice.zy) - margin) * lattice.zx)
         return 1, max(1, min(cols, strip))
 
+    def _pads_gemm_rows(self) -> bool:
+        with torch.no_grad(), self._autocast():
+            return methods_base.pads_gemm_rows(self.device, self.model.decoder_dtype)
+
     @torch.no_grad()
     def decode_lattice(self, features: "FeatureMap", lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -449,6 +456,11 @@ class ImplicitUpscaler(Upscaler):
                     window = self._prepared_window(features, lattice.crop(c0 + col, r0 + row, width, n))
                     chunk_rows = max(1, self.chunk // width)
                     chunk_cols = width if chunk_rows > 1 or width <= self.chunk else self.chunk
+                    if width > GEMM_BLOCK_COLS and self._pads_gemm_rows():
+                        # Blocks as the viewer's tiles cut them (128 columns x
+                        # chunk // 128 rows): row counts that need no padding.
+                        chunk_cols = GEMM_BLOCK_COLS
+                        chunk_rows = max(1, self.chunk // chunk_cols)
                     for sub_row in range(0, n, chunk_rows):
                         m = min(chunk_rows, n - sub_row)
                         for sub_col in range(0, width, chunk_cols):

@@ -84,6 +84,36 @@ def unfold3x3(feat_with_halo: torch.Tensor) -> torch.Tensor:
     return rows.permute(0, 3, 1, 2)
 
 
+# Reduced-precision matrix multiplies on the CPU go to oneDNN, which builds
+# (and keeps) a kernel for every new row count: ~4 ms and ~1 MB each,
+# measured with torch 2.13, and the memory stays (3,000 row counts: +3.7 GB
+# RSS). A viewer that decodes blocks of every size at every zoom would grow
+# without end, so inference pads row counts to a small set of sizes.
+# At least 128 rows: below ~112 oneDNN picks kernels that round some rows
+# differently, and a pixel decoded in a small block would not match the same
+# pixel decoded in a large one (a seam between tiles).
+GEMM_MIN_ROWS = 128
+
+
+def gemm_rows(n: int) -> int:
+    """The padded row count for n rows: four sizes per octave (at most 25%
+    more rows, 53 sizes up to a million), at least GEMM_MIN_ROWS. Whole
+    blocks of the viewer's tiles (32 x 128 = 4096) are sizes already: only
+    partial blocks and feature windows (~2% of a decode's work) pay."""
+    if n <= GEMM_MIN_ROWS:
+        return GEMM_MIN_ROWS
+    step = 1 << (n.bit_length() - 3)
+    return -(-n // step) * step
+
+
+def pads_gemm_rows(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether multiplies in `dtype` on `device` pad their rows (see gemm_rows):
+    inference in bf16/fp16 on the CPU. fp32 goes to MKL, which keeps nothing
+    per shape, and training's shapes are fixed."""
+    reduced = dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled("cpu")
+    return device.type == "cpu" and reduced and not torch.is_grad_enabled()
+
+
 def project(x: torch.Tensor, layer: nn.Linear, start: int, stop: int, bias: bool) -> torch.Tensor:
     """Apply the columns [start, stop) of a linear layer's weight to a per-pixel
     map (B, stop-start, h, w) -> (B, out, h, w): the part of a decoder layer that
@@ -91,8 +121,12 @@ def project(x: torch.Tensor, layer: nn.Linear, start: int, stop: int, bias: bool
     The result is channels-last in memory (a pixel's channels contiguous), so
     that `FeatureWindow.gather` copies whole rows instead of strided values."""
     b, _, h, w = x.shape
-    rows = F.linear(x.flatten(2).transpose(1, 2), layer.weight[:, start:stop], layer.bias if bias else None)
-    return rows.view(b, h, w, -1).permute(0, 3, 1, 2)
+    rows = x.flatten(2).transpose(1, 2)
+    n = h * w
+    if pads_gemm_rows(x.device, layer.weight.dtype):
+        rows = F.pad(rows, (0, 0, 0, gemm_rows(n) - n))
+    out = F.linear(rows, layer.weight[:, start:stop], layer.bias if bias else None)[:, :n]
+    return out.reshape(b, h, w, -1).permute(0, 3, 1, 2)
 
 
 def nearest_latent(coord: torch.Tensor, image_h: int, image_w: int, dy: float = 0.0, dx: float = 0.0
@@ -215,11 +249,16 @@ class ImplicitSR(nn.Module):
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
         coord = torch.stack((grid_y, grid_x), -1).reshape(1, -1, 2)
         cell_y, cell_x = lattice.cell()
-        cell = torch.tensor([cell_y, cell_x], dtype=torch.float32, device=device).expand(coord.shape)
+        cell = torch.tensor([cell_y, cell_x], dtype=torch.float32, device=device)
+        n = coord.shape[1]
+        if pads_gemm_rows(device, self.decoder_dtype):
+            # Repeats of the last query (valid, inside the window), dropped after.
+            coord = torch.cat((coord, coord[:, -1:].expand(-1, gemm_rows(n) - n, -1)), 1)
+        cell = cell.expand(coord.shape)
         batch = next(iter(window.tensors.values())).shape[0]
         if batch > 1:
             coord, cell = coord.expand(batch, -1, -1), cell.expand(batch, -1, -1)
-        out = self.query(window, coord, cell)
+        out = self.query(window, coord, cell)[:, :n]
         return out.transpose(1, 2).reshape(batch, 3, lattice.height, lattice.width)
 
     def forward(self, lr: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
