@@ -329,7 +329,7 @@ def _phases_and_zooms(r: Renderer, method: str, lat: Lattice) -> dict[str, set[f
     gen = r.generations.issue("p")
     out: dict[str, set[float]] = {}
     for job in r.plan(RenderRequest(gen, "p", method, lat, "img")):
-        out.setdefault(job.phase, set()).add(job.key.zoom)
+        out.setdefault(job.phase, set()).add(job.key.tile.zoom)
     return out
 
 

@@ -119,10 +119,10 @@ class TileCache(LRUCache[TileKey, np.ndarray]):
     """Decoded display tiles (uint8 RGB) keyed by TileKey."""
 
     def forget_method(self, method: str) -> None:
-        self.discard(lambda key: key.method == method)
+        self.discard(lambda key: key.tile.method == method)
 
     def forget_images(self, images: set[str]) -> None:
-        self.discard(lambda key: key.image in images)
+        self.discard(lambda key: key.tile.image in images)
 
 
 class FeatureCache(LRUCache[FeatureKey, Any]):

@@ -186,7 +186,7 @@ class Renderer:
         # Tiles decoded together with a neighbour (see _decode_together), kept
         # in the tile cache until their own job reports them: key -> seconds.
         self._batched: dict[TileKey, float] = {}
-        # Cached blocks by tile (TileKey.tile_id): the candidates that may
+        # Cached blocks by tile (TileKey.tile): the candidates that may
         # contain a requested block. Entries the cache evicted are pruned lazily.
         self._blocks: dict[TileId, list[TileKey]] = {}
 
@@ -206,7 +206,7 @@ class Renderer:
             self.tiles.forget_images(gone)
             self.features.forget_images(gone)
             self._jobs = [j for j in self._jobs if j.request.image_id not in gone]
-            self._batched = {k: v for k, v in self._batched.items() if k.image not in gone}
+            self._batched = {k: v for k, v in self._batched.items() if k.tile.image not in gone}
         self._images[image_id] = _Image(rgb)
 
     def image(self, image_id: str) -> np.ndarray:
@@ -250,7 +250,7 @@ class Renderer:
         """The cached block that answers `key`: itself, or one containing it."""
         if key in self.tiles:
             return key
-        for k in self._blocks.get(key.tile_id, ()):
+        for k in self._blocks.get(key.tile, ()):
             if k in self.tiles and k.contains(key):
                 return k
         return None
@@ -260,7 +260,7 @@ class Renderer:
 
     def _seen(self, key: TileKey) -> bool:
         """True when some block of this tile is cached (the user has seen part of it)."""
-        return any(k in self.tiles for k in self._blocks.get(key.tile_id, ()))
+        return any(k in self.tiles for k in self._blocks.get(key.tile, ()))
 
     def _cached(self, key: TileKey) -> np.ndarray | None:
         holder = self._holder(key)
@@ -276,7 +276,7 @@ class Renderer:
     def _store(self, key: TileKey, rgb: np.ndarray) -> None:
         """Cache a decoded block; cached blocks of the same tile that it
         contains are dropped (same pixels)."""
-        tid = key.tile_id
+        tid = key.tile
         others: list[TileKey] = []
         for k in self._blocks.get(tid, ()):
             if k == key or k not in self.tiles:
@@ -290,7 +290,7 @@ class Renderer:
         if len(self._blocks) > 2 * len(self.tiles) + 1024:  # tiles evicted since: rebuild the index
             index: dict[TileId, list[TileKey]] = {}
             for k in self.tiles.keys():
-                index.setdefault(k.tile_id, []).append(k)
+                index.setdefault(k.tile, []).append(k)
             self._blocks = index
 
     def _planned(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
@@ -306,7 +306,7 @@ class Renderer:
             part = clip(whole, img.width, img.height, within=shown) if shown is not None else whole
             if part is None:
                 continue
-            key = TileKey(method, wid, image_id, zoom, tu, tv, block_of(part))
+            key = TileKey(TileId(method, wid, image_id, zoom, tu, tv), block_of(part))
             if part != whole and not self._has(key) and self._seen(key):
                 part = whole  # panning across this tile: decode it once, whole
                 key = replace(key, block=block_of(whole))
@@ -330,7 +330,8 @@ class Renderer:
         def add(phase: Phase, blocks: list[tuple[TileKey, Lattice]], rank: int, job_note: str) -> None:
             for i, (key, block) in enumerate(blocks):
                 cached = self._has(key)
-                jobs.append(_Job(request, phase, key.method, key, block, 0 if cached else rank, (i, seq), job_note))
+                jobs.append(_Job(request, phase, key.tile.method, key, block, 0 if cached else rank, (i, seq),
+                                 job_note))
 
         missing = [b for k, b in full_blocks if not self._has(k)]
         if request.progressive and missing and method != DOWNSCALE_METHOD:
@@ -380,7 +381,7 @@ class Renderer:
             jobs = self.plan(request)
         except Exception as error:  # an upscaler that cannot be built: report it as a tile failure
             self._jobs.append(_Job(request, Phase.FULL, request.method,
-                                   TileKey(request.method, "", request.image_id, request.lattice.zx, 0, 0),
+                                   TileKey(TileId(request.method, "", request.image_id, request.lattice.zx, 0, 0)),
                                    request.lattice, 0, (0, self._submitted), error=f"{type(error).__name__}: {error}"))
             return 1
         self._jobs.extend(jobs)
@@ -436,7 +437,7 @@ class Renderer:
         req = job.request
         key = job.key
         base: dict[str, Any] = dict(target=req.target, generation=req.generation, method=job.method,
-                                    phase=job.phase, zoom=key.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0),
+                                    phase=job.phase, zoom=key.tile.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0),
                                     note=job.note, view_zoom=req.lattice.zx, full_remaining=self._remaining_full(req))
         if job.error is not None:
             self._jobs = [j for j in self._jobs if j.request is not req]
@@ -474,10 +475,10 @@ class Renderer:
         (same lattice, same pixels) and hand the neighbours to their own jobs
         through the tile cache. None when not worth it (shrinking costs per
         input pixel and goes tile by tile, so the first tile shows at once)."""
-        if job.method != DOWNSCALE_METHOD or job.key.zoom <= 1.0:
+        if job.method != DOWNSCALE_METHOD or job.key.tile.zoom <= 1.0:
             return None
         group = [job] + [j for j in self._jobs if j.request is job.request and j.method == job.method
-                         and j.phase == job.phase and j.key.zoom == job.key.zoom and j.error is None
+                         and j.phase == job.phase and j.key.tile.zoom == job.key.tile.zoom and j.error is None
                          and not self._has(j.key)]
         u0, v0 = min(int(j.lattice.u0) for j in group), min(int(j.lattice.v0) for j in group)
         u1 = max(int(j.lattice.u0) + j.lattice.width for j in group)
@@ -536,7 +537,7 @@ class CachedTiles:
 
     def _key(self, block: Lattice) -> TileKey:
         u0, v0 = int(block.u0), int(block.v0)
-        return TileKey(self.method, self.weights, self.image_id, block.zx, u0 // self.tile, v0 // self.tile,
+        return TileKey(TileId(self.method, self.weights, self.image_id, block.zx, u0 // self.tile, v0 // self.tile),
                        block_of(block))
 
     def cached(self, block: Lattice) -> np.ndarray | None:

@@ -36,20 +36,11 @@ class TileId:
 class TileKey:
     """What identifies a decoded tile: the same key is the same pixels."""
 
-    method: str
-    weights: str
-    image: str
-    zoom: float
-    tile_u: int
-    tile_v: int
+    tile: TileId
     # The decoded block (u0, v0, width, height) in lattice indices: the whole
     # tile, or the part of it a pane showed. A cached block answers every
     # request for a block it contains.
     block: tuple[int, int, int, int] = (0, 0, 0, 0)
-
-    @property
-    def tile_id(self) -> TileId:
-        return TileId(self.method, self.weights, self.image, self.zoom, self.tile_u, self.tile_v)
 
     def contains(self, other: "TileKey") -> bool:
         (a, b, w, h), (c, d, x, y) = self.block, other.block
