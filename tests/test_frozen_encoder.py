@@ -22,7 +22,7 @@ from inference.checkpoint import CheckpointError
 from inference.release import LIIF_RELEASE, import_liif_release
 from tests.test_train import TINY_ENCODER, images, textured, tiny_config  # noqa: F401  (fixture)
 from training.data import select
-from training.train import MODEL_FILE, Budget, export, learning_rate, recipe_for, train
+from training.train import MODEL_FILE, RECIPES, Budget, export, learning_rate, recipe_for, train
 
 
 def tiny_liif(seed: int = 0) -> torch.nn.Module:
@@ -144,6 +144,15 @@ def test_decoder_only_schedule_warms_up_then_halves() -> None:
     assert learning_rate(recipe, recipe.warmup - 1) == pytest.approx(recipe.learning_rate)
     assert learning_rate(recipe, recipe.halve_every) == pytest.approx(recipe.learning_rate / 2)
     assert recipe_for("diif", frozen_encoder=True).hr_crop < recipe_for("diif").hr_crop
+
+
+@pytest.mark.parametrize("method", sorted(RECIPES))
+def test_every_method_has_a_decoder_only_recipe(method: str) -> None:
+    recipe = recipe_for(method, frozen_encoder=True)
+    assert recipe.total_steps > recipe.halve_every > recipe.warmup > 0
+    # Sine layers take a smaller rate than the ReLU decoders (measured: 5e-4 diverged).
+    if method == "liif-siren":
+        assert recipe.learning_rate < recipe_for("liif", frozen_encoder=True).learning_rate
 
 
 def test_a_stop_signal_ends_the_run_after_a_step_with_everything_saved(images: Path,  # noqa: F811

@@ -101,12 +101,21 @@ RECIPES: dict[str, Recipe] = {
 # ../shared/reference/training-notes.md, Adam 1e-4 / 5e-4 / 1e-3 at 1,680 steps
 # gave 29.73 / 30.26 / 30.78 dB on Set5 x4), and warm-started layers need a short
 # warm-up so that Adam's first steps do not throw them away. The schedule is
-# shortened to what CPU training can reach.
-DECODER_ONLY = {"learning_rate": 5e-4, "halve_every": 25_000, "total_steps": 150_000, "warmup": 200}
-# DIIF decodes whole HR crops; 192^2 (the paper's) is 16x LIIF's 2304 sampled
-# pixels per sample. On the frozen encoder 96^2 keeps a DIIF step as cheap as a
-# LIIF step while still holding several slices per LR pixel at every scale.
-DECODER_ONLY_BY_METHOD = {"diif": {"hr_crop": 96}}
+# shortened to what CPU training can reach (~10,000 steps per method): past
+# ~1,500 steps 5e-4 only makes the weights wander. Measured on IPE-LIIF from
+# its step-1,500 state, 90 more steps at 5e-4 / 2e-4 / 1e-4 gave 31.73 /
+# 32.04 / 32.06 dB on Set5 x4 (benchmarks/results/lr-ab-2026-12-01.md).
+DECODER_ONLY = {"learning_rate": 5e-4, "halve_every": 1_000, "total_steps": 10_000, "warmup": 200}
+DECODER_ONLY_BY_METHOD: dict[str, dict[str, Any]] = {
+    # DIIF decodes whole HR crops; 192^2 (the paper's) is 16x LIIF's 2304 sampled
+    # pixels per sample. On the frozen encoder 96^2 keeps a DIIF step as cheap as a
+    # LIIF step while still holding several slices per LR pixel at every scale.
+    "diif": {"hr_crop": 96},
+    # Sine layers (w0 = 30) amplify every weight step: from its step-1,464 state,
+    # 76 steps at 5e-4 / 1e-4 reached a loss of 0.102 / 0.055 on the same
+    # batches and 25.32 / 28.82 dB on Set5 x4.
+    "liif-siren": {"learning_rate": 1e-4},
+}
 
 
 def recipe_for(method: str, frozen_encoder: bool = False) -> Recipe:
@@ -116,7 +125,7 @@ def recipe_for(method: str, frozen_encoder: bool = False) -> Recipe:
     recipe = RECIPES[method]
     if frozen_encoder:
         recipe = replace(recipe, paper=recipe.paper + "; decoder only on the frozen LIIF-release encoder",
-                         **DECODER_ONLY, **DECODER_ONLY_BY_METHOD.get(method, {}))
+                         **{**DECODER_ONLY, **DECODER_ONLY_BY_METHOD.get(method, {})})
     return recipe
 
 
