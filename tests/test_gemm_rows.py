@@ -11,12 +11,10 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from inference import registry
 from inference.geometry import Lattice
 from inference.methods import base
 from inference.methods.base import gemm_rows
-from inference.upscaler import ImplicitUpscaler, WeightsInfo
-from tests.tiny_methods import TINY_ARGS, TINY_ENCODER
+from tests.tiny_methods import TINY_ARGS, sample_image, tiny_method
 
 # Every method whose decoder runs in bf16 by default on a CPU with native bf16
 # and that uses the shared point-query decode (DIIF decodes in fp32 on the CPU).
@@ -51,20 +49,10 @@ class MatmulRows(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _upscaler(method: str) -> ImplicitUpscaler:
-    torch.manual_seed(0)
-    model = registry.build(method, encoder_spec=TINY_ENCODER, **TINY_ARGS[method])
-    return ImplicitUpscaler(model, WeightsInfo(trained=False), "cpu", precision="bf16")
-
-
-def _image(h: int, w: int) -> np.ndarray:
-    return np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
-
-
 @pytest.mark.parametrize("method", POINT_METHODS)
 def test_blocks_of_many_sizes_use_few_matmul_shapes(method: str) -> None:
-    upscaler = _upscaler(method)
-    features = upscaler.encode(_image(40, 48))
+    upscaler = tiny_method(method, precision="bf16")
+    features = upscaler.encode(sample_image(40, 48))
     rng = random.Random(1)
     spy = MatmulRows()
     with spy:
@@ -81,8 +69,8 @@ def test_blocks_of_many_sizes_use_few_matmul_shapes(method: str) -> None:
 
 @pytest.mark.parametrize("method", POINT_METHODS)
 def test_padding_changes_no_pixel(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    upscaler = _upscaler(method)
-    features = upscaler.encode(_image(30, 34))
+    upscaler = tiny_method(method, precision="bf16")
+    features = upscaler.encode(sample_image(30, 34))
     blocks = [Lattice(2.7, 2.7, 5, 9, 37, 23), Lattice(3.7, 3.7, 0, 0, 61, 13), Lattice(1.3, 1.3, 11, 2, 7, 5)]
     padded = [upscaler.decode_lattice(features, b) for b in blocks]
     monkeypatch.setattr(base, "pads_gemm_rows", lambda device, dtype: False)
