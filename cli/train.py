@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warm-start", metavar="LIIF_CHECKPOINT", default=None,
                         help="start each decoder's layers that match LIIF's MLP from this LIIF checkpoint "
                              "(only when a run starts; recorded in the provenance)")
+    parser.add_argument("--continue-from", metavar="CHECKPOINT", default=None,
+                        help="when a run folder is empty, continue from this exported checkpoint of the same "
+                             "method (its weights and step count; the optimizer starts afresh), e.g. the "
+                             "shipped resources/weights/{method}.safetensors on a fresh machine; "
+                             "'{method}' is replaced by the method name")
     parser.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
     parser.add_argument("--halve-every", type=int, default=None, help="override the steps between rate halvings")
     parser.add_argument("--warmup", type=int, default=None, help="override the linear warm-up steps")
@@ -149,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 method=m, out_dir=outs[m], model_args=model_args, seed=args.seed,
                 encoder_from=Path(args.encoder_from) if frozen else None,
                 warm_start=Path(args.warm_start) if args.warm_start else None,
+                continue_from=Path(args.continue_from.replace("{method}", m)) if args.continue_from else None,
                 recipe=train_mod.with_overrides(train_mod.recipe_for(m, frozen_encoder=frozen), batch=args.batch,
                                                 samples=args.samples, lr_patch=args.patch, hr_crop=args.hr_crop,
                                                 learning_rate=args.lr, halve_every=args.halve_every,

@@ -127,6 +127,24 @@ def test_a_different_architecture_is_not_resumed_into(images: Path, tmp_path: Pa
         train([other], select(images), Budget(steps=2), device="cpu", say=lambda _l: None)
 
 
+def test_a_fresh_run_continues_from_an_exported_checkpoint_with_a_rewarmed_rate(images: Path,
+                                                                                  tmp_path: Path) -> None:
+    quiet = {"say": lambda _line: None, "device": "cpu"}
+    train([tiny_config("liif", tmp_path / "run", warmup=4)], select(images), Budget(steps=3), **quiet)
+    shipped = export(tmp_path / "run", tmp_path / "weights" / "liif.safetensors")
+    config = replace(tiny_config("liif", tmp_path / "fresh", warmup=4), continue_from=shipped)
+    (run,) = train([config], select(images), Budget(steps=5, log_every=1), **quiet)
+    # It went on from the exported step count, not from 0 ...
+    assert run.step == 5 and log_steps(tmp_path / "fresh") == [4, 5]
+    # ... with the rate ramping up again for the fresh Adam: 1/4, then 2/4 of the schedule's.
+    rates = [float(line.split(",")[2]) for line in (tmp_path / "fresh" / LOG_FILE).read_text().splitlines()[1:]]
+    assert rates == pytest.approx([learning_rate(config.recipe, 3) / 4, learning_rate(config.recipe, 4) / 2],
+                                  rel=1e-3)
+    # Its own saved state now decides: the file is not read again, the ramp goes on.
+    (again,) = train([config], select(images), Budget(steps=6, log_every=1), **quiet)
+    assert again.step == 6 and again.fresh_optimizer_at == 3
+
+
 def test_exported_checkpoint_loads_as_trained(images: Path, tmp_path: Path) -> None:
     train([tiny_config("liif", tmp_path / "run")], select(images), Budget(steps=3), device="cpu", say=lambda _l: None)
     path = export(tmp_path / "run", tmp_path / "weights" / "liif.safetensors", {"psnr_y/Set5/x4": 31.5})

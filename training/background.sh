@@ -15,6 +15,7 @@ start() {  # start NAME METHODS
   fi
   nohup nice -n "$NICE" python3 main.py train --method "$2" --data ../shared/data/train --out 'runs/{method}' \
     --encoder-from resources/weights/edsr-baseline.safetensors --warm-start resources/weights/liif.safetensors \
+    --continue-from 'resources/weights/{method}.safetensors' \
     --threads 1 --log-every 20 >> "runs/train-$1.log" 2>&1 &
   echo $! > "$pidfile"
   echo "train-$1 started (pid $!): $2"

@@ -140,6 +140,7 @@ class TrainConfig:
     seed: int = 0
     encoder_from: Path | None = None    # frozen encoder taken from this checkpoint or encoder file
     warm_start: Path | None = None      # LIIF checkpoint whose matching layers start the decoder
+    continue_from: Path | None = None   # exported checkpoint of this method a new run continues from
 
 
 @dataclass
@@ -212,6 +213,10 @@ class MethodRun:
         self.scaler = torch.amp.GradScaler(self.device.type) if amp == torch.float16 else None
         self.sampler = Sampler(pool, seed=config.seed * 1_000_003 + sum(map(ord, self.method)))
         self.step = 0
+        # Step at which Adam started without moments on trained weights: its
+        # first updates are full-size whatever the gradient, so the rate ramps
+        # up again over the recipe's warm-up from there.
+        self.fresh_optimizer_at = 0
         self.target_steps: int | None = None
         self.seconds = 0.0           # training seconds over all segments
         self.devices: list[str] = []
@@ -315,7 +320,8 @@ class MethodRun:
         for key, value in self.sampler.state().items():
             tensors[f"rng.{key}"] = value.cpu().contiguous()
         info = {"format": STATE_FORMAT, "method": self.method, "model_args": self.config.model_args,
-                "step": self.step, "seconds": self.seconds, "segments": self.segments,
+                "step": self.step, "fresh_optimizer_at": self.fresh_optimizer_at,
+                "seconds": self.seconds, "segments": self.segments,
                 "devices": self.devices, "data_seen": self.data_seen, "rng_device": self.device.type,
                 "recipe": asdict(self.recipe),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None}
@@ -326,7 +332,11 @@ class MethodRun:
         if not model_path.is_file():
             if state_path.is_file():
                 raise RuntimeError(f"{state_path} exists without {MODEL_FILE}: remove it to start afresh")
-            return
+            if self.config.continue_from is None or not Path(self.config.continue_from).is_file():
+                return
+            # A fresh machine has no runs/: continue from the exported (shipped)
+            # weights and their step count rather than from step 0.
+            model_path = Path(self.config.continue_from)
         ck = checkpoint.load(model_path)
         if ck.method != self.method:
             raise RuntimeError(f"{self.out_dir} holds a {ck.method!r} run, not {self.method!r}: use another --out")
@@ -359,13 +369,20 @@ class MethodRun:
         self.devices = list(info.get("devices", []))
         self.data_seen = list(info.get("data_seen", []))
         if int(info.get("step", -1)) != model_steps:
-            # Interrupted between the two writes (or the state file is gone):
-            # keep the weights, start the optimizer afresh.
-            self.say(f"{self.method}: training state does not match the checkpoint ({info.get('step')} vs "
-                     f"{model_steps} steps): continuing from the weights with a fresh optimizer")
+            # Interrupted between the two writes (or the state file is gone, or
+            # this continues an exported file): keep the weights, start the
+            # optimizer afresh and ramp its rate up again (see fresh_optimizer_at).
+            if model_path == Path(self.config.continue_from or ""):
+                self.say(f"{self.method}: continuing from {model_path.name} at step {model_steps} "
+                         f"with a fresh optimizer")
+            else:
+                self.say(f"{self.method}: training state does not match the checkpoint ({info.get('step')} vs "
+                         f"{model_steps} steps): continuing from the weights with a fresh optimizer")
             self.step = model_steps
+            self.fresh_optimizer_at = model_steps
             return
         self.step = model_steps
+        self.fresh_optimizer_at = int(info.get("fresh_optimizer_at", 0))
         optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
             if key.startswith("optimizer."):
@@ -446,10 +463,16 @@ class MethodRun:
             pred = self.model.decode_lattice_features(self._features(batch.lr), lattice)
         return F.l1_loss(pred.float(), batch.hr)
 
+    def _rewarm(self) -> float:
+        """Factor of the rate while a fresh optimizer ramps up on trained weights."""
+        if self.fresh_optimizer_at <= 0 or self.recipe.warmup <= 0:
+            return 1.0
+        return min(1.0, (self.step - self.fresh_optimizer_at + 1) / self.recipe.warmup)
+
     def train_step(self) -> None:
         started = time.monotonic()
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.recipe, self.step)
+            group["lr"] = learning_rate(self.recipe, self.step) * self._rewarm()
         self.optimizer.zero_grad(set_to_none=True)
         if self.encoder_info is not None:
             self.model.encoder.eval()  # frozen: never back to training mode
@@ -487,7 +510,7 @@ class MethodRun:
         interval = max(now - self._interval_start, 1e-9)
         steps_per_s = self._interval_steps / interval
         images_per_s = steps_per_s * self.recipe.batch
-        lr = learning_rate(self.recipe, self.step - 1)
+        lr = float(self.optimizer.param_groups[0]["lr"])  # the rate of the last step
         self.last_loss = loss
         path = self.out_dir / LOG_FILE
         new = not path.is_file()
