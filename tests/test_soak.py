@@ -284,6 +284,7 @@ def test_soak_short(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(0)  # runs for IZ_SOAK_SECONDS by design
 def test_soak_long(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     actions = int(os.environ.get("IZ_SOAK_ACTIONS", "20000"))
     window, report = run_soak(qtbot, tmp_path, monkeypatch, actions=actions,
