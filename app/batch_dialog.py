@@ -1,6 +1,6 @@
 """File › Upscale Folder: choose a folder, a method, a scale or size and an
 output folder (BatchDialog); the batch then runs in a background thread
-(BatchRunner) through app.batch, the engine `main.py upscale` uses, with
+(BatchRunner) through inference.batch, the engine `main.py upscale` uses, with
 progress and cancel, and a summary of failures at the end."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.batch import BatchItem, BatchReport, expand_inputs, plan_batch, run_batch
+from inference.batch import BatchItem, BatchReport, expand_inputs, plan_batch, run_batch
 
 
 @dataclass(frozen=True)

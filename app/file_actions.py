@@ -71,7 +71,7 @@ class FileActions:
     def browse(self, step: int) -> Path | None:
         """Open the image `step` places after the current one in its folder
         (PageDown / PageUp), keeping the view. Returns the path being opened."""
-        from app.browse import neighbour
+        from inference.browse import neighbour
 
         if self.model.loaded is None:
             return None

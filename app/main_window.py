@@ -63,7 +63,7 @@ class MainWindow(FileActions, ExportActions, ReferenceActions, ServiceActions, Q
     paneUpdated = Signal(object)  # target
     exportDone = Signal(object)  # ExportResult
     weightsChanged = Signal(str, str)  # method ("" when refused), path
-    batchFinished = Signal(object)  # app.batch.BatchReport
+    batchFinished = Signal(object)  # inference.batch.BatchReport
 
     def __init__(self, device: str = "auto", loader: Callable[[str, Any], Any] | None = None,
                  methods: list[str] | None = None, settings: QSettings | None = None, tile: int | None = None,

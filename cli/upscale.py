@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from inference.registry import DEFAULT_METHOD
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError, one_line_errors
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, CommandError, UsageError, one_line_errors, run_reporting, say
 
 if TYPE_CHECKING:
     import torch
@@ -163,23 +163,13 @@ def _signals_unwind() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     try:
         with _signals_unwind():
-            return _run(args)
-    except UsageError as error:
-        _say(f"error: {error}")
-        return EXIT_USAGE
-    except CommandError as error:
-        _say(f"error: {error}")
-        return EXIT_FAILED
+            return run_reporting("error", lambda: _run(args))
     except KeyboardInterrupt:
-        _say("interrupted; nothing was written")
+        say("interrupted; nothing was written")
         return EXIT_INTERRUPTED
     except Terminated as stop:
-        _say(f"stopped by {signal.Signals(stop.signum).name}; nothing was written")
+        say(f"stopped by {signal.Signals(stop.signum).name}; nothing was written")
         return 128 + stop.signum
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _scale_and_size(args: argparse.Namespace, max_zoom: float) -> tuple[float | None, tuple[int, int] | None]:
@@ -230,16 +220,16 @@ def _load_upscaler(args: argparse.Namespace, device: torch.device, **options: An
 
 def _warn_untrained(upscaler: Upscaler) -> None:
     # Always said, even with --quiet: the image would otherwise pass for a result.
-    _say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
+    say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
          "the output comes from random weights and is not a result")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from app.batch import is_batch
-    from app.export_names import source_metadata
     from inference import catalog, imageio
+    from inference.batch import is_batch
     from inference.downscale import shown_method, substitution_note
     from inference.export import ExportError, check_export_size, export_region
+    from inference.export_names import source_metadata
     from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
     from inference.piecewise import Cancelled
@@ -273,7 +263,7 @@ def _run(args: argparse.Namespace) -> int:
     if region_arg is not None:
         (x, y, w, h), clipped = clip_region(region_arg, header.width, header.height)
         if clipped and not quiet:
-            _say(f"note: region clipped to the image: {x:g},{y:g},{w:g},{h:g}")
+            say(f"note: region clipped to the image: {x:g},{y:g},{w:g},{h:g}")
         region = Region(x, y, w, h)
     else:
         region = Region.whole(header.width, header.height)
@@ -296,11 +286,11 @@ def _run(args: argparse.Namespace) -> int:
         upscaler = catalog.load_upscaler(method, device)
         asked = catalog.display_name(args.method)
         if not quiet:
-            _say(f"note: zoom {zoom_x:.4g} x {zoom_y:.4g}: {downscale_note}; {asked} was asked for")
+            say(f"note: zoom {zoom_x:.4g} x {zoom_y:.4g}: {downscale_note}; {asked} was asked for")
     else:
         upscaler = _load_upscaler(args, device, precision=args.precision)
         if upscaler.weights.in_training:
-            _say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
+            say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
         elif not upscaler.weights.trained:
             _warn_untrained(upscaler)
 
@@ -317,7 +307,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     if not quiet:
         for note in loaded.notes:
-            _say(f"note: {args.input}: {note}")
+            say(f"note: {args.input}: {note}")
     x0, y0, x1, y1 = loaded.box if loaded.box is not None else (0, 0, loaded.width, loaded.height)
     if (loaded.box is None and (x1, y1) != (header.width, header.height)) or \
             not (x0 <= region.x and y0 <= region.y and region.x + region.w <= x1 and region.y + region.h <= y1):
@@ -349,7 +339,7 @@ def _run(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
-    from app.batch import expand_inputs, plan_batch, run_batch
+    from inference.batch import expand_inputs, plan_batch, run_batch
     from inference.render.view import MAX_ZOOM
     from inference.upscaler import device_label
 
@@ -367,7 +357,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     device = _device(args)
     sources, problems = expand_inputs(list(args.input))
     for path, why in problems:
-        _say(f"error: {path}: {why}")
+        say(f"error: {path}: {why}")
     if not sources:
         raise CommandError("no images to upscale")
     try:
@@ -376,14 +366,14 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot make the folder {out_dir}: {error.strerror or error}") from None
     upscaler = _load_upscaler(args, device, precision=args.precision)
     if upscaler.weights.in_training:
-        _say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
+        say(f"warning: {upscaler.display} weights are {upscaler.weights.summary}")
     elif not upscaler.weights.trained:
         _warn_untrained(upscaler)
     items = plan_batch(sources, out_dir, args.method, scale, size)
 
     def said(item: Any, outcome: str, message: str) -> None:
         if outcome == "failed":
-            _say(f"error: {item.source}: {message}")
+            say(f"error: {item.source}: {message}")
         elif not quiet:
             written = outcome == "written"
             print(f"{'wrote' if written else 'skipped'} {item.output if written else item.source}"
@@ -392,11 +382,11 @@ def _run_batch(args: argparse.Namespace) -> int:
     try:
         report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=MAX_ZOOM, on_item=said)
     except KeyboardInterrupt:
-        _say("interrupted; the image in progress was not written, those before it were")
+        say("interrupted; the image in progress was not written, those before it were")
         return EXIT_INTERRUPTED
     failed = len(report.failed) + len(problems)
     if not quiet or failed:
-        _say(f"{report.summary()} on {device_label(device)}"
+        say(f"{report.summary()} on {device_label(device)}"
              + (f"; {len(problems)} input(s) not found or empty" if problems else ""))
     return EXIT_FAILED if failed else 0
 

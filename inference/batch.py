@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from app.browse import folder_images, is_image_name
-from app.export_names import export_name, source_metadata
+from inference.browse import folder_images, is_image_name
+from inference.export_names import export_name, source_metadata
 from inference.files import is_folder, reading_problem
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.batch import expand_inputs, is_batch, plan_batch, run_batch
+from inference.batch import expand_inputs, is_batch, plan_batch, run_batch
 from inference.catalog import load_upscaler
 from inference.imageio import read_metadata
 from tests.test_cli import cli

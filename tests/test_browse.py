@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from app.browse import folder_images, natural_key, neighbour
+from inference.browse import folder_images, natural_key, neighbour
 from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png
 from tests.tiny_methods import sample_image
 

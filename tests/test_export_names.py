@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.export_dialog import ExportDialog
-from app.export_names import export_folder, export_name, zoom_text
+from inference.export_names import export_folder, export_name, zoom_text
 from inference.imageio import read_metadata
 from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png
 from tests.tiny_methods import sample_image

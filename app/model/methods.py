@@ -117,10 +117,9 @@ class MethodBook:
         return entries
 
     def learned(self) -> list[str]:
-        try:
-            from inference.catalog import is_interpolation
-        except Exception:
-            return [m for m in self.names if m not in ("bicubic", "nearest")]
+        """The offered methods that have weights (a name the registry does not know counts as learned)."""
+        from inference.catalog import is_interpolation
+
         return [m for m in self.names if not is_interpolation(m)]
 
     def default_panes(self, saved: Any) -> list[str]:
@@ -147,12 +146,12 @@ class MethodBook:
 
         rows = []
         for name in self.names:
+            interpolation = catalog.is_interpolation(name)  # False for a name the registry does not know
             try:
-                interpolation = catalog.is_interpolation(name)
                 paper = catalog.paper(name)
                 expected = None if interpolation else catalog.expected_weights(name)
-            except Exception:  # a method the registry does not know (tests' own names)
-                interpolation, paper, expected = name in ("bicubic", "nearest"), "", None
+            except KeyError:  # a method the registry does not know (tests' own names)
+                paper, expected = "", None
             weights, problem = self.inspected.get(name, (self.weights_known.get(name), ""))
             rows.append(method_row(name, self.display_name(name), paper, interpolation=interpolation,
                                    weights=weights, expected=expected, loaded_from=self.weights_paths.get(name),

@@ -424,7 +424,7 @@ class ViewerModel:
     def export_metadata(self) -> dict[str, str]:
         meta = {}
         if self.loaded is not None:
-            from app.export_names import source_metadata
+            from inference.export_names import source_metadata
 
             meta.update(source_metadata(self.loaded.path))
         if self.reference is not None:
@@ -453,7 +453,7 @@ class ViewerModel:
 
     def default_export_path(self, method: str, zoom: float | None, last_folder: str | None) -> str:
         """butterfly_liif_x3.7.png in the folder last exported to (else the image's)."""
-        from app.export_names import export_folder, export_name
+        from inference.export_names import export_folder, export_name
 
         image = self.loaded.path if self.loaded is not None else None
         folder = export_folder(last_folder, image, Path.home())
