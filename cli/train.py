@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--method", default=DEFAULT_METHOD,
                         help="method name, several separated by commas (trained interleaved on one device), or 'all'")
-    parser.add_argument("--data", default="../shared/data/train", help="folder of training images (searched recursively)")
+    parser.add_argument("--data", default="../shared/data/train",
+                        help="folder of training images (searched recursively)")
     parser.add_argument("--out", default=DEFAULT_OUT,
                         help="run folder; '{method}' is replaced by the method name; with several methods and "
                              "no '{method}', each run goes to OUT/<method> (default: %(default)s)")
@@ -54,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
     parser.add_argument("--halve-every", type=int, default=None, help="override the steps between rate halvings")
     parser.add_argument("--warmup", type=int, default=None, help="override the linear warm-up steps")
-    parser.add_argument("--model-args", default="{}", help="JSON arguments for the model builder (default: the paper's)")
+    parser.add_argument("--model-args", default="{}",
+                        help="JSON arguments for the model builder (default: the paper's)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "off"],
                         help="mixed precision; auto = bf16 where the device has it natively (CUDA Ampere+, "
@@ -68,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-every", type=float, default=2.0, help="minutes between safety saves")
     parser.add_argument("--shard", type=int, default=None,
                         help="use shard K (mod N) of the data: a deterministic subset of about --shard-mb")
-    parser.add_argument("--shards", type=int, default=None, help="number of shards N (default: as needed for --shard-mb)")
+    parser.add_argument("--shards", type=int, default=None,
+                        help="number of shards N (default: as needed for --shard-mb)")
     parser.add_argument("--shard-mb", type=float, default=35.0, help="largest shard, MB of files (default 35)")
     parser.add_argument("--make-shard", metavar="DIR", default=None,
                         help="copy shard --shard of --data into DIR (with a manifest) and exit")
@@ -161,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
                                                 warmup=args.warmup))
                 for m in methods]
             budget = train_mod.Budget(steps=args.steps, seconds=None if args.minutes is None else args.minutes * 60,
-                                      started=started, save_every=args.save_every * 60, log_every=max(1, args.log_every))
+                                      started=started, save_every=args.save_every * 60,
+                                      log_every=max(1, args.log_every))
             train_mod.train(configs, selection, budget, device=args.device, amp=args.amp,
                             say=lambda line: print(line, flush=True))
         if args.export or args.export_only:

@@ -17,9 +17,20 @@ from PIL import Image
 import main
 from inference import checkpoint, registry
 from inference.catalog import load_upscaler
-from training.data import ImagePool, Sampler, list_images, make_shard, select, shard, shards_needed
-from training.train import (LOG_FILE, MODEL_FILE, RECIPES, STATE_FILE, Budget, TrainConfig, export, learning_rate,
-                             recipe_for, train, with_overrides)
+from training.data import ImagePool, Sampler, list_images, select, shard, shards_needed
+from training.train import (
+    LOG_FILE,
+    MODEL_FILE,
+    RECIPES,
+    STATE_FILE,
+    Budget,
+    TrainConfig,
+    export,
+    learning_rate,
+    recipe_for,
+    train,
+    with_overrides,
+)
 
 TINY_ENCODER = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}}
 
@@ -203,7 +214,8 @@ def test_make_shard_copies_one_shard_with_its_manifest(images: Path, tmp_path: P
 
 def smooth_pool(tmp_path: Path) -> ImagePool:
     yy, xx = np.mgrid[0:200, 0:240]
-    img = np.stack([0.5 + 0.4 * np.sin(xx / 23 + yy / 41), 0.5 + 0.4 * np.cos(yy / 17), 0.1 + 0.8 * xx / 240 + 0 * yy], -1)
+    img = np.stack([0.5 + 0.4 * np.sin(xx / 23 + yy / 41), 0.5 + 0.4 * np.cos(yy / 17),
+                    0.1 + 0.8 * xx / 240 + 0 * yy], -1)
     Image.fromarray((img * 255).round().astype(np.uint8)).save(tmp_path / "smooth.png")
     return ImagePool([tmp_path / "smooth.png"], torch.device("cpu"))
 
@@ -217,10 +229,9 @@ def test_point_batches_pair_each_target_with_its_place_in_the_lr(tmp_path: Path)
         assert batch.cell[i, 0, 0].item() == pytest.approx(48 / round(48 * s))
         coord = batch.coord[i]
 
-        def lr_at(yx: torch.Tensor) -> torch.Tensor:
+        def lr_at(yx: torch.Tensor, lr: torch.Tensor = batch.lr[i:i + 1]) -> torch.Tensor:
             grid = (yx.flip(-1) / 48 * 2 - 1)[None, None]
-            return F.grid_sample(batch.lr[i:i + 1], grid, mode="bicubic", align_corners=False,
-                                 padding_mode="border")[0, :, 0].t()
+            return F.grid_sample(lr, grid, mode="bicubic", align_corners=False, padding_mode="border")[0, :, 0].t()
 
         # A smooth image: the LR, interpolated at a target's coordinate, is the target.
         assert (lr_at(coord) - batch.target[i]).abs().mean() < 0.02

@@ -21,7 +21,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -120,7 +120,7 @@ def make_shard(root: str | Path, dest: str | Path, shard_index: int, shard_count
         target = dest / path.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-    manifest = {"source": chosen.source, "shard": chosen.shard_index, "shards": chosen.shard_count,
+    manifest: dict[str, Any] = {"source": chosen.source, "shard": chosen.shard_index, "shards": chosen.shard_count,
                 "files": [p.relative_to(root).as_posix() for p in chosen.paths],
                 "bytes": sum(p.stat().st_size for p in chosen.paths)}
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")

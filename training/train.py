@@ -33,7 +33,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, cast
 
 import torch
 import torch.nn.functional as F
@@ -445,23 +445,26 @@ class MethodRun:
         if self._encoder_copy is None:
             import copy
 
-            self._encoder_copy = copy.deepcopy(self.model.encoder).to(self.amp).to(
-                memory_format=torch.channels_last).eval()
+            reduced = copy.deepcopy(self.model.encoder).to(self.amp)
+            # nn.Module.to takes memory_format at run time; its stubs do not say so.
+            self._encoder_copy = reduced.to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
         return self._encoder_copy
 
     def loss_on_batch(self) -> torch.Tensor:
         r = self.recipe
         if r.target == "points":
-            batch = self.sampler.points(r.batch, self._sample_scales(), r.lr_patch, r.samples)
+            points = self.sampler.points(r.batch, self._sample_scales(), r.lr_patch, r.samples)
             with self._autocast():
-                pred = self.model.query_features(self._features(batch.lr), batch.coord, batch.cell)
-            return F.l1_loss(pred.float(), batch.target)
-        batch = self.sampler.lattice(r.batch, self._draw_scale(), r.hr_crop)
-        h, w = batch.lr.shape[-2:]
-        lattice = Lattice.from_region(Region.whole(w, h), batch.hr.shape[-1], batch.hr.shape[-2])
+                pred = self.model.query_features(self._features(points.lr), points.coord, points.cell)
+            return F.l1_loss(pred.float(), points.target)
+        crops = self.sampler.lattice(r.batch, self._draw_scale(), r.hr_crop)
+        h, w = crops.lr.shape[-2:]
+        lattice = Lattice.from_region(Region.whole(w, h), crops.hr.shape[-1], crops.hr.shape[-2])
+        # Lattice recipes' models have it (checked when the run was made).
+        decode = cast(Callable[[torch.Tensor, Lattice], torch.Tensor], self.model.decode_lattice_features)
         with self._autocast():
-            pred = self.model.decode_lattice_features(self._features(batch.lr), lattice)
-        return F.l1_loss(pred.float(), batch.hr)
+            pred = decode(self._features(crops.lr), lattice)
+        return F.l1_loss(pred.float(), crops.hr)
 
     def _rewarm(self) -> float:
         """Factor of the rate while a fresh optimizer ramps up on trained weights."""
@@ -604,8 +607,6 @@ def train(configs: Sequence[TrainConfig], data: DataSelection, budget: Budget, d
         state = "resuming at step" if run.step else "starting at step"
         say(f"{run.method}: {state} {run.step} -> {targets[id(run)]} in {run.out_dir} "
             f"(batch {run.recipe.batch}, {sum(p.numel() for p in run.model.parameters()) / 1e6:.2f} M parameters)")
-    save_seconds = 2.0  # until measured
-    last_save = time.monotonic()
     active = [r for r in runs if r.step < targets[id(r)]]
     for run in active:
         run.start_clock()
