@@ -69,7 +69,7 @@ from torch import nn
 
 from ..geometry import Lattice
 from ..registry import register
-from .base import MLP, FeatureWindow, ImplicitSR, ensemble_weights, run_layers
+from .base import MLP, FeatureWindow, ImplicitSR, ensemble_weights, gemm_rows, pads_gemm_rows, run_layers
 
 # (dy, dx) of the four vertices of an LR pixel (i, j) relative to its top-left
 # corner (i, j): top-left, top-right, bottom-left, bottom-right. This order
@@ -325,9 +325,15 @@ class DIIF(ImplicitSR):
         window reports the LR pixel grid as its size."""
         first = self.coarse[0]
         weight = first.weight[:, :self.latent_dim].reshape(self.hidden_dim, -1, 4, 4)
-        # Channels-last in, channels-last out: the decoder gathers whole vertex rows.
-        vertex = F.conv2d(feat.contiguous(memory_format=torch.channels_last), weight.to(feat.dtype),
-                          first.bias.to(feat.dtype))
+        if pads_gemm_rows(feat.device, weight.dtype):
+            # In fp32 under a reduced-precision decode on the CPU: a bf16
+            # convolution keeps a oneDNN kernel for every window size it meets
+            # (see base.gemm_rows), and this is a small part of a decode.
+            feat = feat.float()
+        with torch.autocast(feat.device.type, enabled=False):
+            # Channels-last in, channels-last out: the decoder gathers whole vertex rows.
+            vertex = F.conv2d(feat.contiguous(memory_format=torch.channels_last), weight.to(feat.dtype),
+                              first.bias.to(feat.dtype))
         return {"vertex_tl": vertex[..., :-1, :-1], "vertex": vertex}
 
     def vertex_latents(self, feat: torch.Tensor) -> torch.Tensor:
@@ -365,6 +371,13 @@ class DIIF(ImplicitSR):
         # (row 4 * slice + vertex).
         inverse, rep = plan.compact()
         count = rep.shape[0]
+        pads = pads_gemm_rows(vertex.device, self.decoder_dtype)
+        if pads:
+            # Reduced precision on the CPU: a padded number of slices (repeats
+            # of the last one, dropped by the final gather), so that every
+            # multiply below has one of few shapes (see base.gemm_rows).
+            rep = torch.cat((rep, rep[-1:].expand(gemm_rows(count) - count)))
+            count = rep.shape[0]
         sy, sx = plan.group_y[rep], plan.group_x[rep]
         s_first, s_last = plan.ends(rep)
         where = torch.stack([(sy + dy - window.y0) * vw + (sx + dx - window.x0) for dy, dx in VERTEX_OFFSETS], 1)
@@ -391,9 +404,16 @@ class DIIF(ImplicitSR):
         else:
             # Fewer pixels than vertices in a slice: mix H per pixel first
             # (same value, fewer rows through the 256 x 256 layer).
-            mixed = torch.matmul(terms[..., :4], hidden)  # (B, S, u, 256)
-            pre = torch.matmul(mixed, w_hidden.t().to(mixed.dtype)) + torch.matmul(terms[..., 4:], shared)
-        out = run_layers(self.fine.layers[2:], torch.relu_(pre.reshape(batch, count * u, -1)))
+            mixed = torch.matmul(terms[..., :4], hidden).reshape(batch, count * u, -1)  # (B, S u, 256)
+            rel_terms = terms[..., 4:].reshape(count * u, 3)
+            if pads:
+                extra = gemm_rows(count * u) - count * u
+                mixed, rel_terms = F.pad(mixed, (0, 0, 0, extra)), F.pad(rel_terms, (0, 0, 0, extra))
+            pre = torch.matmul(mixed, w_hidden.t().to(mixed.dtype)) + torch.matmul(rel_terms, shared)
+        fine_rows = torch.relu_(pre.reshape(batch, -1, pre.shape[-1]))
+        if pads and gemm_rows(fine_rows.shape[1]) != fine_rows.shape[1]:
+            fine_rows = F.pad(fine_rows, (0, 0, 0, gemm_rows(fine_rows.shape[1]) - fine_rows.shape[1]))
+        out = run_layers(self.fine.layers[2:], fine_rows)
         out = out.index_select(1, slot)
         return out.transpose(1, 2).reshape(batch, 3, lattice.height, lattice.width)
 
@@ -470,6 +490,7 @@ class DIIF(ImplicitSR):
 
 
 @register("diif", display="DIIF",
-          paper="He, Jin: Dynamic Implicit Image Function for Efficient Arbitrary-Scale Image Representation (2022)")
+          paper="He, Jin: Dynamic Implicit Image Function for Efficient Arbitrary-Scale Image Representation (2022)",
+          bf16="decoder")
 def build_diif(**args: Any) -> DIIF:
     return DIIF(**args)
