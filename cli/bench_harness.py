@@ -505,7 +505,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
     """A large synthetic image opened in the viewer's Renderer and looked at
     (fit, zoom 1, zoom 4 by default), features encoded on demand: time and
     peak memory of each view."""
-    from inference.render.caches import FeatureKey, UpscalerCache, weights_id
+    from inference.render.caches import UpscalerCache, feature_key
     from inference.render.scheduler import Renderer, RenderRequest
     from inference.render.view import ViewState
 
@@ -556,7 +556,7 @@ def add_large(report: BenchReport, methods: list[str] | None = None, *, image_si
             else:
                 complete = time.perf_counter() - start
             peak = rss_mb("VmHWM")
-            feats = renderer.features.get(FeatureKey("large", shown, weights_id(get(shown))))
+            feats = renderer.features.get(feature_key("large", shown, get(shown)))
             timing = LargeImageTiming(
                 method, str(view_zoom), round(view.zoom, 4), shown, width, height, pane[0], pane[1],
                 None if first is None else round(first, 3), None if complete is None else round(complete, 3),

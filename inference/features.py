@@ -88,9 +88,11 @@ class FeatureMap:
         self._bytes += size
         return feat
 
-    def window(self, y0: int, y1: int, x0: int, x1: int, halo: int = 0) -> torch.Tensor:
+    def window(self, y0: int, y1: int, x0: int, x1: int, halo: int = 0,
+               dtype: torch.dtype | None = None) -> torch.Tensor:
         """Features of LR rows [y0 - halo, y1 + halo) and columns [x0 - halo, x1 + halo),
-        zero outside the image (the encoder's own padding convention), in `window_dtype`."""
+        zero outside the image (the encoder's own padding convention), in `dtype`
+        (default `window_dtype`)."""
         ya, yb, xa, xb = y0 - halo, y1 + halo, x0 - halo, x1 + halo
         cy0, cy1 = max(0, ya), min(self.height, yb)
         cx0, cx1 = max(0, xa), min(self.width, xb)
@@ -108,6 +110,6 @@ class FeatureMap:
                                      max(cx0, sx0) - sx0:min(cx1, sx0 + t) - sx0])
                 rows.append(torch.cat(cols, -1))
             inner = torch.cat(rows, -2)
-        inner = inner.to(self.window_dtype)
+        inner = inner.to(dtype or self.window_dtype)
         pad = [cx0 - xa, xb - cx1, cy0 - ya, yb - cy1]
         return F.pad(inner, pad) if any(pad) else inner

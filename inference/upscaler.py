@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -165,6 +166,12 @@ class Upscaler(ABC):
     def encode(self, image: np.ndarray) -> Any:
         """Everything the decoder needs from one image; computed once, cached by the caller."""
 
+    def features_identity(self) -> str | None:
+        """Names what `encode` computes when another upscaler could compute the
+        same (one encoder, the same weights, run the same way): upscalers with
+        equal identities may share an image's features. None: not shared."""
+        return None
+
     @abstractmethod
     def decode_lattice(self, features: Any, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -241,6 +248,7 @@ class ImplicitUpscaler(Upscaler):
         self.feature_tile = feature_tile
         self.one_pass_pixels = one_pass_pixels
         self._prepared_bytes_per_pixel: float | None = None
+        self._features_identity: str | None = None
         self._prepare: Callable[..., Any] = self.model.prepare
         self._decode_window: Callable[..., Any] = self.model.decode_window
         self.compile_active = False
@@ -351,6 +359,21 @@ class ImplicitUpscaler(Upscaler):
             return torch_dtype(self.feature_dtype)
         return torch_dtype(self.encoder_precision)
 
+    def features_identity(self) -> str:
+        """Every learned method ships the same frozen encoder, so methods whose
+        encoders run at the same precision compute the same features: the
+        viewer encodes an image once for all of them. A digest of the
+        encoder's weights as stored, and everything else `encode` depends on."""
+        if self._features_identity is None:
+            digest = hashlib.blake2b(digest_size=16)
+            for name, tensor in sorted(self.model.encoder.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            self._features_identity = (f"{digest.hexdigest()} {self.model.encoder_spec} "
+                                       f"{self.encoder_precision} {self.storage_dtype} {self.device} "
+                                       f"{self.feature_tile} {self.one_pass_pixels} {self.feature_budget_bytes}")
+        return self._features_identity
+
     def input_margin(self, zoom: float) -> int:
         """The encoder's receptive field, the padding of the prepared features
         and the decoder's reach in latents, on top of the generic margin."""
@@ -400,7 +423,8 @@ class ImplicitUpscaler(Upscaler):
         h, w = features.height, features.width
         y0, y1, x0, x1 = self.model.lattice_window(block, h, w)
         with self._autocast():
-            feat = features.window(y0, y1, x0, x1, halo=self.model.feature_halo)
+            # In this decoder's precision: the features may be shared with another method's.
+            feat = features.window(y0, y1, x0, x1, halo=self.model.feature_halo, dtype=self.model.decoder_dtype)
             prepared = self._run_compiled(self.model.prepare, self._prepare, feat)
         return FeatureWindow(prepared, y0, x0, h, w)
 

@@ -4,6 +4,7 @@ seams, stale work dropped, caches within budget, progressive passes."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from inference.geometry import Lattice
@@ -369,3 +370,42 @@ def test_worker_threads_shrink_to_the_cores_other_processes_leave_free() -> None
     assert threads_for_load(2, cpus=2, others_running=None) == 2  # unknown load (not Linux): as configured
     busy = others_running()
     assert busy is None or busy >= 0
+
+
+def test_methods_with_the_same_encoder_encode_an_image_once() -> None:
+    """Every learned method ships the same frozen encoder: a pane switched to
+    another method reuses the image's features instead of encoding it again,
+    and decodes exactly what its own encoding would give."""
+    from tests.tiny_methods import tiny_methods_loader
+
+    load = tiny_methods_loader()
+    encodes: dict[str, int] = {}
+    built: dict[str, object] = {}
+
+    def loader(name: str):
+        if name not in built:
+            up = load(name, "cpu", precision="fp32")
+            if name == "a-liif":  # retrained encoder: other weights, its own features
+                with torch.no_grad():
+                    next(up.model.encoder.parameters()).add_(1e-3)
+            original = up.encode
+
+            def counted(image, _name=name, _orig=original):
+                encodes[_name] = encodes.get(_name, 0) + 1
+                return _orig(image)
+
+            up.encode = counted
+            built[name] = up
+        return built[name]
+
+    r = Renderer(loader, tile=16)
+    image = sample_image(H, W)
+    r.set_image("img", image)
+    lat = Lattice.full_image(W, H, 2.5)
+    for method in ("liif", "diinn", "ipe-liif", "a-liif"):
+        shown = r.decode(method, "img", lat)
+        up = built[method]
+        np.testing.assert_array_equal(shown, up.decode_lattice(up.encode(image), lat))
+    # One encode each for the check above, plus one for the cache: only LIIF's
+    # and the other encoder's went to the cache.
+    assert encodes == {"liif": 2, "diinn": 1, "ipe-liif": 1, "a-liif": 2}

@@ -11,7 +11,7 @@ inside `inference` import from the module that defines a name.
 from ..downscale import DOWNSCALE_METHOD, DOWNSCALE_NOTE
 from ..geometry import clip as clip_to_image
 from ..geometry import image_extent, rect_lattice
-from .caches import FeatureCache, FeatureKey, LRUCache, TileCache, nbytes_of, weights_id
+from .caches import FeatureCache, FeatureKey, LRUCache, TileCache, feature_key, nbytes_of, weights_id
 from .scheduler import (
     COARSE_FACTOR,
     CachedTiles,
@@ -30,6 +30,6 @@ __all__ = [
     "CPU_TILE", "COARSE_FACTOR", "DEFAULT_TILE", "DOWNSCALE_METHOD", "DOWNSCALE_NOTE", "MAX_ZOOM", "MIN_ZOOM",
     "ZOOM_DIGITS", "CachedTiles", "FeatureCache", "FeatureKey", "GenerationCounter", "LRUCache", "Phase",
     "RenderRequest", "RenderedTile", "Renderer", "TileCache", "TileKey", "ViewState", "assemble", "block_of",
-    "clip_to_image", "covering_lattice", "fit_zoom", "image_extent", "nbytes_of", "others_running", "plan_tiles",
-    "rect_lattice", "snap_zoom", "threads_for_load", "tile_lattice", "to_display", "weights_id",
+    "clip_to_image", "covering_lattice", "feature_key", "fit_zoom", "image_extent", "nbytes_of", "others_running",
+    "plan_tiles", "rect_lattice", "snap_zoom", "threads_for_load", "tile_lattice", "to_display", "weights_id",
 ]

@@ -108,11 +108,23 @@ class LRUCache(Generic[K, V]):
 
 @dataclass(frozen=True)
 class FeatureKey:
-    """One image's encoder features under one method's weights."""
+    """One image's encoder features: under one method's weights, or shared by
+    every method with the same encoder (`method` empty, `weights` naming the
+    encoder; see `feature_key`)."""
 
     image: str
     method: str
     weights: str
+
+
+def feature_key(image: str, method: str, upscaler: Any) -> FeatureKey:
+    """Where `method`'s features of an image are cached: under its encoder's
+    identity where the upscaler has one (learned methods share one encoder),
+    else under the method and its weights."""
+    shared = upscaler.features_identity() if hasattr(upscaler, "features_identity") else None
+    if shared is not None:
+        return FeatureKey(image, "", f"encoder {shared}")
+    return FeatureKey(image, method, weights_id(upscaler))
 
 
 class TileCache(LRUCache[TileKey, np.ndarray]):
@@ -126,9 +138,10 @@ class TileCache(LRUCache[TileKey, np.ndarray]):
 
 
 class FeatureCache(LRUCache[FeatureKey, Any]):
-    """Encoder features per (image, method, weights), within a memory budget."""
+    """Encoder features per (image, encoder) or (image, method, weights), within a memory budget."""
 
     def forget_method(self, method: str) -> None:
+        # Shared features (no method) stay: a method's new weights get their own key.
         self.discard(lambda key: key.method == method)
 
     def forget_images(self, images: set[str]) -> None:

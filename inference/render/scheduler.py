@@ -25,7 +25,7 @@ import numpy as np
 
 from ..downscale import DOWNSCALE_METHOD, shown_method
 from ..geometry import Lattice, canonical_zoom, clip
-from .caches import FeatureCache, FeatureKey, TileCache, weights_id
+from .caches import FeatureCache, TileCache, feature_key, weights_id
 from .tiles import DEFAULT_TILE, TileId, TileKey, block_of, covering_lattice, plan_tiles, tile_lattice, to_display
 from .view import snap_zoom
 
@@ -220,7 +220,7 @@ class Renderer:
     def encoded(self, method: str, image_id: str) -> tuple[Any, Any]:
         """(upscaler, features of the image), features from the cache."""
         upscaler = self.get_upscaler(method)
-        key = FeatureKey(image_id, method, weights_id(upscaler))
+        key = feature_key(image_id, method, upscaler)
         feats = self.features.get(key)
         if feats is None:
             feats = upscaler.encode(self._images[image_id].rgb)
@@ -235,7 +235,7 @@ class Renderer:
         """float32 (H, W, 3) of `method` on any lattice block of the image."""
         upscaler, feats = self.encoded(method, image_id)
         out = upscaler.decode_lattice(feats, lattice)
-        self.features.refresh_size(FeatureKey(image_id, method, weights_id(upscaler)))
+        self.features.refresh_size(feature_key(image_id, method, upscaler))
         return out
 
     # -- requests -----------------------------------------------------------
