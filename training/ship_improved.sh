@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Ship what the background training has improved, with the figures measured on
 # exactly the files that ship:
-#   1. pause the background job (kill -STOP), so runs/ cannot change meanwhile;
-#   2. export every run to runs/candidates/<method>.safetensors (fp16, beside a
-#      copy of the shared encoder it references);
-#   3. evaluate the candidates (default Set5 x2,x3,x4: Set5 x4 decides);
+#   1. copy every run's weights to runs/candidates/runs/<method>/ with the
+#      background job paused (kill -STOP) for that moment only;
+#   2. export the copies to runs/candidates/<method>.safetensors (fp16, beside a
+#      copy of the shared encoder they reference);
+#   3. evaluate the candidates (default Set5 x2,x3,x4: Set5 x4 decides) while
+#      the job trains on (the copies cannot change);
 #   4. re-export them with those metrics stored in the files;
 #   5. copy into resources/weights/ each candidate whose Set5 x4 beats the
-#      shipped file's own figure (or that has none), and resume the job.
+#      shipped file's own figure (or that has none).
 # METHODS, SETS and SCALES override the defaults; evaluation must include Set5 x4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,15 +20,18 @@ cand=runs/candidates
 pids=$(cat runs/train-*.pid 2>/dev/null || true)
 resume() { [ -z "$pids" ] || kill -CONT $pids 2>/dev/null || true; }
 trap resume EXIT
-[ -z "$pids" ] || kill -STOP $pids 2>/dev/null || true
 rm -rf "$cand"
 mkdir -p "$cand"
 cp resources/weights/edsr-baseline.safetensors "$cand/"
-python3 main.py train --method "$METHODS" --out 'runs/{method}' --export-only --export "$cand"
+# Paused while copying, so that no copy is taken halfway through a save.
+[ -z "$pids" ] || kill -STOP $pids 2>/dev/null || true
+for m in ${METHODS//,/ }; do mkdir -p "$cand/runs/$m" && cp "runs/$m/last.safetensors" "$cand/runs/$m/"; done
+resume
+python3 main.py train --method "$METHODS" --out "$cand/runs/{method}" --export-only --export "$cand"
 weights=()
 for m in ${METHODS//,/ }; do weights+=(--weights "$m=$cand/$m.safetensors"); done
 python3 main.py evaluate --methods "$METHODS" --sets "$SETS" --scales "$SCALES" "${weights[@]}" --out "$cand/eval"
-python3 main.py train --method "$METHODS" --out 'runs/{method}' --export-only --export "$cand" \
+python3 main.py train --method "$METHODS" --out "$cand/runs/{method}" --export-only --export "$cand" \
   --metrics-from "$cand/eval.json"
 python3 - "$cand" "$METHODS" <<'EOF'
 import shutil, sys
