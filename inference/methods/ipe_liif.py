@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..registry import register
-from .base import FeatureWindow, ImplicitSR, local_ensemble, project, unfold3x3
+from .base import FeatureWindow, ImplicitSR, add_product, local_ensemble, project, unfold3x3
 
 
 def integrated_positional_encoding(centre: torch.Tensor, radius: torch.Tensor, frequencies: int) -> torch.Tensor:
@@ -142,9 +142,9 @@ class IPELIIF(ImplicitSR):
             # In the prepared maps' precision, so that the inputs below need no cast.
             enc = self.encode_query(rel, cell).reshape(-1, self.encoding_dim).to(h0.dtype)
             n = enc.shape[0]
-            h = torch.addmm(h0.reshape(n, -1), enc, enc_cols[0].t())
+            h = add_product(h0.reshape(n, -1), enc, enc_cols[0].t())
             for i, weight in enumerate(rest, start=1):
-                h = torch.addmm(window.gather(f"h{i}", iy, ix).reshape(n, -1), relu_beside(h, enc), weight)
+                h = add_product(window.gather(f"h{i}", iy, ix).reshape(n, -1), relu_beside(h, enc), weight)
             return self.out(h.relu_()).view(*lead, 3)
 
         return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register
-from .base import FeatureWindow, ImplicitSR, local_ensemble, project, unfold3x3
+from .base import FeatureWindow, ImplicitSR, add_product, local_ensemble, project, unfold3x3
 
 
 class SirenMLP(nn.Module):
@@ -117,7 +117,7 @@ class LIIFSiren(ImplicitSR):
         def member(iy: torch.Tensor, ix: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
             h0 = window.gather("h0", iy, ix).float()
             pos = self._position(rel, cell.float())
-            h = sine(torch.addmm(h0.flatten(0, -2), pos.flatten(0, -2), w_pos.t())).to(hidden_dtype)
+            h = sine(add_product(h0.flatten(0, -2), pos.flatten(0, -2), w_pos.t())).to(hidden_dtype)
             for weight, bias in hidden:
                 h = sine(torch.addmm(bias, h, weight.t()))
             return F.linear(h, layers[-1].weight, layers[-1].bias).float().view(*h0.shape[:-1], -1)
