@@ -44,10 +44,14 @@ def integrated_positional_encoding(centre: torch.Tensor, radius: torch.Tensor, f
     laid out as [sin terms, cos terms], each frequency-major then axis."""
     omega = 2.0 ** torch.arange(frequencies, dtype=centre.dtype, device=centre.device)
     wc = (centre.unsqueeze(-1) * omega).transpose(-1, -2).flatten(-2)  # (..., L * A)
+    if radius.dim() >= 2 and radius.stride(-2) == 0:
+        # One radius for every query (a lattice's cell, expanded): its damping
+        # once, broadcast (sinc is the dearest term per query otherwise).
+        radius = radius[..., :1, :]
     wr = (radius.unsqueeze(-1) * omega).transpose(-1, -2).flatten(-2)
     # torch.sinc is sin(pi x) / (pi x); dividing by pi gives sin(u) / u, and 1 at u = 0.
     damping = torch.sinc(wr / torch.pi)
-    return torch.cat((torch.sin(wc) * damping, torch.cos(wc) * damping), -1)
+    return torch.cat((torch.sin(wc), torch.cos(wc)), -1) * torch.cat((damping, damping), -1)
 
 
 def relu_beside(h: torch.Tensor, enc: torch.Tensor) -> torch.Tensor:
