@@ -101,3 +101,18 @@ def test_encoder_tiles_match_one_pass(method: str) -> None:
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     lattice = Lattice.full_image(w, h, 2.5).crop(20, 30, 50, 40)
     np.testing.assert_allclose(one.decode_lattice(fa, lattice), tiled.decode_lattice(fb, lattice), atol=1e-4)
+
+
+def test_bf16_relu_on_sign_bits_equals_relu() -> None:
+    from inference.methods.base import relu_, relu_into
+
+    values = torch.tensor([-3.5, -1e-30, -0.0, 0.0, 1e-30, 2.25, float("inf"), -float("inf")]).repeat(64, 1)
+    x = (values * torch.linspace(0.5, 2.0, 64)[:, None]).bfloat16()
+    expected = torch.relu(x)
+    with torch.no_grad():
+        out = torch.full((64, 12), 7.0, dtype=torch.bfloat16)
+        relu_into(x, out[:, 2:10])
+        assert torch.equal(out[:, 2:10], expected) and (out[:, :2] == 7).all() and (out[:, 10:] == 7).all()
+        y = x.clone()
+        assert relu_(y) is y and torch.equal(y, expected)
+        assert not torch.signbit(y).any()  # a negative zero comes out +0

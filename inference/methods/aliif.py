@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register
-from .base import MLP, FeatureWindow, ImplicitSR, add_product, local_ensemble, project, run_layers, unfold3x3
+from .base import MLP, FeatureWindow, ImplicitSR, add_product, local_ensemble, project, relu_, run_layers, unfold3x3
 
 MIXINGS = ("weights", "outputs")
 
@@ -77,8 +77,9 @@ class ALIIF(ImplicitSR):
 
     def scores(self, expansion_first: torch.Tensor) -> torch.Tensor:
         """Unit-L2-norm scores (..., K) from the expansion network's first
-        layer output (before its ReLU)."""
-        return F.normalize(run_layers(self.expansion.layers[2:], torch.relu(expansion_first)), dim=-1)
+        layer output (before its ReLU; overwritten when decoding)."""
+        hidden = torch.relu(expansion_first) if torch.is_grad_enabled() else relu_(expansion_first)
+        return F.normalize(run_layers(self.expansion.layers[2:], hidden), dim=-1)
 
     def mix_bases(self, scores: torch.Tensor, basis_first: torch.Tensor) -> torch.Tensor:
         """RGB (..., 3) from the K basis MLPs, given the scores (..., K) and

@@ -290,6 +290,30 @@ class ImplicitSR(nn.Module):
         return y0, y1, x0, x1
 
 
+def _relu_on_sign_bits(x: torch.Tensor) -> bool:
+    # bf16's ReLU kernels convert to fp32 and back; on the integer view a
+    # ReLU is a clamp at 0 (the sign bit makes a bf16 negative an int16
+    # negative): 4x faster in place, 25% into another tensor, the same values
+    # (a negative zero becomes +0; a negative NaN would become 0).
+    return x.dtype == torch.bfloat16 and x.device.type == "cpu" and not torch.is_grad_enabled()
+
+
+def relu_(x: torch.Tensor) -> torch.Tensor:
+    """x.relu_(), fast in bf16 on the CPU (see _relu_on_sign_bits)."""
+    if _relu_on_sign_bits(x):
+        x.view(torch.int16).clamp_min_(0)
+        return x
+    return x.relu_()
+
+
+def relu_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """relu(x) written into `out` (a view of a larger input, say)."""
+    if _relu_on_sign_bits(x) and out.dtype == x.dtype:
+        torch.clamp_min(x.view(torch.int16), 0, out=out.view(torch.int16))
+        return out
+    return torch.clamp_min(x, 0, out=out)
+
+
 def add_product(base: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """base + a @ b, for a `base` that nothing else holds (a fresh gather of
     prepared rows). Without gradients the product is added into `base` in

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..registry import register
-from .base import FeatureWindow, ImplicitSR, add_product, nearest_latent, project, unfold3x3
+from .base import FeatureWindow, ImplicitSR, add_product, nearest_latent, project, relu_, unfold3x3
 
 
 class DIINN(ImplicitSR):
@@ -83,7 +83,7 @@ class DIINN(ImplicitSR):
         s = torch.relu(window.gather("m0", iy, ix).reshape(p.shape[0], -1)) * torch.sin(self.synthesis[0](p))
         for i in range(1, self.depth):
             w_s = self.modulation[i].weight[:, :self.width]
-            m = add_product(window.gather(f"m{i}", iy, ix).reshape(p.shape[0], -1), s, w_s.t()).relu_()
+            m = relu_(add_product(window.gather(f"m{i}", iy, ix).reshape(p.shape[0], -1), s, w_s.t()))
             s = m * torch.sin(self.synthesis[i](s))
         return self.out(s).view(*lead, 3)
 

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..registry import register
-from .base import FeatureWindow, ImplicitSR, add_product, local_ensemble, project, unfold3x3
+from .base import FeatureWindow, ImplicitSR, add_product, local_ensemble, project, relu_, relu_into, unfold3x3
 
 
 def integrated_positional_encoding(centre: torch.Tensor, radius: torch.Tensor, frequencies: int) -> torch.Tensor:
@@ -69,7 +69,7 @@ def relu_beside(h: torch.Tensor, enc: torch.Tensor, inputs: dict[int, torch.Tens
     if x is None:
         x = inputs[width] = torch.empty(h.shape[0], width + enc.shape[-1], dtype=h.dtype, device=h.device)
         x[:, width:] = enc
-    torch.clamp_min(h, 0, out=x[:, :width])
+    relu_into(h, x[:, :width])
     return x
 
 
@@ -154,7 +154,7 @@ class IPELIIF(ImplicitSR):
             inputs: dict[int, torch.Tensor] = {}
             for i, weight in enumerate(rest, start=1):
                 h = add_product(window.gather(f"h{i}", iy, ix).reshape(n, -1), relu_beside(h, enc, inputs), weight)
-            return self.out(h.relu_()).view(*lead, 3)
+            return self.out(relu_(h)).view(*lead, 3)
 
         return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ..registry import register
-from .base import MLP, FeatureWindow, ImplicitSR, add_product, local_ensemble, project, run_layers, unfold3x3
+from .base import MLP, FeatureWindow, ImplicitSR, add_product, local_ensemble, project, relu_, run_layers, unfold3x3
 
 
 class LIIF(ImplicitSR):
@@ -41,7 +41,7 @@ class LIIF(ImplicitSR):
             pos = torch.cat((rel, 2.0 * cell), -1) if self.cell_decode else rel
             h0 = window.gather("h0", iy, ix)
             # One pass: the prepared rows plus the coordinate columns, then ReLU in place.
-            h = add_product(h0.flatten(0, -2), pos.flatten(0, -2), w_pos.t()).relu_()
+            h = relu_(add_product(h0.flatten(0, -2), pos.flatten(0, -2), w_pos.t()))
             return run_layers(layers[2:], h.view(*h0.shape))
 
         return local_ensemble(coord, window.image_h, window.image_w, member, self.local_ensemble)
