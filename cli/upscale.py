@@ -221,7 +221,7 @@ def _load_upscaler(args: argparse.Namespace, device: torch.device, **options: An
 def _warn_untrained(upscaler: Upscaler) -> None:
     # Always said, even with --quiet: the image would otherwise pass for a result.
     say(f"warning: {upscaler.display} has no trained weights (none shipped in resources/weights, no --weights): "
-         "the output comes from random weights and is not a result")
+        "the output comes from random weights and is not a result")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -387,7 +387,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     failed = len(report.failed) + len(problems)
     if not quiet or failed:
         say(f"{report.summary()} on {device_label(device)}"
-             + (f"; {len(problems)} input(s) not found or empty" if problems else ""))
+            + (f"; {len(problems)} input(s) not found or empty" if problems else ""))
     return EXIT_FAILED if failed else 0
 
 
