@@ -517,4 +517,8 @@ class RenderService(QObject):
         self.stop_event.set()
         self.cancel_event.set()
         self.thread.quit()
-        self.thread.wait()
+        # In short waits, back in Python between them: a wait that held the
+        # GIL for its whole length could never end while the worker needs the
+        # GIL to finish its tile.
+        while not self.thread.wait(50):
+            pass
