@@ -81,8 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-only", action="store_true", help="export the run(s) as they are, without training")
     parser.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
                         help="a measured metric to store in the exported checkpoint, e.g. psnr_y/Set5/x4=31.9")
-    parser.add_argument("--metrics-from", metavar="JSON", default=None,
-                        help="store this method's PSNR/SSIM from an evaluation JSON in the exported checkpoint")
+    parser.add_argument("--metrics-from", metavar="JSON", action="append", default=[],
+                        help="store this method's PSNR/SSIM from an evaluation JSON in the exported checkpoint "
+                             "(repeatable: one JSON per evaluation run)")
 
 
 def _methods(text: str) -> list[str]:
@@ -112,8 +113,8 @@ def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
     from training.train import metrics_from_report
 
     out: dict[str, float] = {}
-    if args.metrics_from:
-        out.update(metrics_from_report(args.metrics_from, method))
+    for report in args.metrics_from:
+        out.update(metrics_from_report(report, method))
     for item in args.metric:
         key, sep, value = item.partition("=")
         if not sep:
