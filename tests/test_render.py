@@ -4,8 +4,8 @@ seams, stale work dropped, caches within budget, progressive passes."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from inference.geometry import Lattice
 from inference.render import (
