@@ -106,6 +106,13 @@ def gemm_rows(n: int) -> int:
     return -(-n // step) * step
 
 
+def pad_rows(x: torch.Tensor) -> torch.Tensor:
+    """x with zero rows (dim -2) added up to gemm_rows: what a multiply whose
+    rows are padded is given; the caller drops the extra rows after."""
+    n = x.shape[-2]
+    return x if gemm_rows(n) == n else F.pad(x, (0, 0, 0, gemm_rows(n) - n))
+
+
 def pads_gemm_rows(device: torch.device, dtype: torch.dtype) -> bool:
     """Whether multiplies in `dtype` on `device` pad their rows (see gemm_rows):
     inference in bf16/fp16 on the CPU. fp32 goes to MKL, which keeps nothing
@@ -124,7 +131,7 @@ def project(x: torch.Tensor, layer: nn.Linear, start: int, stop: int, bias: bool
     rows = x.flatten(2).transpose(1, 2)
     n = h * w
     if pads_gemm_rows(x.device, layer.weight.dtype):
-        rows = F.pad(rows, (0, 0, 0, gemm_rows(n) - n))
+        rows = pad_rows(rows)
     out = F.linear(rows, layer.weight[:, start:stop], layer.bias if bias else None)[:, :n]
     return out.reshape(b, h, w, -1).permute(0, 3, 1, 2)
 

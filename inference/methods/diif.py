@@ -69,7 +69,17 @@ from torch import nn
 
 from ..geometry import Lattice
 from ..registry import register
-from .base import MLP, FeatureWindow, ImplicitSR, ensemble_weights, gemm_rows, pads_gemm_rows, relu_, run_layers
+from .base import (
+    MLP,
+    FeatureWindow,
+    ImplicitSR,
+    ensemble_weights,
+    gemm_rows,
+    pad_rows,
+    pads_gemm_rows,
+    relu_,
+    run_layers,
+)
 
 # (dy, dx) of the four vertices of an LR pixel (i, j) relative to its top-left
 # corner (i, j): top-left, top-right, bottom-left, bottom-right. This order
@@ -407,13 +417,10 @@ class DIIF(ImplicitSR):
             mixed = torch.matmul(terms[..., :4], hidden).reshape(batch, count * u, -1)  # (B, S u, 256)
             rel_terms = terms[..., 4:].reshape(count * u, 3)
             if pads:
-                extra = gemm_rows(count * u) - count * u
-                mixed, rel_terms = F.pad(mixed, (0, 0, 0, extra)), F.pad(rel_terms, (0, 0, 0, extra))
+                mixed, rel_terms = pad_rows(mixed), pad_rows(rel_terms)
             pre = torch.matmul(mixed, w_hidden.t().to(mixed.dtype)) + torch.matmul(rel_terms, shared)
         fine_rows = relu_(pre.reshape(batch, -1, pre.shape[-1]))
-        if pads and gemm_rows(fine_rows.shape[1]) != fine_rows.shape[1]:
-            fine_rows = F.pad(fine_rows, (0, 0, 0, gemm_rows(fine_rows.shape[1]) - fine_rows.shape[1]))
-        out = run_layers(self.fine.layers[2:], fine_rows)
+        out = run_layers(self.fine.layers[2:], pad_rows(fine_rows) if pads else fine_rows)
         out = out.index_select(1, slot)
         return out.transpose(1, 2).reshape(batch, 3, lattice.height, lattice.width)
 
