@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="take the encoder from this checkpoint or shared encoder file and freeze it (no "
                              "gradients, run once per batch without a graph); switches to the decoder-only "
                              "schedule (training/train.py DECODER_ONLY)")
+    parser.add_argument("--encoder-lr", default=None, metavar="RATE",
+                        help="with --encoder-from: fine-tune that encoder with the decoder at this constant rate "
+                             "(ramped up over the warm-up) instead of freezing it, for every method or, as "
+                             "METHOD=RATE[,METHOD=RATE], for those named; the exported file then carries its own "
+                             "encoder")
     parser.add_argument("--warm-start", metavar="LIIF_CHECKPOINT", default=None,
                         help="start each decoder's layers that match LIIF's MLP from this LIIF checkpoint "
                              "(only when a run starts; recorded in the provenance)")
@@ -93,6 +98,21 @@ def _methods(text: str) -> list[str]:
     if not names:
         raise ValueError("no method given")
     return names
+
+
+def _encoder_rates(text: str | None, methods: list[str]) -> dict[str, float]:
+    """--encoder-lr: '1e-5' for every method, or 'diif=1e-5,...' for some."""
+    if text is None:
+        return {}
+    if "=" not in text:
+        return dict.fromkeys(methods, float(text))
+    rates = {}
+    for item in text.split(","):
+        method, _, rate = item.partition("=")
+        if method.strip() not in methods:
+            raise ValueError(f"--encoder-lr names {method.strip()!r}, which is not among --method")
+        rates[method.strip()] = float(rate)
+    return rates
 
 
 def _run_dir(template: str, method: str, several: bool) -> Path:
@@ -154,9 +174,12 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--model-args must be a JSON object")
             selection = data_mod.select(args.data, args.shard, args.shards, int(args.shard_mb * 1e6))
             frozen = args.encoder_from is not None
+            encoder_rates = _encoder_rates(args.encoder_lr, methods)
+            if encoder_rates and not frozen:
+                raise ValueError("--encoder-lr fine-tunes the encoder of --encoder-from: give both")
             configs = [train_mod.TrainConfig(
                 method=m, out_dir=outs[m], model_args=model_args, seed=args.seed,
-                encoder_from=Path(args.encoder_from) if frozen else None,
+                encoder_from=Path(args.encoder_from) if frozen else None, encoder_lr=encoder_rates.get(m),
                 warm_start=Path(args.warm_start) if args.warm_start else None,
                 continue_from=Path(args.continue_from.replace("{method}", m)) if args.continue_from else None,
                 recipe=train_mod.with_overrides(train_mod.recipe_for(m, frozen_encoder=frozen), batch=args.batch,

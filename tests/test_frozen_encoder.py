@@ -114,6 +114,50 @@ def test_frozen_encoder_training_changes_only_the_decoder(images: Path, tmp_path
         train([config], select(images), Budget(steps=4), device="cpu", say=lambda _l: None)
 
 
+def test_a_frozen_run_continues_with_its_encoder_fine_tuned(images: Path, tmp_path: Path) -> None:  # noqa: F811
+    """--encoder-lr continues a decoder-only run with the encoder training
+    beside it at its own rate; the export then carries that encoder, and the
+    run can no longer be resumed as frozen."""
+    encoder, _ = write_shared_pair(tmp_path)
+    config = tiny_config("diif", tmp_path / "run", warmup=10)
+    config.encoder_from = encoder
+    train([config], select(images), Budget(steps=2), device="cpu", say=lambda _l: None)
+    config.encoder_lr = 1e-3
+    (run,) = train([config], select(images), Budget(steps=5), device="cpu", say=lambda _l: None)
+    decoder_group, encoder_group = run.optimizer.param_groups
+    assert {id(p) for p in encoder_group["params"]} == {id(p) for p in run.model.encoder.parameters()}
+    # Ramped up from the step the tuning started (2), at its own rate.
+    assert encoder_group["lr"] == pytest.approx(1e-3 * 3 / run.recipe.warmup)
+    assert decoder_group["lr"] != encoder_group["lr"]
+    saved = checkpoint.load(tmp_path / "run" / MODEL_FILE)
+    shared = checkpoint.load_encoder(encoder)
+    assert any(not torch.equal(saved.state_dict["encoder." + k], v) for k, v in shared.tensors.items())
+    tuned = saved.provenance["encoder"]
+    assert tuned["frozen"] is False and tuned["sha256"] == shared.sha256
+    assert tuned["tuned"] == {"learning_rate": 1e-3, "from_step": 2}
+    path = export(tmp_path / "run", tmp_path / "diif.safetensors", {"psnr_y/Set5/x4": 1.0})
+    assert "encoder" not in checkpoint.read_metadata(path)  # holds its own encoder
+    shipped = checkpoint.load(path).state_dict
+    for key, value in saved.state_dict.items():
+        if key.startswith("encoder."):
+            assert torch.equal(shipped[key].float(), value.half().float())
+    assert load_upscaler("diif", "cpu", weights=path).weights.in_training
+    config.encoder_lr = None
+    with pytest.raises(RuntimeError, match="--encoder-lr"):
+        train([config], select(images), Budget(steps=6), device="cpu", say=lambda _l: None)
+
+
+def test_encoder_rates_are_refused_for_methods_not_trained_or_without_an_encoder(
+        images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    encoder, _ = write_shared_pair(tmp_path)
+    common = ["train", "--method", "diif", "--data", str(images), "--out", str(tmp_path / "run"), "--steps", "1"]
+    assert main.main([*common, "--encoder-from", str(encoder), "--encoder-lr", "ipe-liif=1e-5"]) == 2
+    assert "ipe-liif" in capsys.readouterr().err
+    assert main.main([*common, "--encoder-lr", "1e-5"]) == 2
+    assert "--encoder-from" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("method", ["ipe-liif", "a-liif", "diinn"])
 def test_warm_start_copies_the_layers_that_correspond_to_liifs(method: str) -> None:
     liif = {k: v for k, v in tiny_liif().state_dict().items() if k.startswith("imnet.")}

@@ -139,6 +139,7 @@ class TrainConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     encoder_from: Path | None = None    # frozen encoder taken from this checkpoint or encoder file
+    encoder_lr: float | None = None     # with encoder_from: fine-tune that encoder at this rate instead
     warm_start: Path | None = None      # LIIF checkpoint whose matching layers start the decoder
     continue_from: Path | None = None   # exported checkpoint of this method a new run continues from
 
@@ -201,14 +202,23 @@ class MethodRun:
             raise NotImplementedError(f"{self.method}: its recipe decodes whole lattices, but the model has no "
                                       f"forward_lattice(lr, lattice) yet")
         self.encoder_info: dict[str, Any] | None = None
+        self.encoder_tuned_at = 0    # step at which fine-tuning of a trained encoder started
         self._encoder_copy: torch.nn.Module | None = None  # see _reduced_encoder
         self.warm_started: list[str] = []
         self.warm_start_source: str | None = None
         if config.encoder_from is not None:
-            self._freeze_encoder(Path(config.encoder_from))
+            self._take_encoder(Path(config.encoder_from), config.encoder_lr)
         fused = self.device.type == "cuda"
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=self.recipe.learning_rate,
+        # The decoder's parameters come first, in model order, whether the
+        # encoder is frozen or tuned: a frozen run's optimizer state then fits
+        # a fine-tune that continues it.
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        groups: list[dict[str, Any]] = [{"params": [p for n, p in named if not n.startswith("encoder.")]}]
+        if self.encoder_tuned:
+            groups.append({"params": [p for n, p in named if n.startswith("encoder.")]})
+        else:
+            groups[0]["params"] = [p for _, p in named]
+        self.optimizer = torch.optim.Adam(groups, lr=self.recipe.learning_rate,
                                           betas=(0.9, 0.999), **({"fused": True} if fused else {}))
         self.scaler = torch.amp.GradScaler(self.device.type) if amp == torch.float16 else None
         self.sampler = Sampler(pool, seed=config.seed * 1_000_003 + sum(map(ord, self.method)))
@@ -235,9 +245,19 @@ class MethodRun:
         self.step_seconds = 0.0      # running estimate of one step's wall time
         self.last_loss = math.nan
 
-    def _freeze_encoder(self, source: Path) -> None:
-        """Load the trained encoder and take it out of training: no gradients,
-        eval mode, run once per batch under no_grad (`loss_on_batch`)."""
+    @property
+    def encoder_frozen(self) -> bool:
+        return self.encoder_info is not None and bool(self.encoder_info["frozen"])
+
+    @property
+    def encoder_tuned(self) -> bool:
+        """A trained encoder (--encoder-from) fine-tuned with the decoder at its own low rate."""
+        return self.encoder_info is not None and not self.encoder_info["frozen"]
+
+    def _take_encoder(self, source: Path, tune_lr: float | None) -> None:
+        """Load the trained encoder. Without `tune_lr` it is taken out of
+        training: no gradients, eval mode, run once per batch under no_grad
+        (`loss_on_batch`); with it, it trains beside the decoder at that rate."""
         shared = checkpoint.load_encoder(source)
         if shared.spec != self.model.encoder_spec:
             raise RuntimeError(f"{source.name}: holds a {shared.spec} encoder, but {self.method} is built with "
@@ -246,9 +266,14 @@ class MethodRun:
             self.model.encoder.load_state_dict({k: v.float() for k, v in shared.tensors.items()})
         except RuntimeError as error:
             raise RuntimeError(f"{source.name}: encoder weights do not fit: {str(error).splitlines()[0]}") from None
-        self.model.encoder.requires_grad_(False).eval()
-        self.encoder_info = {"frozen": True, "file": source.name, "sha256": shared.sha256,
+        self.encoder_info = {"frozen": tune_lr is None, "file": source.name, "sha256": shared.sha256,
                              "source": shared.provenance.get("source", source.name)}
+        if tune_lr is None:
+            self.model.encoder.requires_grad_(False).eval()
+        else:
+            if not tune_lr > 0:
+                raise ValueError(f"the encoder's fine-tuning rate must be positive, got {tune_lr}")
+            self.encoder_info["tuned"] = {"learning_rate": tune_lr, "from_step": 0}
 
     def _warm_start(self, source: Path) -> None:
         ck = checkpoint.load(source)
@@ -359,6 +384,14 @@ class MethodRun:
             if frozen.get("sha256") != self.encoder_info["sha256"]:
                 raise RuntimeError(f"{self.out_dir} was trained with encoder {frozen.get('file', 'its own')}, not "
                                    f"{self.encoder_info['file']}: use the same --encoder-from or another --out")
+            if self.encoder_frozen and frozen.get("frozen") is False:
+                raise RuntimeError(f"{self.out_dir} fine-tuned its encoder: resume with --encoder-lr or use "
+                                   f"another --out")
+            if self.encoder_tuned:
+                # The rate of this segment is the one recorded; where the
+                # tuning started survives resumes.
+                earlier = frozen.get("tuned") or {}
+                self.encoder_info["tuned"]["from_step"] = int(earlier.get("from_step", model_steps))
         elif ck.provenance.get("encoder"):
             raise RuntimeError(f"{self.out_dir} was trained on the frozen encoder {ck.provenance['encoder']['file']}: "
                                f"resume with --encoder-from")
@@ -426,7 +459,7 @@ class MethodRun:
 
     def _features(self, lr: torch.Tensor) -> torch.Tensor:
         """Encoder features; a frozen encoder runs without building a graph."""
-        if self.encoder_info is None:
+        if not self.encoder_frozen:
             return self.model.encode_normalised(lr)
         with torch.no_grad():
             if self.amp is None:
@@ -472,12 +505,23 @@ class MethodRun:
             return 1.0
         return min(1.0, (self.step - self.fresh_optimizer_at + 1) / self.recipe.warmup)
 
+    def _encoder_rate(self) -> float:
+        """A tuned encoder's constant rate, ramped up over the recipe's warm-up
+        from the step its tuning started (Adam starts without its moments)."""
+        assert self.encoder_info is not None
+        tuned = self.encoder_info["tuned"]
+        ramp = 1.0 if self.recipe.warmup <= 0 else \
+            min(1.0, (self.step - tuned["from_step"] + 1) / self.recipe.warmup)
+        return float(tuned["learning_rate"]) * ramp
+
     def train_step(self) -> None:
         started = time.monotonic()
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.recipe, self.step) * self._rewarm()
+        decoder_group, *encoder_group = self.optimizer.param_groups
+        decoder_group["lr"] = learning_rate(self.recipe, self.step) * self._rewarm()
+        for group in encoder_group:
+            group["lr"] = self._encoder_rate()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.encoder_info is not None:
+        if self.encoder_frozen:
             self.model.encoder.eval()  # frozen: never back to training mode
         loss = self.loss_on_batch()
         if self.scaler is not None:
