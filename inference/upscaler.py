@@ -33,8 +33,15 @@ if TYPE_CHECKING:  # for annotations; `encode` imports it where it is used
 
 # Default query chunk (points per decoder call): bounds decoder memory. On
 # the CPU a chunk's activations (points x 256 floats) should stay near the
-# caches: 4096 points decode LIIF ~1.5x faster than 65536 (1 thread).
+# caches: 4096 points decode LIIF ~1.5x faster than 65536 (1 thread) and
+# 1.18x faster than 16384 in fp32. Half as many bytes per activation in bf16
+# move the optimum up, and fewer chunks mean less per-chunk work (DIIF's plan,
+# every method's gathers and small multiplies): 16384 points (one viewer tile)
+# decode a 960x540 pane at x4 1.11-1.40x faster than 4096 for every method
+# (LIIF 0.82 -> 0.59 s, A-LIIF 1.77 -> 1.52, quiet, 2 threads), 32768 is
+# slower again for A-LIIF and LIIF-SIREN (1.40 -> 2.01 s, 1.42 -> 1.94).
 CPU_CHUNK = 1 << 12
+CPU_REDUCED_CHUNK = 1 << 14
 # Columns of a decode block where multiplies pad their rows (see methods.base.gemm_rows).
 GEMM_BLOCK_COLS = 128
 CUDA_CHUNK = 1 << 20
@@ -240,7 +247,8 @@ class ImplicitUpscaler(Upscaler):
         self.model = model
         # `chunk` and `prepare_budget_bytes` are these, halved `_memory_halvings`
         # times while recovering from out-of-memory (see RECOVER_AFTER_DECODES).
-        self.configured_chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK))
+        self.configured_chunk = int(chunk or (CUDA_CHUNK if self.device.type == "cuda" else
+                                              CPU_REDUCED_CHUNK if self._pads_gemm_rows() else CPU_CHUNK))
         self.configured_prepare_budget = int(prepare_budget_bytes or (
             CUDA_PREPARE_BUDGET if self.device.type == "cuda" else CPU_PREPARE_BUDGET))
         self._set_memory_halvings(0)
