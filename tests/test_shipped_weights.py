@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from inference import checkpoint, registry
 from inference.catalog import load_upscaler
@@ -54,9 +55,18 @@ def test_a_shared_encoder_is_stored_once_with_its_licence(path: Path) -> None:
     assert licence and "source" in shared.provenance
     named = [word.strip("()") for word in licence.split() if word.strip("()").startswith("resources/")]
     assert all((WEIGHTS_DIR.parent.parent / name).is_file() for name in named)
-    # No decoder file carries a copy of it.
+    # No decoder file carries a copy of it: each references it, or carries an
+    # encoder of its own that was fine-tuned from it (and says so).
     for decoder in SHIPPED:
-        assert "encoder" in checkpoint.read_metadata(decoder)
+        if "encoder" in checkpoint.read_metadata(decoder):
+            continue
+        ck = checkpoint.load(decoder)
+        tuned = ck.provenance.get("encoder") or {}
+        assert tuned.get("frozen") is False and tuned.get("sha256") == shared.sha256, decoder.name
+        assert tuned["tuned"]["learning_rate"] > 0
+        own = {k.removeprefix("encoder."): v for k, v in ck.state_dict.items() if k.startswith("encoder.")}
+        assert own.keys() == shared.tensors.keys()
+        assert any(not torch.equal(own[k].float(), v.float()) for k, v in shared.tensors.items()), decoder.name
 
 
 @needs_weights
