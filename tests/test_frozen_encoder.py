@@ -135,6 +135,7 @@ def test_a_frozen_run_continues_with_its_encoder_fine_tuned(images: Path, tmp_pa
     tuned = saved.provenance["encoder"]
     assert tuned["frozen"] is False and tuned["sha256"] == shared.sha256
     assert tuned["tuned"] == {"learning_rate": 1e-3, "from_step": 2}
+    assert saved.provenance["recipe"].endswith("from step 2 the encoder fine-tuned with it at 0.001")
     path = export(tmp_path / "run", tmp_path / "diif.safetensors", {"psnr_y/Set5/x4": 1.0})
     assert "encoder" not in checkpoint.read_metadata(path)  # holds its own encoder
     shipped = checkpoint.load(path).state_dict

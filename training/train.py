@@ -322,8 +322,13 @@ class MethodRun:
         return "; ".join(parts)
 
     def provenance(self) -> dict[str, Any]:
+        recipe = self.recipe.paper
+        if self.encoder_tuned:
+            assert self.encoder_info is not None
+            tuned = self.encoder_info["tuned"]
+            recipe += f"; from step {tuned['from_step']} the encoder fine-tuned with it at {tuned['learning_rate']:g}"
         return {"data": self.data_description(), "steps": self.step, "minutes": round(self.seconds / 60.0, 2),
-                "device": ", ".join(self.devices), "recipe": self.recipe.paper,
+                "device": ", ".join(self.devices), "recipe": recipe,
                 "batch": self.recipe.batch, "amp": {None: "off", torch.bfloat16: "bf16",
                                                       torch.float16: "fp16"}[self.amp],
                 "segments": self.segments,
