@@ -15,7 +15,8 @@ start() {  # start NAME METHODS
   fi
   # DIIF plateaued on the frozen encoder (~31.80 dB Set5 x4 from step ~4,700);
   # from step 5,232 its encoder is fine-tuned with it at 1e-5 (300-step A/B:
-  # +0.09 dB Set5 x2, +0.01 x4; 5e-5 lost 0.03), so its run resumes only so.
+  # +0.09 dB Set5 x2, +0.01 x4; 5e-5 lost 0.03), and a tuned run resumes
+  # only with that option.
   local extra=()
   if [[ ",$2," == *,diif,* ]]; then extra=(--encoder-lr diif=1e-5); fi
   nohup nice -n "$NICE" python3 main.py train --method "$2" --data ../shared/data/train --out 'runs/{method}' \

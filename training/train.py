@@ -202,7 +202,6 @@ class MethodRun:
             raise NotImplementedError(f"{self.method}: its recipe decodes whole lattices, but the model has no "
                                       f"forward_lattice(lr, lattice) yet")
         self.encoder_info: dict[str, Any] | None = None
-        self.encoder_tuned_at = 0    # step at which fine-tuning of a trained encoder started
         self._encoder_copy: torch.nn.Module | None = None  # see _reduced_encoder
         self.warm_started: list[str] = []
         self.warm_start_source: str | None = None
@@ -512,11 +511,12 @@ class MethodRun:
 
     def _encoder_rate(self) -> float:
         """A tuned encoder's constant rate, ramped up over the recipe's warm-up
-        from the step its tuning started (Adam starts without its moments)."""
+        from the step its tuning started or its optimizer was made afresh
+        (Adam starts without its moments either way)."""
         assert self.encoder_info is not None
         tuned = self.encoder_info["tuned"]
-        ramp = 1.0 if self.recipe.warmup <= 0 else \
-            min(1.0, (self.step - tuned["from_step"] + 1) / self.recipe.warmup)
+        since = max(int(tuned["from_step"]), self.fresh_optimizer_at)
+        ramp = 1.0 if self.recipe.warmup <= 0 else min(1.0, (self.step - since + 1) / self.recipe.warmup)
         return float(tuned["learning_rate"]) * ramp
 
     def train_step(self) -> None:
