@@ -389,8 +389,8 @@ class MethodRun:
                 raise RuntimeError(f"{self.out_dir} was trained with encoder {frozen.get('file', 'its own')}, not "
                                    f"{self.encoder_info['file']}: use the same --encoder-from or another --out")
             if self.encoder_frozen and frozen.get("frozen") is False:
-                raise RuntimeError(f"{self.out_dir} fine-tuned its encoder: resume with --encoder-lr or use "
-                                   f"another --out")
+                raise RuntimeError(f"{model_path} was trained with its encoder fine-tuned: resume with "
+                                   f"--encoder-lr or use another --out")
             if self.encoder_tuned:
                 # The rate of this segment is the one recorded; where the
                 # tuning started survives resumes.
