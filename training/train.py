@@ -212,11 +212,10 @@ class MethodRun:
         # encoder is frozen or tuned: a frozen run's optimizer state then fits
         # a fine-tune that continues it.
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-        groups: list[dict[str, Any]] = [{"params": [p for n, p in named if not n.startswith("encoder.")]}]
+        groups: list[dict[str, Any]] = [{"params": [p for _, p in named]}]
         if self.encoder_tuned:
-            groups.append({"params": [p for n, p in named if n.startswith("encoder.")]})
-        else:
-            groups[0]["params"] = [p for _, p in named]
+            groups = [{"params": [p for n, p in named if not n.startswith("encoder.")]},
+                      {"params": [p for n, p in named if n.startswith("encoder.")]}]
         self.optimizer = torch.optim.Adam(groups, lr=self.recipe.learning_rate,
                                           betas=(0.9, 0.999), **({"fused": True} if fused else {}))
         self.scaler = torch.amp.GradScaler(self.device.type) if amp == torch.float16 else None
@@ -503,11 +502,15 @@ class MethodRun:
             pred = decode(self._features(crops.lr), lattice)
         return F.l1_loss(pred.float(), crops.hr)
 
+    def _ramp_from(self, start: int) -> float:
+        """Factor of a rate ramping up linearly over the recipe's warm-up from step `start`."""
+        if self.recipe.warmup <= 0:
+            return 1.0
+        return min(1.0, (self.step - start + 1) / self.recipe.warmup)
+
     def _rewarm(self) -> float:
         """Factor of the rate while a fresh optimizer ramps up on trained weights."""
-        if self.fresh_optimizer_at <= 0 or self.recipe.warmup <= 0:
-            return 1.0
-        return min(1.0, (self.step - self.fresh_optimizer_at + 1) / self.recipe.warmup)
+        return self._ramp_from(self.fresh_optimizer_at) if self.fresh_optimizer_at > 0 else 1.0
 
     def _encoder_rate(self) -> float:
         """A tuned encoder's constant rate, ramped up over the recipe's warm-up
@@ -515,9 +518,7 @@ class MethodRun:
         (Adam starts without its moments either way)."""
         assert self.encoder_info is not None
         tuned = self.encoder_info["tuned"]
-        since = max(int(tuned["from_step"]), self.fresh_optimizer_at)
-        ramp = 1.0 if self.recipe.warmup <= 0 else min(1.0, (self.step - since + 1) / self.recipe.warmup)
-        return float(tuned["learning_rate"]) * ramp
+        return float(tuned["learning_rate"]) * self._ramp_from(max(int(tuned["from_step"]), self.fresh_optimizer_at))
 
     def train_step(self) -> None:
         started = time.monotonic()
