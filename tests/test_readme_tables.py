@@ -1,0 +1,50 @@
+"""The README's tables of shipped weights say what the shipped files measured:
+each table, as training/weights_table.py prints it from the files' own stored
+metrics, stands in the README whole (no row missing, stale or typed by hand)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from inference.registry import WEIGHTS_DIR
+from training import weights_table
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.parametrize("name", list(weights_table.tables()))
+def test_readme_holds_the_table_the_shipped_files_give(name: str) -> None:
+    table = "\n".join(weights_table.tables()[name])
+    assert table in README.read_text(encoding="utf-8"), (
+        f"README.md's {name} table differs from the shipped files' metrics; "
+        "paste the output of `python3 -m training.weights_table` over it")
+
+
+def test_every_learned_shipped_file_has_a_row() -> None:
+    rows = weights_table.tables()["Y-PSNR x2-x4"][2:]
+    labels = [row.split(" | ")[0].lstrip("| ") for row in rows]
+    shipped = [f.label for f in weights_table.shipped_files()]
+    assert labels == shipped and len(shipped) >= 2
+    assert labels[0] == "LIIF (release)"
+
+
+def test_a_changed_figure_changes_the_table(tmp_path: Path) -> None:
+    """The check can fail: a file whose stored figure moves by 0.01 dB gives a
+    row the README does not hold."""
+    for f in WEIGHTS_DIR.glob("*.safetensors"):
+        shutil.copy(f, tmp_path / f.name)
+    target = tmp_path / "diinn.safetensors"
+    with safe_open(target, "pt") as handle:
+        meta = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    metrics = json.loads(meta["metrics"])
+    metrics["psnr_y/Set14/x3"] = round(float(metrics["psnr_y/Set14/x3"]) + 0.01, 3)
+    save_file(tensors, target, metadata={**meta, "metrics": json.dumps(metrics)})
+    table = "\n".join(weights_table.tables(tmp_path)["Y-PSNR x2-x4"])
+    assert table not in README.read_text(encoding="utf-8")

@@ -1,0 +1,121 @@
+"""The README's tables of shipped weights, printed from the files' own metrics.
+
+Every figure in those tables is what `evaluate` measured on exactly the file
+that ships (stored in it by `train --export-only --metrics-from`), so the
+tables are generated, never typed: after shipping, run
+
+    python3 -m training.weights_table
+
+and paste its output over the four tables under "Measured" in README.md.
+tests/test_readme_tables.py fails while the README and the files disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from inference import checkpoint, registry
+from inference.registry import WEIGHTS_DIR
+from inference.upscaler import FLOOR_METRIC, meets_trained_floor
+
+SETS = ("Set5", "Set14", "B100")
+NEAR_SCALES = (2, 3, 4)     # the scales the models were trained over, with steps and hours
+FAR_SCALES = (6, 8, 12)     # beyond training (x6-x12), a table of their own
+# The release's row: its provenance has an epoch, not CPU steps and hours.
+RELEASE_METHOD = "liif"
+
+
+class ShippedFile:
+    """What the tables need from one shipped decoder file."""
+
+    def __init__(self, method: str, path: Path) -> None:
+        meta = checkpoint.read_metadata(path)
+        self.method = method
+        self.path = path
+        self.provenance: dict[str, Any] = json.loads(meta.get("provenance", "{}") or "{}")
+        self.metrics: dict[str, Any] = json.loads(meta.get("metrics", "{}") or "{}")
+
+    @property
+    def label(self) -> str:
+        display = registry.spec(self.method).display
+        return f"{display} (release)" if self.method == RELEASE_METHOD else display
+
+    def metric(self, kind: str, data_set: str, scale: int) -> float:
+        key = f"{kind}/{data_set}/x{scale}"
+        value = self.metrics.get(key)
+        if not isinstance(value, (int, float)):
+            raise KeyError(f"{self.path.name} holds no {key}: evaluate it and export the figures into it")
+        return float(value)
+
+    def training_cells(self) -> list[str]:
+        if self.method == RELEASE_METHOD:
+            return [f"epoch {self.provenance.get('epoch', '?')}", "(DIV2K, GPU)"]
+        return [f"{int(self.provenance.get('steps', 0)):,}", f"{float(self.provenance.get('minutes', 0.0)) / 60.0:.1f}"]
+
+    @property
+    def state(self) -> str:
+        return "trained" if meets_trained_floor(self.metrics) else "in training"
+
+
+def shipped_files(weights_dir: Path = WEIGHTS_DIR) -> list[ShippedFile]:
+    """Every learned method's shipped file: the release first, then the others
+    best first by the figure that decides shipping (Set5 x4)."""
+    files = [ShippedFile(name, weights_dir / f"{name}.safetensors") for name in registry.method_names()
+             if registry.spec(name).learned and (weights_dir / f"{name}.safetensors").is_file()]
+
+    def order(f: ShippedFile) -> tuple[bool, float]:
+        return f.method != RELEASE_METHOD, -float(f.metrics.get(FLOOR_METRIC, 0.0))
+
+    return sorted(files, key=order)
+
+
+def _row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _figures(f: ShippedFile, kind: str, scales: tuple[int, ...]) -> list[str]:
+    digits = 2 if kind == "psnr_y" else 4
+    return [f"{f.metric(kind, s, x):.{digits}f}" for s in SETS for x in scales]
+
+
+def _header(scales: tuple[int, ...], lead: list[str], tail: list[str]) -> list[str]:
+    columns = [f"{s} x{x}" if i == 0 else f"x{x}" for s in SETS for i, x in enumerate(scales)]
+    names = [*lead, *columns, *tail]
+    return [_row(names), _row(["---"] * len(names))]
+
+
+def near_table(files: list[ShippedFile], kind: str) -> list[str]:
+    """x2-x4 on every set, with each file's training steps, hours and state."""
+    lines = _header(NEAR_SCALES, ["method", "steps", "hours"], ["state"])
+    return lines + [_row([f.label, *f.training_cells(), *_figures(f, kind, NEAR_SCALES), f.state]) for f in files]
+
+
+def far_table(files: list[ShippedFile], kind: str) -> list[str]:
+    """x6-x12 on every set."""
+    lines = _header(FAR_SCALES, ["method"], [])
+    return lines + [_row([f.label, *_figures(f, kind, FAR_SCALES)]) for f in files]
+
+
+def tables(weights_dir: Path = WEIGHTS_DIR) -> dict[str, list[str]]:
+    """The four tables, by name, each as its markdown lines."""
+    files = shipped_files(weights_dir)
+    return {
+        "Y-PSNR x2-x4": near_table(files, "psnr_y"),
+        "SSIM (Y) x2-x4": near_table(files, "ssim_y"),
+        "Y-PSNR x6-x12": far_table(files, "psnr_y"),
+        "SSIM (Y) x6-x12": far_table(files, "ssim_y"),
+    }
+
+
+def main() -> None:
+    for name, lines in tables().items():
+        print(f"{name}:\n")
+        print("\n".join(lines))
+        print()
+
+
+if __name__ == "__main__":
+    main()
