@@ -13,12 +13,18 @@ start() {  # start NAME METHODS
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "train-$1 already running (pid $(cat "$pidfile"))"; return
   fi
-  # DIIF plateaued on the frozen encoder (~31.80 dB Set5 x4 from step ~4,700);
-  # from step 5,232 its encoder is fine-tuned with it at 1e-5 (300-step A/B:
-  # +0.09 dB Set5 x2, +0.01 x4; 5e-5 lost 0.03), and a tuned run resumes
-  # only with that option.
+  # Methods whose encoder is fine-tuned with them (rate each), and a tuned run
+  # resumes only with that option. DIIF plateaued on the frozen encoder (~31.80
+  # dB Set5 x4 from step ~4,700); tuned from step 5,232 at 1e-5 (300-step A/B:
+  # +0.09 dB Set5 x2, +0.01 x4; 5e-5 lost 0.03). LIIF-SIREN tuned from step
+  # 4,404 (A/Bs: 1e-5 beat frozen by 0.04 dB Set5 x4, 3e-5 beat 1e-5 by 0.02,
+  # 1e-4 lost 0.04 to 3e-5); see benchmarks/results/lr-ab-2026-12-01.md.
+  local tuned=() rate
+  for rate in diif=1e-5 liif-siren=3e-5; do
+    if [[ ",$2," == *",${rate%%=*},"* ]]; then tuned+=("$rate"); fi
+  done
   local extra=()
-  if [[ ",$2," == *,diif,* ]]; then extra=(--encoder-lr diif=1e-5); fi
+  if [ ${#tuned[@]} -gt 0 ]; then extra=(--encoder-lr "$(IFS=,; echo "${tuned[*]}")"); fi
   nohup nice -n "$NICE" python3 main.py train --method "$2" --data ../shared/data/train --out 'runs/{method}' \
     --encoder-from resources/weights/edsr-baseline.safetensors --warm-start resources/weights/liif.safetensors \
     --continue-from 'resources/weights/{method}.safetensors' "${extra[@]}" \
