@@ -358,6 +358,10 @@ def test_a_signal_during_the_write_leaves_no_temporary_and_the_old_file(
 
     from inference import imageio
 
+    if signal.getsignal(getattr(signal, signame)) == signal.SIG_IGN:
+        # A shell starts background jobs with SIGINT ignored (`cmd &`); the
+        # command then rightly goes on, so there is no interruption to check.
+        pytest.skip(f"{signame} is ignored in this process (started in the background)")
     out = tmp_path / "out.png"
     out.write_bytes(b"the user's earlier result")
 
