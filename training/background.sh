@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start (or resume) the long background training of the five decoders on the
-# frozen LIIF-release encoder: two niced processes with one torch thread each
+# LIIF-release encoder (frozen; DIIF and LIIF-SIREN fine-tune it with them at a
+# low rate, below): two niced processes with one torch thread each
 # (one per core; on a shared CPU that trains more steps per hour than one
 # process with two threads), state in runs/<method>, logs in runs/train-*.log.
 # Stop with: kill $(cat runs/train-*.pid)   (each saves its runs first).
