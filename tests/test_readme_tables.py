@@ -48,3 +48,14 @@ def test_a_changed_figure_changes_the_table(tmp_path: Path) -> None:
     save_file(tensors, target, metadata={**meta, "metrics": json.dumps(metrics)})
     table = "\n".join(weights_table.tables(tmp_path)["Y-PSNR x2-x4"])
     assert table not in README.read_text(encoding="utf-8")
+
+
+def test_write_replaces_only_the_marked_tables(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    marker = weights_table.MARKER.format(name="Y-PSNR x6-x12")
+    stale = "| stale | row |\n| --- | --- |\n| old | 1.00 |"
+    readme.write_text(f"intro\n\n{marker}\n{stale}\n\nafter\n| other | table |\n", encoding="utf-8")
+    assert weights_table.write_into(readme) == ["Y-PSNR x6-x12"]
+    text = readme.read_text(encoding="utf-8")
+    assert "old | 1.00" not in text and "\n".join(weights_table.tables()["Y-PSNR x6-x12"]) in text
+    assert text.startswith("intro\n\n") and text.endswith("\n\nafter\n| other | table |\n")
