@@ -252,8 +252,8 @@ def _read_encoder(path: Path) -> SharedEncoder:
     if meta.get("format") != ENCODER_FORMAT:
         raise CheckpointError(f"{path.name}: not an Implicit Zoom encoder file "
                               f"(metadata format is {meta.get('format')!r})")
-    spec = _json_object(path, meta, "encoder_spec")
-    provenance = _json_object(path, meta, "provenance")
+    spec = json_object(path, meta, "encoder_spec")
+    provenance = json_object(path, meta, "provenance")
     try:
         check_declared_sizes(spec)
         check_tensor_types(tensors)
@@ -317,8 +317,8 @@ def load(path: str | Path) -> Checkpoint:
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name}: not an Implicit Zoom checkpoint "
                               f"(metadata format is {meta.get('format')!r})")
-    fields = {key: _json_object(path, meta, key) for key in ("args", "provenance", "metrics")}
-    encoder_ref = _json_object(path, meta, "encoder") if "encoder" in meta else None
+    fields = {key: json_object(path, meta, key) for key in ("args", "provenance", "metrics")}
+    encoder_ref = json_object(path, meta, "encoder") if "encoder" in meta else None
     try:
         check_declared_sizes(fields["args"])
     except CheckpointError as error:
@@ -334,7 +334,7 @@ def load(path: str | Path) -> Checkpoint:
     return Checkpoint(str(meta.get("method", "")), fields["args"], tensors, provenance, fields["metrics"])
 
 
-def _json_object(path: Path, meta: dict[str, str], key: str) -> dict[str, Any]:
+def json_object(path: Path, meta: dict[str, str], key: str) -> dict[str, Any]:
     """Metadata field `key` (JSON text) as a dict; anything else (invalid JSON,
     nesting deep enough to exhaust the parser, a 5000-digit integer, a list
     or a string where an object belongs) is a CheckpointError naming the file."""

@@ -14,10 +14,8 @@ the README and the files disagree.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from inference import checkpoint, registry
 from inference.registry import WEIGHTS_DIR
@@ -40,8 +38,8 @@ class ShippedFile:
         meta = checkpoint.read_metadata(path)
         self.method = method
         self.path = path
-        self.provenance: dict[str, Any] = json.loads(meta.get("provenance", "{}") or "{}")
-        self.metrics: dict[str, Any] = json.loads(meta.get("metrics", "{}") or "{}")
+        self.provenance = checkpoint.json_object(path, meta, "provenance")
+        self.metrics = checkpoint.json_object(path, meta, "metrics")
 
     @property
     def label(self) -> str:
