@@ -62,6 +62,13 @@ FORMATS: dict[str, tuple[str, tuple[int, ...], int]] = {
     ".jpeg": ("JPEG", (8,), 65535),
 }
 
+# The decoders an image file is read with, chosen by content: the formats the
+# README promises. Pillow's other plugins stay out on purpose: its EPS plugin
+# hands the file to Ghostscript (an interpreter, whatever the file's name), and
+# the rarer ones are neither documented nor tested here.
+READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
+READ_FORMATS_TEXT = "PNG, JPEG, WebP, TIFF, BMP or GIF"
+
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,78}$")
 _XMP_NS = "https://implicit-zoom.invalid/ns/1.0/"
 _RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -176,7 +183,7 @@ def _decode_rgb16(path: Path, frame_tile: list) -> np.ndarray:
     the byte order swapped (the low byte), then combine."""
     planes = []
     for swap in (False, True):
-        with Image.open(path) as im:
+        with Image.open(path, formats=READ_FORMATS) as im:
             im.tile = [tile._replace(args=_with_rawmode(
                 tile.args, _swap16(_tile_rawmode(tile.args)) if swap else _tile_rawmode(tile.args)))
                 for tile in frame_tile]
@@ -189,13 +196,48 @@ def _decode_rgb16(path: Path, frame_tile: list) -> np.ndarray:
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
                (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"BM", "BMP"))
 
+# Formats that are not read, recognised by their first bytes so that a refusal
+# can say what the file really is.
+_FOREIGN_SIGNATURES = (
+    (b"\xc5\xd0\xd3\xc6", "EPS (Encapsulated PostScript)"), (b"%!PS-Adobe-3.0 EPSF", "EPS (Encapsulated PostScript)"),
+    (b"%!", "PostScript"), (b"\x04%!", "PostScript"), (b"%PDF", "PDF"),
+    (b"8BPS", "Photoshop (PSD)"), (b"gimp xcf", "GIMP (XCF)"), (b"qoif", "QOI"), (b"DDS ", "DirectDraw surface"),
+    (b"\0\0\0\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"), (b"\x00\x00\x01\x00", "Windows icon (ICO)"),
+    (b"\x76\x2f\x31\x01", "OpenEXR"), (b"#?RADIANCE", "Radiance HDR"), (b"SIMPLE  =", "FITS"),
+    (b"\x89HDF", "HDF5"), (b"PK\x03\x04", "a ZIP archive"), (b"\x7fELF", "an executable program"),
+    (b"#!", "a script"), (b"MZ", "a Windows program"),
+)
+
+
+def identify_foreign(head: bytes) -> str | None:
+    """What a file that no allowed decoder reads holds, from its first bytes:
+    'PostScript', 'PPM', ... or None when unknown. Only bytes are compared:
+    nothing is decoded."""
+    for magic, kind in _FOREIGN_SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 3 and head[:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
+        return "PPM / PGM / PBM (Netpbm)"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return "AVIF" if brand in (b"avif", b"avis") else "HEIF / HEIC" if brand in (
+            b"heic", b"heix", b"mif1", b"msf1", b"hevc") else "an ISO media file (video or HEIF)"
+    text = head.lstrip().lower()
+    if text.startswith((b"<?xml", b"<svg")) and b"svg" in head.lower():
+        return "SVG"
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "HTML"
+    if text.startswith(b"<?xml"):
+        return "XML"
+    return None
+
 
 def _unidentified(path: Path, name: str, detail: str | None = None) -> str:
-    """Why Pillow could not open the file: a known signature with a broken
-    header, or not an image at all."""
+    """Why no allowed decoder opened the file: a known signature with a broken
+    header, a format that is not read here (named), or not an image at all."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(16)
+            head = handle.read(64)
     except OSError:
         head = b""
     kind = next((fmt for magic, fmt in _SIGNATURES if head.startswith(magic)), None)
@@ -204,9 +246,13 @@ def _unidentified(path: Path, name: str, detail: str | None = None) -> str:
     why = f" ({detail})" if detail else ""
     if kind is not None:
         return f"{name}: looks like a {kind} file but its header is corrupt or truncated{why}"
+    foreign = identify_foreign(head)
+    if foreign is not None:
+        return (f"{name}: holds {foreign}, not an image format read here ({READ_FORMATS_TEXT}); "
+                f"refused without opening it")
     if detail:
         return f"{name}: corrupt or unsupported image header{why}"
-    return f"{name}: not an image file (or a format that cannot be read)"
+    return f"{name}: not an image file (this app reads {READ_FORMATS_TEXT})"
 
 
 def _describe_size(w: int, h: int) -> str:
@@ -308,7 +354,7 @@ def _open(path: Path, name: str, max_pixels: int) -> tuple[ImageFile.ImageFile, 
     notes: list[str] = []
     with _own_pixel_limit(notes):
         try:
-            im = Image.open(path)
+            im = Image.open(path, formats=READ_FORMATS)
         except UnidentifiedImageError:
             raise ImageLoadError(_unidentified(path, name)) from None
         except PermissionError:
@@ -864,7 +910,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     ImageDescription JSON, WebP/JPEG XMP). Raises ImageLoadError."""
     path = Path(path)
     try:
-        with _own_pixel_limit(), Image.open(path) as im:
+        with _own_pixel_limit(), Image.open(path, formats=READ_FORMATS) as im:
             fmt = (im.format or "").upper()
             if fmt == "PNG":
                 im.load()  # text chunks after the image data are read with it
