@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui_thread import connect_gui
 from inference.batch import BatchItem, BatchReport, expand_inputs, plan_batch, run_batch
 
 
@@ -246,8 +247,8 @@ class FolderUpscale(QObject):
                     self.progress_dialog.setValue(100 * item + int(100 * done / total))
                     self.progress_dialog.setLabelText(f"{items[item].source.name} ({item + 1} of {count})")
 
-            runner.progress.connect(show_progress)
-        runner.finished.connect(lambda report: self._finished(report, spec, interactive))
+            connect_gui(runner.progress, show_progress)
+        connect_gui(runner.finished, lambda report: self._finished(report, spec, interactive))
         runner.start()
         w.statusBar().showMessage(f"Upscaling {len(items)} image(s) from {spec.folder}\u2026")
         return runner

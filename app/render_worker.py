@@ -8,8 +8,10 @@ stop flag, and generations made stale by the GUI thread. Stale requests are
 dropped before they start; the GUI also discards any stale result that was
 already on its way.
 
-`RenderService` is the GUI side: it starts the thread, forwards calls, and
-on shutdown sets the stop flag, quits the thread's loop and waits for it.
+`RenderService` is the GUI side: it starts the thread, forwards calls, relays
+every result through its own signals (queued to the GUI thread, where it
+lives, so a GUI slot never runs on the worker's thread), and on shutdown sets
+the stop flag, quits the thread's loop and waits for it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from enum import Enum
 from typing import Any, Callable, Hashable
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from inference.geometry import Lattice
 from inference.render.caches import UpscalerCache
@@ -444,7 +446,22 @@ class RenderWorker(QObject):
 
 
 class RenderService(QObject):
-    """GUI-side handle on the worker thread."""
+    """GUI-side handle on the worker thread. The worker's results arrive as
+    this object's signals of the same names, on the GUI thread."""
+
+    tileReady = Signal(object)
+    queueChanged = Signal(int)
+    deviceReady = Signal(str)
+    metricsReady = Signal(object)
+    exportProgress = Signal(int, int)
+    exportFinished = Signal(object)
+    methodLoaded = Signal(str, object)
+    weightsLoaded = Signal(str, str)
+    weightsFailed = Signal(str, str)
+    methodInspected = Signal(str, object, str)
+    failed = Signal(str)
+    RESULTS = ("tileReady", "queueChanged", "deviceReady", "metricsReady", "exportProgress", "exportFinished",
+               "methodLoaded", "weightsLoaded", "weightsFailed", "methodInspected", "failed")
 
     _set_image = Signal(str, object)
     _set_reference = Signal(object)
@@ -469,6 +486,10 @@ class RenderService(QObject):
         self.worker = RenderWorker(device, loader, self.generations, self.stop_event, self.cancel_event, tile,
                                    threads, options, budgets)
         self.worker.moveToThread(self.thread)
+        # Signal to signal, queued: Qt delivers them in this object's thread
+        # (the GUI's) whatever the receiver connected to them is.
+        for name in self.RESULTS:
+            getattr(self.worker, name).connect(getattr(self, name), Qt.ConnectionType.QueuedConnection)
         self.thread.started.connect(self.worker.start)
         self._set_image.connect(self.worker.set_image)
         self._set_reference.connect(self.worker.set_reference)
@@ -500,7 +521,7 @@ class RenderService(QObject):
         self._load_weights.emit(str(path), list(offered or []))
 
     def inspect_methods(self, names: list[str]) -> None:
-        """Ask what weights each method has; answers come as worker.methodInspected."""
+        """Ask what weights each method has; answers come as methodInspected."""
         self._inspect.emit(list(names))
 
     def cancel_export(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.gui_thread import connect_gui
 from app.model import SIDES
 from app.render_worker import RenderService
 
@@ -37,18 +38,18 @@ class ServiceActions:
                                 budgets={"tile_budget_bytes": prefs.tile_budget_bytes(),
                                          "feature_budget_bytes": prefs.feature_budget_bytes()},
                                 generations=generations if generations is not None else self.model.generations)
-        worker = service.worker
-        worker.tileReady.connect(self._on_tile)  # type: ignore
-        worker.queueChanged.connect(self._on_queue)  # type: ignore
-        worker.deviceReady.connect(self._on_device)
-        worker.metricsReady.connect(self._on_metrics)  # type: ignore
-        worker.exportProgress.connect(self._on_export_progress)  # type: ignore
-        worker.exportFinished.connect(self._on_export_finished)  # type: ignore
-        worker.methodLoaded.connect(self._on_method_loaded)  # type: ignore
-        worker.weightsLoaded.connect(self._on_weights_loaded)
-        worker.weightsFailed.connect(self._on_weights_failed)
-        worker.methodInspected.connect(self._on_method_inspected)
-        worker.failed.connect(self._on_worker_failed)
+        # Connected to the service's relays, never to the worker's own signals
+        # (a GUI slot must run on the GUI thread; see app.gui_thread).
+        for signal, slot in ((service.tileReady, self._on_tile), (service.queueChanged, self._on_queue),
+                             (service.deviceReady, self._on_device), (service.metricsReady, self._on_metrics),
+                             (service.exportProgress, self._on_export_progress),
+                             (service.exportFinished, self._on_export_finished),
+                             (service.methodLoaded, self._on_method_loaded),
+                             (service.weightsLoaded, self._on_weights_loaded),
+                             (service.weightsFailed, self._on_weights_failed),
+                             (service.methodInspected, self._on_method_inspected),
+                             (service.failed, self._on_worker_failed)):
+            connect_gui(signal, slot)
         return service
 
     # ------------------------------------------------------------------ preferences
@@ -107,6 +108,7 @@ class ServiceActions:
     def _restart_service(self) -> None:
         old = self.service
         old.worker.blockSignals(True)
+        old.blockSignals(True)  # its relays may still hold results queued before the restart
         old.shutdown()
         # The old counter goes on: results of the old worker still queued for the GUI stay stale.
         self.service = self._make_service(old.generations)
