@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("image", nargs="?", help="image to open (default: the bundled sample)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     args = parser.parse_args(argv)
+    from app.display_check import display_problem
+
+    problem = display_problem()
+    if problem is not None:  # Qt would abort with a core dump instead
+        print(problem, file=sys.stderr)
+        return 2
     from app.main_window import run_gui
 
     return run_gui(args.image, device=args.device)
