@@ -9,8 +9,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
+from typing import Any, TextIO
 
 # Sub-command -> module in cli/ with add_arguments(parser) and run(args) -> int.
 # These modules never import Qt, so headless work runs without a display.
@@ -24,14 +27,69 @@ COMMANDS = {
 }
 
 
+class OutputStreamError(Exception):
+    """Standard output could not be written (a full disk, a closed pipe)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.errno = error.errno
+
+
+class _GuardedOutput:
+    """Standard output whose failures are told apart from those of the files a
+    command reads and writes: they raise OutputStreamError instead of OSError."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as error:
+            raise OutputStreamError(error) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            raise OutputStreamError(error) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _run_command(name: str, argv: list[str]) -> int:
+    module = importlib.import_module(f"cli.{name.replace('-', '_')}")
+    parser = argparse.ArgumentParser(prog=f"main.py {name}", description=COMMANDS[name])
+    module.add_arguments(parser)
+    # A name that the terminal's encoding cannot show (or bytes that are not
+    # UTF-8 in a POSIX path) is printed escaped instead of ending in a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedOutput(real_stdout)  # type: ignore[assignment]
+    try:
+        code = int(module.run(parser.parse_args(argv)) or 0)
+        sys.stdout.flush()
+        return code
+    except OutputStreamError as error:
+        # Nothing more can reach standard output; what the command wrote to files stays.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), real_stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        if error.errno != errno.EPIPE:  # a reader that went away is not worth a message
+            print(f"main.py {name}: cannot write to standard output ({error})", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = real_stdout
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
-        name = argv[0]
-        module = importlib.import_module(f"cli.{name.replace('-', '_')}")
-        parser = argparse.ArgumentParser(prog=f"main.py {name}", description=COMMANDS[name])
-        module.add_arguments(parser)
-        return int(module.run(parser.parse_args(argv[1:])) or 0)
+        return _run_command(argv[0], argv[1:])
     parser = argparse.ArgumentParser(
         prog="main.py", description="Implicit Zoom viewer. Sub-commands: "
         + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()))
