@@ -84,6 +84,18 @@ def _check_out(stem: Path) -> None:
             raise UsageError(f"--out {target}: {problem}")
 
 
+def _check_data(root: str, set_names: list[str]) -> None:
+    """Refuse, before any model loads, a data folder with nothing to measure."""
+    from inference.files import IMAGE_SUFFIXES, list_images
+
+    if not set_names:
+        raise UsageError(f"--data {root} holds no set folders: it should hold one folder of images per "
+                         "benchmark set (e.g. Set5/, Set14/)")
+    empty = [name for name in set_names if not list_images(Path(root) / name)]
+    if empty:
+        raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(empty)} under {root}")
+
+
 def run(args: argparse.Namespace) -> int:
     from inference.catalog import all_methods
     from inference.checkpoint import CheckpointError
@@ -108,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(error).splitlines()[0] if isinstance(error, ValueError) else
                              f"unknown device {args.device!r} (use auto, cpu, cuda or cuda:N)") from None
         _check_out(Path(args.out))
-        list_sets(args.data, sets)
+        _check_data(args.data, list_sets(args.data, sets))
     except (UsageError, FileNotFoundError) as error:
         say(f"evaluate: {error}")
         return EXIT_USAGE

@@ -106,6 +106,14 @@ def list_sets(root: str | Path, names: Iterable[str] | None = None) -> list[str]
     return sorted(present, key=lambda n: (KNOWN_SETS.index(n) if n in KNOWN_SETS else len(KNOWN_SETS), n))
 
 
+def min_side(scale: float) -> int:
+    """The smallest image side measurable at `scale` (see evaluate_set's skip rule)."""
+    side = 1
+    while round(lr_size(side, side, scale)[0] * scale) - 2 * shave_for(scale) < 11:
+        side += 1
+    return side
+
+
 def evaluate_set(upscaler: Upscaler, images: list[Path], scale: float, set_name: str,
                  progress: Callable[[str], None] | None = None) -> Cell:
     start = time.perf_counter()
@@ -121,7 +129,9 @@ def evaluate_set(upscaler: Upscaler, images: list[Path], scale: float, set_name:
         psnr, ssim = evaluate_image(upscaler, hr, scale)
         scores.append(ImageScore(path.name, psnr, ssim))
     if not scores:
-        raise ValueError(f"{set_name}: no image large enough for x{scale:g}")
+        raise ValueError(f"{set_name}: no image large enough for x{scale:g}: the smaller side must be at least "
+                         f"{min_side(scale)} pixels (to leave an 11-pixel SSIM window after shaving "
+                         f"{shave_for(scale)} pixels a side)")
     return Cell(set_name, upscaler.name, float(scale), float(np.mean([s.psnr for s in scores])),
                 float(np.mean([s.ssim for s in scores])), scores, time.perf_counter() - start)
 
