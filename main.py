@@ -91,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in COMMANDS:
         return _run_command(argv[0], argv[1:])
     parser = argparse.ArgumentParser(
-        prog="main.py", description="Implicit Zoom viewer. Sub-commands: "
-        + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()))
+        prog="main.py", usage=f"%(prog)s [-h] [--device DEVICE] [image]\n       %(prog)s {{{','.join(COMMANDS)}}} ...",
+        description="Implicit Zoom: the viewer, or a headless sub-command (each has its own --help).",
+        epilog="sub-commands:\n" + "\n".join(f"  {k:<12}{v}" for k, v in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image", nargs="?", help="image to open (default: the bundled sample)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     args = parser.parse_args(argv)

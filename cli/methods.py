@@ -11,7 +11,9 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help="everything known, machine-readable")
+    parser.add_argument("--long", action="store_true",
+                        help="every method's provenance, metrics and paper in full, instead of the table")
 
 
 def describe(name: str) -> dict[str, Any]:
@@ -73,11 +75,60 @@ def format_text(methods: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+TABLE_COLUMNS = ("method", "state", "steps", "Set5 x4", "precision here", "file")
+
+
+def precision_here(name: str) -> str:
+    """The precision a method runs in by default on this machine's CPU (see inference/precision.py)."""
+    from inference import registry
+    from inference.precision import cpu_has_native_bf16
+
+    try:
+        scope = registry.spec(name).bf16
+    except KeyError:  # an interpolation: float32 arithmetic, no model
+        return "fp32"
+    if scope == "none" or not cpu_has_native_bf16():
+        return "fp32"
+    return "bf16" if scope == "all" else "bf16 decoder, fp32 encoder"
+
+
+def table_rows(methods: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for m in methods:
+        if not m["learned"]:
+            state, steps, figure, file = "interpolation", "", "", ""
+        else:
+            state = ("unusable" if m["problem"] else "trained" if m["trained"]
+                     else "in training" if m.get("in_training") else "untrained")
+            provenance = m["provenance"]
+            steps = (f"{provenance['steps']:,}" if isinstance(provenance.get("steps"), int)
+                     else f"{provenance['epoch']:,} epochs" if isinstance(provenance.get("epoch"), int) else "")
+            value = m["metrics"].get("psnr_y/Set5/x4")
+            figure = f"{value:.2f} dB" if isinstance(value, (int, float)) else ""
+            file = Path(m["weights"]).name if m["weights"] else "(none)"
+        rows.append((str(m["name"]), state, steps, figure, precision_here(m["name"]), file))
+    return rows
+
+
+def format_table(methods: list[dict[str, Any]]) -> str:
+    rows = [TABLE_COLUMNS, *table_rows(methods)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append("precision here: on this machine's CPU (bf16 only where it runs natively).")
+    lines.append("main.py methods --long: provenance, metrics and papers; --json: everything.")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from inference import catalog
 
     methods = [describe(name) for name in catalog.all_methods()]
-    text = json.dumps(methods, indent=2, default=str) if args.json else format_text(methods)
+    if args.json:
+        text = json.dumps(methods, indent=2, default=str)
+    else:
+        text = format_text(methods) if args.long else format_table(methods)
     try:
         print(text, flush=True)
     except BrokenPipeError:  # e.g. piped into `head`: not an error

@@ -322,6 +322,16 @@ def test_methods_lists_every_method(capsys: pytest.CaptureFixture, monkeypatch: 
     tiny_checkpoint(tmp_path / "a-liif.safetensors", "a-liif", metrics={"psnr_y/Set5/x4": 29.4})
     (tmp_path / "diinn.safetensors").write_text("broken")
     assert cli("methods") == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["method", "state", "steps", "Set5", "x4", "precision", "here", "file"]
+    footer = ("precision", "main.py")
+    rows = {line.split()[0]: line for line in table[2:] if line.strip() and not line.startswith(footer)}
+    assert set(rows) == set(catalog.all_methods())
+    assert rows["liif"].split()[1:5] == ["trained", "12", "31.00", "dB"] and "liif.safetensors" in rows["liif"]
+    assert "in training" in rows["a-liif"] and "29.40 dB" in rows["a-liif"]
+    assert "unusable" in rows["diinn"] and "untrained" in rows["diif"] and "(none)" in rows["diif"]
+    assert "interpolation" in rows["bicubic"] and all(len(line) <= 120 for line in table)
+    assert cli("methods", "--long") == 0
     text = capsys.readouterr().out
     for name in catalog.all_methods():
         assert name in text and catalog.display_name(name) in text
