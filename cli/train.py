@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-from", metavar="CHECKPOINT", default=None,
                         help="take the encoder from this checkpoint or shared encoder file and freeze it (no "
                              "gradients, run once per batch without a graph); switches to the decoder-only "
-                             "schedule (training/train.py DECODER_ONLY)")
+                             "schedule (training/recipes.py DECODER_ONLY)")
     parser.add_argument("--encoder-lr", default=None, metavar="RATE",
                         help="with --encoder-from: fine-tune that encoder with the decoder at this constant rate "
                              "(ramped up over the warm-up) instead of freezing it, for every method or, as "
@@ -92,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _methods(text: str) -> list[str]:
-    from training.train import RECIPES
+    from training.recipes import RECIPES
 
     names = list(RECIPES) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
     if not names:
@@ -130,7 +130,7 @@ def _export_path(template: str, method: str, several: bool) -> Path:
 
 
 def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
-    from training.train import metrics_from_report
+    from training.export import metrics_from_report
 
     out: dict[str, float] = {}
     for report in args.metrics_from:
@@ -146,6 +146,8 @@ def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     from training import data as data_mod
+    from training import export, recipes
+    from training import run as run_mod
     from training import train as train_mod
 
     if args.threads is not None:
@@ -177,15 +179,15 @@ def run(args: argparse.Namespace) -> int:
             encoder_rates = _encoder_rates(args.encoder_lr, methods)
             if encoder_rates and not frozen:
                 raise ValueError("--encoder-lr fine-tunes the encoder of --encoder-from: give both")
-            configs = [train_mod.TrainConfig(
+            configs = [run_mod.TrainConfig(
                 method=m, out_dir=outs[m], model_args=model_args, seed=args.seed,
                 encoder_from=Path(args.encoder_from) if frozen else None, encoder_lr=encoder_rates.get(m),
                 warm_start=Path(args.warm_start) if args.warm_start else None,
                 continue_from=Path(args.continue_from.replace("{method}", m)) if args.continue_from else None,
-                recipe=train_mod.with_overrides(train_mod.recipe_for(m, frozen_encoder=frozen), batch=args.batch,
-                                                samples=args.samples, lr_patch=args.patch, hr_crop=args.hr_crop,
-                                                learning_rate=args.lr, halve_every=args.halve_every,
-                                                warmup=args.warmup))
+                recipe=recipes.with_overrides(recipes.recipe_for(m, frozen_encoder=frozen), batch=args.batch,
+                                              samples=args.samples, lr_patch=args.patch, hr_crop=args.hr_crop,
+                                              learning_rate=args.lr, halve_every=args.halve_every,
+                                              warmup=args.warmup))
                 for m in methods]
             budget = train_mod.Budget(steps=args.steps, seconds=None if args.minutes is None else args.minutes * 60,
                                       started=started, save_every=args.save_every * 60,
@@ -197,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--export-only needs --export PATH")
             for m in methods:
                 dest = _export_path(args.export, m, several)
-                written = train_mod.export(outs[m], dest, _metrics(args, m))
+                written = export.export(outs[m], dest, _metrics(args, m))
                 print(f"exported {m} to {written}")
     except FloatingPointError as error:
         print(f"train: {error}; the last saved state is kept (try --amp off or a lower learning rate)",

@@ -18,19 +18,11 @@ import main
 from inference import checkpoint, registry
 from inference.catalog import load_upscaler
 from training.data import ImagePool, Sampler, list_images, select, shard, shards_needed
-from training.train import (
-    LOG_FILE,
-    MODEL_FILE,
-    RECIPES,
-    STATE_FILE,
-    Budget,
-    TrainConfig,
-    export,
-    learning_rate,
-    recipe_for,
-    train,
-    with_overrides,
-)
+from training.export import export
+from training.recipes import RECIPES, learning_rate, recipe_for, with_overrides
+from training.run import TrainConfig
+from training.run_state import LOG_FILE, MODEL_FILE, STATE_FILE
+from training.train import Budget, train
 
 TINY_ENCODER = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}}
 
