@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.bench_harness import RESULTS_DIR
+from cli.bench_report import RESULTS_DIR
 
 from .common import (
     EXIT_FAILED,
