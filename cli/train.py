@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
+from cli.arg_checks import file_in_the_way
 from inference.registry import DEFAULT_METHOD
 
 DEFAULT_OUT = "runs/{method}"
@@ -140,7 +142,33 @@ def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
         if not sep:
             raise ValueError(f"--metric wants KEY=VALUE, got {item!r}")
         out[key.strip()] = float(value)
+        if not math.isfinite(out[key.strip()]):
+            raise ValueError(f"--metric {key.strip()}: {value.strip()} is not a measured figure")
     return out
+
+
+def _check_values(args: argparse.Namespace) -> None:
+    """Values no run can use, refused before any work starts (ValueError: one line, exit code 2)."""
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    if args.minutes is not None and not args.minutes > 0:
+        raise ValueError(f"--minutes must be a positive number, got {args.minutes:g}")
+    if args.halve_every is not None and args.halve_every < 1:
+        raise ValueError(f"--halve-every must be at least 1 step, got {args.halve_every}")
+
+
+def _check_paths(args: argparse.Namespace, outs: dict[str, Path]) -> None:
+    """Run folders that are files, and --continue-from files that are not
+    there, refused before any work starts (a run would otherwise fail after
+    loading its data, or silently start from step 0)."""
+    for method, out in outs.items():
+        if (blocker := file_in_the_way(out)) is not None:
+            raise ValueError(f"--out: {blocker} is a file, not a run folder")
+        if args.continue_from and not args.export_only:
+            source = Path(args.continue_from.replace("{method}", method))
+            if not source.is_file():
+                raise ValueError(f"--continue-from: {source} is {'a folder' if source.is_dir() else 'not there'}, "
+                                 f"not a checkpoint of {method}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,9 +195,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote shard {made.shard_index} of {made.shard_count} ({len(made.paths)} images, "
                   f"{size / 1e6:.1f} MB) to {args.make_shard}")
             return 0
+        _check_values(args)
         methods = _methods(args.method)
         several = len(methods) > 1
         outs = {m: _run_dir(args.out, m, several) for m in methods}
+        _check_paths(args, outs)
+        exporting = bool(args.export or args.export_only)
+        if exporting and not args.export:
+            raise ValueError("--export-only needs --export PATH")
+        # Read (and checked) before training, not after it.
+        metrics = {m: _metrics(args, m) for m in methods} if exporting else {}
         if not args.export_only:
             model_args = json.loads(args.model_args)
             if not isinstance(model_args, dict):
@@ -194,12 +229,10 @@ def run(args: argparse.Namespace) -> int:
                                       log_every=max(1, args.log_every))
             train_mod.train(configs, selection, budget, device=args.device, amp=args.amp,
                             say=lambda line: print(line, flush=True))
-        if args.export or args.export_only:
-            if not args.export:
-                raise ValueError("--export-only needs --export PATH")
+        if exporting:
             for m in methods:
                 dest = _export_path(args.export, m, several)
-                written = export.export(outs[m], dest, _metrics(args, m))
+                written = export.export(outs[m], dest, metrics[m])
                 print(f"exported {m} to {written}")
     except FloatingPointError as error:
         print(f"train: {error}; the last saved state is kept (try --amp off or a lower learning rate)",

@@ -5,6 +5,7 @@ provenance and the metrics measured on it (from an evaluation report).
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ def export(run_dir: str | Path, dest: str | Path, metrics: dict[str, Any] | None
     ck = checkpoint.load(Path(run_dir) / MODEL_FILE)
     if int(ck.provenance.get("steps", 0)) <= 0:
         raise ValueError(f"{run_dir}: nothing trained yet")
+    unmeasured = [k for k, v in (metrics or {}).items() if isinstance(v, float) and not math.isfinite(v)]
+    if unmeasured:
+        raise ValueError(f"{', '.join(unmeasured)}: not a measured figure (NaN or infinite)")
     model = ck.build()
     provenance = dict(ck.provenance)
     provenance["exported"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -42,8 +46,12 @@ def metrics_from_report(path: str | Path, method: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for cell in report.get("results", []):
         if cell.get("method") == method:
-            out[f"psnr_y/{cell['set']}/x{cell['scale']:g}"] = round(float(cell["psnr"]), 3)
-            out[f"ssim_y/{cell['set']}/x{cell['scale']:g}"] = round(float(cell["ssim"]), 4)
+            psnr, ssim = float(cell["psnr"]), float(cell["ssim"])
+            if not (math.isfinite(psnr) and math.isfinite(ssim)):
+                raise ValueError(f"{path}: {method} on {cell['set']} x{cell['scale']:g} has PSNR {psnr}, SSIM "
+                                 f"{ssim}: not a measured figure")
+            out[f"psnr_y/{cell['set']}/x{cell['scale']:g}"] = round(psnr, 3)
+            out[f"ssim_y/{cell['set']}/x{cell['scale']:g}"] = round(ssim, 4)
     if not out:
         raise ValueError(f"{path}: no results for {method!r}")
     return out

@@ -114,8 +114,10 @@ def resume(run: MethodRun) -> None:
     if not model_path.is_file():
         if state_path.is_file():
             raise RuntimeError(f"{state_path} exists without {MODEL_FILE}: remove it to start afresh")
-        if run.config.continue_from is None or not Path(run.config.continue_from).is_file():
+        if run.config.continue_from is None:
             return
+        if not Path(run.config.continue_from).is_file():
+            raise FileNotFoundError(f"{run.config.continue_from}: no checkpoint to continue {run.method} from")
         # A fresh machine has no runs/: continue from the exported (shipped)
         # weights and their step count rather than from step 0.
         model_path = Path(run.config.continue_from)
