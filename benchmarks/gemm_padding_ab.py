@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cli.bench_harness import pane_lattice, textured_image  # noqa: E402
+from cli.bench_harness import textured_image  # noqa: E402
 from inference.catalog import load_upscaler  # noqa: E402
+from inference.geometry import pane_lattice  # noqa: E402
 from inference.methods import base  # noqa: E402
 
 

@@ -90,7 +90,7 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.from_log is not None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from training.train import recipe_for
+        from training.recipes import recipe_for
 
         started = args.started or started
         for line in args.from_log.read_text().splitlines():

@@ -13,8 +13,10 @@ the viewer's latency to a first picture, a large image within memory, and
 from __future__ import annotations
 
 import argparse
+import os
 
-from cli.bench_harness import RESULTS_DIR
+from cli.arg_checks import file_in_the_way
+from cli.bench_report import RESULTS_DIR
 
 from .common import (
     EXIT_FAILED,
@@ -104,6 +106,19 @@ def run(args: argparse.Namespace) -> int:
     return run_reporting("bench", lambda: _run(args))
 
 
+def _check_values(args: argparse.Namespace) -> None:
+    """Values no measurement can use, refused before any measurement starts."""
+    if args.input_size < 1:
+        raise UsageError(f"--input-size must be at least 1 pixel, got {args.input_size}")
+    if args.chunk is not None and args.chunk < 1:
+        raise UsageError(f"--chunk must be at least 1 point, got {args.chunk}")
+    most = 2 * (os.cpu_count() or 1)  # more competing processes only oversubscribe the CPU
+    if not 0 <= args.competing <= most:
+        raise UsageError(f"--competing must be 0 to {most} (twice the CPU count), got {args.competing}")
+    if (blocker := file_in_the_way(args.out)) is not None:
+        raise UsageError(f"--out: {blocker} is a file, not a folder for the results")
+
+
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -117,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     if bad_parts:
         raise UsageError(f"unknown part {', '.join(bad_parts)}; known: {', '.join(PARTS)}")
     weights = parse_method_paths(args.weights, known)
+    _check_values(args)
     options: dict[str, object] = {}
     if args.compile:
         options["compile"] = True if args.compile == "default" else args.compile

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from inference.methods.liif import NAME as LIIF
     from inference.registry import WEIGHTS_DIR
     from inference.release import import_liif_release
-    from training.train import metrics_from_report
+    from training.export import metrics_from_report
 
     try:
         metrics = metrics_from_report(args.metrics_from, LIIF) if args.metrics_from else None

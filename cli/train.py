@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
+from cli.arg_checks import file_in_the_way
 from inference.registry import DEFAULT_METHOD
 
 DEFAULT_OUT = "runs/{method}"
@@ -43,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-from", metavar="CHECKPOINT", default=None,
                         help="take the encoder from this checkpoint or shared encoder file and freeze it (no "
                              "gradients, run once per batch without a graph); switches to the decoder-only "
-                             "schedule (training/train.py DECODER_ONLY)")
+                             "schedule (training/recipes.py DECODER_ONLY)")
     parser.add_argument("--encoder-lr", default=None, metavar="RATE",
                         help="with --encoder-from: fine-tune that encoder with the decoder at this constant rate "
                              "(ramped up over the warm-up) instead of freezing it, for every method or, as "
@@ -92,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _methods(text: str) -> list[str]:
-    from training.train import RECIPES
+    from training.recipes import RECIPES
 
     names = list(RECIPES) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
     if not names:
@@ -130,7 +132,7 @@ def _export_path(template: str, method: str, several: bool) -> Path:
 
 
 def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
-    from training.train import metrics_from_report
+    from training.export import metrics_from_report
 
     out: dict[str, float] = {}
     for report in args.metrics_from:
@@ -140,12 +142,40 @@ def _metrics(args: argparse.Namespace, method: str) -> dict[str, float]:
         if not sep:
             raise ValueError(f"--metric wants KEY=VALUE, got {item!r}")
         out[key.strip()] = float(value)
+        if not math.isfinite(out[key.strip()]):
+            raise ValueError(f"--metric {key.strip()}: {value.strip()} is not a measured figure")
     return out
+
+
+def _check_values(args: argparse.Namespace) -> None:
+    """Values no run can use, refused before any work starts (ValueError: one line, exit code 2)."""
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    if args.minutes is not None and not args.minutes > 0:
+        raise ValueError(f"--minutes must be a positive number, got {args.minutes:g}")
+    if args.halve_every is not None and args.halve_every < 1:
+        raise ValueError(f"--halve-every must be at least 1 step, got {args.halve_every}")
+
+
+def _check_paths(args: argparse.Namespace, outs: dict[str, Path]) -> None:
+    """Run folders that are files, and --continue-from files that are not
+    there, refused before any work starts (a run would otherwise fail after
+    loading its data, or silently start from step 0)."""
+    for method, out in outs.items():
+        if (blocker := file_in_the_way(out)) is not None:
+            raise ValueError(f"--out: {blocker} is a file, not a run folder")
+        if args.continue_from and not args.export_only:
+            source = Path(args.continue_from.replace("{method}", method))
+            if not source.is_file():
+                raise ValueError(f"--continue-from: {source} is {'a folder' if source.is_dir() else 'not there'}, "
+                                 f"not a checkpoint of {method}")
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     from training import data as data_mod
+    from training import export, recipes
+    from training import run as run_mod
     from training import train as train_mod
 
     if args.threads is not None:
@@ -165,9 +195,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote shard {made.shard_index} of {made.shard_count} ({len(made.paths)} images, "
                   f"{size / 1e6:.1f} MB) to {args.make_shard}")
             return 0
+        _check_values(args)
         methods = _methods(args.method)
         several = len(methods) > 1
         outs = {m: _run_dir(args.out, m, several) for m in methods}
+        _check_paths(args, outs)
+        exporting = bool(args.export or args.export_only)
+        if exporting and not args.export:
+            raise ValueError("--export-only needs --export PATH")
+        # Read (and checked) before training, not after it.
+        metrics = {m: _metrics(args, m) for m in methods} if exporting else {}
         if not args.export_only:
             model_args = json.loads(args.model_args)
             if not isinstance(model_args, dict):
@@ -177,27 +214,25 @@ def run(args: argparse.Namespace) -> int:
             encoder_rates = _encoder_rates(args.encoder_lr, methods)
             if encoder_rates and not frozen:
                 raise ValueError("--encoder-lr fine-tunes the encoder of --encoder-from: give both")
-            configs = [train_mod.TrainConfig(
+            configs = [run_mod.TrainConfig(
                 method=m, out_dir=outs[m], model_args=model_args, seed=args.seed,
                 encoder_from=Path(args.encoder_from) if frozen else None, encoder_lr=encoder_rates.get(m),
                 warm_start=Path(args.warm_start) if args.warm_start else None,
                 continue_from=Path(args.continue_from.replace("{method}", m)) if args.continue_from else None,
-                recipe=train_mod.with_overrides(train_mod.recipe_for(m, frozen_encoder=frozen), batch=args.batch,
-                                                samples=args.samples, lr_patch=args.patch, hr_crop=args.hr_crop,
-                                                learning_rate=args.lr, halve_every=args.halve_every,
-                                                warmup=args.warmup))
+                recipe=recipes.with_overrides(recipes.recipe_for(m, frozen_encoder=frozen), batch=args.batch,
+                                              samples=args.samples, lr_patch=args.patch, hr_crop=args.hr_crop,
+                                              learning_rate=args.lr, halve_every=args.halve_every,
+                                              warmup=args.warmup))
                 for m in methods]
             budget = train_mod.Budget(steps=args.steps, seconds=None if args.minutes is None else args.minutes * 60,
                                       started=started, save_every=args.save_every * 60,
                                       log_every=max(1, args.log_every))
             train_mod.train(configs, selection, budget, device=args.device, amp=args.amp,
                             say=lambda line: print(line, flush=True))
-        if args.export or args.export_only:
-            if not args.export:
-                raise ValueError("--export-only needs --export PATH")
+        if exporting:
             for m in methods:
                 dest = _export_path(args.export, m, several)
-                written = train_mod.export(outs[m], dest, _metrics(args, m))
+                written = export.export(outs[m], dest, metrics[m])
                 print(f"exported {m} to {written}")
     except FloatingPointError as error:
         print(f"train: {error}; the last saved state is kept (try --amp off or a lower learning rate)",

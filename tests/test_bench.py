@@ -147,3 +147,24 @@ def test_latency_under_a_competing_process_is_measured_and_recorded(tmp_path: Pa
     row = saved["latency"][0]
     assert row["competing"] == 1 and row["full_ms"] is not None and row["full_tiles_done"] == row["full_tiles"]
     assert "competing processes" in (tmp_path / "busy.md").read_text()
+
+
+@pytest.mark.parametrize("mistake, message", [
+    (["--input-size", "0"], "--input-size must be at least 1 pixel, got 0"),
+    (["--chunk", "-1"], "--chunk must be at least 1 point, got -1"),
+    (["--competing", "9999"], "--competing must be 0 to "),
+    (["--out", "{tmp}/a-file"], "--out: {tmp}/a-file is a file, not a folder for the results"),
+])
+def test_bench_refuses_a_value_no_measurement_can_use_before_measuring(
+        mistake: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    args = ["bench", "--device", "cpu", "--methods", "bicubic", "--parts", "decode,latency", "--input-size", "16",
+            "--sizes", "16x16", "--zooms", "2", "--runs", "1", "--latency-runs", "1", "--tile", "16",
+            "--out", str(tmp_path / "out")]
+    code = main.main(args + [item.replace("{tmp}", str(tmp_path)) for item in mistake])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.splitlines() == [captured.err.strip()]
+    assert captured.err.startswith("bench: " + message.replace("{tmp}", str(tmp_path)))
+    assert captured.out == "", "nothing may be measured for a bad argument"
+    assert not (tmp_path / "out").exists()

@@ -22,7 +22,10 @@ from inference.checkpoint import CheckpointError
 from inference.release import LIIF_RELEASE, import_liif_release
 from tests.test_train import TINY_ENCODER, images, textured, tiny_config  # noqa: F401  (fixture)
 from training.data import select
-from training.train import MODEL_FILE, RECIPES, Budget, export, learning_rate, recipe_for, train
+from training.export import export
+from training.recipes import RECIPES, learning_rate, recipe_for
+from training.run_state import MODEL_FILE
+from training.train import Budget, train
 
 
 def tiny_liif(seed: int = 0) -> torch.nn.Module:

@@ -18,19 +18,11 @@ import main
 from inference import checkpoint, registry
 from inference.catalog import load_upscaler
 from training.data import ImagePool, Sampler, list_images, select, shard, shards_needed
-from training.train import (
-    LOG_FILE,
-    MODEL_FILE,
-    RECIPES,
-    STATE_FILE,
-    Budget,
-    TrainConfig,
-    export,
-    learning_rate,
-    recipe_for,
-    train,
-    with_overrides,
-)
+from training.export import export
+from training.recipes import RECIPES, learning_rate, recipe_for, with_overrides
+from training.run import TrainConfig
+from training.run_state import LOG_FILE, MODEL_FILE, STATE_FILE
+from training.train import Budget, train
 
 TINY_ENCODER = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}}
 
@@ -156,6 +148,14 @@ def test_a_fresh_run_continues_from_an_exported_checkpoint_with_a_rewarmed_rate(
     assert again.step == 6 and again.fresh_optimizer_at == 3
 
 
+
+def test_a_fresh_run_told_to_continue_from_a_missing_file_does_not_start_from_step_0(images: Path,
+                                                                                    tmp_path: Path) -> None:
+    config = replace(tiny_config("liif", tmp_path / "fresh"), continue_from=tmp_path / "gone.safetensors")
+    with pytest.raises(FileNotFoundError, match="gone.safetensors: no checkpoint to continue liif from"):
+        train([config], select(images), Budget(steps=1), device="cpu", say=lambda _l: None)
+    assert not (tmp_path / "fresh" / MODEL_FILE).exists()
+
 def test_exported_checkpoint_loads_as_trained(images: Path, tmp_path: Path) -> None:
     train([tiny_config("liif", tmp_path / "run")], select(images), Budget(steps=3), device="cpu", say=lambda _l: None)
     path = export(tmp_path / "run", tmp_path / "weights" / "liif.safetensors", {"psnr_y/Set5/x4": 31.5})
@@ -186,6 +186,36 @@ def test_cli_trains_two_methods_interleaved_and_exports_both(images: Path, tmp_p
         up = load_upscaler(method, "cpu", weights=weights / f"{method}.safetensors")
         assert up.weights.trained and up.weights.metrics["psnr_y/Set5/x4"] == 31.5
 
+
+
+@pytest.mark.parametrize("mistake, message", [
+    (["--continue-from", "{tmp}/weights"], "--continue-from: {tmp}/weights is a folder, not a checkpoint of liif"),
+    (["--continue-from", "{tmp}/gone.safetensors"], "--continue-from: {tmp}/gone.safetensors is not there"),
+    (["--halve-every", "0"], "--halve-every must be at least 1 step, got 0"),
+    (["--out", "{tmp}/a-file"], "--out: {tmp}/a-file is a file, not a run folder"),
+    (["--steps", "-1"], "--steps must be at least 1, got -1"),
+    (["--minutes", "-1"], "--minutes must be a positive number, got -1"),
+    (["--export", "{tmp}/weights", "--metric", "x=nan"], "--metric x: nan is not a measured figure"),
+    (["--export", "{tmp}/weights", "--metric", "psnr_y/Set5/x4=inf"], "--metric psnr_y/Set5/x4: inf is not a"),
+    (["--export", "{tmp}/weights", "--metrics-from", "{tmp}/eval.json"],
+     "{tmp}/eval.json: liif on Set5 x4 has PSNR inf"),
+])
+def test_cli_refuses_a_value_no_run_can_use_in_one_line_before_any_work(
+        mistake: list[str], message: str, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    # An evaluation of a perfect reconstruction: PSNR Infinity (JSON allows it).
+    (tmp_path / "eval.json").write_text('{"results": [{"method": "liif", "set": "Set5", "scale": 4, '
+                                        '"psnr": Infinity, "ssim": 1.0}]}')
+    args = ["train", "--method", "liif", "--data", str(images), "--out", str(tmp_path / "runs" / "{method}"),
+            "--steps", "1", "--batch", "2", "--samples", "32", "--patch", "8", "--device", "cpu",
+            "--model-args", json.dumps(TINY_ENCODER)]
+    code = main.main(args + [item.replace("{tmp}", str(tmp_path)) for item in mistake])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("train: " + message.replace("{tmp}", str(tmp_path)))
+    assert not (tmp_path / "runs").exists(), "nothing may be trained for a bad argument"
+    assert not any((tmp_path / "weights").iterdir())
 
 def test_shards_split_the_data_into_disjoint_balanced_parts(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)

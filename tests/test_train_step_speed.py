@@ -16,7 +16,7 @@ from inference.geometry import Lattice, Region
 from inference.methods.base import FeatureWindow
 from tests.test_train import TINY_ENCODER, images, initial_weights, tiny_config  # noqa: F401  (fixture)
 from training.data import ImagePool, select
-from training.train import MethodRun
+from training.run import MethodRun
 
 
 def test_window_gather_matches_torch_gather_values_and_gradients() -> None:
@@ -106,7 +106,8 @@ def test_unfold_without_a_graph_gives_the_values_of_torch_unfold(shape: tuple[in
 
 
 def test_a_frozen_bf16_run_resumes_to_the_weights_of_one_long_run(images: Path, tmp_path: Path) -> None:  # noqa: F811
-    from training.train import MODEL_FILE, Budget, train
+    from training.run_state import MODEL_FILE
+    from training.train import Budget, train
 
     torch.manual_seed(1)
     encoder = tmp_path / "enc.safetensors"
