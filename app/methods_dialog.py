@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.method_rows import MethodRow, shown_path
+from app.model.method_rows import MethodRow, shown_path
 
 COLUMNS = ("Method", "Status", "Source", "Licence", "Steps", "Metrics", "Weights file", "")
 STATUS_TEXT = {"trained": "trained", "in training": "in training / not evaluated: below the trained floor",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from app.flip import flip_partner
+from app.model.flip import flip_partner
 from tests.gui_helpers import make_window, open_image, wait_done, write_png
 from tests.tiny_methods import sample_image
 

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from app.method_rows import NOT_STATED, PROJECT_ROOT, method_row, shown_path
+from app.model.method_rows import NOT_STATED, PROJECT_ROOT, method_row, shown_path
 from app.settings import start_folder
 from inference import checkpoint, registry
 from inference.upscaler import WeightsInfo

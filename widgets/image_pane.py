@@ -40,7 +40,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 from inference.geometry import image_extent
 from inference.render.view import ViewState, fit_zoom
 from widgets import pane_label
-from widgets.pane_label import SideStatus
+from widgets.pane_label import BlankStatus, PaneStatus
 
 # One wheel notch (120 units) zooms by this factor; keys use the same step.
 ZOOM_STEP = 2.0 ** 0.25
@@ -138,7 +138,7 @@ class _Side:
     # Bytes held in `tiles`, kept up to date: summing a side's hundreds of
     # tiles on every arrival cost ~0.4 ms a tile on the GUI thread.
     nbytes: int = 0
-    status: SideStatus = field(default_factory=SideStatus)
+    status: PaneStatus = field(default_factory=BlankStatus)
     overlay: TileEntry | None = None
     generation: int = 0
     coarse_zoom: float | None = None
@@ -351,7 +351,7 @@ class ImagePane(QWidget):
             s.overlay = TileEntry(float(zx), float(zy), int(u0), int(v0), "overlay", arr, to_qimage(arr))
         self.update()
 
-    def set_status(self, side: str, status: SideStatus) -> None:
+    def set_status(self, side: str, status: PaneStatus) -> None:
         if status == self._sides[side].status:
             return
         # Repaint the corner label only (it is set on every tile).
@@ -359,7 +359,7 @@ class ImagePane(QWidget):
         self._sides[side].status = status
         self.update(before.united(self._label_box(side)).toAlignedRect().adjusted(-1, -1, 1, 1))
 
-    def status(self, side: str = "a") -> SideStatus:
+    def status(self, side: str = "a") -> PaneStatus:
         return self._sides[side].status
 
     def composed(self, side: str = "a") -> tuple[np.ndarray, np.ndarray]:
@@ -570,13 +570,13 @@ class ImagePane(QWidget):
     def label_text(self, side: str = "a") -> list[str]:
         """The corner label's whole text, line by line (what its tooltip shows)."""
         st = self._sides[side].status
-        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
+        head = st.head()
         return [pane_label.SEPARATOR.join(head), *st.notes, *st.metrics]
 
     def label_lines(self, side: str = "a") -> list[str]:
         """The corner label's lines as shown: wrapped to the room its side has."""
         st = self._sides[side].status
-        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
+        head = st.head()
         fm = QFontMetrics(self._label_font(side))
         return pane_label.layout(head, [*st.notes, *st.metrics], fm.horizontalAdvance, self._label_text_room(side))
 
