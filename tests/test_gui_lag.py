@@ -148,7 +148,7 @@ def test_hidden_layers_are_not_painted_but_the_picture_is_the_same(qtbot) -> Non
     painter.fillRect(reference.rect(), pane._background())
     lat = pane.lattice()
     pane._paint_source(painter, lat)
-    for t in pane._paint_order(pane._sides["a"], lat.zx):
+    for t in pane._sides["a"].paint_order(lat.zx):
         pane._draw_tile(painter, lat, t, pane._tile_target(lat, t))
     painter.end()
     below_label = slice(int(pane._label_box("a").bottom()) + 2, None)
