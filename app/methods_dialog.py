@@ -65,7 +65,9 @@ class MethodsDialog(QDialog):
 
     def load_button(self, name: str) -> QPushButton:
         index = [r.name for r in self._rows].index(name)
-        return self.table.cellWidget(index, len(COLUMNS) - 1)
+        button = self.table.cellWidget(index, len(COLUMNS) - 1)
+        assert isinstance(button, QPushButton)
+        return button
 
     def set_rows(self, rows: list[MethodRow]) -> None:
         current = self.table.currentRow()
