@@ -8,9 +8,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMainWindow,
     QMessageBox,
     QProgressDialog,
     QPushButton,
@@ -31,7 +32,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui_thread import connect_gui
+from app.model import ViewerModel
 from inference.batch import BatchItem, BatchReport, expand_inputs, plan_batch, run_batch
+from inference.upscaler import Upscaler
+
+if TYPE_CHECKING:
+    from app.pane_slot import PaneSlot
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class BatchRunner(QObject):
     itemDone = Signal(str, str, str)  # outcome, source, message
     finished = Signal(object)  # BatchReport
 
-    def __init__(self, items: list[BatchItem], make_upscaler: Callable[[], Any], spec: BatchSpec,
+    def __init__(self, items: list[BatchItem], make_upscaler: Callable[[], Upscaler], spec: BatchSpec,
                  max_zoom: float | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.items = items
@@ -185,34 +191,49 @@ def summary_text(report: BatchReport, shown: int = 15) -> str:
     return "\n".join(lines)
 
 
+class BatchHost(Protocol):
+    """What File › Upscale Folder uses of the main window besides the Qt window itself."""
+
+    @property
+    def closing(self) -> bool: ...
+
+    def active_slot(self) -> PaneSlot: ...
+
+
 class FolderUpscale(QObject):
     """File › Upscale Folder for a main window: the dialog, the run with its
-    progress dialog, the summary. The window provides the method the way its
-    panes have it (`_batch_upscaler`), its settings and its status bar."""
+    progress dialog, the summary. `window` is the Qt window (dialogs' parent,
+    status bar); `make_upscaler(method)` gives the method the way the panes
+    have it."""
 
     finished = Signal(object)  # BatchReport
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: QMainWindow, model: ViewerModel, settings: QSettings, host: BatchHost,
+                 make_upscaler: Callable[[str], Upscaler]) -> None:
         super().__init__(window)
         self.window = window
+        self.model = model
+        self.settings = settings
+        self.host = host
+        self.make_upscaler = make_upscaler
         self.runner: BatchRunner | None = None
         self.progress_dialog: QProgressDialog | None = None
 
     def open_dialog(self) -> None:
-        w = self.window
+        w, model = self.window, self.model
         if self.runner is not None:
             w.statusBar().showMessage("A folder is being upscaled already", 4000)
             return
-        here = str(Path(w.loaded.path).parent) if w.loaded is not None else str(Path.home())
-        folder = str(w.settings.value("batchInput") or here)
-        output = str(w.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
-        methods = [(n, w.model.book.label(n)) for n in w.model.book.names]
-        dialog = BatchDialog(methods, w.active_slot().sides["a"].method, folder, output, w)
+        here = str(Path(model.loaded.path).parent) if model.loaded is not None else str(Path.home())
+        folder = str(self.settings.value("batchInput") or here)
+        output = str(self.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
+        methods = [(n, model.book.label(n)) for n in model.book.names]
+        dialog = BatchDialog(methods, self.host.active_slot().sides["a"].method, folder, output, w)
         if dialog.exec() != BatchDialog.DialogCode.Accepted:
             return
         spec = dialog.spec()
-        w.settings.setValue("batchInput", spec.folder)
-        w.settings.setValue("batchOutput", spec.output)
+        self.settings.setValue("batchInput", spec.folder)
+        self.settings.setValue("batchOutput", spec.output)
         self.start(spec)
 
     def start(self, spec: BatchSpec, interactive: bool = True) -> BatchRunner | None:
@@ -229,10 +250,10 @@ class FolderUpscale(QObject):
             QMessageBox.warning(w, "Upscale Folder", f"Cannot make {spec.output}: {error.strerror or error}")
             return None
         items = plan_batch(sources, Path(spec.output), spec.method, spec.scale, spec.size)
-        runner = BatchRunner(items, lambda: w._batch_upscaler(spec.method), spec, MAX_ZOOM, self)
+        runner = BatchRunner(items, lambda: self.make_upscaler(spec.method), spec, MAX_ZOOM, self)
         self.runner = runner
         if interactive:
-            name = w.model.book.display_name(spec.method)
+            name = self.model.book.display_name(spec.method)
             dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {name}\u2026",
                                      "Cancel", 0, 100 * len(items), w)
             dialog.setWindowTitle("Upscale Folder")
@@ -265,7 +286,7 @@ class FolderUpscale(QObject):
             self.progress_dialog.deleteLater()
             self.progress_dialog = None
         w.statusBar().showMessage(f"Upscale Folder: {report.summary()} (in {spec.output})", 15000)
-        if interactive and not w._closing:
+        if interactive and not self.host.closing:
             show = QMessageBox.warning if report.failed else QMessageBox.information
             show(w, "Upscale Folder", summary_text(report))
         self.finished.emit(report)

@@ -1,42 +1,70 @@
 """The main window's file and session actions: File › Open, browsing the
-folder, Edit › Copy View, Full Screen, pane labels, the session a relaunch
-restores and the status-bar message that fits."""
+folder, File › Open Recent, Edit › Copy View, Full Screen, pane labels and
+the session a relaunch restores."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
 import resources
-from app.menus import ABOUT
-from app.model import MAX_PANES
+from app.menus import ABOUT, Actions
+from app.model import MAX_PANES, ViewerModel
+from app.model.viewer import PaneMemory
+from app.recent_files import RecentFiles
+
+if TYPE_CHECKING:
+    from app.pane_slot import PaneSlot
 
 SAMPLE_IMAGE = resources.sample_image()
 OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;All files (*)"
 
 
+class FileHost(Protocol):
+    """What the file actions use of the window besides the Qt window itself."""
+
+    @property
+    def acts(self) -> Actions: ...
+
+    def slots(self) -> list[PaneSlot]: ...
+
+    def active_slot(self) -> PaneSlot: ...
+
+    def open_path(self, path: str | Path, keep_view: bool = False) -> int: ...
+
+
 class FileActions:
-    """Mixed into MainWindow (which provides model, settings, the slots, actions and the status bar)."""
+    """Files and session for a main window: `window` is the Qt window (dialogs'
+    parent, status bar, geometry, full screen), `host` its panes and actions."""
 
-    model: Any
-    settings: Any
+    def __init__(self, window: QMainWindow, host: FileHost, model: ViewerModel, settings: QSettings) -> None:
+        self.window = window
+        self.host = host
+        self.model = model
+        self.settings = settings
+        self.recent: RecentFiles | None = None  # once the File menu exists: `make_recent`
 
-    def _remembered_panes(self) -> list[Any]:
+    def make_recent(self) -> None:
+        """File › Open Recent, in the menu `build_menus` made."""
+        self.recent = RecentFiles(self.settings, self.host.acts.recent_menu, self.host.open_path)
+
+    def remembered_panes(self) -> list[PaneMemory]:
         from app.settings import decode_panes
 
         return decode_panes(self.settings.value("session/panes"), self.model.book.names, MAX_PANES)
 
-    def _remember_session(self) -> None:
+    def remember_session(self) -> None:
         """What a relaunch restores: the panes with their methods and splits, the window, the image."""
         from app.settings import encode_panes
 
-        self.settings.setValue("panes", [s.sides["a"].method for s in self._slots])
+        slots = self.host.slots()
+        self.settings.setValue("panes", [s.sides["a"].method for s in slots])
         self.settings.setValue("session/panes", encode_panes(
-            self.model.pane_memories([s.pane.split_fraction() for s in self._slots])))
-        self.settings.setValue("window/geometry", self.saveGeometry())
+            self.model.pane_memories([s.pane.split_fraction() for s in slots])))
+        self.settings.setValue("window/geometry", self.window.saveGeometry())
         if self.model.loaded is not None:
             self.settings.setValue("session/image", str(Path(self.model.loaded.path).resolve()))
 
@@ -48,25 +76,18 @@ class FileActions:
         return explicit or restorable_image(self.settings.value("session/image")) or str(SAMPLE_IMAGE)
 
     def recent_files(self) -> list[str]:
-        return self.recent.files()
+        return self.recent.files() if self.recent is not None else []
 
-    def show_status(self, text: str, timeout_ms: int = 0, detail: str = "") -> None:
-        """A status-bar message that fits left of the permanent fields (QStatusBar
-        cuts it there without an ellipsis); the whole text is in the tooltip."""
-        bar = self.statusBar()
-        permanent = [w.x() for w in (self.error_legend, self.image_label, self.zoom_label, self.queue_label,
-                                     self.device_label) if w.isVisible() and w.x() > 0]
-        room = (min(permanent) if permanent else bar.width()) - 12
-        shown = bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(40, room))
-        bar.setToolTip(detail or (text if shown != text else ""))
-        bar.showMessage(shown, timeout_ms)
+    def add_recent(self, path: str) -> None:
+        if self.recent is not None:
+            self.recent.add(path)
 
     def open_dialog(self) -> None:
         loaded = self.model.loaded
         start = str(Path(loaded.path).parent) if loaded is not None else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", start, OPEN_FILTER)
         if path:
-            self.open_path(path)
+            self.host.open_path(path)
 
     def browse(self, step: int) -> Path | None:
         """Open the image `step` places after the current one in its folder
@@ -79,30 +100,30 @@ class FileActions:
         target = neighbour(current, step)
         if target is None:
             where = "last" if step > 0 else "first"
-            self.statusBar().showMessage(f"{current.name} is the {where} image in {current.parent}", 4000)
+            self.window.statusBar().showMessage(f"{current.name} is the {where} image in {current.parent}", 4000)
             return None
-        self.open_path(target, keep_view=True)
+        self.host.open_path(target, keep_view=True)
         return target
 
     def copy_view(self) -> None:
         """The active pane's view, as the pane shows it (no labels), to the clipboard."""
         if self.model.image_rgb is None:
             return
-        image = self.active_slot().pane.view_image()
+        image = self.host.active_slot().pane.view_image()
         QApplication.clipboard().setImage(image)
-        self.statusBar().showMessage(f"Copied pane {self.model.active + 1}'s view "
-                                     f"({image.width()} \u00d7 {image.height()}) to the clipboard", 4000)
+        self.window.statusBar().showMessage(f"Copied pane {self.model.active + 1}'s view "
+                                            f"({image.width()} \u00d7 {image.height()}) to the clipboard", 4000)
 
     def toggle_fullscreen(self) -> None:
-        if self.isFullScreen():
-            self.showNormal()
+        if self.window.isFullScreen():
+            self.window.showNormal()
         else:
-            self.showFullScreen()
-        self.fullscreen_action.setChecked(self.isFullScreen())
+            self.window.showFullScreen()
+        self.host.acts.fullscreen_action.setChecked(self.window.isFullScreen())
 
     def toggle_labels(self) -> None:
-        for slot in self._slots:
-            slot.pane.set_show_labels(self.labels_action.isChecked())
+        for slot in self.host.slots():
+            slot.pane.set_show_labels(self.host.acts.labels_action.isChecked())
 
     def about(self) -> None:
-        QMessageBox.about(self, "Implicit Zoom", ABOUT)
+        QMessageBox.about(self.window, "Implicit Zoom", ABOUT)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.method_rows import MethodRow, shown_path
+from app.model.method_rows import MethodRow, shown_path
 
 COLUMNS = ("Method", "Status", "Source", "Licence", "Steps", "Metrics", "Weights file", "")
 STATUS_TEXT = {"trained": "trained", "in training": "in training / not evaluated: below the trained floor",
@@ -65,7 +65,9 @@ class MethodsDialog(QDialog):
 
     def load_button(self, name: str) -> QPushButton:
         index = [r.name for r in self._rows].index(name)
-        return self.table.cellWidget(index, len(COLUMNS) - 1)
+        button = self.table.cellWidget(index, len(COLUMNS) - 1)
+        assert isinstance(button, QPushButton)
+        return button
 
     def set_rows(self, rows: list[MethodRow]) -> None:
         current = self.table.currentRow()

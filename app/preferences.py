@@ -78,7 +78,7 @@ def validated(prefs: Preferences, cuda_available: bool, native_bf16: Callable[[s
 
 def load(get: Callable[[str], Any]) -> Preferences:
     """From stored values (`get(key)` -> value or None); missing ones take the defaults."""
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(Preferences):
         value = get(f"preferences/{f.name}")
         if value is not None:

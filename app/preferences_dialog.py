@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QWidget
 
 from app.preferences import (
@@ -33,7 +34,9 @@ class PreferencesDialog(QDialog):
         cuda_index = self.device.findData("cuda")
         if not cuda_available:
             # Shown, but not selectable: the user sees why there is no choice.
-            self.device.model().item(cuda_index).setEnabled(False)
+            model = self.device.model()
+            assert isinstance(model, QStandardItemModel)  # what a QComboBox holds its items in
+            model.item(cuda_index).setEnabled(False)
             self.device.setItemText(cuda_index, "CUDA (no GPU found)")
         self.precision = QComboBox()
         self.threads = QSpinBox()

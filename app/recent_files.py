@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMenu
 
 from app.settings import recent_list, with_recent
@@ -13,7 +14,7 @@ MAX_RECENT = 8
 
 
 class RecentFiles:
-    def __init__(self, settings: Any, menu: QMenu, open_path: Callable[[str], Any]) -> None:
+    def __init__(self, settings: QSettings, menu: QMenu, open_path: Callable[[str], object]) -> None:
         self.settings = settings
         self.menu = menu
         self._open_path = open_path

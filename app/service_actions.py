@@ -5,56 +5,107 @@ and Weights, and File › Upscale Folder's upscaler."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import QSettings, QTimer, SignalInstance
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from app.batch_dialog import BatchRunner, BatchSpec, FolderUpscale
 from app.gui_thread import connect_gui
-from app.model import SIDES
-from app.render_worker import RenderService
+from app.menus import StatusFields
+from app.model import SIDES, PaneState, ViewerModel
+from app.model.method_rows import MethodRow
+from app.preferences import Preferences
+from app.render_worker import Loader, RenderService
+from inference.render import GenerationCounter
+from inference.upscaler import Upscaler, WeightsInfo
+
+if TYPE_CHECKING:
+    from app.methods_dialog import MethodsDialog
+    from app.pane_slot import PaneSlot
 
 WEIGHTS_FILTER = "Checkpoints (*.safetensors *.pth *.pt);;All files (*)"
 
 
+class ServiceHost(Protocol):
+    """What the service actions use of the window besides the Qt window itself."""
+
+    @property
+    def closing(self) -> bool: ...
+
+    @property
+    def fields(self) -> StatusFields: ...
+
+    @property
+    def metrics_timer(self) -> QTimer: ...
+
+    @property
+    def weightsChanged(self) -> SignalInstance: ...  # noqa: N802 (the window's Qt signal)
+
+    def connect_service(self, service: RenderService) -> None:
+        """Connect the window's own slots to `service`'s relays (through `connect_gui`)."""
+        ...
+
+    def slots(self) -> list[PaneSlot]: ...
+
+    def slot_of(self, state: PaneState) -> PaneSlot: ...
+
+    def active_slot(self) -> PaneSlot: ...
+
+    def request_render(self) -> None: ...
+
+    def schedule_render(self) -> None: ...
+
+    def request_whole_metrics(self, slot: PaneSlot) -> None: ...
+
+    # Named as benchmarks/gui_lag.py traces it on MainWindow.
+    def _update_label(self, slot: PaneSlot, side: str) -> None: ...
+
+
 class ServiceActions:
-    """Mixed into MainWindow (which provides model, settings, preferences, the slots and the status bar)."""
+    """The render service of a main window and what configures it: `window` is
+    the Qt window (dialogs' parent, status bar), `host` its panes and labels.
+    Owns `service` (replaced when Preferences change), `preferences`, the
+    methods dialog and File › Upscale Folder."""
 
-    model: Any
-    service: Any
-    settings: Any
-    preferences: Any
-    methods_dialog: Any
-    _device_arg: str
-    _loader: Any
-    _tile: int | None
-    _closing: bool
+    def __init__(self, window: QMainWindow, host: ServiceHost, model: ViewerModel, settings: QSettings,
+                 device: str = "auto", loader: Loader | None = None, tile: int | None = None) -> None:
+        self.window = window
+        self.host = host
+        self.model = model
+        self.settings = settings
+        # A device named on the command line wins over the one in Preferences until Preferences change it.
+        self._device_arg = device
+        self._loader = loader
+        self._tile = tile
+        self.preferences = self._validated_preferences(self._stored_preferences())
+        self.service = self._make_service()
+        self.methods_dialog: MethodsDialog | None = None
+        self.folder_upscale = FolderUpscale(window, model, settings, host, lambda m: self.batch_upscaler(m))
 
-    def _make_service(self, generations: Any = None) -> RenderService:
+    def _make_service(self, generations: GenerationCounter | None = None) -> RenderService:
         prefs = self.preferences
         device = self._device_arg if self._device_arg not in (None, "", "auto") else prefs.device
-        service = RenderService(device, self._loader, self._tile, parent=self, threads=prefs.threads(),  # type: ignore
+        service = RenderService(device, self._loader, self._tile, parent=self.window, threads=prefs.threads(),
                                 options=prefs.upscaler_options(),
                                 budgets={"tile_budget_bytes": prefs.tile_budget_bytes(),
                                          "feature_budget_bytes": prefs.feature_budget_bytes()},
                                 generations=generations if generations is not None else self.model.generations)
         # Connected to the service's relays, never to the worker's own signals
-        # (a GUI slot must run on the GUI thread; see app.gui_thread).
-        for signal, slot in ((service.tileReady, self._on_tile), (service.queueChanged, self._on_queue),
-                             (service.deviceReady, self._on_device), (service.metricsReady, self._on_metrics),
-                             (service.exportProgress, self._on_export_progress),
-                             (service.exportFinished, self._on_export_finished),
-                             (service.methodLoaded, self._on_method_loaded),
+        # (a GUI slot must run on the GUI thread; see app.gui_thread): these
+        # here, tiles, the queue, scores and exports by the window.
+        for signal, slot in ((service.deviceReady, self._on_device),
                              (service.weightsLoaded, self._on_weights_loaded),
                              (service.weightsFailed, self._on_weights_failed),
                              (service.methodInspected, self._on_method_inspected),
                              (service.failed, self._on_worker_failed)):
             connect_gui(signal, slot)
+        self.host.connect_service(service)
         return service
 
     # ------------------------------------------------------------------ preferences
 
-    def _stored_preferences(self) -> Any:
+    def _stored_preferences(self) -> Preferences:
         from app.preferences import load
 
         return load(self.settings.value)
@@ -74,7 +125,7 @@ class ServiceActions:
 
         return precisions_for(device, lambda d: native_bf16(torch.device(d)))
 
-    def _validated_preferences(self, prefs: Any) -> Any:
+    def _validated_preferences(self, prefs: Preferences) -> Preferences:
         import torch
 
         from app.preferences import validated
@@ -85,11 +136,11 @@ class ServiceActions:
     def preferences_dialog(self) -> None:
         from app.preferences_dialog import PreferencesDialog
 
-        dialog = PreferencesDialog(self.preferences, self._cuda_available(), self._precisions, self)  # type: ignore
+        dialog = PreferencesDialog(self.preferences, self._cuda_available(), self._precisions, self.window)
         if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
             self.apply_preferences(dialog.preferences())
 
-    def apply_preferences(self, prefs: Any) -> bool:
+    def apply_preferences(self, prefs: Preferences) -> bool:
         """Store `prefs` (made valid here) and, if anything changed, restart the
         render worker with them: panes decode again, loaded weights are reloaded.
         Returns whether the worker was restarted."""
@@ -113,7 +164,7 @@ class ServiceActions:
         # The old counter goes on: results of the old worker still queued for the GUI stay stale.
         self.service = self._make_service(old.generations)
         old.deleteLater()
-        self.device_label.setText("Device: starting\u2026")  # type: ignore
+        self.host.fields.device_label.setText("Device: starting\u2026")
         self.model.worker_restarted()
         if self.model.image_rgb is not None:
             self.service.set_image(self.model.image_id, self.model.image_rgb)
@@ -121,12 +172,12 @@ class ServiceActions:
             self.service.set_reference(self.model.reference)
         for method, path in self.model.book.weights_paths.items():
             self.service.load_weights(path, [method])
-        for slot in self._slots:  # type: ignore
+        for slot in self.host.slots():
             for side in SIDES:
                 slot.pane.clear_tiles(side)
-            self._request_whole_metrics(slot)  # type: ignore
-        self.request_render()  # type: ignore
-        self.statusBar().showMessage(f"Preferences applied: {self._preferences_summary()}", 8000)  # type: ignore
+            self.host.request_whole_metrics(slot)
+        self.host.request_render()
+        self.window.statusBar().showMessage(f"Preferences applied: {self._preferences_summary()}", 8000)
 
     def _preferences_summary(self) -> str:
         p = self.preferences
@@ -134,13 +185,11 @@ class ServiceActions:
         return (f"device {p.device}, {p.precision}, worker threads {threads}, caches {p.tile_cache_mb} MiB tiles "
                 f"+ {p.feature_cache_mb} MiB features")
 
-    @Slot(str)
     def _on_device(self, label: str) -> None:
-        self.device_label.setText(label)  # type: ignore
+        self.host.fields.device_label.setText(label)
 
-    @Slot(str)
     def _on_worker_failed(self, message: str) -> None:
-        self.statusBar().showMessage(message, 15000)  # type: ignore
+        self.window.statusBar().showMessage(message, 15000)
 
     # ------------------------------------------------------------------ weights
 
@@ -155,7 +204,7 @@ class ServiceActions:
     def load_weights_dialog(self, method: str | None = None) -> None:
         """Pick a checkpoint; with `method` (the methods dialog's button) only that method's weights are taken."""
         title = f"Load weights for {self.model.book.display_name(method)}" if method else "Load weights"
-        path, _ = QFileDialog.getOpenFileName(self, title, self.weights_folder(), WEIGHTS_FILTER)  # type: ignore
+        path, _ = QFileDialog.getOpenFileName(self.window, title, self.weights_folder(), WEIGHTS_FILTER)
         if path:
             self.settings.setValue("weightsDir", str(Path(path).parent))
             self.load_weights(path, method)
@@ -164,41 +213,39 @@ class ServiceActions:
         """Load a checkpoint in the worker for the method it declares (it must
         be `method` when given); the answer comes back as `_on_weights_loaded`
         or `_on_weights_failed`."""
-        self.statusBar().showMessage(f"Loading weights from {Path(path).name}\u2026")  # type: ignore
+        self.window.statusBar().showMessage(f"Loading weights from {Path(path).name}\u2026")
         self.service.load_weights(str(path), [method] if method else self.model.book.names)
 
-    @Slot(str, str)
     def _on_weights_loaded(self, method: str, path: str) -> None:
-        book = self.model.book
+        book, host = self.model.book, self.host
         replaced = self.model.weights_replaced(method, path)
         for state, side in replaced:
-            slot = self._slot_of(state)  # type: ignore
+            slot = host.slot_of(state)
             slot.pane.clear_tiles(side)
             slot.pane.set_overlay(side, 1, 1, 0, 0, None)
-            self._update_label(slot, side)  # type: ignore
+            host._update_label(slot, side)
         for state in dict.fromkeys(state for state, _ in replaced):
-            self._request_whole_metrics(self._slot_of(state))  # type: ignore
-        self._refresh_methods_dialog()
+            host.request_whole_metrics(host.slot_of(state))
+        self.refresh_methods_dialog()
         weights = book.weights_known.get(method)
         summary = f": {weights.summary}" if weights is not None else ""
-        self.statusBar().showMessage(  # type: ignore
+        self.window.statusBar().showMessage(
             f"{book.display_name(method)} now uses {Path(path).name}{summary}", 10000)
-        self.schedule_render()  # type: ignore
+        host.schedule_render()
         if self.model.reference is not None:
-            self._metrics_timer.start()  # type: ignore
-        self.weightsChanged.emit(method, path)  # type: ignore
+            host.metrics_timer.start()
+        host.weightsChanged.emit(method, path)
 
-    @Slot(str, str)
     def _on_weights_failed(self, path: str, message: str) -> None:
-        self.statusBar().showMessage(f"Weights not loaded: {message}", 15000)  # type: ignore
-        if not self._closing:
-            QMessageBox.warning(self, "Cannot load weights",  # type: ignore
+        self.window.statusBar().showMessage(f"Weights not loaded: {message}", 15000)
+        if not self.host.closing:
+            QMessageBox.warning(self.window, "Cannot load weights",
                                 f"{message}\n\nThe method keeps the weights it had.")
-        self.weightsChanged.emit("", path)  # type: ignore
+        self.host.weightsChanged.emit("", path)
 
     # ------------------------------------------------------------------ Help › Methods and Weights
 
-    def method_rows(self) -> list[Any]:
+    def method_rows(self) -> list[MethodRow]:
         """What Help › Methods and Weights shows, from the weights the worker loaded."""
         return self.model.book.rows()
 
@@ -207,37 +254,37 @@ class ServiceActions:
         from app.methods_dialog import MethodsDialog
 
         if self.methods_dialog is None:
-            self.methods_dialog = MethodsDialog(self.method_rows(), self)
+            self.methods_dialog = MethodsDialog(self.method_rows(), self.window)
             self.methods_dialog.loadRequested.connect(self.load_weights_dialog)
-        self._refresh_methods_dialog()
+        self.refresh_methods_dialog()
         self.methods_dialog.show()
         self.methods_dialog.raise_()
         # Ask the worker: it loads each method the way a pane would and says what it got.
         self.service.inspect_methods([r.name for r in self.method_rows() if r.learned])
 
-    @Slot(str, object, str)
-    def _on_method_inspected(self, name: str, weights: Any, problem: str) -> None:
+    def _on_method_inspected(self, name: str, weights: WeightsInfo | None, problem: str) -> None:
         self.model.book.inspected[name] = (weights, problem)
-        self._refresh_methods_dialog()
+        self.refresh_methods_dialog()
 
-    def _refresh_methods_dialog(self) -> None:
+    def refresh_methods_dialog(self) -> None:
         if self.methods_dialog is not None:
             self.methods_dialog.set_rows(self.method_rows())
 
     # ------------------------------------------------------------------ File › Upscale Folder
 
     def upscale_folder_dialog(self) -> None:
-        self.folder_upscale.open_dialog()  # type: ignore
+        self.folder_upscale.open_dialog()
 
-    def start_batch(self, spec: Any, interactive: bool = True) -> Any:
+    def start_batch(self, spec: BatchSpec, interactive: bool = True) -> BatchRunner | None:
         """Upscale spec.folder into spec.output (app.batch_dialog.FolderUpscale); `batchFinished` at the end."""
-        return self.folder_upscale.start(spec, interactive)  # type: ignore
+        return self.folder_upscale.start(spec, interactive)
 
-    def _batch_upscaler(self, method: str) -> Any:
+    def batch_upscaler(self, method: str) -> Upscaler:
         """The method as the panes have it (weights picked by hand, Preferences' options), for a batch thread."""
         device = self.service.worker.device or "cpu"
         if self._loader is not None:
-            return self._loader(method, device)
+            upscaler: Upscaler = self._loader(method, device)
+            return upscaler
         from inference.catalog import is_interpolation, load_upscaler
 
         if is_interpolation(method):

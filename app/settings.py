@@ -1,14 +1,16 @@
 """Remembered choices that need no window to reason about: which folder a
 file dialog opens in, and the session a relaunch restores (last image, panes,
-their methods and splits). The window stores them with QSettings. No Qt:
-tested without a window."""
+their methods and splits; `PaneMemory`, one pane as it was left, is the
+viewer model's). The window stores them with QSettings. No Qt: tested
+without a window."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from app.model.viewer import PaneMemory
 
 
 def start_folder(last_used: str | None, default: Path) -> str:
@@ -23,16 +25,6 @@ def start_folder(last_used: str | None, default: Path) -> str:
 
 
 # ---------------------------------------------------------------- the session a relaunch restores
-
-@dataclass(frozen=True)
-class PaneMemory:
-    """One pane as it was left: its method, the split's second method (None:
-    not split) and where the divider was (fraction of the width)."""
-
-    method: str
-    split: str | None = None
-    fraction: float = 0.5
-
 
 def encode_panes(panes: list[PaneMemory]) -> str:
     return json.dumps([{"method": p.method, "split": p.split, "fraction": round(float(p.fraction), 4)}

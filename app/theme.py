@@ -6,6 +6,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
+# A property on the application: the system theme's signal is connected.
+THEME_CONNECTED = "implicitZoomThemeConnected"
+
 
 def dark_palette() -> QPalette:
     p = QPalette()
@@ -49,6 +52,7 @@ def apply_theme(app: QApplication) -> None:
 
     update()
     hints = QGuiApplication.styleHints()
-    if hasattr(hints, "colorSchemeChanged") and not getattr(app, "_theme_connected", False):
+    # Connected once per application (a Qt property on it says so), however often the theme is applied.
+    if hasattr(hints, "colorSchemeChanged") and not app.property(THEME_CONNECTED):
         hints.colorSchemeChanged.connect(update)
-        app._theme_connected = True  # type: ignore[attr-defined]
+        app.setProperty(THEME_CONNECTED, True)

@@ -59,12 +59,12 @@ def write_png(path: Path, rgb: np.ndarray) -> Path:
 def assert_pane_shows_the_view(window: MainWindow, slots=None) -> None:
     """Each pane (of `slots`, default all) is on the window's view, and its
     full tiles cover exactly the image's part of that view's lattice."""
-    h, w = window.image_rgb.shape[:2]
+    h, w = window.model.image_rgb.shape[:2]
     for slot in window.slots() if slots is None else slots:
         pane = slot.pane
-        assert pane.view() == window.view
+        assert pane.view() == window.model.view
         lattice = pane.lattice()
-        assert lattice == window.view.lattice(*pane.physical_size())
+        assert lattice == window.model.view.lattice(*pane.physical_size())
         rows, cols = lattice.inside_mask(w, h)
         for side in slot.active_sides():
             _, mask = pane.composed(side)

@@ -114,7 +114,7 @@ def test_upscale_folder_in_the_viewer_writes_skips_and_sums_up(qtbot, tmp_path: 
     spec = dialog.spec()
     assert spec == BatchSpec(str(folder), "liif", 2.0, None, str(out))
     with qtbot.waitSignal(window.batchFinished, timeout=WAIT_MS) as blocker:
-        window.start_batch(spec, interactive=False)
+        window.service_actions.start_batch(spec, interactive=False)
     report = blocker.args[0]
     assert sorted(p.name for p in out.iterdir()) == ["a_liif_x2.png", "b_liif_x2.png"]
     assert [p.name for p, _ in report.failed] == ["c.png"]
@@ -123,7 +123,7 @@ def test_upscale_folder_in_the_viewer_writes_skips_and_sums_up(qtbot, tmp_path: 
         assert im.size == (16, 12)
     # Again: what is done is skipped.
     with qtbot.waitSignal(window.batchFinished, timeout=WAIT_MS) as blocker:
-        window.start_batch(spec, interactive=False)
+        window.service_actions.start_batch(spec, interactive=False)
     assert len(blocker.args[0].skipped) == 2 and not blocker.args[0].written
     dialog.folder.setText(str(tmp_path / "nowhere"))
     assert not dialog.ok_button.isEnabled()
@@ -140,15 +140,15 @@ def test_cancel_stops_the_batch_and_writes_nothing_more(qtbot, tmp_path: Path, m
         png(folder / f"{i}.png", seed=i)
     window = make_window(qtbot, tmp_path, ["bicubic"])
     gate = threading.Event()
-    real = window._batch_upscaler
+    real = window.service_actions.batch_upscaler
 
     def slow(method):  # holds the batch until the test has pressed cancel
         gate.wait(30)
         return real(method)
 
-    monkeypatch.setattr(window, "_batch_upscaler", slow)
+    monkeypatch.setattr(window.service_actions, "batch_upscaler", slow)
     with qtbot.waitSignal(window.batchFinished, timeout=WAIT_MS) as blocker:
-        runner = window.start_batch(BatchSpec(str(folder), "bicubic", 2.0, None, str(tmp_path / "out")),
+        runner = window.service_actions.start_batch(BatchSpec(str(folder), "bicubic", 2.0, None, str(tmp_path / "out")),
                                     interactive=False)
         runner.cancel()
         gate.set()

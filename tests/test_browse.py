@@ -45,21 +45,21 @@ def test_page_down_and_up_browse_the_folder_keeping_the_view(qtbot, tmp_path: Pa
     window = make_window(qtbot, tmp_path, ["bicubic"])
     open_image(qtbot, window, folder / "b.png")
     window.set_zoom(4.0)
-    window.apply_view(window.view.panned(20, 10))
-    view = window.view
+    window.apply_view(window.model.view.panned(20, 10))
+    view = window.model.view
     pane = window.slots()[0].pane
     with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS) as blocker:
         qtbot.keyClick(pane, Qt.Key.Key_PageDown)
     assert blocker.args == [str(folder / "c.png"), True]
-    assert window.windowTitle().startswith("c.png") and window.view == view
+    assert window.windowTitle().startswith("c.png") and window.model.view == view
     wait_done(qtbot, window)
     with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS) as blocker:
         qtbot.keyClick(pane, Qt.Key.Key_PageUp)
-    assert blocker.args == [str(folder / "b.png"), True] and window.view == view
+    assert blocker.args == [str(folder / "b.png"), True] and window.model.view == view
     # Past the end nothing opens and the status bar says why.
     window.open_path(folder / "c.png", keep_view=True)
     qtbot.waitUntil(lambda: window.windowTitle().startswith("c.png"), timeout=WAIT_MS)
-    assert window.browse(1) is None and "last image" in window.statusBar().currentMessage()
+    assert window.file_actions.browse(1) is None and "last image" in window.statusBar().currentMessage()
 
 
 def test_ctrl_c_copies_the_pane_view_without_labels_and_l_hides_labels(qtbot, tmp_path: Path) -> None:
@@ -75,19 +75,19 @@ def test_ctrl_c_copies_the_pane_view_without_labels_and_l_hides_labels(qtbot, tm
     with_labels = pane.grab().toImage().convertToFormat(copied.format())
     assert copied != with_labels  # the label box is not in the copy
     qtbot.keyClick(pane, Qt.Key.Key_L)
-    assert not pane.labels_shown() and not window.labels_action.isChecked()
+    assert not pane.labels_shown() and not window.acts.labels_action.isChecked()
     without_labels = pane.grab().toImage().convertToFormat(copied.format())
     assert copied == without_labels
     qtbot.keyClick(pane, Qt.Key.Key_L)
     assert pane.labels_shown()
-    window.add_pane("liif")
+    window.grid.add_pane("liif")
     assert window.slots()[1].pane.labels_shown()
 
 
 def test_f11_toggles_full_screen(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic"])
-    window.fullscreen_action.trigger()
+    window.acts.fullscreen_action.trigger()
     qtbot.waitUntil(window.isFullScreen, timeout=WAIT_MS)
-    assert window.fullscreen_action.isChecked()
-    window.fullscreen_action.trigger()
+    assert window.acts.fullscreen_action.isChecked()
+    window.acts.fullscreen_action.trigger()
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=WAIT_MS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from app.flip import flip_partner
+from app.model.flip import flip_partner
 from tests.gui_helpers import make_window, open_image, wait_done, write_png
 from tests.tiny_methods import sample_image
 
@@ -28,7 +28,7 @@ def test_f_flips_the_active_pane_between_two_methods_keeping_the_view(qtbot, tmp
     open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(20, 24)))
     window.set_zoom(5.0)
     wait_done(qtbot, window)
-    view = window.view
+    view = window.model.view
     pane = window.slots()[1].pane
     qtbot.mouseClick(pane, Qt.MouseButton.LeftButton)  # the pane becomes active
     assert window.active_slot() is window.slots()[1]
@@ -38,21 +38,21 @@ def test_f_flips_the_active_pane_between_two_methods_keeping_the_view(qtbot, tmp
     assert window.slots()[1].sides["a"].method == "nearest"
     assert window.slots()[1].picker.method() == "nearest"
     wait_done(qtbot, window)
-    assert pane.status().method == "Nearest" and window.view == view
+    assert pane.status().method == "Nearest" and window.model.view == view
     qtbot.keyClick(pane, Qt.Key.Key_F)
     assert window.slots()[1].sides["a"].method == "liif"
     wait_done(qtbot, window)
-    assert pane.status().method.startswith("LIIF") and window.view == view
+    assert pane.status().method.startswith("LIIF") and window.model.view == view
     assert window.slots()[0].sides["a"].method == "bicubic"  # the other pane is untouched
 
 
 def test_flip_goes_to_the_ground_truth_in_reference_mode(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path, ["liif"])
     open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(24, 28)))
-    assert window.enter_reference(2.0)
-    window.flip_action.trigger()
+    assert window.reference_actions.enter_reference(2.0)
+    window.acts.flip_action.trigger()
     assert window.slots()[0].sides["a"].method == "ground-truth"
-    window.flip_action.trigger()
+    window.acts.flip_action.trigger()
     assert window.slots()[0].sides["a"].method == "liif"
 
 
@@ -61,19 +61,19 @@ def test_error_map_shows_its_colour_scale_with_the_range(qtbot, tmp_path: Path) 
 
     window = make_window(qtbot, tmp_path, ["bicubic"])
     open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(24, 28)))
-    assert not window.error_legend.isVisible()
-    assert window.enter_reference(2.0)
-    window.error_map_action.trigger()
-    legend = window.error_legend
+    assert not window.fields.error_legend.isVisible()
+    assert window.reference_actions.enter_reference(2.0)
+    window.acts.error_map_action.trigger()
+    legend = window.fields.error_legend
     assert legend.isVisible()
     assert f"{ERROR_MAP_FULL:g}" in legend.text() and "/255" in legend.text()
     colours = legend.bar.colours
     assert colours[0][3] == 0  # no error: the image shows through
     assert tuple(colours[-1][:3]) == (255, 0, 0) and colours[-1][3] > 200  # the top of the range: opaque red
-    window.error_map_action.trigger()
+    window.acts.error_map_action.trigger()
     assert not legend.isVisible()
-    window.error_map_action.trigger()
-    window.toggle_reference()  # leaving reference mode turns the map and its legend off
+    window.acts.error_map_action.trigger()
+    window.reference_actions.toggle_reference()  # leaving reference mode turns the map and its legend off
     assert not legend.isVisible()
 
 
@@ -90,7 +90,7 @@ def test_a_nearest_pane_shows_each_image_pixel_as_an_exact_block(qtbot, tmp_path
     shown, mask = pane.composed()
     lattice = pane.lattice()
     rows, cols = lattice.inside_mask(24, 20)
-    image8 = to_display(window.image_rgb)
+    image8 = to_display(window.model.image_rgb)
     expected = image8[np.floor(lattice.ys()[rows]).astype(int)][:, np.floor(lattice.xs()[cols]).astype(int)]
     assert mask[np.ix_(rows, cols)].all()
     np.testing.assert_array_equal(shown[np.ix_(rows, cols)], expected)

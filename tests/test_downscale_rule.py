@@ -61,7 +61,7 @@ def test_viewer_export_below_1_to_1_equals_the_cli_output(qtbot, photo: Path, tm
     assert open_image(qtbot, window, photo)
     from_viewer = tmp_path / "viewer.png"
     with qtbot.waitSignal(window.exportDone, timeout=WAIT_MS) as done:
-        assert window.export_to(str(from_viewer), "liif", area="whole", mode="scale", scale=0.5,
+        assert window.export_actions.export_to(str(from_viewer), "liif", area="whole", mode="scale", scale=0.5,
                                 progress_dialog=False)
     assert done.args[0].ok, done.args[0].message
     np.testing.assert_array_equal(np.asarray(Image.open(from_viewer)), np.asarray(Image.open(from_cli)))

@@ -56,7 +56,7 @@ def test_export_dialog_proposes_the_name_and_follows_the_pane_choice(
 
     monkeypatch.setattr(ExportDialog, "exec", fake_exec)
     window.set_active(0)
-    window.export_dialog("view")
+    window.export_actions.export_dialog("view")
     assert seen["first"] == str(out_dir / "butterfly_bicubic_x3.7.png")
     assert seen["second"] == str(out_dir / "butterfly_liif_x3.7.png")
     assert seen["edited"] == str(out_dir / "mine.png")  # a name the user typed is kept
@@ -72,7 +72,7 @@ def test_export_metadata_carries_the_source_path(qtbot, tmp_path: Path) -> None:
     results = []
     window.exportDone.connect(results.append)
     out = tmp_path / "out.png"
-    window.export_to(str(out), "liif", area="view", progress_dialog=False)
+    window.export_actions.export_to(str(out), "liif", area="view", progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
     assert results[0].ok, results[0].message
     meta = read_metadata(out)

@@ -115,14 +115,15 @@ def test_viewer_export_of_fixed_selection_is_byte_identical(qtbot, tmp_path: Pat
     window = make_window(qtbot, tmp_path, ["bicubic"], loader=golden_weights, methods=list(METHODS))
     assert open_image(qtbot, window, INPUT)
     window.set_zoom(VIEWER_ZOOM)
-    assert window.view.zoom == VIEWER_ZOOM
+    assert window.model.view.zoom == VIEWER_ZOOM
     window.panes()[0].selectionChanged.emit(VIEWER_SELECTION)
     results: list = []
     window.exportDone.connect(results.append)
     regenerate = os.environ.get(REGENERATE_ENV) == "1"
     for done, method in enumerate(METHODS, 1):
         output = expected_viewer_file(method) if regenerate else tmp_path / f"{method}.png"
-        assert window.export_to(str(output), method, area="selection", mode="zoom", progress_dialog=False)
+        assert window.export_actions.export_to(str(output), method, area="selection", mode="zoom",
+                                               progress_dialog=False)
         qtbot.waitUntil(lambda done=done: len(results) == done, timeout=WAIT_MS)
         assert results[-1].ok, results[-1].message
         if regenerate:

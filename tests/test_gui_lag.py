@@ -16,11 +16,12 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
+from app.model import SideStatus  # noqa: E402
 from app.render_worker import WORKER_THREADS_ENV, cpu_worker_threads  # noqa: E402
 from benchmarks.gui_lag import markdown, run_probe, write  # noqa: E402
 from inference.render import ViewState, to_display  # noqa: E402
 from tests.tiny_methods import sample_image, tiny_methods_loader  # noqa: E402
-from widgets.image_pane import ImagePane, ImageSource, SideStatus  # noqa: E402
+from widgets.image_pane import ImagePane, ImageSource  # noqa: E402
 
 
 def test_probe_reports_finite_lag_and_ticks_that_fit_the_duration(qapp, tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_hidden_layers_are_not_painted_but_the_picture_is_the_same(qtbot) -> Non
     painter.fillRect(reference.rect(), pane._background())
     lat = pane.lattice()
     pane._paint_source(painter, lat)
-    for t in pane._paint_order(pane._sides["a"], lat.zx):
+    for t in pane._sides["a"].paint_order(lat.zx):
         pane._draw_tile(painter, lat, t, pane._tile_target(lat, t))
     painter.end()
     below_label = slice(int(pane._label_box("a").bottom()) + 2, None)

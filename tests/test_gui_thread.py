@@ -47,10 +47,12 @@ def test_export_after_a_preferences_change_closes_its_dialog(qtbot, tmp_path: Pa
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
     assert open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(40, 48)))
     wait_done(qtbot, window)
-    assert window.apply_preferences(dataclasses.replace(window.preferences, **CHANGES[change]))
+    services = window.service_actions
+    assert services.apply_preferences(dataclasses.replace(services.preferences, **CHANGES[change]))
     wait_done(qtbot, window)
     window.set_active(1)
-    for export, name in ((window.export_to, "one.png"), (window.export_comparison_to, "sheet.png")):
+    exports = window.export_actions
+    for export, name in ((exports.export_to, "one.png"), (exports.export_comparison_to, "sheet.png")):
         with qtbot.waitSignal(window.exportDone, timeout=WAIT_MS) as done:
             assert export(str(tmp_path / name))
         assert done.args[0].ok, done.args[0].message

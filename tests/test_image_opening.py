@@ -91,7 +91,7 @@ def test_window_keeps_repainting_and_responding_while_a_slow_file_loads(qtbot, t
     assert open_image(qtbot, window, first)
     wait_done(qtbot, window)
     loader = gated("big.png")
-    before_id, before_rgb = window.image_id, window.image_rgb.copy()
+    before_id, before_rgb = window.model.image_id, window.model.image_rgb.copy()
     finished: list[tuple[str, bool]] = []
     window.openFinished.connect(lambda path, ok: finished.append((path, ok)))
 
@@ -112,16 +112,16 @@ def test_window_keeps_repainting_and_responding_while_a_slow_file_loads(qtbot, t
     qtbot.waitUntil(lambda: paints.paints > 0, timeout=WAIT_MS)
     wait_done(qtbot, window)
     timer.stop()
-    assert window.view.zoom == 3.0 and window.image_id == before_id
-    np.testing.assert_array_equal(window.image_rgb, before_rgb)
+    assert window.model.view.zoom == 3.0 and window.model.image_id == before_id
+    np.testing.assert_array_equal(window.model.image_rgb, before_rgb)
     assert all(p.composed()[1].any() for p in window.panes())
     assert "big.png" not in loader.returned and not finished
 
     with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS) as blocker:
         loader.release()
     assert blocker.args == [str(big), True]
-    assert window.image_rgb.shape[:2] == (30, 40) and window.image_id != before_id
-    assert window.windowTitle().startswith("big.png") and window.recent_files()[0] == str(big.resolve())
+    assert window.model.image_rgb.shape[:2] == (30, 40) and window.model.image_id != before_id
+    assert window.windowTitle().startswith("big.png") and window.file_actions.recent_files()[0] == str(big.resolve())
     assert "Opening" not in window.statusBar().currentMessage()
     wait_done(qtbot, window)
 
@@ -141,16 +141,16 @@ def test_a_newer_open_supersedes_one_still_loading(qtbot, tmp_path: Path, gated)
     window.open_path(slow)
     qtbot.waitUntil(lambda: "slow.png" in loader.started, timeout=WAIT_MS)
     assert open_image(qtbot, window, quick)
-    assert window.loaded.path == str(quick) and window.image_rgb.shape[:2] == (12, 30)
-    shown_id = window.image_id
+    assert window.model.loaded.path == str(quick) and window.model.image_rgb.shape[:2] == (12, 30)
+    shown_id = window.model.image_id
 
     # The older file finishes later: its result is dropped.
     loader.release()
     qtbot.waitUntil(lambda: "slow.png" in loader.returned, timeout=WAIT_MS)
     qtbot.wait(100)  # time for a result, were one delivered
     assert finished == [(str(quick), True)] and opened == [str(quick)]
-    assert window.image_id == shown_id and window.loaded.path == str(quick) and not window.is_opening()
-    assert window.recent_files()[:2] == [str(quick.resolve()), str(first.resolve())]
+    assert window.model.image_id == shown_id and window.model.loaded.path == str(quick) and not window.is_opening()
+    assert window.file_actions.recent_files()[:2] == [str(quick.resolve()), str(first.resolve())]
 
 
 def test_a_bad_file_still_gives_one_dialog_and_keeps_the_previous_image(
@@ -163,7 +163,7 @@ def test_a_bad_file_still_gives_one_dialog_and_keeps_the_previous_image(
     loader = gated("broken.png")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    before_id, before_rgb = window.image_id, window.image_rgb.copy()
+    before_id, before_rgb = window.model.image_id, window.model.image_rgb.copy()
 
     window.open_path(broken)
     qtbot.waitUntil(lambda: "broken.png" in loader.started, timeout=WAIT_MS)
@@ -173,11 +173,11 @@ def test_a_bad_file_still_gives_one_dialog_and_keeps_the_previous_image(
     assert blocker.args == [str(broken), False]
     assert len(dialogs.shown) == 1 and dialogs.shown[0][0] == "Cannot open image"
     assert "broken.png" in dialogs.shown[0][1] and "Traceback" not in dialogs.shown[0][1]
-    assert window.image_id == before_id and window.loaded.path == str(good)
-    np.testing.assert_array_equal(window.image_rgb, before_rgb)
+    assert window.model.image_id == before_id and window.model.loaded.path == str(good)
+    np.testing.assert_array_equal(window.model.image_rgb, before_rgb)
     assert all(p.source() is not None and p.source().width == 24 for p in window.panes())
     assert "Opening" not in window.statusBar().currentMessage()
-    assert window.recent_files()[0] == str(good.resolve())
+    assert window.file_actions.recent_files()[0] == str(good.resolve())
 
 
 @pytest.mark.parametrize("bad", [False, True])
@@ -195,7 +195,7 @@ def test_closing_during_a_load_is_prompt_and_quiet(bad: bool, qtbot, tmp_path: P
         write_png(path, sample_image(10, 12, seed=7))
     finished: list[tuple[str, bool]] = []
     window.openFinished.connect(lambda p, ok: finished.append((p, ok)))
-    shown_id = window.image_id
+    shown_id = window.model.image_id
 
     window.open_path(path)
     qtbot.waitUntil(lambda: "next.png" in loader.started, timeout=WAIT_MS)
@@ -206,7 +206,7 @@ def test_closing_during_a_load_is_prompt_and_quiet(bad: bool, qtbot, tmp_path: P
     qtbot.waitUntil(lambda: "next.png" in loader.returned, timeout=WAIT_MS)
     qtbot.wait(100)  # time for a result, were one delivered
     assert not finished and not dialogs.shown
-    assert window.image_id == shown_id and window.loaded.path == str(good)
+    assert window.model.image_id == shown_id and window.model.loaded.path == str(good)
     assert window.open_path(good) == 0  # a closed window opens nothing
 
 
@@ -223,17 +223,17 @@ def test_drops_and_recent_files_open_in_the_background_too(qtbot, tmp_path: Path
                       Qt.KeyboardModifier.NoModifier)
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: "dropped.png" in loader.started, timeout=WAIT_MS)
-    assert window.is_opening() and window.loaded.path == str(first)
+    assert window.is_opening() and window.model.loaded.path == str(first)
     with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS) as blocker:
         loader.release()
-    assert blocker.args == [str(dropped), True] and window.image_rgb.shape[:2] == (14, 16)
+    assert blocker.args == [str(dropped), True] and window.model.image_rgb.shape[:2] == (14, 16)
 
     # File > Open Recent > the first file: read in the background as well.
-    recent = [a for a in window.recent_menu.actions() if a.toolTip() == str(first.resolve())]
+    recent = [a for a in window.acts.recent_menu.actions() if a.toolTip() == str(first.resolve())]
     with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS) as blocker:
         recent[0].trigger()
         assert window.is_opening()
-    assert blocker.args[1] and window.image_rgb.shape[:2] == (20, 24)
+    assert blocker.args[1] and window.model.image_rgb.shape[:2] == (20, 24)
 
 
 @pytest.mark.parametrize("h, w", [(64, 96), (75, 101)])

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from app.method_rows import NOT_STATED, PROJECT_ROOT, method_row, shown_path
+from app.model.method_rows import NOT_STATED, PROJECT_ROOT, method_row, shown_path
 from app.settings import start_folder
 from inference import checkpoint, registry
 from inference.upscaler import WeightsInfo
@@ -95,8 +95,8 @@ def test_methods_dialog_shows_each_method_and_loads_weights_from_its_button(
         return str(good), ""
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", answer)
-    window.methods_action.trigger()
-    dialog = window.methods_dialog
+    window.acts.methods_action.trigger()
+    dialog = window.service_actions.methods_dialog
     assert dialog.isVisible()
     qtbot.waitUntil(lambda: dialog.row("liif").status == "untrained", timeout=WAIT_MS)
     liif = dialog.row("liif")
@@ -117,7 +117,7 @@ def test_methods_dialog_shows_each_method_and_loads_weights_from_its_button(
     assert dialog.load_button("liif").text().startswith("Replace")
     # File › Load Weights now opens where the last weights came from.
     with qtbot.waitSignal(window.weightsChanged, timeout=WAIT_MS):
-        window.load_weights_action.trigger()
+        window.acts.load_weights_action.trigger()
     assert asked[-1] == str(good.parent)
 
 
@@ -129,8 +129,8 @@ def test_load_button_refuses_another_methods_weights(qtbot, tmp_path: Path, monk
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(good), ""))
     warnings: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
-    window.show_methods()
+    window.service_actions.show_methods()
     with qtbot.waitSignal(window.weightsChanged, timeout=WAIT_MS) as blocker:
-        window.methods_dialog.load_button("diif").click()
+        window.service_actions.methods_dialog.load_button("diif").click()
     assert blocker.args == ["", str(good)]
     assert len(warnings) == 1 and "'liif', not 'diif'" in warnings[0]

@@ -35,19 +35,19 @@ def test_dragging_far_past_every_edge_keeps_part_of_the_image_in_view(qtbot, tmp
     if zoom:
         window.set_zoom(zoom)
     pane = window.slots()[0].pane
-    h, w = window.image_rgb.shape[:2]
+    h, w = window.model.image_rgb.shape[:2]
     centre = QPoint(pane.width() // 2, pane.height() // 2)
     for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1)):
         for _ in range(3):  # again and again, far beyond the pane's size
             drag(pane, centre, centre + QPoint(dx * pane.width(), dy * pane.height()))
         for slot in window.slots():
-            region = window.view.visible_region(*slot.pane.physical_size(), w, h)
+            region = window.model.view.visible_region(*slot.pane.physical_size(), w, h)
             assert region is not None, (dx, dy)
             x0, y0, x1, y1 = region
             # A real part of the image, not a sliver: at least a quarter of what fits on each axis.
             pw, ph = slot.pane.physical_size()
-            assert (x1 - x0) * window.view.zoom >= min(w * window.view.zoom, pw) / 4 - 1
-            assert (y1 - y0) * window.view.zoom >= min(h * window.view.zoom, ph) / 4 - 1
+            assert (x1 - x0) * window.model.view.zoom >= min(w * window.model.view.zoom, pw) / 4 - 1
+            assert (y1 - y0) * window.model.view.zoom >= min(h * window.model.view.zoom, ph) / 4 - 1
 
 
 def test_arrow_keys_stop_at_the_edge(qtbot, tmp_path: Path) -> None:
@@ -57,8 +57,8 @@ def test_arrow_keys_stop_at_the_edge(qtbot, tmp_path: Path) -> None:
     pane = window.slots()[0].pane
     for _ in range(40):
         qtbot.keyClick(pane, Qt.Key.Key_Right)
-    h, w = window.image_rgb.shape[:2]
-    assert window.view.visible_region(*pane.physical_size(), w, h) is not None
-    stopped = window.view
+    h, w = window.model.image_rgb.shape[:2]
+    assert window.model.view.visible_region(*pane.physical_size(), w, h) is not None
+    stopped = window.model.view
     qtbot.keyClick(pane, Qt.Key.Key_Right)
-    assert window.view == stopped  # at the limit, more presses do nothing
+    assert window.model.view == stopped  # at the limit, more presses do nothing

@@ -66,7 +66,7 @@ def test_applying_preferences_restarts_the_worker_with_them_and_panes_decode_aga
     wait_done(qtbot, window)
     old = window.service
     prefs = Preferences("cpu", "fp32", 1, 64, 128)
-    assert window.apply_preferences(prefs)
+    assert window.service_actions.apply_preferences(prefs)
     assert window.service is not old and not old.is_running()
     qtbot.waitUntil(lambda: window.service.worker.renderer is not None, timeout=WAIT_MS)
     worker = window.service.worker
@@ -74,12 +74,12 @@ def test_applying_preferences_restarts_the_worker_with_them_and_panes_decode_aga
     assert worker.renderer.tiles.budget_bytes == 64 << 20
     wait_done(qtbot, window)
     assert all(slot.pane.tile_count() > 0 for slot in window.slots())
-    assert not window.apply_preferences(prefs)  # nothing changed: no restart
+    assert not window.service_actions.apply_preferences(prefs)  # nothing changed: no restart
     window.close()
     # The next launch starts with them.
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     again = MainWindow(device="auto", loader=tiny_loader(), methods=["bicubic", "liif"], settings=settings,
                        panes=["bicubic"])
     qtbot.addWidget(again)
-    assert again.preferences == prefs and again.service.device_name == "cpu"
+    assert again.service_actions.preferences == prefs and again.service.device_name == "cpu"
     again.close()

@@ -137,7 +137,7 @@ def test_hostile_file_shows_the_image_or_a_dialog_and_keeps_the_previous(
     assert open_image(qtbot, window, good)
     wait_done(qtbot, window)
     dialogs = Dialogs(monkeypatch)
-    before_id, before_rgb = window.image_id, window.image_rgb.copy()
+    before_id, before_rgb = window.model.image_id, window.model.image_rgb.copy()
     path = tmp_path / name
     writer(path)
     opened = open_image(qtbot, window, path)
@@ -146,17 +146,17 @@ def test_hostile_file_shows_the_image_or_a_dialog_and_keeps_the_previous(
         assert len(dialogs.shown) == 1 and words in dialogs.shown[0][1] and name in dialogs.shown[0][1]
         assert "Traceback" not in dialogs.shown[0][1]
         # The previous image is still there, and still being shown.
-        assert window.image_id == before_id and window.loaded.path == str(good)
-        np.testing.assert_array_equal(window.image_rgb, before_rgb)
+        assert window.model.image_id == before_id and window.model.loaded.path == str(good)
+        np.testing.assert_array_equal(window.model.image_rgb, before_rgb)
         assert all(p.source() is not None and p.source().width == 24 for p in window.panes())
     else:
         assert opened and not dialogs.shown
-        assert window.image_rgb.shape[:2] == (size[1], size[0])
-        assert window.image_label.text().startswith(f"{size[0]} \u00d7 {size[1]} px")
+        assert window.model.image_rgb.shape[:2] == (size[1], size[0])
+        assert window.fields.image_label.text().startswith(f"{size[0]} \u00d7 {size[1]} px")
         assert words in window.statusBar().currentMessage()
         wait_done(qtbot, window)
         assert_pane_shows_the_view(window)
-    assert window.recent_files()[0] == str((path if size else good).resolve())
+    assert window.file_actions.recent_files()[0] == str((path if size else good).resolve())
     window.grab()  # paints without raising
 
 
@@ -171,17 +171,17 @@ def test_degenerate_images_zoom_pan_and_render_in_every_pane(size: tuple[int, in
     assert 0 < lo <= hi == MAX_ZOOM
     for step in (lambda: window.set_zoom(hi * 4), lambda: window.set_zoom(1e-9), window.fit,
                  lambda: window.set_zoom(1.0), lambda: window.zoom_by(7.3),
-                 lambda: window.apply_view(window.view.panned(1e6, -1e6)),
+                 lambda: window.apply_view(window.model.view.panned(1e6, -1e6)),
                  lambda: window.apply_view(ViewState(-5e9, 5e9, 3.0)),
                  lambda: window.panes()[2].zoom_by(0.5),
                  lambda: window.set_zoom(MAX_ZOOM)):
         step()
-        assert lo <= window.view.zoom <= hi
-        assert 0 <= window.view.cx <= size[0] and 0 <= window.view.cy <= size[1]
+        assert lo <= window.model.view.zoom <= hi
+        assert 0 <= window.model.view.cx <= size[0] and 0 <= window.model.view.cy <= size[1]
         wait_done(qtbot, window)
         assert_pane_shows_the_view(window)
         window.grab()
-    for zoom in (window.view.zoom, 1.0):
+    for zoom in (window.model.view.zoom, 1.0):
         window.set_zoom(zoom)
         wait_done(qtbot, window)
         assert_pane_shows_the_view(window)
@@ -220,7 +220,7 @@ def evil_pickle(path: Path, marker: Path) -> Path:
 
 def load_weights(qtbot, window: MainWindow, path: Path) -> tuple[str, str]:
     with qtbot.waitSignal(window.weightsChanged, timeout=WAIT_MS) as blocker:
-        window.load_weights(path)
+        window.service_actions.load_weights(path)
     return tuple(blocker.args)
 
 
@@ -236,9 +236,9 @@ def direct_pixels(window: MainWindow, index: int, weights: Path) -> np.ndarray:
 
     up = load_upscaler("liif", "cpu", weights=weights)
     lattice = window.panes()[index].lattice()
-    h, w = window.image_rgb.shape[:2]
+    h, w = window.model.image_rgb.shape[:2]
     rows, cols = lattice.inside_mask(w, h)
-    return to_display(up.decode_lattice(up.encode(window.image_rgb), lattice)) * np.outer(rows, cols)[..., None]
+    return to_display(up.decode_lattice(up.encode(window.model.image_rgb), lattice)) * np.outer(rows, cols)[..., None]
 
 
 def assert_close_pixels(a: np.ndarray, b: np.ndarray) -> None:
@@ -257,7 +257,7 @@ def test_load_weights_applies_to_the_declared_method_and_a_bad_file_keeps_the_ol
     # Through the menu: File > Load Weights... with the file dialog answered.
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(good), ""))
     with qtbot.waitSignal(window.weightsChanged, timeout=WAIT_MS) as blocker:
-        window.load_weights_action.trigger()
+        window.acts.load_weights_action.trigger()
     assert blocker.args == ["liif", str(good)]
     wait_done(qtbot, window)
     slot = window.slots()[1]
@@ -397,7 +397,7 @@ def test_public_liif_pth_is_applied_to_liif(qtbot, tmp_path: Path) -> None:
     # Applied (its provenance is known), but a .pth holds no figure measured
     # here, so the pane finishes marked as not a result rather than "done".
     assert window.slots()[0].sides["a"].state == "untrained"
-    summary = window.weights_known["liif"].summary
+    summary = window.model.book.weights_known["liif"].summary
     assert "DIV2K" in summary and "not evaluated" in summary
 
 
@@ -606,7 +606,8 @@ def test_a_failing_method_marks_only_its_own_pane_and_the_app_keeps_running(qtbo
 
 def export_and_wait(qtbot, window: MainWindow, path: Path, method: str, scale: float = 6.0):
     with qtbot.waitSignal(window.exportDone, timeout=WAIT_MS) as blocker:
-        window.export_to(str(path), method, area="whole", mode="scale", scale=scale, progress_dialog=False)
+        window.export_actions.export_to(str(path), method, area="whole", mode="scale", scale=scale,
+                                        progress_dialog=False)
     return blocker.args[0]
 
 
@@ -664,7 +665,7 @@ def test_absurd_wheel_delta_zooms_to_the_limit_without_raising(qtbot, tmp_path: 
         event = QWheelEvent(QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, delta), Qt.MouseButton.NoButton,
                             Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
         pane.wheelEvent(event)
-        assert window.view.zoom == expected
+        assert window.model.view.zoom == expected
     wait_done(qtbot, window)
 
 
@@ -689,7 +690,7 @@ def test_transient_out_of_memory_in_a_pane_still_shows_the_right_pixels(qtbot, t
     up = tiny_liif()
     lattice = slot.pane.lattice()
     rows, cols = lattice.inside_mask(24, 20)
-    direct = to_display(up.decode_lattice(up.encode(window.image_rgb), lattice)) * np.outer(rows, cols)[..., None]
+    direct = to_display(up.decode_lattice(up.encode(window.model.image_rgb), lattice)) * np.outer(rows, cols)[..., None]
     assert_close_pixels(slot.pane.composed()[0], direct)
 
 
@@ -719,7 +720,8 @@ def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Pat
     before = existing.read_bytes()
     progress: list[int] = []
     window.service.worker.exportProgress.connect(lambda done, total: progress.append(done))
-    window.export_to(str(existing), "liif", area="whole", mode="scale", scale=20.0, progress_dialog=False)
+    window.export_actions.export_to(str(existing), "liif", area="whole", mode="scale", scale=20.0,
+                                    progress_dialog=False)
     qtbot.waitUntil(lambda: len(progress) >= 3, timeout=WAIT_MS)
     window.close()
     assert window.service.thread.isFinished()
@@ -738,7 +740,7 @@ def test_a_view_larger_than_the_pane_budget_is_shown_whole(qtbot, tmp_path: Path
     window.set_zoom(9.0)
     wait_done(qtbot, window)
     assert_pane_shows_the_view(window)
-    window.apply_view(window.view.panned(100, 40))
+    window.apply_view(window.model.view.panned(100, 40))
     wait_done(qtbot, window)
     assert_pane_shows_the_view(window)
     pane = window.panes()[0]
@@ -752,7 +754,7 @@ def test_many_panes_do_not_widen_the_window_past_the_screen(qtbot, tmp_path: Pat
     window = make_window(qtbot, tmp_path, ["bicubic"], loader=tiny_methods_loader(),
                          methods=["bicubic", *TINY_ARGS], size=(640, 420))
     screen = window.screen().availableGeometry().width()
-    window.set_pane_count(8)
+    window.grid.set_pane_count(8)
     QApplication.processEvents()
     # Method names are long ("LIIF-SIREN (untrained)"); the pickers shrink rather than push the window out.
     assert window.minimumSizeHint().width() <= min(screen, 800)

@@ -56,11 +56,11 @@ def test_relaunch_restores_image_geometry_panes_methods_and_split(qtbot, tmp_pat
     assert abs(split.pane.split_fraction() - 0.3) < 1e-6
     assert not second.slots()[0].pane.is_split()
     assert second.size() == size
-    assert second.startup_image() == str(image.resolve())
-    assert second.startup_image(str(tmp_path / "given.png")) == str(tmp_path / "given.png")
+    assert second.file_actions.startup_image() == str(image.resolve())
+    assert second.file_actions.startup_image(str(tmp_path / "given.png")) == str(tmp_path / "given.png")
     second.close()
 
     image.unlink()
     third = relaunch(qtbot, tmp_path)
-    assert third.startup_image() == str(SAMPLE_IMAGE)
+    assert third.file_actions.startup_image() == str(SAMPLE_IMAGE)
     third.close()

@@ -161,7 +161,7 @@ def run_soak(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, actions: in
 
     def pan() -> None:
         pw, ph = window.pane_size()
-        window.apply_view(window.view.panned(rng.uniform(-pw, pw), rng.uniform(-ph, ph)))
+        window.apply_view(window.model.view.panned(rng.uniform(-pw, pw), rng.uniform(-ph, ph)))
 
     def slider_drag() -> None:
         slider = window.zoom_slider
@@ -175,7 +175,7 @@ def run_soak(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, actions: in
         window.fit() if rng.random() < 0.5 else window.set_zoom(1.0)
 
     def pane_count() -> None:
-        window.set_pane_count(rng.randint(1, MAX_PANES))
+        window.grid.set_pane_count(rng.randint(1, MAX_PANES))
 
     def close_pane() -> None:
         slots = window.slots()
@@ -247,7 +247,7 @@ def check_final_state(window: MainWindow, report: SoakReport) -> None:
     assert renderer.features.nbytes <= FEATURE_BUDGET or len(renderer.features) == 1
     loader = tiny_methods_loader()
     upscalers: dict[str, object] = {}
-    rgb = window.image_rgb
+    rgb = window.model.image_rgb
     h, w = rgb.shape[:2]
     assert_pane_shows_the_view(window)
     for slot in window.slots():
@@ -265,13 +265,13 @@ def check_final_state(window: MainWindow, report: SoakReport) -> None:
             shown, _ = pane.composed(side)
             if not inside.any():
                 continue
-            method = st.method if window.view.zoom > 1.0 else "bicubic"  # zoom <= 1 shows bicubic
+            method = st.method if window.model.view.zoom > 1.0 else "bicubic"  # zoom <= 1 shows bicubic
             if method not in upscalers:
                 upscalers[method] = loader(method, "cpu")
             up = upscalers[method]
             direct = to_display(up.decode_lattice(up.encode(rgb), lattice))
             diff = np.abs(shown[inside].astype(int) - direct[inside].astype(int))
-            assert diff.max() <= 1 and (diff > 0).mean() < 0.01, (st.method, window.view)
+            assert diff.max() <= 1 and (diff > 0).mean() < 0.01, (st.method, window.model.view)
     assert report.rss_end - report.rss_warm <= report.budget, report.summary()
 
 

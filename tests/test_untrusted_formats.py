@@ -142,10 +142,10 @@ def test_viewer_open_path_refuses_postscript_and_keeps_the_image(qtbot, tmp_path
     first = write_png(tmp_path / "first.png", sample_image(20, 24))
     window = make_window(qtbot, tmp_path, ["bicubic"])
     assert open_image(qtbot, window, first)
-    before = window.image_rgb.copy()
+    before = window.model.image_rgb.copy()
     for path in eps_files(tmp_path / "in"):
         assert not open_image(qtbot, window, path)
         assert "PostScript" in shown[-1] and path.name in shown[-1]
-    np.testing.assert_array_equal(window.image_rgb, before)
-    assert str(tmp_path / "in") not in " ".join(window.recent_files())
+    np.testing.assert_array_equal(window.model.image_rgb, before)
+    assert str(tmp_path / "in") not in " ".join(window.file_actions.recent_files())
     assert not fake_gs.exists()

@@ -64,13 +64,13 @@ def test_open_image_shows_it_in_every_pane(qtbot, tmp_path: Path, image_file: Pa
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
     assert open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
-    assert window.image_label.text().startswith("24 \u00d7 20 px")
-    assert window.recent_files()[0] == str(image_file.resolve())
+    assert window.fields.image_label.text().startswith("24 \u00d7 20 px")
+    assert window.file_actions.recent_files()[0] == str(image_file.resolve())
     for pane in window.panes():
         assert pane.source() is not None and (pane.source().width, pane.source().height) == (24, 20)
         image, mask = pane.composed()
         assert mask.any()
-    assert window.view.zoom == pytest.approx(min(p / s for p, s in zip(window.pane_size(), (24, 20))), rel=0.01)
+    assert window.model.view.zoom == pytest.approx(min(p / s for p, s in zip(window.pane_size(), (24, 20))), rel=0.01)
 
 
 def test_slider_zoom_gives_every_pane_its_decoded_view(qtbot, tmp_path: Path, image_file: Path) -> None:
@@ -88,12 +88,12 @@ def test_slider_zoom_gives_every_pane_its_decoded_view(qtbot, tmp_path: Path, im
     assert window.zoom_slider.is_dragging() and not window._render_timer.isActive()
     slider.slider.setSliderDown(False)
     wait_done(qtbot, window)
-    zoom = window.view.zoom
+    zoom = window.model.view.zoom
     assert zoom == pytest.approx(13.7, rel=0.002)
-    rgb = window.image_rgb
+    rgb = window.model.image_rgb
     for slot in window.slots():
         pane = slot.pane
-        assert pane.view() == window.view
+        assert pane.view() == window.model.view
         lattice = pane.lattice()
         assert (lattice.width, lattice.height) == pane.physical_size()
         for side in slot.active_sides():
@@ -115,19 +115,19 @@ def test_wheel_zoom_moves_every_pane_once(qtbot, tmp_path: Path, image_file: Pat
     for pane in window.panes():
         pane.viewRequested.connect(requests.append)
     pane = window.panes()[1]
-    before = window.view
+    before = window.model.view
     x_img, y_img = before.image_point(40 * pane.devicePixelRatioF(), 30 * pane.devicePixelRatioF(),
                                       *pane.physical_size())
     pane.zoom_by(2.0, QPointF(40, 30))
     assert len(requests) == 1  # no pane echoed the change back
-    assert window.view.zoom == pytest.approx(before.zoom * 2, rel=1e-3)
-    assert all(p.view() == window.view for p in window.panes())
-    assert window.zoom_slider.zoom() == window.view.zoom
-    x2, y2 = window.view.image_point(40, 30, *pane.physical_size())
-    assert abs(x2 - x_img) < 1 / window.view.zoom + 1e-9 and abs(y2 - y_img) < 1 / window.view.zoom + 1e-9
+    assert window.model.view.zoom == pytest.approx(before.zoom * 2, rel=1e-3)
+    assert all(p.view() == window.model.view for p in window.panes())
+    assert window.zoom_slider.zoom() == window.model.view.zoom
+    x2, y2 = window.model.view.image_point(40, 30, *pane.physical_size())
+    assert abs(x2 - x_img) < 1 / window.model.view.zoom + 1e-9 and abs(y2 - y_img) < 1 / window.model.view.zoom + 1e-9
     window.zoom_slider.field.setText("3.7\u00d7")
     window.zoom_slider.field.editingFinished.emit()
-    assert window.view.zoom == pytest.approx(3.7)
+    assert window.model.view.zoom == pytest.approx(3.7)
     wait_done(qtbot, window)
 
 
@@ -143,7 +143,7 @@ def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) ->
     current = slot.sides["a"].generation
     count = pane.tile_count()
     stale = RenderedTile(target=slot.target("a"), generation=current - 1, method="liif", phase="full",
-                         zoom=window.view.zoom, u0=0, v0=0, rgb=np.zeros((8, 8, 3), np.uint8))
+                         zoom=window.model.view.zoom, u0=0, v0=0, rgb=np.zeros((8, 8, 3), np.uint8))
     window._on_tile(stale)
     assert pane.tile_count() == count and slot.sides["a"].state in ("done", "untrained")
     # The worker stops a superseded request at its next tile.
@@ -151,7 +151,7 @@ def test_stale_results_are_discarded(qtbot, tmp_path: Path, image_file: Path) ->
     window.service.worker.tileReady.connect(lambda t: seen.append(t.generation))
 
     def request(zoom: float) -> int:
-        window.apply_view(window.view.with_zoom(zoom))
+        window.apply_view(window.model.view.with_zoom(zoom))
         window._render_timer.stop()
         window.request_render()
         return slot.sides["a"].generation
@@ -187,8 +187,8 @@ def test_split_view_divider_moves(qtbot, tmp_path: Path, image_file: Path) -> No
     qtbot.mouseMove(pane, QPoint(int(pane.width() * 0.25), y))
     qtbot.mouseRelease(pane, Qt.MouseButton.LeftButton, pos=QPoint(int(pane.width() * 0.25), y))
     assert moved and pane.split_fraction() == pytest.approx(0.25, abs=0.01)
-    view_before = window.view
-    assert window.view == view_before  # dragging the divider does not pan
+    view_before = window.model.view
+    assert window.model.view == view_before  # dragging the divider does not pan
     shot = pane.grab().toImage()
     # Left of the divider shows bicubic, right of it LIIF: the two differ somewhere.
     assert shot.width() == pane.width()
@@ -203,27 +203,27 @@ def test_reference_mode_scores_agree_with_evaluate_image(qtbot, tmp_path: Path) 
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
     open_image(qtbot, window, path)
     wait_done(qtbot, window)
-    assert window.enter_reference(2.0)
-    assert window.image_rgb.shape[:2] == (22, 25)
+    assert window.reference_actions.enter_reference(2.0)
+    assert window.model.image_rgb.shape[:2] == (22, 25)
     window.fit()
 
     def scored() -> bool:
-        return all({"whole", "visible"} <= set(window.metrics(i)) for i in range(2))
+        return all({"whole", "visible"} <= set(window.reference_actions.metrics(i)) for i in range(2))
 
     qtbot.waitUntil(scored, timeout=WAIT_MS)
     for i, method in enumerate(["bicubic", "liif"]):
-        psnr, ssim = evaluate_image(tiny_loader()(method, "cpu"), window.loaded.rgb, 2.0)
-        whole = window.metrics(i)["whole"]
+        psnr, ssim = evaluate_image(tiny_loader()(method, "cpu"), window.model.loaded.rgb, 2.0)
+        whole = window.reference_actions.metrics(i)["whole"]
         assert whole.psnr == pytest.approx(psnr, abs=1e-6) and whole.ssim == pytest.approx(ssim, abs=1e-6)
         assert any(f"{psnr:.2f} dB" in line for line in window.panes()[i].label_lines())
         # The view shows the whole image, so the view's score is the image's score.
-        visible = window.metrics(i)["visible"]
+        visible = window.reference_actions.metrics(i)["visible"]
         assert visible.psnr == pytest.approx(psnr, abs=1e-3)
         assert visible.error_map is not None
-    window.error_map_action.trigger()
-    assert window.error_map_action.isChecked()
-    window.reference_action.trigger()  # leave reference mode: the original image is back
-    assert window.reference is None and window.image_rgb.shape[:2] == (44, 50)
+    window.acts.error_map_action.trigger()
+    assert window.acts.error_map_action.isChecked()
+    window.acts.reference_action.trigger()  # leave reference mode: the original image is back
+    assert window.model.reference is None and window.model.image_rgb.shape[:2] == (44, 50)
 
 
 def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, image_file: Path) -> None:
@@ -234,7 +234,7 @@ def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, i
     results = []
     window.exportDone.connect(results.append)
     out = tmp_path / "whole.png"
-    window.export_to(str(out), "liif", area="whole", mode="scale", scale=3.3, progress_dialog=False)
+    window.export_actions.export_to(str(out), "liif", area="whole", mode="scale", scale=3.3, progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
     assert results[0].ok, results[0].message
     out_w, out_h = output_size(24, 20, 3.3)
@@ -245,7 +245,7 @@ def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, i
     assert meta["Source"] == "tiny.png"
     # The current view at the current zoom: exactly the pixels the pane shows.
     view_out = tmp_path / "view.tif"
-    window.export_to(str(view_out), "liif", area="view", progress_dialog=False)
+    window.export_actions.export_to(str(view_out), "liif", area="view", progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 2, timeout=WAIT_MS)
     assert results[1].ok, results[1].message
     shown, mask = window.panes()[1].composed()
@@ -257,7 +257,7 @@ def test_export_writes_the_requested_size_with_metadata(qtbot, tmp_path: Path, i
     diff = np.abs(exported - crop.astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
     comp = tmp_path / "comparison.png"
-    window.export_comparison_to(str(comp), progress_dialog=False)
+    window.export_actions.export_comparison_to(str(comp), progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 3, timeout=WAIT_MS)
     assert results[2].ok and comp.is_file()
     with Image.open(comp) as im:
@@ -274,7 +274,7 @@ def test_export_is_cancelled_without_a_file(qtbot, tmp_path: Path, image_file: P
     out = tmp_path / "never.png"
     # Cancelling as soon as it starts: the worker clears the flag, so cancel from the progress signal.
     window.service.worker.exportProgress.connect(lambda d, t: window.service.cancel_export())
-    window.export_to(str(out), "bicubic", area="whole", mode="scale", scale=40.0, progress_dialog=False)
+    window.export_actions.export_to(str(out), "bicubic", area="whole", mode="scale", scale=40.0, progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
     assert results[0].cancelled and not out.exists()
     assert not list(tmp_path.glob("*.png.*")) and not list(tmp_path.glob(".tmp*"))
@@ -310,10 +310,10 @@ def test_unreadable_file_gives_a_dialog_and_keeps_the_image(qtbot, tmp_path: Pat
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append((title, text)))
     corrupt = tmp_path / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    image_id = window.image_id
+    image_id = window.model.image_id
     assert not open_image(qtbot, window, corrupt)
     assert len(shown) == 1 and "broken.png" in shown[0][1]
-    assert window.image_id == image_id and window.loaded.path == str(image_file)
+    assert window.model.image_id == image_id and window.model.loaded.path == str(image_file)
     assert window.panes()[0].source() is not None
 
 
@@ -329,7 +329,7 @@ def test_screenshot_four_panes(qtbot, tmp_path: Path) -> None:
     open_image(qtbot, window, resources.sample_image())
     wait_done(qtbot, window)
     window.slots()[2].picker.set_split_method("liif")
-    window.apply_view(window.view.__class__(300.0, 120.0, 3.0))
+    window.apply_view(window.model.view.__class__(300.0, 120.0, 3.0))
     wait_done(qtbot, window)
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "main_window.png"
@@ -341,17 +341,17 @@ def test_keys_fit_one_to_one_and_pan(qtbot, tmp_path: Path, image_file: Path) ->
     window = make_window(qtbot, tmp_path, ["bicubic", "bicubic"])
     open_image(qtbot, window, image_file)
     pane = window.panes()[1]
-    fitted = window.view
+    fitted = window.model.view
     qtbot.keyClick(pane, Qt.Key.Key_Plus)
-    assert window.view.zoom > fitted.zoom and window.panes()[0].view() == window.view
+    assert window.model.view.zoom > fitted.zoom and window.panes()[0].view() == window.model.view
     qtbot.keyClick(pane, Qt.Key.Key_0)
-    assert window.view == fitted
+    assert window.model.view == fitted
     window.set_zoom(8.0)
-    before = window.view
+    before = window.model.view
     qtbot.keyClick(pane, Qt.Key.Key_Right)
-    assert window.view.cx > before.cx and window.view.cy == before.cy
+    assert window.model.view.cx > before.cx and window.model.view.cy == before.cy
     qtbot.keyClick(pane, Qt.Key.Key_1)
-    assert window.view.zoom == max(1.0, window.zoom_slider.minimum())
+    assert window.model.view.zoom == max(1.0, window.zoom_slider.minimum())
     wait_done(qtbot, window)
 
 
@@ -366,22 +366,22 @@ def test_selection_is_exported_at_a_typed_scale(qtbot, tmp_path: Path, image_fil
     qtbot.mousePress(pane, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
     qtbot.mouseMove(pane, b)
     qtbot.mouseRelease(pane, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
-    assert window.selection is not None
-    x0, y0, x1, y1 = window.selection
+    assert window.model.selection is not None
+    x0, y0, x1, y1 = window.model.selection
     assert 0 <= x0 < x1 <= 24 and 0 <= y0 < y1 <= 20
-    assert all(p.selection() == window.selection for p in window.panes())
+    assert all(p.selection() == window.model.selection for p in window.panes())
     results = []
     window.exportDone.connect(results.append)
     out = tmp_path / "selection.webp"
-    window.export_to(str(out), "liif", area="selection", mode="scale", scale=4.0, progress_dialog=False)
+    window.export_actions.export_to(str(out), "liif", area="selection", mode="scale", scale=4.0, progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
     assert results[0].ok, results[0].message
-    lattice = window.export_lattice("selection", "scale", 4.0)
+    lattice = window.export_actions.export_lattice("selection", "scale", 4.0)
     with Image.open(out) as im:
         assert im.size == (lattice.width, lattice.height)
         assert abs(im.width - 4 * (x1 - x0)) <= 1 and abs(im.height - 4 * (y1 - y0)) <= 1
     qtbot.keyClick(pane, Qt.Key.Key_Escape)
-    assert window.selection is None
+    assert window.model.selection is None
 
 
 def test_dropping_a_file_opens_it(qtbot, tmp_path: Path, image_file: Path) -> None:
@@ -396,24 +396,24 @@ def test_dropping_a_file_opens_it(qtbot, tmp_path: Path, image_file: Path) -> No
                        Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(window.openFinished, timeout=WAIT_MS):  # read in the background
         window.dropEvent(event)
-    assert window.loaded is not None and Path(window.loaded.path).name == "other.png"
-    assert window.image_rgb.shape[:2] == (12, 16)
+    assert window.model.loaded is not None and Path(window.model.loaded.path).name == "other.png"
+    assert window.model.image_rgb.shape[:2] == (12, 16)
     wait_done(qtbot, window)
 
 
 def test_pane_count_follows_the_menu(qtbot, tmp_path: Path, image_file: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic"], size=(1000, 600))
     open_image(qtbot, window, image_file)
-    window.set_pane_count(6)
+    window.grid.set_pane_count(6)
     assert len(window.panes()) == 6
     wait_done(qtbot, window)
     sizes = {p.physical_size() for p in window.panes()}
     assert len(sizes) <= 2  # a 2 x 3 grid of (nearly) equal panes
     assert all(p.composed()[1].any() for p in window.panes())
-    window.set_pane_count(8)
-    assert len(window.panes()) == 8 and not window.add_pane_action.isEnabled()
-    window.set_pane_count(1)
-    assert len(window.panes()) == 1 and not window.remove_pane_action.isEnabled()
+    window.grid.set_pane_count(8)
+    assert len(window.panes()) == 8 and not window.acts.add_pane_action.isEnabled()
+    window.grid.set_pane_count(1)
+    assert len(window.panes()) == 1 and not window.acts.remove_pane_action.isEnabled()
 
 
 def test_pane_tile_memory_stays_within_its_budget(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -438,13 +438,13 @@ def test_export_below_one_to_one_saves_what_the_pane_shows(qtbot, tmp_path: Path
     window = make_window(qtbot, tmp_path, ["liif"], size=(300, 260))
     open_image(qtbot, window, path)
     window.set_zoom(0.75)
-    assert window.view.zoom == 0.75
+    assert window.model.view.zoom == 0.75
     wait_done(qtbot, window)
     assert "bicubic" in window.panes()[0].label_lines()[1]
     results = []
     window.exportDone.connect(results.append)
     out = tmp_path / "small.png"
-    window.export_to(str(out), "liif", area="whole", mode="zoom", progress_dialog=False)
+    window.export_actions.export_to(str(out), "liif", area="whole", mode="zoom", progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
     assert results[0].ok, results[0].message
     meta = read_metadata(out)
@@ -462,9 +462,9 @@ def test_unusable_device_falls_back_to_the_cpu_and_says_so(qtbot, tmp_path: Path
     window = MainWindow(device="cuda", loader=tiny_loader(), methods=["bicubic"], settings=settings, panes=["bicubic"])
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.device_label.text().startswith("CPU"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.fields.device_label.text().startswith("CPU"), timeout=WAIT_MS)
     # The reason stays on the device label (the status bar's message is
     # transient: a status tip under the pointer may replace it at any time).
-    assert "CUDA" in window.device_label.text()
+    assert "CUDA" in window.fields.device_label.text()
     open_image(qtbot, window, image_file)
     wait_done(qtbot, window)

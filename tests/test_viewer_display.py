@@ -40,21 +40,22 @@ def test_leaving_reference_mode_removes_its_scores_and_its_status_message(qtbot,
     wait_done(qtbot, window)
     late = []
     window.service.worker.metricsReady.connect(late.append)
-    assert window.enter_reference(2.0)
-    qtbot.waitUntil(lambda: all({"whole", "visible"} <= set(window.metrics(i)) for i in range(2)), timeout=WAIT_MS)
+    assert window.reference_actions.enter_reference(2.0)
+    scores = window.reference_actions.metrics
+    qtbot.waitUntil(lambda: all({"whole", "visible"} <= set(scores(i)) for i in range(2)), timeout=WAIT_MS)
     assert any("PSNR" in line for line in window.panes()[0].label_lines())
     message = window.statusBar().currentMessage()
     assert message.startswith("Reference mode")
 
-    window.reference_action.trigger()  # Ctrl+G: leave reference mode
+    window.acts.reference_action.trigger()  # Ctrl+G: leave reference mode
     for result in late:  # scores computed before leaving, delivered after it (a slow model's whole-image score)
-        window._on_metrics(result)
+        window.reference_actions.on_metrics(result)
     wait_done(qtbot, window)
     window.zoom_by(2.0)
     wait_done(qtbot, window)
     for i, pane in enumerate(window.panes()):
         assert not any("PSNR" in line or "SSIM" in line for line in pane.label_lines()), pane.label_lines()
-        assert window.metrics(i) == {}
+        assert window.reference_actions.metrics(i) == {}
     assert "Reference mode:" not in window.statusBar().currentMessage()
 
 
@@ -65,13 +66,14 @@ def test_the_reference_mode_message_fits_beside_the_permanent_fields(qtbot, tmp_
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"], size=(1100, 700))
     open_image(qtbot, window, path)
     wait_done(qtbot, window)
-    assert window.enter_reference(2.0)
+    assert window.reference_actions.enter_reference(2.0)
     bar = window.statusBar()
     qtbot.wait(50)
     message = bar.currentMessage()
     assert message.startswith("Reference mode")
-    first_permanent = min(w.x() for w in (window.error_legend, window.image_label, window.zoom_label,
-                                          window.queue_label, window.device_label) if w.isVisible())
+    fields = window.fields
+    first_permanent = min(w.x() for w in (fields.error_legend, fields.image_label, fields.zoom_label,
+                                          fields.queue_label, fields.device_label) if w.isVisible())
     assert QFontMetrics(bar.font()).horizontalAdvance(message) <= first_permanent - 8
     assert "ground truth" in bar.toolTip()
 
@@ -94,19 +96,19 @@ def test_comparison_sheet_shows_each_method_once(qtbot, tmp_path: Path, image_fi
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
     open_image(qtbot, window, image_file)
     window.set_active(0)
-    window.toggle_split()
+    window.grid.toggle_split()
     window.slots()[0].picker.set_split_method("liif")
     window.set_zoom(3.0)
     wait_done(qtbot, window)
     results = []
     window.exportDone.connect(results.append)
     out = tmp_path / "sheet.png"
-    assert window.export_comparison_to(str(out), progress_dialog=False)
+    assert window.export_actions.export_comparison_to(str(out), progress_dialog=False)
     qtbot.waitUntil(lambda: len(results) == 1, timeout=WAIT_MS)
     assert results[0].ok, results[0].message
     labels = read_metadata(out)["Panes"].split(", ")
     assert len(labels) == 2 and labels[0].startswith("Bicubic") and labels[1].startswith("LIIF")
-    crop_w = window.export_lattice("view").width
+    crop_w = window.export_actions.export_lattice("view").width
     with Image.open(out) as im:
         assert im.width == 2 * crop_w + 3 * 8
 
@@ -232,7 +234,7 @@ def test_method_names_are_whole_in_the_pickers_of_three_panes(qtbot, tmp_path: P
                          methods=["bicubic", "liif", "a-liif", "liif-siren"], size=(1300, 700))
     open_image(qtbot, window, image_file)
     window.set_active(0)
-    window.toggle_split()
+    window.grid.toggle_split()
     window.slots()[0].picker.set_split_method("liif-siren")
     qtbot.wait(50)
     from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
@@ -272,7 +274,7 @@ def test_split_labels_stay_on_their_side_and_show_cached(qtbot, tmp_path: Path, 
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(1200, 600))
     open_image(qtbot, window, image_file)
     window.set_active(0)
-    window.toggle_split()
+    window.grid.toggle_split()
     window.slots()[0].picker.set_split_method("liif")
     wait_done(qtbot, window)
     window.zoom_by(2.0)  # a view the panes have seen: then back, from the cache
@@ -300,7 +302,7 @@ def test_three_narrow_panes_show_their_whole_status(qtbot, tmp_path: Path, monke
     window = make_window(qtbot, tmp_path, ["bicubic", "liif", "liif"], size=(900, 600))
     open_image(qtbot, window, write_png(tmp_path / "big.png", sample_image(300, 400, seed=4)))
     wait_done(qtbot, window)
-    assert window.view.zoom < 1
+    assert window.model.view.zoom < 1
     for pane in window.panes()[1:]:
         lines = pane.label_lines()
         text = " ".join(lines)
@@ -362,14 +364,14 @@ def test_a_refining_pane_shows_its_own_time_progress_and_estimate(qtbot, tmp_pat
     shown = float(re.search(r"(\d+\.\d+) s\b", head).group(1))
     assert shown <= elapsed + 0.05 and shown >= 0.5  # this render's own running time
     assert re.search(r"~\d+ (s|min) left", head), head
-    status = window.queue_label.text()
+    status = window.fields.queue_label.text()
     assert status.startswith("Rendering 1 pane") and "tiles left" in status and "left" in status, status
     loader.seconds = 0.0
     wait_done(qtbot, window)
     final = " ".join(slot.pane.label_lines())
     assert "done" in final or "untrained" in final
     assert "tiles" not in final and "left" not in final
-    assert window.queue_label.text() == "Idle"
+    assert window.fields.queue_label.text() == "Idle"
 
 
 def test_label_lines_wrap_at_separators_then_spaces_and_cut_only_a_lone_long_word() -> None:

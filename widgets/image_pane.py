@@ -2,7 +2,9 @@
 
 The pane never decodes anything: it paints uint8 tiles handed to it (from
 the render worker) at their lattice positions over a smoothly scaled copy of
-the image itself. Only tiles made for the current zoom are shown: the bicubic
+the image itself. Which tiles a side holds and shows, in what order and
+where, is `widgets.tile_layer` (no Qt); the marks over the image (labels,
+divider, selection) are drawn by `widgets.pane_overlay`. Only tiles made for the current zoom are shown: the bicubic
 preview, the coarse pass (scaled up) and the full tiles. Results of other
 zooms are never scaled in as a "preview": under a new zoom the image itself
 shows until that zoom's bicubic preview arrives. User input (wheel, drag, keys) becomes a
@@ -16,14 +18,15 @@ tile at the view's zoom is blitted 1:1 onto the screen's pixels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QFocusEvent,
     QFont,
-    QFontMetrics,
+    QHelpEvent,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -37,10 +40,14 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from inference.geometry import image_extent
+from inference.geometry import Lattice
 from inference.render.view import ViewState, fit_zoom
-from widgets import pane_label
-from widgets.pane_label import SideStatus
+from widgets import pane_overlay
+from widgets.image_source import ImageSource, to_qimage
+from widgets.pane_label import BlankStatus, PaneStatus
+from widgets.tile_layer import MAX_TILE_BYTES_PER_SIDE, SideTiles, TileEntry, in_view, tile_target
+
+__all__ = ["MAX_TILE_BYTES_PER_SIDE", "ImagePane", "ImageSource", "TileEntry", "to_qimage"]
 
 # One wheel notch (120 units) zooms by this factor; keys use the same step.
 ZOOM_STEP = 2.0 ** 0.25
@@ -50,98 +57,6 @@ MAX_WHEEL_STEPS = 64
 PAN_FRACTION = 0.125
 # Logical pixels either side of the split divider that grab it.
 DIVIDER_GRAB = 6
-# The corner label's padding and state dot (logical pixels).
-LABEL_PAD, LABEL_DOT = 6, 8
-# Memory a pane side may hold in tiles; previews of older views go first.
-MAX_TILE_BYTES_PER_SIDE = 64 << 20
-
-STATE_COLOURS = {
-    "preview": QColor(150, 150, 150),
-    "refining": QColor(70, 150, 255),
-    "done": QColor(70, 200, 110),
-    "untrained": QColor(255, 165, 40),
-    "error": QColor(240, 70, 70),
-    "": QColor(150, 150, 150),
-}
-
-
-def to_qimage(rgb: np.ndarray) -> QImage:
-    """A QImage viewing a contiguous uint8 (h, w, 3) or (h, w, 4) array (kept alive by the caller)."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or not rgb.flags.c_contiguous:
-        raise ValueError(f"expected a contiguous uint8 (h, w, 3|4) array, got {rgb.dtype} {rgb.shape}")
-    h, w, c = rgb.shape
-    fmt = QImage.Format.Format_RGB888 if c == 3 else QImage.Format.Format_RGBA8888
-    return QImage(rgb.data, w, h, w * c, fmt)
-
-
-class ImageSource:
-    """The image every pane paints under its tiles, with a pyramid of halved
-    copies so that a zoomed-out view never scales the full-size image."""
-
-    def __init__(self, rgb8: np.ndarray) -> None:
-        self.array = np.ascontiguousarray(rgb8, dtype=np.uint8)
-        self.height, self.width = self.array.shape[:2]
-        self._levels: list[QImage] = [to_qimage(self.array)]
-
-    def level_for(self, zoom: float) -> tuple[QImage, float]:
-        """(image, its scale relative to the original) to draw at `zoom`."""
-        level = 0
-        while zoom <= 0.5 ** (level + 1) and min(self.width, self.height) * 0.5 ** (level + 1) >= 8:
-            level += 1
-        while len(self._levels) <= level:
-            prev = self._levels[-1]
-            self._levels.append(prev.scaled(max(1, prev.width() // 2), max(1, prev.height() // 2),
-                                            Qt.AspectRatioMode.IgnoreAspectRatio,
-                                            Qt.TransformationMode.SmoothTransformation))
-        img = self._levels[level]
-        return img, img.width() / self.width
-
-    @property
-    def level_count(self) -> int:
-        """How many copies are made: the original and the halved ones so far."""
-        return len(self._levels)
-
-    def add_level(self, image: QImage) -> None:
-        """The next halved copy, made elsewhere (a loading thread): half the last one's size."""
-        last = self._levels[-1]
-        if (image.width(), image.height()) != (max(1, last.width() // 2), max(1, last.height() // 2)):
-            raise ValueError(f"a halved copy of {last.width()} x {last.height()} must be "
-                             f"{max(1, last.width() // 2)} x {max(1, last.height() // 2)}, "
-                             f"not {image.width()} x {image.height()}")
-        self._levels.append(image)
-
-
-@dataclass
-class TileEntry:
-    zx: float
-    zy: float
-    u0: int
-    v0: int
-    phase: str
-    array: np.ndarray
-    image: QImage
-    generation: int = 0
-    view_zoom: float = 0.0  # the zoom of the view it was made for (a coarse tile's differs from zx)
-
-    @property
-    def width(self) -> int:
-        return self.array.shape[1]
-
-    @property
-    def height(self) -> int:
-        return self.array.shape[0]
-
-
-@dataclass
-class _Side:
-    tiles: dict[tuple[float, int, int, str], TileEntry] = field(default_factory=dict)
-    # Bytes held in `tiles`, kept up to date: summing a side's hundreds of
-    # tiles on every arrival cost ~0.4 ms a tile on the GUI thread.
-    nbytes: int = 0
-    status: SideStatus = field(default_factory=SideStatus)
-    overlay: TileEntry | None = None
-    generation: int = 0
-    coarse_zoom: float | None = None
 
 
 class ImagePane(QWidget):
@@ -162,7 +77,8 @@ class ImagePane(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self._source: ImageSource | None = None
         self._view = ViewState(0.0, 0.0, 1.0)
-        self._sides: dict[str, _Side] = {"a": _Side(), "b": _Side()}
+        self._sides: dict[str, SideTiles[QImage]] = {"a": SideTiles(), "b": SideTiles()}
+        self._status: dict[str, PaneStatus] = {"a": BlankStatus(), "b": BlankStatus()}
         self._split = False
         self._split_fraction = 0.5
         self._selection: tuple[float, float, float, float] | None = None
@@ -182,9 +98,7 @@ class ImagePane(QWidget):
         """The image under the tiles (shared by all panes); clears the tiles."""
         self._source = source
         for side in self._sides.values():
-            side.tiles.clear()
-            side.nbytes = 0
-            side.overlay = None
+            side.clear()
         self._selection = None
         self.update()
 
@@ -204,7 +118,7 @@ class ImagePane(QWidget):
         dpr = self.devicePixelRatioF()
         return max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
 
-    def lattice(self):
+    def lattice(self) -> Lattice:
         return self._view.lattice(*self.physical_size())
 
     def set_split(self, enabled: bool, fraction: float | None = None) -> None:
@@ -212,9 +126,7 @@ class ImagePane(QWidget):
         if fraction is not None:
             self._split_fraction = min(0.95, max(0.05, float(fraction)))
         if not self._split:
-            self._sides["b"].tiles.clear()
-            self._sides["b"].nbytes = 0
-            self._sides["b"].overlay = None
+            self._sides["b"].clear()
         self.update()
 
     def is_split(self) -> bool:
@@ -279,63 +191,32 @@ class ImagePane(QWidget):
         arr = np.ascontiguousarray(rgb, dtype=np.uint8)
         if view_zoom is None:
             view_zoom = self._view.zoom if phase == "coarse" else zoom
-        key = (float(zoom), int(u0), int(v0), phase)
-        old = s.tiles.pop(key, None)
-        if old is not None:
-            s.nbytes -= old.array.nbytes
         entry = TileEntry(float(zoom), float(zoom), int(u0), int(v0), phase, arr, to_qimage(arr), generation,
                           float(view_zoom))
-        s.tiles[key] = entry
-        s.nbytes += arr.nbytes
-        if self._trim(s):
+        s.put(entry)
+        lat = self.lattice()
+        if s.trim(lat, self.physical_size(), self._image_size(), MAX_TILE_BYTES_PER_SIDE):
             self.update()  # a tile it showed went
         else:
             # Only where the tile lands: a whole-pane repaint per tile re-scaled
             # every preview layer on the GUI thread (tens of ms per tile).
-            self._update_physical(self._tile_target(self.lattice(), entry))
+            self._update_physical(self._tile_target(lat, entry))
 
-    def in_view(self, tile: TileEntry, lattice=None) -> bool:
+    def in_view(self, tile: TileEntry[QImage], lattice: Lattice | None = None) -> bool:
         """A full tile of the current zoom that the pane shows now (`lattice`: the pane's, if known)."""
-        lat = lattice or self.lattice()
-        return (tile.phase == "full" and tile.zx == lat.zx and tile.u0 < lat.u0 + lat.width
-                and tile.u0 + tile.width > lat.u0 and tile.v0 < lat.v0 + lat.height and tile.v0 + tile.height > lat.v0)
+        return in_view(tile, lattice or self.lattice())
 
-    def _trim(self, side: _Side) -> bool:
-        """Drop tiles beyond the byte budget; True when one the pane showed went."""
-        if side.nbytes <= MAX_TILE_BYTES_PER_SIDE:
-            return False
-        # Oldest previews of other generations first, then the oldest of
-        # anything; never the current view's own tiles (a view larger than the
-        # budget would otherwise show holes while its label says done). Oldest
-        # first, stopping once within budget: at the budget this runs on every
-        # arrival, and scanning all of a side's ~1300 tiles each time took 10 ms.
-        lat = self.lattice()
-        pane = QRectF(0, 0, *self.physical_size())
-        shown = False
-        for other_generations_only in (True, False):
-            for key in list(side.tiles):
-                if side.nbytes <= MAX_TILE_BYTES_PER_SIDE or len(side.tiles) <= 1:
-                    return shown
-                tile = side.tiles[key]
-                if (other_generations_only and tile.generation == side.generation) or self.in_view(tile, lat):
-                    continue
-                side.nbytes -= side.tiles.pop(key).array.nbytes
-                shown = shown or self._tile_target(lat, tile).intersects(pane)
-        return shown
+    def _image_size(self) -> tuple[int, int] | None:
+        return (self._source.width, self._source.height) if self._source is not None else None
 
     def finish_generation(self, side: str) -> None:
         """Every tile of the current view has arrived: drop the previews."""
-        s = self._sides[side]
-        z = self._view.zoom
-        s.tiles = {k: t for k, t in s.tiles.items() if t.zx == z and t.phase == "full"}
-        s.nbytes = sum(t.array.nbytes for t in s.tiles.values())
+        self._sides[side].finish(self._view.zoom)
         self.update()
 
     def clear_tiles(self, side: str | None = None) -> None:
         for name in ([side] if side else list(self._sides)):
-            self._sides[name].tiles.clear()
-            self._sides[name].nbytes = 0
-            self._sides[name].overlay = None
+            self._sides[name].clear()
         self.update()
 
     def tile_count(self, side: str = "a") -> int:
@@ -351,33 +232,21 @@ class ImagePane(QWidget):
             s.overlay = TileEntry(float(zx), float(zy), int(u0), int(v0), "overlay", arr, to_qimage(arr))
         self.update()
 
-    def set_status(self, side: str, status: SideStatus) -> None:
-        if status == self._sides[side].status:
+    def set_status(self, side: str, status: PaneStatus) -> None:
+        if status == self._status[side]:
             return
         # Repaint the corner label only (it is set on every tile).
         before = self._label_box(side)
-        self._sides[side].status = status
+        self._status[side] = status
         self.update(before.united(self._label_box(side)).toAlignedRect().adjusted(-1, -1, 1, 1))
 
-    def status(self, side: str = "a") -> SideStatus:
-        return self._sides[side].status
+    def status(self, side: str = "a") -> PaneStatus:
+        return self._status[side]
 
     def composed(self, side: str = "a") -> tuple[np.ndarray, np.ndarray]:
         """(uint8 image, coverage mask) of what the full-resolution tiles at the
         current zoom show in this pane: what a user sees once decoding is done."""
-        lat = self.lattice()
-        out = np.zeros((lat.height, lat.width, 3), dtype=np.uint8)
-        mask = np.zeros((lat.height, lat.width), dtype=bool)
-        for t in self._sides[side].tiles.values():
-            if t.phase != "full" or t.zx != lat.zx:
-                continue
-            c0, r0 = t.u0 - int(lat.u0), t.v0 - int(lat.v0)
-            a0, b0 = max(0, c0), max(0, r0)
-            a1, b1 = min(lat.width, c0 + t.width), min(lat.height, r0 + t.height)
-            if a1 > a0 and b1 > b0:
-                out[b0:b1, a0:a1] = t.array[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
-                mask[b0:b1, a0:a1] = True
-        return out, mask
+        return self._sides[side].composed(self.lattice())
 
     # ---------------------------------------------------------------- painting
 
@@ -424,7 +293,7 @@ class ImagePane(QWidget):
             return
         self._paint_selection(painter)
         if self._split:
-            self._paint_divider(painter)
+            pane_overlay.paint_divider(painter, self._divider_x_logical(), self.height())
         if self._show_labels:
             self._paint_label(painter, "a")
             if self._split:
@@ -436,17 +305,17 @@ class ImagePane(QWidget):
             painter.drawRect(QRectF(self.rect()).adjusted(1, 1, -1, -1))
         painter.end()
 
-    def _paint_layers(self, painter: QPainter, lat, side: _Side, area: QRegion) -> None:
+    def _paint_layers(self, painter: QPainter, lat: Lattice, side: SideTiles[QImage], area: QRegion) -> None:
         """The image, then the tiles in paint order, each only where no tile
         above it covers `area` (physical pixels). Smoothly scaling the image
         and every preview layer under tiles that hide them was the GUI
         thread's costliest work (10-30 ms a pane per repaint on a 2-core CPU)."""
         bounds = QRectF(area.boundingRect())
         cover = QRegion()
-        shown: list[tuple[TileEntry, QRectF, QRegion]] = []
+        shown: list[tuple[TileEntry[QImage], QRectF, QRegion]] = []
         # Top to bottom: what each tile still shows of `area`. Tiles are
         # opaque; a scaled one surely paints the pixels inside its target.
-        for tile in reversed(self._paint_order(side, lat.zx)):
+        for tile in reversed(side.paint_order(lat.zx)):
             target = self._tile_target(lat, tile)
             if not target.intersects(bounds):
                 continue
@@ -466,25 +335,10 @@ class ImagePane(QWidget):
             painter.setClipRegion(part)
             self._draw_tile(painter, lat, tile, target)
 
-    def _paint_order(self, side: _Side, zoom: float) -> list[TileEntry]:
-        """The tiles shown at `zoom`, bottom to top: its bicubic preview, coarse
-        passes made for it (older requests' under the newest one's), its full
-        tiles. Tiles of other zooms are left out: scaled, an old result passed
-        for a preview of this view, and old layers of several zooms (after a
-        resize, a closed pane) showed as a patchwork."""
-
-        def rank(t: TileEntry) -> int:
-            if t.zx == zoom:
-                return {"full": 4, "preview": 1}.get(t.phase, 0)
-            if t.phase == "coarse" and t.view_zoom == zoom:
-                return 3 if t.generation == side.generation else 2
-            return 0
-
-        ranked = [(rank(t), t) for t in side.tiles.values()]
-        return [t for r, t in sorted(ranked, key=lambda rt: rt[0]) if r > 0]
-
-    def _paint_source(self, painter: QPainter, lat) -> None:
+    def _paint_source(self, painter: QPainter, lat: Lattice) -> None:
         src = self._source
+        if src is None:
+            return
         z = lat.zx
         image, scale = src.level_for(z)
         # Only the visible part of the image, a pixel of margin for smoothing.
@@ -499,26 +353,11 @@ class ImagePane(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, image, source)
 
-    def _tile_target(self, lat, tile: TileEntry) -> QRectF:
-        """Where a tile lands in the pane (physical pixels): 1:1 on the view's
-        lattice, scaled when it belongs to another zoom (a coarse pass)."""
-        fx, fy = lat.zx / tile.zx, lat.zy / tile.zy
-        x0, y0 = tile.u0 * fx - lat.u0, tile.v0 * fy - lat.v0
-        x1, y1 = x0 + tile.width * fx, y0 + tile.height * fy
-        if (fx != 1.0 or fy != 1.0) and self._source is not None:
-            # A lattice's last column (row) has its centre inside the image but
-            # may end up to half its pixel short of the image's edge: scaled up
-            # (a x4 coarse pass), that left a 2 px strip of the layer under it.
-            # Stretched to the edge, the scaled tile covers the image as the view's own tiles do.
-            w, h = self._source.width, self._source.height
-            cols, rows = image_extent(tile.zx, w, h)
-            if tile.u0 + tile.width >= cols:
-                x1 = max(x1, w * lat.zx - lat.u0)
-            if tile.v0 + tile.height >= rows:
-                y1 = max(y1, h * lat.zy - lat.v0)
-        return QRectF(x0, y0, x1 - x0, y1 - y0)
+    def _tile_target(self, lat: Lattice, tile: TileEntry[QImage]) -> QRectF:
+        """Where a tile lands in the pane (physical pixels; see tile_layer.tile_target)."""
+        return QRectF(*tile_target(lat, tile, self._image_size()))
 
-    def _draw_tile(self, painter: QPainter, lat, tile: TileEntry, target: QRectF) -> None:
+    def _draw_tile(self, painter: QPainter, lat: Lattice, tile: TileEntry[QImage], target: QRectF) -> None:
         if tile.zx == lat.zx and tile.zy == lat.zy:
             # The view's own lattice: a 1:1 blit, pixel-exact.
             painter.drawImage(target.topLeft(), tile.image)
@@ -526,7 +365,7 @@ class ImagePane(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, tile.image)
 
-    def _paint_tile(self, painter: QPainter, lat, tile: TileEntry, clip: QRectF) -> None:
+    def _paint_tile(self, painter: QPainter, lat: Lattice, tile: TileEntry[QImage], clip: QRectF) -> None:
         # Tiles off the visible area are skipped before Qt sees them.
         target = self._tile_target(lat, tile)
         if target.intersects(clip):
@@ -546,14 +385,6 @@ class ImagePane(QWidget):
     def _divider_x_physical(self) -> float:
         return round(self._divider_x_logical() * self.devicePixelRatioF())
 
-    def _paint_divider(self, painter: QPainter) -> None:
-        x = self._divider_x_logical()
-        painter.setPen(QPen(QColor(255, 255, 255, 220), 2))
-        painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
-        painter.setPen(QPen(QColor(0, 0, 0, 160), 1))
-        painter.setBrush(QColor(255, 255, 255, 230))
-        painter.drawEllipse(QPointF(x, self.height() / 2), 7, 7)
-
     def _paint_selection(self, painter: QPainter) -> None:
         if self._selection is None:
             return
@@ -563,26 +394,20 @@ class ImagePane(QWidget):
         ax, ay = self._view.pane_point(x0, y0, pw, ph)
         bx, by = self._view.pane_point(x1, y1, pw, ph)
         rect = QRectF(QPointF(ax / dpr, ay / dpr), QPointF(bx / dpr, by / dpr)).normalized()
-        painter.setBrush(QColor(80, 160, 255, 40))
-        painter.setPen(QPen(QColor(80, 160, 255), 1.5, Qt.PenStyle.DashLine))
-        painter.drawRect(rect)
+        pane_overlay.paint_selection(painter, rect)
 
     def label_text(self, side: str = "a") -> list[str]:
         """The corner label's whole text, line by line (what its tooltip shows)."""
-        st = self._sides[side].status
-        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
-        return [pane_label.SEPARATOR.join(head), *st.notes, *st.metrics]
+        return pane_overlay.whole_text(self._status[side])
 
     def label_lines(self, side: str = "a") -> list[str]:
         """The corner label's lines as shown: wrapped to the room its side has."""
-        st = self._sides[side].status
-        head = pane_label.head_segments(st.method, st.state, st.progress, st.seconds, st.remaining_s)
-        fm = QFontMetrics(self._label_font(side))
-        return pane_label.layout(head, [*st.notes, *st.metrics], fm.horizontalAdvance, self._label_text_room(side))
+        return pane_overlay.fitted_lines(self._status[side], self._label_font(side), self._label_room(side))
 
     def _label_room(self, side: str) -> float:
         """The widest a side's label may be (logical pixels): its side of the
         divider in split view, so the two labels never overlap."""
+        room: float
         if not self._split:
             room = self.width()
         elif side == "a":
@@ -591,45 +416,17 @@ class ImagePane(QWidget):
             room = self.width() - self._divider_x_logical()
         return max(60.0, room - 12.0)
 
-    def _label_text_room(self, side: str) -> float:
-        return self._label_room(side) - 2 * LABEL_PAD - LABEL_DOT - 6
-
     def _label_font(self, side: str = "a") -> QFont:
-        # A narrow side gets a smaller font: more of the label fits on a line.
-        font = QFont(self.font())
-        scale = 0.9 if self._label_room(side) >= 240 else 0.8
-        font.setPointSizeF(max(7.0, font.pointSizeF() * scale))
-        return font
+        return pane_overlay.label_font(self.font(), self._label_room(side))
 
     def _label_box(self, side: str) -> QRectF:
         """The corner label's box (logical pixels): side "a" top left, "b" top right."""
-        lines = self.label_lines(side)
-        fm = QFontMetrics(self._label_font(side))
-        widths = [fm.horizontalAdvance(t) for t in lines]
-        width = min(max(widths) + 2 * LABEL_PAD + LABEL_DOT + 6, self._label_room(side))
-        height = fm.height() * len(lines) + 2 * LABEL_PAD
-        x = 6 if side == "a" else self.width() - width - 6
-        return QRectF(x, 6, width, height)
+        return pane_overlay.label_box(self.label_lines(side), self._label_font(side), self._label_room(side),
+                                      None if side == "a" else self.width())
 
     def _paint_label(self, painter: QPainter, side: str) -> None:
-        lines = self.label_lines(side)
-        st = self._sides[side].status
-        font = self._label_font(side)
-        painter.setFont(font)
-        fm = QFontMetrics(font)
-        pad, dot = LABEL_PAD, LABEL_DOT
-        box = self._label_box(side)
-        x, width = box.x(), box.width()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 150))
-        painter.drawRoundedRect(box, 5, 5)
-        painter.setBrush(STATE_COLOURS.get(st.state, STATE_COLOURS[""]))
-        painter.drawEllipse(QRectF(x + pad, 6 + pad + (fm.height() - dot) / 2, dot, dot))
-        painter.setPen(QColor(240, 240, 240))
-        tx = x + pad + dot + 6
-        for i, text in enumerate(lines):
-            shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, int(width - (tx - x) - pad) + 1)
-            painter.drawText(QPointF(tx, 6 + pad + fm.ascent() + i * fm.height()), shown)
+        pane_overlay.paint_label(painter, self._status[side].state, self.label_lines(side), self._label_font(side),
+                                 self._label_box(side))
 
     def tooltip_at(self, pos: QPointF) -> str:
         """The whole text of the label under `pos` (logical), or ""."""
@@ -637,15 +434,16 @@ class ImagePane(QWidget):
             return ""
         for side in (("a", "b") if self._split else ("a",)):
             if self._label_box(side).contains(pos):
-                st = self._sides[side].status
+                st = self._status[side]
                 return "\n".join(self.label_text(side) + ([st.tooltip] if st.tooltip else []))
         return ""
 
     def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)
         if event.type() == QEvent.Type.ToolTip:
-            text = self.tooltip_at(QPointF(event.pos()))
+            help_event = cast(QHelpEvent, event)  # what Qt sends with ToolTip
+            text = self.tooltip_at(QPointF(help_event.pos()))
             if text:
-                QToolTip.showText(event.globalPos(), text, self)
+                QToolTip.showText(help_event.globalPos(), text, self)
             else:
                 QToolTip.hideText()
                 event.ignore()
@@ -736,6 +534,8 @@ class ImagePane(QWidget):
     def _selection_to(self, pos: QPointF) -> tuple[float, float, float, float] | None:
         pw, ph = self.physical_size()
         x1, y1 = self._view.image_point(*self._physical(pos), pw, ph)
+        if self._drag_start_image is None or self._source is None:
+            return None
         x0, y0 = self._drag_start_image
         w, h = self._source.width, self._source.height
         a0, a1 = sorted((min(max(x0, 0.0), w), min(max(x1, 0.0), w)))
@@ -785,7 +585,7 @@ class ImagePane(QWidget):
             return
         event.accept()
 
-    def focusInEvent(self, event) -> None:  # noqa: N802
+    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802
         self.activated.emit()
         super().focusInEvent(event)
 

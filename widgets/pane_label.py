@@ -1,7 +1,9 @@
 """The text of a pane's corner label and how it fits the room it has.
 
 Plain Python (no Qt): the pane hands in a `measure(text) -> width` function
-(its font metrics) and paints the lines this returns. A line that does not
+(its font metrics) and paints the lines this returns. What the label says
+(method, state, time, notes, scores) is written by the viewer model
+(`app.model.sides`); the pane reads it through `PaneStatus`. A line that does not
 fit wraps, at the label's " · " separators first, then at spaces; only a
 single word wider than the room, or text past MAX_LINES, is cut with "…".
 """
@@ -9,7 +11,7 @@ single word wider than the room, or text past MAX_LINES, is cut with "…".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 SEPARATOR = "  \u00b7  "
 ELLIPSIS = "\u2026"
@@ -18,51 +20,42 @@ MAX_LINES = 8
 Measure = Callable[[str], float]
 
 
-@dataclass
-class SideStatus:
-    """What the corner label of one side says. `seconds`: the current render's
-    time (elapsed while it runs); `progress`: e.g. "3/12 tiles"; `remaining_s`:
-    the estimate of the time left; `tooltip`: more than the label has room for."""
+class PaneStatus(Protocol):
+    """What a pane's corner label shows, as the pane reads it. The viewer model
+    (`app.model.SideStatus`) writes it; the widget only fits and paints it."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def notes(self) -> list[str]: ...
+
+    @property
+    def metrics(self) -> list[str]: ...
+
+    @property
+    def tooltip(self) -> str: ...
+
+    def head(self) -> list[str]:
+        """The label's first line, as the parts `SEPARATOR` joins."""
+        ...
+
+
+@dataclass(frozen=True)
+class BlankStatus:
+    """The label of a side nothing was said about yet: a dash."""
 
     method: str = ""
     state: str = ""
-    seconds: float | None = None
     notes: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     tooltip: str = ""
-    progress: str = ""
-    remaining_s: float | None = None
 
-
-def format_seconds(seconds: float) -> str:
-    """A render time: "cached" when nothing was decoded."""
-    if seconds < 0.005:
-        return "cached"
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    if seconds < 100:
-        return f"{seconds:.1f} s"
-    return f"{seconds:.0f} s"
-
-
-def format_estimate(seconds: float) -> str:
-    if seconds < 60:
-        return f"~{max(1, round(seconds))} s left"
-    return f"~{round(seconds / 60)} min left"
-
-
-def head_segments(method: str, state: str, progress: str = "", seconds: float | None = None,
-                  remaining_s: float | None = None) -> list[str]:
-    """The label's first line, as the parts the separator joins: method,
-    state (with its progress), time, estimate."""
-    parts = [method or "\u2014"]
-    if state:
-        parts.append(f"{state} {progress}".strip())
-    if seconds is not None:
-        parts.append(format_seconds(seconds))
-    if remaining_s is not None:
-        parts.append(format_estimate(remaining_s))
-    return parts
+    def head(self) -> list[str]:
+        return ["\u2014"]
 
 
 def elide(text: str, measure: Measure, width: float) -> str:

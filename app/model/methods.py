@@ -141,7 +141,7 @@ class MethodBook:
 
     def rows(self) -> list[Any]:
         """What Help › Methods and Weights shows, from the weights the worker loaded."""
-        from app.method_rows import method_row
+        from app.model.method_rows import method_row
         from inference import catalog
 
         rows = []

@@ -3,7 +3,7 @@ it shows, where its current render is, its scores, and the text of its
 corner label. Plus the status bar's summary of every render in flight.
 
 No Qt: the window passes results in and hands the `SideStatus` built here to
-the pane, which only draws it.
+the pane, which only fits it to its room and draws it (`widgets.pane_label`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,52 @@ from typing import Any, Iterable
 
 from inference.downscale import DOWNSCALE_NOTE
 from inference.render.scheduler import Phase
-from widgets.pane_label import SideStatus, format_estimate
+
+
+def format_seconds(seconds: float) -> str:
+    """A render time: "cached" when nothing was decoded."""
+    if seconds < 0.005:
+        return "cached"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 100:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.0f} s"
+
+
+def format_estimate(seconds: float) -> str:
+    if seconds < 60:
+        return f"~{max(1, round(seconds))} s left"
+    return f"~{round(seconds / 60)} min left"
+
+
+@dataclass
+class SideStatus:
+    """What the corner label of one side says. `seconds`: the current render's
+    time (elapsed while it runs); `progress`: e.g. "3/12 tiles"; `remaining_s`:
+    the estimate of the time left; `tooltip`: more than the label has room for."""
+
+    method: str = ""
+    state: str = ""
+    seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    tooltip: str = ""
+    progress: str = ""
+    remaining_s: float | None = None
+
+    def head(self) -> list[str]:
+        """The label's first line, as the parts its separator joins: method,
+        state (with its progress), time, estimate."""
+        parts = [self.method or "\u2014"]
+        if self.state:
+            parts.append(f"{self.state} {self.progress}".strip())
+        if self.seconds is not None:
+            parts.append(format_seconds(self.seconds))
+        if self.remaining_s is not None:
+            parts.append(format_estimate(self.remaining_s))
+        return parts
+
 
 # Notes from the renderer, as a pane's label says them (the tooltip has the whole note).
 LABEL_NOTES = {DOWNSCALE_NOTE: "zoom \u2264 1: bicubic (models add nothing)"}

@@ -32,6 +32,16 @@ PLAN_TILE = 256
 Rect = tuple[float, float, float, float]
 
 
+@dataclass(frozen=True)
+class PaneMemory:
+    """One pane as it was left (what a relaunch restores): its method, the split's
+    second method (None: not split) and where the divider was (fraction of the width)."""
+
+    method: str
+    split: str | None = None
+    fraction: float = 0.5
+
+
 @dataclass(eq=False)
 class PaneState:
     """One pane: side "a" is the whole pane, or the left of a split one. Compared by identity."""
@@ -158,7 +168,7 @@ class ViewerModel:
 
     def flip_partner(self, pane: PaneState) -> str | None:
         """The method Flip shows: the one before, else the ground truth in reference mode, else bicubic."""
-        from app.flip import flip_partner
+        from app.model.flip import flip_partner
 
         reference = None
         if self.reference is not None:
@@ -167,10 +177,8 @@ class ViewerModel:
             reference = GROUND_TRUTH
         return flip_partner(pane.sides["a"].method, self.flip_previous.get(pane.uid), self.offered(), reference)
 
-    def pane_memories(self, fractions: list[float]) -> list[Any]:
+    def pane_memories(self, fractions: list[float]) -> list[PaneMemory]:
         """The panes as a relaunch restores them; `fractions`: each pane's divider position."""
-        from app.settings import PaneMemory
-
         return [PaneMemory(p.sides["a"].method, p.sides["b"].method if p.split and p.sides["b"].method else None,
                            fraction) for p, fraction in zip(self.panes, fractions)]
 

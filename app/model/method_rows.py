@@ -13,7 +13,7 @@ from typing import Any
 from inference.provenance import format_fields
 
 NOT_STATED = "not stated"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shown_path(path: str, root: Path = PROJECT_ROOT) -> str:
