@@ -294,7 +294,7 @@ def test_unwritable_output_one_clear_line(fault: str, photo: Path, tmp_path: Pat
             handle.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(imageio, "_write_encoded", fill_disk)
+        monkeypatch.setattr(imageio.writing, "_write_encoded", fill_disk)
         expected = "No space left on device"
     try:
         code = cli("upscale", str(photo), "--method", "bicubic", "--scale", "3", "-o", str(existing))
@@ -371,7 +371,7 @@ def test_a_signal_during_the_write_leaves_no_temporary_and_the_old_file(
         handle.write(b"never")
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    monkeypatch.setattr(imageio, "_write_encoded", killed_mid_write)
+    monkeypatch.setattr(imageio.writing, "_write_encoded", killed_mid_write)
     assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(out)) == code
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "nothing was written" in err and "Traceback" not in err

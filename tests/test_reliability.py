@@ -636,7 +636,7 @@ def test_interrupted_export_leaves_the_existing_file_and_no_partial_one(
                 raise OSError(errno.ENOSPC, "No space left on device")
             raise RuntimeError("encoder crashed")
 
-        monkeypatch.setattr(imageio, "_write_encoded", write_some_then_fail)
+        monkeypatch.setattr(imageio.writing, "_write_encoded", write_some_then_fail)
     result = export_and_wait(qtbot, window, existing, method)
     assert not result.ok
     expected = {"cancel": "cancelled", "disk full": "No space left on device", "encoder crash": "encoder crashed",
