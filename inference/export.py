@@ -20,6 +20,7 @@ import resources
 
 from . import imageio
 from .geometry import Lattice
+from .imageio.pixels import to_float
 from .piecewise import TileSource, decode_piecewise
 
 # Hard cap on an export's size, whatever the machine (1 gigapixel).
@@ -157,7 +158,7 @@ def _label_strip(text: str, width: int, height: int) -> np.ndarray:
     left, top, right, bottom = draw.textbbox((0, 0), shown, font=font)
     draw.text(((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top), shown,
               fill=LABEL_TEXT, font=font)
-    return np.asarray(strip).astype(np.float32) / 255.0
+    return to_float(np.asarray(strip))
 
 
 def compose_comparison(images: list[tuple[str, np.ndarray]], *, gap: int = GAP,

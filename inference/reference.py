@@ -18,6 +18,7 @@ import numpy as np
 
 from .evaluate import evaluate_image, make_pair
 from .geometry import Lattice, Region, clip
+from .imageio.pixels import to_float
 from .methods.bicubic import BicubicUpscaler
 from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
 from .piecewise import Cancelled, decode_piecewise
@@ -71,7 +72,7 @@ class Reference:
 
 def make_reference(image: np.ndarray, scale: float) -> Reference:
     hr, lr = make_pair(image, scale)
-    return Reference(np.asarray(image), float(scale), hr, lr.astype(np.float32) / 255.0)
+    return Reference(np.asarray(image), float(scale), hr, to_float(lr))
 
 
 @dataclass
@@ -86,8 +87,7 @@ class RegionScore:
 def error_heatmap(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
     """RGBA uint8: transparent where SR matches, through yellow to red where
     |Y(sr - hr)| reaches ERROR_MAP_FULL."""
-    diff = np.abs((np.asarray(sr, np.float64) - np.asarray(hr, np.float64) / (255.0 if hr.dtype == np.uint8 else 1.0))
-                  @ Y_WEIGHTS)
+    diff = np.abs((to_float(sr, np.float64) - to_float(hr, np.float64)) @ Y_WEIGHTS)
     t = np.clip(diff / ERROR_MAP_FULL, 0.0, 1.0)
     rgba = np.empty(t.shape + (4,), dtype=np.uint8)
     rgba[..., 0] = 255

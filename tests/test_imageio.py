@@ -607,3 +607,24 @@ def test_unwritable_names_are_refused_before_work(case: str, words: str, tmp_pat
         deny(monkeypatch, errno.EACCES, tmp_path / "locked")
     with pytest.raises(ImageSaveError, match=words):
         imageio.check_output(path, 10, 10)
+
+
+def test_one_rounding_rule_for_files_screen_and_evaluation() -> None:
+    """Ties round half to even and NaN becomes 0 wherever float becomes 8 bits."""
+    from inference.imageio.pixels import quantise, to_float, to_rgb8
+    from inference.render.tiles import to_display
+
+    values = np.array([[[0.5, 1.5 / 255, 2.5 / 255], [np.nan, -1.0, 2.0]]], dtype=np.float32)
+    expected = np.array([[[128, 2, 2], [0, 0, 255]]], dtype=np.uint8)
+    for rounded in (to_display(values), quantise(values, 8), to_rgb8(values)):
+        np.testing.assert_array_equal(rounded, expected)
+    deep = np.array([[[0, 257, 65535]]], dtype=np.uint16)
+    np.testing.assert_array_equal(to_rgb8(deep), [[[0, 1, 255]]])
+    np.testing.assert_allclose(to_float(deep), [[[0, 257 / 65535, 1]]], rtol=1e-6)
+
+
+def test_metrics_read_16_bit_images_as_the_loader_does() -> None:
+    from inference.metrics import psnr_y
+
+    eight = np.random.default_rng(0).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    assert psnr_y(eight.astype(np.uint16) * 257, eight, 0) == float("inf")
