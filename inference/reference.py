@@ -120,6 +120,29 @@ def score_region(sr: np.ndarray, ref: Reference, window: tuple[int, int, int, in
     return RegionScore(psnr, ssim, (a0, b0, a1, b1), heat, "" if ssim is not None else "too small for SSIM")
 
 
+@dataclass
+class VisibleScore:
+    """The score of the part of the image a pane shows."""
+
+    score: RegionScore
+    window: tuple[int, int, int, int]  # HR pixels decoded (c0, r0, c1, r1), before shaving
+    hr_zoom: tuple[float, float]  # the HR lattice's zoom: HR pixels per image pixel
+
+
+def visible_score(upscaler: Upscaler, features: Any, ref: Reference, region: tuple[float, float, float, float],
+                  should_stop: Callable[[], bool] = lambda: False) -> VisibleScore | None:
+    """Score what a pane shows: `region` (x0, y0, x1, y1 in image units)
+    decoded on the HR lattice, in bands that ask `should_stop` (Cancelled),
+    against the ground truth. None when the region covers no HR pixel."""
+    window = ref.window(*region)
+    c0, r0, c1, r1 = window
+    if c1 <= c0 or r1 <= r0:
+        return None
+    hr_lat = ref.hr_lattice()
+    sr = StoppableUpscaler(upscaler, should_stop).decode_lattice(features, hr_lat.crop(c0, r0, c1 - c0, r1 - r0))
+    return VisibleScore(score_region(sr, ref, window), window, (hr_lat.zx, hr_lat.zy))
+
+
 class GroundTruthUpscaler(Upscaler):
     """The ground truth shown as a method: the HR image resampled (bicubic) onto
     any lattice of the LR image; at zoom = s it is exactly the HR pixels."""

@@ -249,3 +249,27 @@ def test_export_reusing_pane_tiles_is_byte_identical_to_a_fresh_export(tmp_path:
     fresh = export_region(up, features, lattice, tmp_path / "fresh.png")
     assert up.calls > 0
     assert reused.read_bytes() == fresh.read_bytes()
+
+
+def test_export_panes_decodes_each_method_on_one_lattice_without_a_window(tmp_path: Path, image: np.ndarray) -> None:
+    """Export Comparison's assembly (export.export_panes): each method prepared
+    in its turn, progress over all panes, the sheet export_comparison makes."""
+    ups = {name: load_upscaler(name, "cpu") for name in ("bicubic", "nearest")}
+    lattice = Lattice.from_region(Region(1.0, 1.0, 8.0, 6.0), 24, 18)
+    prepared: list[str] = []
+
+    def prepare(method: str) -> tuple:
+        prepared.append(method)
+        return ups[method], ups[method].encode(image), None
+
+    seen: list[tuple[int, int]] = []
+    path = export.export_panes([("B", "bicubic"), ("N", "nearest")], prepare, lattice, tmp_path / "cmp.png",
+                               progress=lambda d, t: seen.append((d, t)))
+    assert prepared == ["bicubic", "nearest"]
+    assert seen[-1][0] == seen[-1][1] and all(t == seen[0][1] for _, t in seen)
+    by_hand = export_comparison([(label, ups[m].decode_lattice(ups[m].encode(image), lattice))
+                                 for label, m in (("B", "bicubic"), ("N", "nearest"))], tmp_path / "hand.png")
+    np.testing.assert_array_equal(load_image(path).rgb, load_image(by_hand).rgb)
+    with pytest.raises(Cancelled):
+        export.export_panes([("B", "bicubic")], prepare, lattice, tmp_path / "x.png", cancel=lambda: True)
+    assert not (tmp_path / "x.png").exists()

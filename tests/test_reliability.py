@@ -598,7 +598,7 @@ def test_a_failing_method_marks_only_its_own_pane_and_the_app_keeps_running(qtbo
     wait_done(qtbot, window, states)
     assert slots[1].sides["a"].state == "untrained" and slots[1].sides["a"].error is None
     assert_pane_shows_the_view(window, [slots[1]])
-    assert window.service.thread.isRunning()
+    assert window.service.worker_thread.isRunning()
 
 
 # ---------------------------------------------------------------- exports that do not finish
@@ -722,7 +722,7 @@ def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Pat
     window.export_to(str(existing), "liif", area="whole", mode="scale", scale=20.0, progress_dialog=False)
     qtbot.waitUntil(lambda: len(progress) >= 3, timeout=WAIT_MS)
     window.close()
-    assert window.service.thread.isFinished()
+    assert window.service.worker_thread.isFinished()
     assert existing.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".png", ".part")) == ["photo.png", "result.png"]
 
