@@ -117,18 +117,6 @@ def parse_bits(text: str) -> int:
     return int(text)
 
 
-def clip_region(region: tuple[float, float, float, float], width: int, height: int
-                ) -> tuple[tuple[float, float, float, float], bool]:
-    """The part of `region` inside the image, and whether anything was cut."""
-    x, y, w, h = region
-    x0, y0 = max(0.0, x), max(0.0, y)
-    x1, y1 = min(float(width), x + w), min(float(height), y + h)
-    if x1 <= x0 or y1 <= y0:
-        raise UsageError(f"--region {x:g},{y:g},{w:g},{h:g} lies wholly outside the {width} x {height} image")
-    clipped = (x0, y0, x1 - x0, y1 - y0)
-    return clipped, clipped != (x, y, w, h)
-
-
 # ---------------------------------------------------------------- running
 
 
@@ -227,11 +215,10 @@ def _warn_untrained(upscaler: Upscaler) -> None:
 def _run(args: argparse.Namespace) -> int:
     from inference import catalog, imageio
     from inference.batch import is_batch
-    from inference.downscale import shown_method, substitution_note
     from inference.export import ExportError, check_export_size, export_region
-    from inference.export_names import source_metadata
     from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
+    from inference.output_plan import PlanError, plan_output
     from inference.piecewise import Cancelled
     from inference.render.view import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory
@@ -260,20 +247,15 @@ def _run(args: argparse.Namespace) -> int:
         header = imageio.read_header(args.input)
     except imageio.ImageLoadError as error:
         raise CommandError(str(error)) from None
-    if region_arg is not None:
-        (x, y, w, h), clipped = clip_region(region_arg, header.width, header.height)
-        if clipped and not quiet:
-            say(f"note: region clipped to the image: {x:g},{y:g},{w:g},{h:g}")
-        region = Region(x, y, w, h)
-    else:
-        region = Region.whole(header.width, header.height)
-    if size is None:
-        zoom = scale if scale is not None else DEFAULT_SCALE
-        size = (max(1, round(region.w * zoom)), max(1, round(region.h * zoom)))
-    zoom_x, zoom_y = size[0] / region.w, size[1] / region.h
-    if max(zoom_x, zoom_y) > MAX_ZOOM:
-        raise UsageError(f"an output of {size[0]} x {size[1]} pixels from {region.w:g} x {region.h:g} input "
-                         f"pixels is a zoom of {max(zoom_x, zoom_y):.4g}, over the limit of {MAX_ZOOM:g}")
+    try:
+        plan = plan_output(args.method, width=header.width, height=header.height, region=region_arg, scale=scale,
+                           size=size, max_zoom=MAX_ZOOM, source=args.input)
+    except PlanError as error:
+        raise UsageError(f"--{error}" if str(error).startswith("region ") else str(error)) from None
+    region, size, record = plan.region, plan.size, plan.lattice
+    zoom_x, zoom_y = record.zx, record.zy
+    if plan.clipped and not quiet:
+        say(f"note: region clipped to the image: {region.x:g},{region.y:g},{region.w:g},{region.h:g}")
     try:
         imageio.check_output(args.output, size[0], size[1], bits)
         check_export_size(size[0], size[1], bits)
@@ -281,12 +263,11 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
 
     # At or below 1:1 the antialiased bicubic draws, as in the viewer's panes and exports.
-    method, downscale_note = shown_method(args.method, zoom_x, zoom_y)
-    if downscale_note:
-        upscaler = catalog.load_upscaler(method, device)
-        asked = catalog.display_name(args.method)
+    if plan.note:
+        upscaler = catalog.load_upscaler(plan.method, device)
         if not quiet:
-            say(f"note: zoom {zoom_x:.4g} x {zoom_y:.4g}: {downscale_note}; {asked} was asked for")
+            say(f"note: zoom {zoom_x:.4g} x {zoom_y:.4g}: {plan.note}; {catalog.display_name(args.method)} "
+                "was asked for")
     else:
         upscaler = _load_upscaler(args, device, precision=args.precision)
         if upscaler.weights.in_training:
@@ -313,10 +294,7 @@ def _run(args: argparse.Namespace) -> int:
             not (x0 <= region.x and y0 <= region.y and region.x + region.w <= x1 and region.y + region.h <= y1):
         raise CommandError(f"{args.input}: the decoded image does not match its header's size")
     lattice = Lattice.from_region(Region(region.x - x0, region.y - y0, region.w, region.h), size[0], size[1])
-    record = Lattice.from_region(region, size[0], size[1])
-    metadata = source_metadata(args.input)
-    if downscale_note:
-        metadata["Note"] = substitution_note(downscale_note, asked)
+    metadata = plan.metadata
     try:
         features = upscaler.encode(loaded.rgb)
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
