@@ -24,7 +24,17 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from inference.registry import DEFAULT_METHOD
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, CommandError, UsageError, one_line_errors, run_reporting, say
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    ZOOM_LIMIT,
+    CommandError,
+    UsageError,
+    add_precision_argument,
+    one_line_errors,
+    run_reporting,
+    say,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -55,9 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "write --region=-2,0,10,10 when x starts with a minus sign")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--weights", default=None, help="checkpoint file instead of the shipped weights")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="auto (default): bf16 where the device runs it natively and it costs the method no "
-                             "PSNR, else fp32; fp32 always works; fp16 is CUDA-only")
+    add_precision_argument(parser)
     parser.add_argument("--bits", default="8", help="8 or 16 bits per channel (16: .png or .tif only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, notes or summary")
     parser.add_argument("--overwrite-input", action="store_true",
@@ -220,7 +228,6 @@ def _run(args: argparse.Namespace) -> int:
     from inference.geometry import Lattice, Region
     from inference.output_plan import PlanError, plan_output
     from inference.piecewise import Cancelled
-    from inference.render.view import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory
 
     if is_batch(list(args.input), args.output):
@@ -228,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
     args.input = args.input[0]
     quiet = bool(args.quiet)
     bits = parse_bits(args.bits)
-    scale, size = _scale_and_size(args, MAX_ZOOM)
+    scale, size = _scale_and_size(args, ZOOM_LIMIT)
     region_arg = parse_region(args.region) if args.region is not None else None
     _check_method(args)
     try:
@@ -249,7 +256,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     try:
         plan = plan_output(args.method, width=header.width, height=header.height, region=region_arg, scale=scale,
-                           size=size, max_zoom=MAX_ZOOM, source=args.input)
+                           size=size, max_zoom=ZOOM_LIMIT, source=args.input)
     except PlanError as error:
         raise UsageError(f"--{error}" if str(error).startswith("region ") else str(error)) from None
     region, size, record = plan.region, plan.size, plan.lattice
@@ -318,14 +325,13 @@ def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
     from inference.batch import expand_inputs, plan_batch, run_batch
-    from inference.render.view import MAX_ZOOM
     from inference.upscaler import device_label
 
     quiet = bool(args.quiet)
     bits = parse_bits(args.bits)
     if args.region is not None:
         raise UsageError("--region is for one image; leave it out when upscaling several")
-    scale, size = _scale_and_size(args, MAX_ZOOM)
+    scale, size = _scale_and_size(args, ZOOM_LIMIT)
     if size is None and scale is None:
         scale = DEFAULT_SCALE
     _check_method(args)
@@ -358,7 +364,7 @@ def _run_batch(args: argparse.Namespace) -> int:
                   + ("" if written else f" ({message}: {item.output.name})"), flush=True)
 
     try:
-        report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=MAX_ZOOM, on_item=said)
+        report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=ZOOM_LIMIT, on_item=said)
     except KeyboardInterrupt:
         say("interrupted; the image in progress was not written, those before it were")
         return EXIT_INTERRUPTED
