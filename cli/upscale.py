@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from inference.output_plan import DEFAULT_SCALE
 from inference.registry import DEFAULT_METHOD
 
 from .common import (
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
     from inference.upscaler import Upscaler
 
-DEFAULT_SCALE = 4.0
 # Largest --size side accepted as a number at all (the zoom and memory limits refuse far less).
 MAX_SIZE_SIDE = 10**9
 
