@@ -179,7 +179,7 @@ class RenderWorker(QObject):
         # Keywords every learned method is loaded with (e.g. precision), and the
         # Renderer's cache budgets (tile_budget_bytes, feature_budget_bytes).
         self._options = dict(options or {})
-        self._budgets = dict(budgets or {})
+        self._budgets: dict[str, Any] = dict(budgets or {})
         self.torch_threads: int | None = None  # set on the CPU once started
         self._device_name = device
         self._loader = loader
@@ -233,9 +233,9 @@ class RenderWorker(QObject):
             if self._reference is None:
                 raise ValueError("the ground truth exists only in reference mode")
             return GroundTruthUpscaler(self._reference, self.device)
-        loader = self._loader
-        if loader is None:
-            from inference.catalog import load_upscaler as loader
+        from inference.catalog import load_upscaler
+
+        loader: Callable[..., Any] = self._loader if self._loader is not None else load_upscaler
         return loader(name, self.device, **self._options) if self._options else loader(name, self.device)
 
     # -- slots -------------------------------------------------------------------
@@ -327,8 +327,8 @@ class RenderWorker(QObject):
     @Slot(object)
     def export(self, job: ExportJob) -> None:
         """Runs to the end (or cancel) here; progress goes out as signals."""
-        from inference.export import ExportError, check_export_size, export_comparison, export_region
-        from inference.piecewise import Cancelled, decode_piecewise
+        from inference.export import ExportError, export_panes, export_region
+        from inference.piecewise import Cancelled
 
         # The cancel flag is cleared by RenderService.export when the job is
         # sent, not here: a cancel clicked while the job waited must count.
@@ -349,18 +349,13 @@ class RenderWorker(QObject):
                                      metadata=job.metadata, progress=progress, cancel=cancelled,
                                      reuse=self.renderer.cached_tiles(job.method, job.image_id))
             elif job.kind is ExportKind.COMPARISON:
-                images = []
-                for i, (label, method) in enumerate(job.panes):
-                    upscaler, feats = self.renderer.encoded(method, job.image_id)
-                    reuse = self.renderer.cached_tiles(method, job.image_id) if job.bits == 8 else None
+                renderer = self.renderer
 
-                    def pane_progress(done: int, total: int, i: int = i) -> None:
-                        progress(i * total + done, total * len(job.panes))
+                def prepare(method: str) -> Any:
+                    return (*renderer.encoded(method, job.image_id), renderer.cached_tiles(method, job.image_id))
 
-                    check_export_size(job.lattice.width, job.lattice.height, 8)
-                    images.append((label, decode_piecewise(upscaler, feats, job.lattice, cancel=cancelled,
-                                                           reuse=reuse, progress=pane_progress)))
-                path = export_comparison(images, job.path, bits=job.bits, metadata=job.metadata)
+                path = export_panes(job.panes, prepare, job.lattice, job.path, bits=job.bits,
+                                    metadata=job.metadata, progress=progress, cancel=cancelled)
             else:
                 raise ExportError(f"unknown export kind {job.kind!r}")
             self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}"))
@@ -409,7 +404,7 @@ class RenderWorker(QObject):
 
     def _run_metrics(self, job: MetricsJob) -> None:
         from inference.piecewise import Cancelled
-        from inference.reference import StoppableUpscaler, score_region, whole_image_score
+        from inference.reference import visible_score, whole_image_score
 
         channel = ("metrics", job.target, job.kind)
         if self._generations.is_stale(job.generation, channel) or self._reference is None:
@@ -425,18 +420,15 @@ class RenderWorker(QObject):
             if job.kind is MetricsKind.WHOLE:
                 result.psnr, result.ssim = whole_image_score(upscaler, ref, should_stop)
             else:
-                window = ref.window(*job.region)
-                c0, r0, c1, r1 = window
-                if c1 <= c0 or r1 <= r0:
+                if self.renderer is None or job.region is None:
                     return
-                hr_lat = ref.hr_lattice()
                 upscaler, feats = self.renderer.encoded(job.method, job.image_id)
-                sr = StoppableUpscaler(upscaler, should_stop).decode_lattice(
-                    feats, hr_lat.crop(c0, r0, c1 - c0, r1 - r0))
-                score = score_region(sr, ref, window)
+                visible = visible_score(upscaler, feats, ref, job.region, should_stop)
+                if visible is None:
+                    return
+                score = visible.score
                 result.psnr, result.ssim, result.note = score.psnr, score.ssim, score.note
-                result.window, result.error_map = window, score.error_map
-                result.hr_zoom = (hr_lat.zx, hr_lat.zy)
+                result.window, result.error_map, result.hr_zoom = visible.window, score.error_map, visible.hr_zoom
         except Cancelled:
             return
         except Exception as error:
@@ -481,16 +473,16 @@ class RenderService(QObject):
         self.generations = generations or GenerationCounter()
         self.stop_event = threading.Event()
         self.cancel_event = threading.Event()
-        self.thread = QThread()
-        self.thread.setObjectName("render-worker")
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName("render-worker")
         self.worker = RenderWorker(device, loader, self.generations, self.stop_event, self.cancel_event, tile,
                                    threads, options, budgets)
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.worker_thread)
         # Signal to signal, queued: Qt delivers them in this object's thread
         # (the GUI's) whatever the receiver connected to them is.
         for name in self.RESULTS:
             getattr(self.worker, name).connect(getattr(self, name), Qt.ConnectionType.QueuedConnection)
-        self.thread.started.connect(self.worker.start)
+        self.worker_thread.started.connect(self.worker.start)
         self._set_image.connect(self.worker.set_image)
         self._set_reference.connect(self.worker.set_reference)
         self._submit.connect(self.worker.submit)
@@ -498,7 +490,7 @@ class RenderService(QObject):
         self._export.connect(self.worker.export)
         self._load_weights.connect(self.worker.load_weights)
         self._inspect.connect(self.worker.inspect_methods)
-        self.thread.start()
+        self.worker_thread.start()
         self._running = True
 
     def set_image(self, image_id: str, rgb: np.ndarray) -> None:
@@ -537,9 +529,9 @@ class RenderService(QObject):
         self._running = False
         self.stop_event.set()
         self.cancel_event.set()
-        self.thread.quit()
+        self.worker_thread.quit()
         # In short waits, back in Python between them: a wait that held the
         # GIL for its whole length could never end while the worker needs the
         # GIL to finish its tile.
-        while not self.thread.wait(50):
+        while not self.worker_thread.wait(50):
             pass

@@ -22,6 +22,7 @@ from .common import (
     EXIT_FAILED,
     CommandError,
     UsageError,
+    add_precision_argument,
     one_line_errors,
     parse_method_paths,
     parse_methods,
@@ -48,9 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all'")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="auto: each method's default on this device (bf16 where the device runs it natively "
-                             "and it costs no PSNR, see --precision-check), else fp32; fp16 is CUDA-only")
+    add_precision_argument(parser, see_also=" (see --precision-check)")
     parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
                         help="torch.compile the decoder, optionally in a mode such as reduce-overhead "
                              "(CUDA graphs); CUDA only, eager elsewhere")

@@ -1,6 +1,7 @@
 """What the sub-commands share: exit codes, the two kinds of error a command
-reports in one line, and the parsers of `--methods` and `METHOD=PATH`.
-Never imports Qt (nor torch: parsing needs no model)."""
+reports in one line, the parsers of `--methods` and `METHOD=PATH`, and the
+options every sub-command defines the same way: `--precision` and the zoom
+limit. Never imports Qt (nor torch: parsing needs no model)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from inference.render.view import MAX_ZOOM
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+# The largest zoom (output pixels per input pixel) any sub-command accepts: the viewer's.
+ZOOM_LIMIT = MAX_ZOOM
+
+# What --precision accepts: "auto" and inference.precision.PRECISIONS, spelt out
+# because that module loads torch (tests/test_cli.py checks that they agree).
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 
 
 class UsageError(ValueError):
@@ -73,3 +84,11 @@ def parse_method_paths(items: Sequence[str], known: Sequence[str], option: str =
             raise UsageError(f"{option}: unknown method {name!r}; known: {', '.join(known)}")
         paths[name] = path
     return paths
+
+
+def add_precision_argument(parser: argparse.ArgumentParser, see_also: str = "") -> None:
+    """`--precision`, the same for every sub-command that runs a model."""
+    parser.add_argument("--precision", default="auto", choices=list(PRECISION_CHOICES),
+                        help="auto (default): each method's default on this device, bf16 where the device runs it "
+                             f"natively and it costs the method no PSNR{see_also}, else fp32; fp32 always works; "
+                             "fp16 is CUDA-only")

@@ -15,7 +15,9 @@ from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    ZOOM_LIMIT,
     UsageError,
+    add_precision_argument,
     one_line_errors,
     parse_method_paths,
     parse_methods,
@@ -23,7 +25,6 @@ from .common import (
 )
 
 DEFAULT_OUT = "benchmarks/results/eval"
-MAX_SCALE = 128.0  # the viewer's zoom limit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", default=None, help="comma-separated set names (default: every folder under --data)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="path stem of the results: writes OUT.json and OUT.md")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda ...")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="auto: each method's default on this device (bf16 where the device has it natively "
-                             "and it costs no PSNR), else fp32; fp32 always works")
+    add_precision_argument(parser)
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set (quick looks)")
     parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
                         help="evaluate METHOD with this checkpoint instead of the shipped one (repeatable)")
@@ -53,8 +52,8 @@ def _parse_scales(text: str) -> list[float]:
             value = float(item)
         except ValueError:
             raise UsageError(f"--scales must be numbers, got {item!r}") from None
-        if not math.isfinite(value) or value < 1 or value > MAX_SCALE:
-            raise UsageError(f"--scales must be finite numbers from 1 to {MAX_SCALE:g}, got {item!r}")
+        if not math.isfinite(value) or value < 1 or value > ZOOM_LIMIT:
+            raise UsageError(f"--scales must be finite numbers from 1 to {ZOOM_LIMIT:g}, got {item!r}")
         scales.append(value)
     if not scales:
         raise UsageError(f"--scales must list at least one scale, got {text!r}")

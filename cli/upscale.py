@@ -22,16 +22,26 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from inference.output_plan import DEFAULT_SCALE
 from inference.registry import DEFAULT_METHOD
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, CommandError, UsageError, one_line_errors, run_reporting, say
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    ZOOM_LIMIT,
+    CommandError,
+    UsageError,
+    add_precision_argument,
+    one_line_errors,
+    run_reporting,
+    say,
+)
 
 if TYPE_CHECKING:
     import torch
 
     from inference.upscaler import Upscaler
 
-DEFAULT_SCALE = 4.0
 # Largest --size side accepted as a number at all (the zoom and memory limits refuse far less).
 MAX_SIZE_SIDE = 10**9
 
@@ -55,9 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "write --region=-2,0,10,10 when x starts with a minus sign")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--weights", default=None, help="checkpoint file instead of the shipped weights")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="auto (default): bf16 where the device runs it natively and it costs the method no "
-                             "PSNR, else fp32; fp32 always works; fp16 is CUDA-only")
+    add_precision_argument(parser)
     parser.add_argument("--bits", default="8", help="8 or 16 bits per channel (16: .png or .tif only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, notes or summary")
     parser.add_argument("--overwrite-input", action="store_true",
@@ -115,18 +123,6 @@ def parse_bits(text: str) -> int:
     if text.strip() not in ("8", "16"):
         raise UsageError(f"--bits must be 8 or 16, got {text!r}")
     return int(text)
-
-
-def clip_region(region: tuple[float, float, float, float], width: int, height: int
-                ) -> tuple[tuple[float, float, float, float], bool]:
-    """The part of `region` inside the image, and whether anything was cut."""
-    x, y, w, h = region
-    x0, y0 = max(0.0, x), max(0.0, y)
-    x1, y1 = min(float(width), x + w), min(float(height), y + h)
-    if x1 <= x0 or y1 <= y0:
-        raise UsageError(f"--region {x:g},{y:g},{w:g},{h:g} lies wholly outside the {width} x {height} image")
-    clipped = (x0, y0, x1 - x0, y1 - y0)
-    return clipped, clipped != (x, y, w, h)
 
 
 # ---------------------------------------------------------------- running
@@ -227,13 +223,11 @@ def _warn_untrained(upscaler: Upscaler) -> None:
 def _run(args: argparse.Namespace) -> int:
     from inference import catalog, imageio
     from inference.batch import is_batch
-    from inference.downscale import shown_method, substitution_note
     from inference.export import ExportError, check_export_size, export_region
-    from inference.export_names import source_metadata
     from inference.files import reading_problem, same_file
     from inference.geometry import Lattice, Region
+    from inference.output_plan import PlanError, plan_output
     from inference.piecewise import Cancelled
-    from inference.render.view import MAX_ZOOM
     from inference.upscaler import DecodeError, device_label, is_out_of_memory
 
     if is_batch(list(args.input), args.output):
@@ -241,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
     args.input = args.input[0]
     quiet = bool(args.quiet)
     bits = parse_bits(args.bits)
-    scale, size = _scale_and_size(args, MAX_ZOOM)
+    scale, size = _scale_and_size(args, ZOOM_LIMIT)
     region_arg = parse_region(args.region) if args.region is not None else None
     _check_method(args)
     try:
@@ -260,20 +254,15 @@ def _run(args: argparse.Namespace) -> int:
         header = imageio.read_header(args.input)
     except imageio.ImageLoadError as error:
         raise CommandError(str(error)) from None
-    if region_arg is not None:
-        (x, y, w, h), clipped = clip_region(region_arg, header.width, header.height)
-        if clipped and not quiet:
-            say(f"note: region clipped to the image: {x:g},{y:g},{w:g},{h:g}")
-        region = Region(x, y, w, h)
-    else:
-        region = Region.whole(header.width, header.height)
-    if size is None:
-        zoom = scale if scale is not None else DEFAULT_SCALE
-        size = (max(1, round(region.w * zoom)), max(1, round(region.h * zoom)))
-    zoom_x, zoom_y = size[0] / region.w, size[1] / region.h
-    if max(zoom_x, zoom_y) > MAX_ZOOM:
-        raise UsageError(f"an output of {size[0]} x {size[1]} pixels from {region.w:g} x {region.h:g} input "
-                         f"pixels is a zoom of {max(zoom_x, zoom_y):.4g}, over the limit of {MAX_ZOOM:g}")
+    try:
+        plan = plan_output(args.method, width=header.width, height=header.height, region=region_arg, scale=scale,
+                           size=size, max_zoom=ZOOM_LIMIT, source=args.input)
+    except PlanError as error:
+        raise UsageError(f"--{error}" if str(error).startswith("region ") else str(error)) from None
+    region, size, record = plan.region, plan.size, plan.lattice
+    zoom_x, zoom_y = record.zx, record.zy
+    if plan.clipped and not quiet:
+        say(f"note: region clipped to the image: {region.x:g},{region.y:g},{region.w:g},{region.h:g}")
     try:
         imageio.check_output(args.output, size[0], size[1], bits)
         check_export_size(size[0], size[1], bits)
@@ -281,12 +270,11 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
 
     # At or below 1:1 the antialiased bicubic draws, as in the viewer's panes and exports.
-    method, downscale_note = shown_method(args.method, zoom_x, zoom_y)
-    if downscale_note:
-        upscaler = catalog.load_upscaler(method, device)
-        asked = catalog.display_name(args.method)
+    if plan.note:
+        upscaler = catalog.load_upscaler(plan.method, device)
         if not quiet:
-            say(f"note: zoom {zoom_x:.4g} x {zoom_y:.4g}: {downscale_note}; {asked} was asked for")
+            say(f"note: zoom {zoom_x:.4g} x {zoom_y:.4g}: {plan.note}; {catalog.display_name(args.method)} "
+                "was asked for")
     else:
         upscaler = _load_upscaler(args, device, precision=args.precision)
         if upscaler.weights.in_training:
@@ -313,10 +301,7 @@ def _run(args: argparse.Namespace) -> int:
             not (x0 <= region.x and y0 <= region.y and region.x + region.w <= x1 and region.y + region.h <= y1):
         raise CommandError(f"{args.input}: the decoded image does not match its header's size")
     lattice = Lattice.from_region(Region(region.x - x0, region.y - y0, region.w, region.h), size[0], size[1])
-    record = Lattice.from_region(region, size[0], size[1])
-    metadata = source_metadata(args.input)
-    if downscale_note:
-        metadata["Note"] = substitution_note(downscale_note, asked)
+    metadata = plan.metadata
     try:
         features = upscaler.encode(loaded.rgb)
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
@@ -340,14 +325,13 @@ def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
     from inference.batch import expand_inputs, plan_batch, run_batch
-    from inference.render.view import MAX_ZOOM
     from inference.upscaler import device_label
 
     quiet = bool(args.quiet)
     bits = parse_bits(args.bits)
     if args.region is not None:
         raise UsageError("--region is for one image; leave it out when upscaling several")
-    scale, size = _scale_and_size(args, MAX_ZOOM)
+    scale, size = _scale_and_size(args, ZOOM_LIMIT)
     if size is None and scale is None:
         scale = DEFAULT_SCALE
     _check_method(args)
@@ -380,7 +364,7 @@ def _run_batch(args: argparse.Namespace) -> int:
                   + ("" if written else f" ({message}: {item.output.name})"), flush=True)
 
     try:
-        report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=MAX_ZOOM, on_item=said)
+        report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=ZOOM_LIMIT, on_item=said)
     except KeyboardInterrupt:
         say("interrupted; the image in progress was not written, those before it were")
         return EXIT_INTERRUPTED

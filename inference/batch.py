@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from inference.browse import folder_images, is_image_name
-from inference.export_names import export_name, source_metadata
+from inference.export_names import export_name
 from inference.files import is_folder, reading_problem
 
 
@@ -93,9 +93,8 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
     full...) is recorded and the batch goes on; `cancel` stops it between
     tiles, writing nothing for the image in progress."""
     from inference import catalog, imageio
-    from inference.downscale import shown_method, substitution_note
     from inference.export import export_region
-    from inference.geometry import Lattice, Region
+    from inference.output_plan import plan_output
     from inference.piecewise import Cancelled
 
     report = BatchReport()
@@ -111,26 +110,18 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             continue
         try:
             loaded = imageio.load_image(item.source)
-            region = Region.whole(loaded.width, loaded.height)
-            if size:
-                out_w, out_h = size
-            else:
-                assert scale is not None, "a batch takes a scale or a size"
-                out_w, out_h = max(1, round(loaded.width * scale)), max(1, round(loaded.height * scale))
-            lattice = Lattice.from_region(region, out_w, out_h)
-            if max_zoom is not None and max(lattice.zx, lattice.zy) > max_zoom:
-                raise ValueError(f"a zoom of {max(lattice.zx, lattice.zy):.4g} is over the limit of {max_zoom:g}")
-            # At or below 1:1 bicubic draws, as in the viewer and the one-image command.
-            drawn_by, note = shown_method(upscaler.name, lattice.zx, lattice.zy)
-            chosen, metadata = upscaler, source_metadata(item.source)
-            if note:
+            assert size or scale is not None, "a batch takes a scale or a size"
+            # The one-image command's plan: at or below 1:1 bicubic draws, as in the viewer.
+            plan = plan_output(upscaler.name, width=loaded.width, height=loaded.height, scale=scale, size=size,
+                               max_zoom=max_zoom, source=item.source, display=upscaler.display)
+            chosen = upscaler
+            if plan.note:
                 if downscaler is None:
-                    downscaler = catalog.load_upscaler(drawn_by, upscaler.device)
+                    downscaler = catalog.load_upscaler(plan.method, upscaler.device)
                 chosen = downscaler
-                metadata["Note"] = substitution_note(note, upscaler.display)
             features = chosen.encode(loaded.rgb)
             tile_progress = (lambda d, t, i=index: progress(i, len(items), d, t)) if progress else None
-            export_region(chosen, features, lattice, item.output, bits=bits, metadata=metadata,
+            export_region(chosen, features, plan.lattice, item.output, bits=bits, metadata=plan.metadata,
                           progress=tile_progress, cancel=cancel)
         except Cancelled:
             report.cancelled = True

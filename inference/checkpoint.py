@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import pickle
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from . import registry
 from .files import reading_problem
+from .imageio.atomic import atomic_file
 from .methods.liif import NAME as LIIF
 
 if TYPE_CHECKING:
@@ -282,19 +282,12 @@ def load_encoder(path: str | Path) -> SharedEncoder:
 
 
 def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        # mkstemp makes the file private; a checkpoint gets the mode any new file would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Written through the project's one atomic write (the images' too):
+    temporary file, fsync, rename; never a half-written file, an existing
+    file keeps its mode and a new one gets the umask's."""
+    data = safetensors_bytes(tensors, metadata=metadata)
+    with atomic_file(Path(path)) as handle:
+        handle.write(data)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

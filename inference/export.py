@@ -20,6 +20,7 @@ import resources
 
 from . import imageio
 from .geometry import Lattice
+from .imageio.pixels import to_float
 from .piecewise import TileSource, decode_piecewise
 
 # Hard cap on an export's size, whatever the machine (1 gigapixel).
@@ -157,7 +158,7 @@ def _label_strip(text: str, width: int, height: int) -> np.ndarray:
     left, top, right, bottom = draw.textbbox((0, 0), shown, font=font)
     draw.text(((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top), shown,
               fill=LABEL_TEXT, font=font)
-    return np.asarray(strip).astype(np.float32) / 255.0
+    return to_float(np.asarray(strip))
 
 
 def compose_comparison(images: list[tuple[str, np.ndarray]], *, gap: int = GAP,
@@ -198,3 +199,31 @@ def export_comparison(images: list[tuple[str, np.ndarray]], path: str | Path, *,
         return imageio.save_image(path, canvas, bits=bits, metadata=meta)
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
+
+
+# (upscaler, its features of the image, the panes' cached tiles or None)
+PanePrepared = tuple[Any, Any, TileSource | None]
+
+
+def export_panes(panes: list[tuple[str, str]], prepare: Callable[[str], PanePrepared], lattice: Lattice,
+                 path: str | Path, *, bits: int = 8, metadata: dict[str, str] | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> Path:
+    """Export Comparison: each (label, method) of `panes` decoded on the same
+    `lattice`, labelled, side by side, saved to `path`. `prepare(method)`
+    gives its upscaler, features and the panes' cached tiles, which are copied
+    instead of decoded again (8 bits only); methods are prepared one at a time,
+    as their turn comes. `progress` counts pieces over all panes. Raises
+    ExportError or piecewise.Cancelled; nothing is written then."""
+    check_export_size(lattice.width, lattice.height, 8)
+    images = []
+    for i, (label, method) in enumerate(panes):
+        upscaler, features, reuse = prepare(method)
+
+        def pane_progress(done: int, total: int, i: int = i) -> None:
+            if progress is not None:
+                progress(i * total + done, total * len(panes))
+
+        images.append((label, decode_piecewise(upscaler, features, lattice, cancel=cancel,
+                                               reuse=reuse if bits == 8 else None, progress=pane_progress)))
+    return export_comparison(images, path, bits=bits, metadata=metadata)

@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from .imageio.pixels import to_float
+
 # ITU-R BT.601 luma weights as the SR literature writes them (divided by 256).
 Y_WEIGHTS = np.array([65.738, 129.057, 25.064], dtype=np.float64) / 256.0
 Y_OFFSET = 16.0  # on the [0, 255] scale
@@ -35,9 +37,7 @@ def _as_float(image: np.ndarray) -> np.ndarray:
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float64) / 255.0
-    return arr.astype(np.float64, copy=False)
+    return to_float(arr, np.float64)
 
 
 def _pair(sr: np.ndarray, hr: np.ndarray, shave: int) -> tuple[np.ndarray, np.ndarray]:

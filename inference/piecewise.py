@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from .geometry import Lattice
+from .imageio.pixels import to_float
 
 TILE = 512  # output pixels a side per decode call: bounds the decoder's working memory
 
@@ -85,7 +86,7 @@ def decode_piecewise(upscaler: Any, features: Any, lattice: Lattice, *, tile: in
         block = lattice.crop(c, r, w, h)
         shown = source.cached(block) if source is not None else None
         if shown is not None:
-            out[r:r + h, c:c + w] = shown.astype(np.float32) / 255.0
+            out[r:r + h, c:c + w] = to_float(shown)
         else:
             out[r:r + h, c:c + w] = upscaler.decode_lattice(features, block)
             if source is not None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .evaluate import evaluate_image, make_pair
 from .geometry import Lattice, Region, clip
+from .imageio.pixels import to_float
 from .methods.bicubic import BicubicUpscaler
 from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
 from .piecewise import Cancelled, decode_piecewise
@@ -71,7 +72,7 @@ class Reference:
 
 def make_reference(image: np.ndarray, scale: float) -> Reference:
     hr, lr = make_pair(image, scale)
-    return Reference(np.asarray(image), float(scale), hr, lr.astype(np.float32) / 255.0)
+    return Reference(np.asarray(image), float(scale), hr, to_float(lr))
 
 
 @dataclass
@@ -86,8 +87,7 @@ class RegionScore:
 def error_heatmap(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
     """RGBA uint8: transparent where SR matches, through yellow to red where
     |Y(sr - hr)| reaches ERROR_MAP_FULL."""
-    diff = np.abs((np.asarray(sr, np.float64) - np.asarray(hr, np.float64) / (255.0 if hr.dtype == np.uint8 else 1.0))
-                  @ Y_WEIGHTS)
+    diff = np.abs((to_float(sr, np.float64) - to_float(hr, np.float64)) @ Y_WEIGHTS)
     t = np.clip(diff / ERROR_MAP_FULL, 0.0, 1.0)
     rgba = np.empty(t.shape + (4,), dtype=np.uint8)
     rgba[..., 0] = 255
@@ -118,6 +118,29 @@ def score_region(sr: np.ndarray, ref: Reference, window: tuple[int, int, int, in
     psnr = psnr_y(sub_sr, sub_hr, 0)
     ssim = ssim_y(sub_sr, sub_hr, 0) if min(sub_sr.shape[:2]) >= SSIM_WINDOW else None
     return RegionScore(psnr, ssim, (a0, b0, a1, b1), heat, "" if ssim is not None else "too small for SSIM")
+
+
+@dataclass
+class VisibleScore:
+    """The score of the part of the image a pane shows."""
+
+    score: RegionScore
+    window: tuple[int, int, int, int]  # HR pixels decoded (c0, r0, c1, r1), before shaving
+    hr_zoom: tuple[float, float]  # the HR lattice's zoom: HR pixels per image pixel
+
+
+def visible_score(upscaler: Upscaler, features: Any, ref: Reference, region: tuple[float, float, float, float],
+                  should_stop: Callable[[], bool] = lambda: False) -> VisibleScore | None:
+    """Score what a pane shows: `region` (x0, y0, x1, y1 in image units)
+    decoded on the HR lattice, in bands that ask `should_stop` (Cancelled),
+    against the ground truth. None when the region covers no HR pixel."""
+    window = ref.window(*region)
+    c0, r0, c1, r1 = window
+    if c1 <= c0 or r1 <= r0:
+        return None
+    hr_lat = ref.hr_lattice()
+    sr = StoppableUpscaler(upscaler, should_stop).decode_lattice(features, hr_lat.crop(c0, r0, c1 - c0, r1 - r0))
+    return VisibleScore(score_region(sr, ref, window), window, (hr_lat.zx, hr_lat.zy))
 
 
 class GroundTruthUpscaler(Upscaler):

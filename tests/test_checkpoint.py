@@ -344,3 +344,30 @@ def test_paths_that_are_not_checkpoint_files_say_what_they_are(case: str, words:
     with pytest.raises(CheckpointError, match=words) as info:
         load_upscaler("liif", "cpu", weights=path)
     assert "No such file" not in str(info.value) and (case == "empty name" or "no such file" not in str(info.value))
+
+
+def test_checkpoint_saves_through_the_one_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint written over an existing one keeps that file's mode, is
+    fsynced before the rename, and a failed write leaves the old file whole
+    and no temporary file behind (the images' atomic write)."""
+    from inference.imageio import atomic
+
+    path = tmp_path / "w.safetensors"
+    first = {"a": torch.zeros(3)}
+    checkpoint.save_safetensors_atomic(first, path, {"k": "1"})
+    os.chmod(path, 0o600)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    checkpoint.save_safetensors_atomic({"a": torch.ones(3)}, path, {"k": "2"})
+    assert path.stat().st_mode & 0o777 == 0o600 and synced
+    assert checkpoint.read_metadata(path)["k"] == "2"
+    before = path.read_bytes()
+
+    def no_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(atomic.os, "fsync", no_fsync)
+    with pytest.raises(OSError):
+        checkpoint.save_safetensors_atomic({"a": torch.full((3,), 2.0)}, path, {"k": "3"})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]

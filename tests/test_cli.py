@@ -294,7 +294,7 @@ def test_unwritable_output_one_clear_line(fault: str, photo: Path, tmp_path: Pat
             handle.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(imageio, "_write_encoded", fill_disk)
+        monkeypatch.setattr(imageio.writing, "_write_encoded", fill_disk)
         expected = "No space left on device"
     try:
         code = cli("upscale", str(photo), "--method", "bicubic", "--scale", "3", "-o", str(existing))
@@ -381,7 +381,7 @@ def test_a_signal_during_the_write_leaves_no_temporary_and_the_old_file(
         handle.write(b"never")
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    monkeypatch.setattr(imageio, "_write_encoded", killed_mid_write)
+    monkeypatch.setattr(imageio.writing, "_write_encoded", killed_mid_write)
     assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(out)) == code
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "nothing was written" in err and "Traceback" not in err
@@ -554,3 +554,21 @@ def test_batch_mode_names_odd_inputs_for_what_they_are_and_goes_on(photo: Path, 
     # An over-long -o is a one-line mistake too, not a traceback from telling batch from single mode.
     assert cli("upscale", str(photo), "--method", "bicubic", "-o", str(tmp_path / ("o" * 300))) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_precision_and_zoom_limit_are_defined_once_for_every_sub_command() -> None:
+    """cli.common spells out the precisions (inference.precision loads torch)
+    and takes the viewer's zoom limit; every sub-command that runs a model
+    offers the same --precision."""
+    import argparse
+
+    from cli import bench, common, evaluate, upscale
+    from inference.precision import PRECISIONS
+    from inference.render.view import MAX_ZOOM
+
+    assert common.PRECISION_CHOICES == ("auto", *PRECISIONS) and common.ZOOM_LIMIT == MAX_ZOOM
+    for module in (upscale, evaluate, bench):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        action = next(a for a in parser._actions if a.dest == "precision")
+        assert tuple(action.choices or ()) == common.PRECISION_CHOICES and action.default == "auto"

@@ -222,3 +222,54 @@ def test_16_bit_and_off_lattice_exports_decode_afresh(tmp_path: Path) -> None:
     source = renderer.cached_tiles("liif", "img")
     export_region(up, features, other, tmp_path / "other.png", reuse=source)
     assert up.calls > 0 and source.reused == 0 and source.decoded == 0
+
+
+
+def test_export_reusing_pane_tiles_is_byte_identical_to_a_fresh_export(tmp_path: Path) -> None:
+    """The panes' tiles are rounded to 8 bits for the screen, a fresh export
+    when it is saved: both by the one rule (imageio.pixels.quantise), so an
+    export that copies cached tiles writes the very file a fresh one does.
+    Bicubic at zoom 3 of 8-bit data lands on exact x.5 ties here, where
+    rounding half up and half to even disagree."""
+    from inference.render import Renderer, RenderRequest, ViewState, clip_to_image
+
+    up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
+    renderer = Renderer(lambda name: up, tile=16)
+    image = np.random.default_rng(1).integers(0, 256, (20, 24, 3)).astype(np.float32) / 255
+    renderer.set_image("img", image)
+    pane = ViewState(12.0, 10.0, 3.0).lattice(80, 64)
+    request = RenderRequest(renderer.generations.issue("p"), "p", "bicubic", pane, "img", progressive=False)
+    assert all(t.error is None for t in renderer.render(request))
+    lattice = clip_to_image(pane, 24, 20)
+    _, features = renderer.encoded("bicubic", "img")
+    source = renderer.cached_tiles("bicubic", "img")
+    up.calls = 0
+    reused = export_region(up, features, lattice, tmp_path / "reused.png", reuse=source)
+    assert up.calls == 0 and source.reused > 1
+    fresh = export_region(up, features, lattice, tmp_path / "fresh.png")
+    assert up.calls > 0
+    assert reused.read_bytes() == fresh.read_bytes()
+
+
+def test_export_panes_decodes_each_method_on_one_lattice_without_a_window(tmp_path: Path, image: np.ndarray) -> None:
+    """Export Comparison's assembly (export.export_panes): each method prepared
+    in its turn, progress over all panes, the sheet export_comparison makes."""
+    ups = {name: load_upscaler(name, "cpu") for name in ("bicubic", "nearest")}
+    lattice = Lattice.from_region(Region(1.0, 1.0, 8.0, 6.0), 24, 18)
+    prepared: list[str] = []
+
+    def prepare(method: str) -> tuple:
+        prepared.append(method)
+        return ups[method], ups[method].encode(image), None
+
+    seen: list[tuple[int, int]] = []
+    path = export.export_panes([("B", "bicubic"), ("N", "nearest")], prepare, lattice, tmp_path / "cmp.png",
+                               progress=lambda d, t: seen.append((d, t)))
+    assert prepared == ["bicubic", "nearest"]
+    assert seen[-1][0] == seen[-1][1] and all(t == seen[0][1] for _, t in seen)
+    by_hand = export_comparison([(label, ups[m].decode_lattice(ups[m].encode(image), lattice))
+                                 for label, m in (("B", "bicubic"), ("N", "nearest"))], tmp_path / "hand.png")
+    np.testing.assert_array_equal(load_image(path).rgb, load_image(by_hand).rgb)
+    with pytest.raises(Cancelled):
+        export.export_panes([("B", "bicubic")], prepare, lattice, tmp_path / "x.png", cancel=lambda: True)
+    assert not (tmp_path / "x.png").exists()

@@ -315,7 +315,7 @@ def test_failed_save_leaves_existing_file_untouched(tmp_path: Path, monkeypatch:
         handle.write(b"\x89PNG partial data")
         raise failure
 
-    monkeypatch.setattr(imageio, "_write_encoded", write_half_then_fail)
+    monkeypatch.setattr(imageio.writing, "_write_encoded", write_half_then_fail)
     expected = ImageSaveError if isinstance(failure, OSError) else KeyboardInterrupt
     with pytest.raises(expected) as info:
         save_image(target, np.full((4, 4, 3), 0.75))
@@ -329,7 +329,7 @@ def test_failed_fsync_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def no_fsync(fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(imageio.os, "fsync", no_fsync)
+    monkeypatch.setattr(imageio.atomic.os, "fsync", no_fsync)
     with pytest.raises(ImageSaveError, match="Input/output error"):
         save_image(tmp_path / "new.png", np.zeros((2, 2, 3)))
     assert not list(tmp_path.iterdir())
@@ -471,13 +471,13 @@ def test_png_data_shorter_than_its_header_is_refused_as_truncated_not_padded(
             raise AssertionError("the pixels were decoded")
 
         monkeypatch.setattr(Image.Image, "load", no_decode)
-        monkeypatch.setattr(imageio.ImageFile.ImageFile, "load", no_decode)
+        monkeypatch.setattr(imageio.reading.ImageFile.ImageFile, "load", no_decode)
     message = load_error(path)
     assert "truncated" in message and "invented" in message
     if case != "interlaced":
         assert ("of the 64 rows" in message) or ("3 of the 14142 rows" in message)
     # Whoever turned Pillow's zero-padding on, it stays refused.
-    monkeypatch.setattr(imageio.ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    monkeypatch.setattr(imageio.reading.ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     assert "truncated" in load_error(path)
 
 
@@ -514,7 +514,7 @@ def test_read_header_decodes_nothing_and_sees_exif_rotation(tmp_path: Path, monk
     Image.fromarray(noise(8, 4)).save(plain)
     rotated_png = tmp_path / "rotated.png"
     Image.fromarray(noise(8, 4)).save(rotated_png, exif=exif.tobytes())
-    monkeypatch.setattr(imageio.ImageFile.ImageFile, "load", no_decode)
+    monkeypatch.setattr(imageio.reading.ImageFile.ImageFile, "load", no_decode)
     header = imageio.read_header(path)
     assert (header.width, header.height, header.format) == (8, 4, "JPEG")
     assert (imageio.read_header(plain).width, imageio.read_header(rotated_png).width) == (4, 8)
@@ -607,3 +607,24 @@ def test_unwritable_names_are_refused_before_work(case: str, words: str, tmp_pat
         deny(monkeypatch, errno.EACCES, tmp_path / "locked")
     with pytest.raises(ImageSaveError, match=words):
         imageio.check_output(path, 10, 10)
+
+
+def test_one_rounding_rule_for_files_screen_and_evaluation() -> None:
+    """Ties round half to even and NaN becomes 0 wherever float becomes 8 bits."""
+    from inference.imageio.pixels import quantise, to_float, to_rgb8
+    from inference.render.tiles import to_display
+
+    values = np.array([[[0.5, 1.5 / 255, 2.5 / 255], [np.nan, -1.0, 2.0]]], dtype=np.float32)
+    expected = np.array([[[128, 2, 2], [0, 0, 255]]], dtype=np.uint8)
+    for rounded in (to_display(values), quantise(values, 8), to_rgb8(values)):
+        np.testing.assert_array_equal(rounded, expected)
+    deep = np.array([[[0, 257, 65535]]], dtype=np.uint16)
+    np.testing.assert_array_equal(to_rgb8(deep), [[[0, 1, 255]]])
+    np.testing.assert_allclose(to_float(deep), [[[0, 257 / 65535, 1]]], rtol=1e-6)
+
+
+def test_metrics_read_16_bit_images_as_the_loader_does() -> None:
+    from inference.metrics import psnr_y
+
+    eight = np.random.default_rng(0).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    assert psnr_y(eight.astype(np.uint16) * 257, eight, 0) == float("inf")

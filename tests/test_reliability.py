@@ -598,7 +598,7 @@ def test_a_failing_method_marks_only_its_own_pane_and_the_app_keeps_running(qtbo
     wait_done(qtbot, window, states)
     assert slots[1].sides["a"].state == "untrained" and slots[1].sides["a"].error is None
     assert_pane_shows_the_view(window, [slots[1]])
-    assert window.service.thread.isRunning()
+    assert window.service.worker_thread.isRunning()
 
 
 # ---------------------------------------------------------------- exports that do not finish
@@ -637,7 +637,7 @@ def test_interrupted_export_leaves_the_existing_file_and_no_partial_one(
                 raise OSError(errno.ENOSPC, "No space left on device")
             raise RuntimeError("encoder crashed")
 
-        monkeypatch.setattr(imageio, "_write_encoded", write_some_then_fail)
+        monkeypatch.setattr(imageio.writing, "_write_encoded", write_some_then_fail)
     result = export_and_wait(qtbot, window, existing, method)
     assert not result.ok
     expected = {"cancel": "cancelled", "disk full": "No space left on device", "encoder crash": "encoder crashed",
@@ -724,7 +724,7 @@ def test_closing_the_window_during_an_export_writes_nothing(qtbot, tmp_path: Pat
                                     progress_dialog=False)
     qtbot.waitUntil(lambda: len(progress) >= 3, timeout=WAIT_MS)
     window.close()
-    assert window.service.thread.isFinished()
+    assert window.service.worker_thread.isFinished()
     assert existing.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".png", ".part")) == ["photo.png", "result.png"]
 

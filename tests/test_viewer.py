@@ -292,7 +292,7 @@ def test_closing_during_a_decode_exits_cleanly(qtbot, tmp_path: Path, image_file
     start = time.perf_counter()
     window.close()
     elapsed = time.perf_counter() - start
-    assert window.service.thread.isFinished()
+    assert window.service.worker_thread.isFinished()
     assert elapsed < 3.0  # at most the tile in flight is finished
     started = loader.started
     QApplication.processEvents()

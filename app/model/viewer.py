@@ -18,7 +18,7 @@ import numpy as np
 
 from app.model.methods import MAX_PANES, MethodBook
 from app.model.sides import SideState, progress_summary
-from inference.downscale import shown_method, substitution_note
+from inference.downscale import shown_method
 from inference.geometry import Lattice, Region, clip, rect_lattice
 from inference.registry import BASELINE
 from inference.render.scheduler import GenerationCounter, RenderRequest
@@ -429,31 +429,36 @@ class ViewerModel:
             return clip(view_lattice, w, h)
         return rect_lattice(x0, y0, x1, y1, zoom, w, h)
 
-    def export_metadata(self) -> dict[str, str]:
-        meta = {}
-        if self.loaded is not None:
-            from inference.export_names import source_metadata
+    def _reference_record(self) -> dict[str, str]:
+        if self.reference is None:
+            return {}
+        return {"Reference": f"LR simulated from the source, downscaled x{self.reference.scale:g} (bicubic)"}
 
-            meta.update(source_metadata(self.loaded.path))
-        if self.reference is not None:
-            meta["Reference"] = f"LR simulated from the source, downscaled x{self.reference.scale:g} (bicubic)"
-        return meta
+    def export_metadata(self) -> dict[str, str]:
+        """What an Export Comparison records besides its panes: the source and reference mode."""
+        from inference.output_plan import output_metadata
+
+        return output_metadata(self.loaded.path if self.loaded is not None else None, self._reference_record())
 
     def export_plan(self, lattice: Lattice, method: str) -> ExportPlan:
-        """What File › Export writes for `method`: at zoom <= 1 what the panes show, bicubic, and says so."""
-        meta = self.export_metadata()
-        shown, note = shown_method(method, lattice.zx, lattice.zy)
-        if note:
-            meta["Note"] = substitution_note(note, self.book.display_name(method))
-        return ExportPlan(shown, meta)
+        """What File › Export writes for `method`: the plan `main.py upscale` makes
+        (inference.output_plan), on the panes' lattice: at zoom <= 1 what the
+        panes show, bicubic, and says so."""
+        from inference.output_plan import plan_output
+
+        plan = plan_output(method, lattice=lattice, source=self.loaded.path if self.loaded is not None else None,
+                           display=self.book.display_name(method), extra=self._reference_record())
+        return ExportPlan(plan.method, plan.metadata)
 
     def comparison_panes(self, lattice: Lattice) -> list[tuple[str, str]]:
         """(caption, method) of each method shown, once (a split's right side may show
         what another pane shows), as Export Comparison lays them out."""
+        from inference.output_plan import plan_output
+
         panes = []
         for method in dict.fromkeys(method for _, method in self.pane_choices()[0]):
             name = self.book.label(method)
-            shown, _ = shown_method(method, lattice.zx, lattice.zy)
+            shown = plan_output(method, lattice=lattice, display=name).method
             if shown != method:
                 name = f"{name} (bicubic at zoom \u2264 1)"
             panes.append((f"{name} \u00b7 {lattice.zx:.3g}\u00d7", shown))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..geometry import Lattice, canonical_zoom, clip
+from ..imageio.pixels import quantise
 
 DEFAULT_TILE = 256
 CPU_TILE = 128
@@ -92,5 +93,7 @@ def covering_lattice(lattice: Lattice, zoom: float) -> Lattice:
 
 
 def to_display(rgb: np.ndarray) -> np.ndarray:
-    """float [0, 1] (h, w, 3) -> contiguous uint8 for the screen."""
-    return np.ascontiguousarray((np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    """float [0, 1] (h, w, 3) -> contiguous uint8 for the screen, rounded by
+    the rule saved files use (imageio.pixels.quantise): an export that copies
+    these tiles writes the bytes a fresh decode would."""
+    return np.ascontiguousarray(quantise(rgb, 8))
