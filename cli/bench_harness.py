@@ -325,7 +325,7 @@ def _note_compile(report: BenchReport, method: str, up: Upscaler, log: Callable[
 
 def _clear_transient_caches() -> None:
     """Caches that a first visit of a view does not have (tile caches aside)."""
-    from inference.methods import bicubic
+    from inference.interpolations import bicubic
 
     bicubic.clear_caches()
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from inference.geometry import Lattice, Region
-from inference.methods.bicubic import BicubicUpscaler, bicubic_resize
+from inference.interpolations.bicubic import BicubicUpscaler, bicubic_resize
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:

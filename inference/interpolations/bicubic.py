@@ -24,7 +24,8 @@ import torch
 
 from ..geometry import Lattice, Region, clip, offset_in
 from ..registry import register_interpolation
-from ..upscaler import Upscaler, WeightsInfo, image_to_tensor, pick_device
+from ..upscaler import Upscaler, image_to_tensor, pick_device
+from ..weights import WeightsInfo
 
 A = -0.5
 

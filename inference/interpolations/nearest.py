@@ -16,7 +16,8 @@ import torch
 
 from ..geometry import Lattice, clip, offset_in
 from ..registry import register_interpolation
-from ..upscaler import Upscaler, WeightsInfo, pick_device
+from ..upscaler import Upscaler, pick_device
+from ..weights import WeightsInfo
 
 
 @register_interpolation(order=1)
