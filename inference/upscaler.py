@@ -17,6 +17,7 @@ import contextlib
 import copy
 import hashlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -61,6 +62,37 @@ RECOVER_AFTER_DECODES = 16
 
 class DecodeError(RuntimeError):
     """A decode that could not complete (e.g. out of memory at the smallest chunk)."""
+
+
+@dataclass(frozen=True)
+class Inside:
+    """The part of a lattice block whose pixel centres fall inside the image:
+    rows r0:r1 and columns c0:c1 of the block, `lattice` on the same lattice
+    (a crop, so its pixels are those of the whole block)."""
+
+    lattice: Lattice
+    r0: int
+    c0: int
+
+    @property
+    def r1(self) -> int:
+        return self.r0 + self.lattice.height
+
+    @property
+    def c1(self) -> int:
+        return self.c0 + self.lattice.width
+
+
+def blank_decode(lattice: Lattice, image_w: int, image_h: int) -> tuple[np.ndarray, Inside | None]:
+    """What every `decode_lattice` starts from: the (H, W, 3) float32 result,
+    zeros (what stays outside the image), and where in it the image is (None:
+    nowhere, the zeros are the answer)."""
+    out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
+    inside = clip(lattice, image_w, image_h)
+    if inside is None:
+        return out, None
+    c0, r0 = offset_in(inside, lattice)
+    return out, Inside(inside, r0, c0)
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -413,13 +445,11 @@ class ImplicitUpscaler(Upscaler):
     @torch.no_grad()
     def decode_lattice(self, features: FeatureMap, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        inside = clip(lattice, features.width, features.height)
+        out, inside = blank_decode(lattice, features.width, features.height)
         if inside is None:
             return out
-        c0, r0 = offset_in(inside, lattice)
-        r1, c1 = r0 + inside.height, c0 + inside.width
-        rows, cols = r1 - r0, c1 - c0
+        r0, c0 = inside.r0, inside.c0
+        rows, cols = inside.lattice.height, inside.lattice.width
         target = torch.from_numpy(out)
         reported = 0
         row = 0
