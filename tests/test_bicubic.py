@@ -75,7 +75,8 @@ class CountingBicubic(BicubicUpscaler):
 
 
 def render_pane(zoom: float) -> tuple[list, CountingBicubic, np.ndarray, Lattice]:
-    from inference.render import Renderer, RenderRequest, ViewState, assemble
+    from inference.render import Renderer, RenderRequest, ViewState
+    from tests.render_helpers import assemble
 
     up = CountingBicubic()
     renderer = Renderer(lambda name: up, tile=16)

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -451,23 +451,6 @@ class Renderer:
         c, r = int(job.lattice.u0) - u0, int(job.lattice.v0) - v0
         return to_display(rgb[r:r + job.lattice.height, c:c + job.lattice.width])
 
-    def render(self, request: RenderRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RenderedTile]:
-        """All tiles of one request, in order; stops early (before the next
-        tile) when the request goes stale or `should_stop()` says so."""
-        self.submit(request)
-        while True:
-            if should_stop is not None and should_stop():
-                self.cancel(request.target)
-                return
-            if self.generations.is_stale(request.generation, request.target):
-                self.cancel(request.target)
-                return
-            if not any(j.request is request for j in self._jobs):
-                return
-            job = min((j for j in self._jobs if j.request is request), key=self._priority)
-            self._jobs.remove(job)
-            yield self._run(job)
-
 
 class CachedTiles:
     """One method's tiles of one image in a Renderer's cache, as an export's
@@ -501,19 +484,3 @@ class CachedTiles:
     def store(self, block: Lattice, rgb: np.ndarray) -> None:
         self.decoded += 1
         self.renderer.tiles.store(self._key(block), to_display(rgb))
-
-
-def assemble(tiles: list[RenderedTile], lattice: Lattice, phase: Phase = Phase.FULL) -> np.ndarray:
-    """The uint8 image a pane shows for `lattice` from tiles at its zoom
-    (zeros where no tile covers it): what tests and screenshots compare."""
-    out = np.zeros((lattice.height, lattice.width, 3), dtype=np.uint8)
-    for t in tiles:
-        if t.rgb is None or t.phase != phase or t.zoom != lattice.zx:
-            continue
-        h, w = t.rgb.shape[:2]
-        c0, r0 = t.u0 - int(lattice.u0), t.v0 - int(lattice.v0)
-        a0, b0 = max(0, c0), max(0, r0)
-        a1, b1 = min(lattice.width, c0 + w), min(lattice.height, r0 + h)
-        if a1 > a0 and b1 > b0:
-            out[b0:b1, a0:a1] = t.rgb[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
-    return out
