@@ -39,7 +39,7 @@ from app.reference_actions import ReferenceActions
 from app.render_worker import Loader, RenderService
 from app.service_actions import ServiceActions
 from inference.render import MAX_ZOOM, Phase, RenderedTile, ViewState, to_display
-from inference.upscaler import WeightsInfo
+from inference.weights import WeightsInfo
 from widgets.image_pane import ImagePane, ImageSource
 from widgets.zoom_slider import ZoomSlider, format_zoom
 

@@ -18,7 +18,8 @@ from app.model.method_rows import MethodRow
 from app.preferences import Preferences
 from app.render_worker import Loader, RenderService
 from inference.render import GenerationCounter
-from inference.upscaler import Upscaler, WeightsInfo
+from inference.upscaler import Upscaler
+from inference.weights import WeightsInfo
 
 if TYPE_CHECKING:
     from app.methods_dialog import MethodsDialog

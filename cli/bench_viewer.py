@@ -26,7 +26,7 @@ from .bench_report import BenchReport, LargeImageTiming, LatencyTiming, fmt
 
 def _clear_transient_caches() -> None:
     """Caches that a first visit of a view does not have (tile caches aside)."""
-    from inference.methods import bicubic
+    from inference.interpolations import bicubic
 
     bicubic.clear_caches()
 

@@ -48,7 +48,7 @@ def describe(name: str) -> dict[str, Any]:
 
 def format_text(methods: list[dict[str, Any]]) -> str:
     from inference.provenance import format_fields, ordered_provenance
-    from inference.upscaler import WeightsInfo
+    from inference.weights import WeightsInfo
 
     lines: list[str] = []
     width = max(len(m["name"]) for m in methods) + 2

@@ -1,17 +1,21 @@
 """Methods made ready to use: the one place that turns a method name, or a
 weights file, into an `Upscaler`. What each method is (display name, paper,
-shipped weights) is the registry's (inference/registry.py); the functions
-below that only ask it are kept for the application's many callers."""
+shipped weights) is the registry's (inference/registry.py); importing this
+module registers every method there (the learned ones and the
+interpolations). The functions below that only ask the registry are kept for
+the application's many callers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import checkpoint, registry
-from .upscaler import ImplicitUpscaler, Upscaler, WeightsInfo, meets_trained_floor
+from . import checkpoint, interpolations, methods, registry  # noqa: F401  (these two register every method)
+from .upscaler import ImplicitUpscaler, Upscaler
+from .weights import WeightsInfo, meets_trained_floor
 
 
 def all_methods() -> list[str]:
@@ -45,8 +49,20 @@ def shipped_weights(name: str) -> Path | None:
 
 
 def shipped_status(name: str) -> str:
-    """'trained', 'in training' or 'untrained' (see MethodSpec.shipped_status)."""
-    return registry.spec(name).shipped_status
+    """'trained', 'in training' or 'untrained' for the shipped weights, from
+    the file's metadata alone (no model is built); 'trained' for an
+    interpolation, which needs no weights."""
+    spec = registry.spec(name)
+    if not spec.learned:
+        return "trained"
+    path = spec.shipped_weights
+    if path is None:
+        return "untrained"
+    try:
+        metrics = json.loads(checkpoint.read_metadata(path).get("metrics", "{}"))
+    except Exception:  # unreadable: loading it will say why
+        return "untrained"
+    return "trained" if meets_trained_floor(metrics) else "in training"
 
 
 def from_checkpoint(ck: checkpoint.Checkpoint, path: str | Path, device: torch.device | str | None = None,

@@ -19,10 +19,10 @@ import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
@@ -30,10 +30,8 @@ from torch import nn
 from . import registry
 from .files import reading_problem
 from .imageio.atomic import atomic_file
+from .methods.base import ImplicitSR
 from .methods.liif import NAME as LIIF
-
-if TYPE_CHECKING:
-    from .methods.base import ImplicitSR
 
 FORMAT = "implicit-zoom/1"
 # A shared encoder's file: the weights of `encoder.*` alone, stored once for
@@ -291,8 +289,6 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metada
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    from safetensors import safe_open
-
     with safe_open(str(path), "pt") as handle:
         return dict(handle.metadata() or {})
 

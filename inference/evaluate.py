@@ -26,11 +26,12 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
+from .catalog import display_name, load_upscaler
 from .files import list_images
 from .geometry import Region
 from .imageio import load_rgb8, to_rgb8
 from .metrics import psnr_y, shave_for, ssim_y
-from .upscaler import Upscaler
+from .upscaler import Upscaler, device_label, pick_device
 
 # The benchmark sets in the order the papers list them; others follow alphabetically.
 KNOWN_SETS = ("Set5", "Set14", "B100", "Urban100")
@@ -211,9 +212,6 @@ def evaluate(methods: list[str], data_root: str | Path, scales: list[float], set
     """Every (set, method, scale) cell. `weights` maps a method to a checkpoint
     file (default: the shipped one, else untrained). `precision`: "auto" (each
     method's default on the device, see inference/precision.py) or one for all."""
-    from .catalog import display_name, load_upscaler
-    from .upscaler import device_label, pick_device
-
     say = progress or (lambda _msg: None)
     dev = pick_device(device)
     set_names = list_sets(data_root, sets)

@@ -64,31 +64,21 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 PSNR_TOLERANCE_DB = 0.02
 
 
-def bf16_scope(method: str) -> str:
-    """Which parts of `method` run in bf16 by default where the device has it:
-    its registration's `bf16` ("all", "decoder" or "none"; see
-    inference/registry.py); "none" for a name the registry does not know."""
-    from . import registry
-
-    try:
-        return registry.spec(method).bf16
-    except KeyError:
-        return "none"
-
-
-def default_precision(method: str, device: torch.device, part: str = "decoder") -> str:
-    """The fastest precision for `part` ("decoder" or "encoder") of `method`
-    on `device` that costs no visible quality: bf16 where the device runs it
-    natively and the method's measured `bf16_scope` covers that part, else fp32."""
-    scope = bf16_scope(method)
-    covered = scope == "all" or (scope == "decoder" and part == "decoder")
+def default_precision(bf16_scope: str, device: torch.device, part: str = "decoder") -> str:
+    """The fastest precision for `part` ("decoder" or "encoder") of a method on
+    `device` that costs no visible quality: bf16 where the device runs it
+    natively and the method's measured `bf16_scope` ("all", "decoder" or
+    "none", as the method registered it: inference/registry.py) covers that
+    part, else fp32."""
+    covered = bf16_scope == "all" or (bf16_scope == "decoder" and part == "decoder")
     return "bf16" if covered and native_bf16(device) else "fp32"
 
 
-def resolve_precision(requested: str | None, method: str, device: torch.device, part: str = "decoder") -> str:
-    """'auto' (or None): `default_precision` of that part; else the named precision, checked."""
+def resolve_precision(requested: str | None, bf16_scope: str, device: torch.device, part: str = "decoder") -> str:
+    """'auto' (or None): `default_precision` of that part of a method with this
+    `bf16_scope`; else the named precision, checked."""
     if requested in (None, "", "auto"):
-        return default_precision(method, device, part)
+        return default_precision(bf16_scope, device, part)
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be auto, {', '.join(PRECISIONS)}; got {requested!r}")
     return requested

@@ -19,10 +19,11 @@ import numpy as np
 from .evaluate import evaluate_image, make_pair
 from .geometry import Lattice, Region, clip
 from .imageio.pixels import to_float
-from .methods.bicubic import BicubicUpscaler
+from .interpolations.bicubic import BicubicUpscaler
 from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
 from .piecewise import Cancelled, decode_piecewise
-from .upscaler import Upscaler, WeightsInfo
+from .upscaler import Upscaler
+from .weights import WeightsInfo
 
 GROUND_TRUTH = "ground-truth"
 # |Y error| at which the error map saturates.

@@ -1,24 +1,26 @@
 """One registry of every method (timm-style decorators): the interpolations
 (an `Upscaler` class each: bicubic, nearest) and the learned implicit methods
 (a model builder each), with what the application says about them: display
-name, paper, where the shipped weights are and whether they are trained.
+name, paper, where the shipped weights are looked for, which parts run in bf16.
 
-Method modules register themselves on import; `_ensure_loaded` imports them
-all, so `spec("diif")` and `build("diif", **args)` work from anywhere.
+The registry imports nothing from `inference` at run time (methods.base for an
+annotation only, which imports no method): each method module registers
+itself when imported. `inference.methods` imports every learned method (and
+anything that builds or loads a model imports it), `inference.interpolations`
+both interpolations; `inference.catalog` imports the two, so after importing
+the catalog every method is here.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
 
 import resources
 
-if TYPE_CHECKING:  # the methods import this module, so only for annotations
+if TYPE_CHECKING:  # what a builder returns; methods.base imports no method and not this module
     from .methods.base import ImplicitSR
-    from .upscaler import Upscaler
 
 # The interpolation the viewer previews with and flips back to: the baseline.
 BASELINE = "bicubic"
@@ -27,8 +29,17 @@ DEFAULT_METHOD = "liif"
 # Where shipped weights are looked for (tests point it elsewhere).
 WEIGHTS_DIR = resources.weights_dir()
 
+
+class Interpolation(Protocol):
+    """What the registry reads off an interpolation's Upscaler class."""
+
+    name: str
+    display: str
+    paper: str
+
+
 Builder = TypeVar("Builder", bound=Callable[..., "ImplicitSR"])
-UpscalerClass = TypeVar("UpscalerClass", bound="type[Upscaler]")
+InterpolationClass = TypeVar("InterpolationClass", bound=type[Interpolation])
 
 
 # Which parts of a method run in bf16 by default on a device that has it
@@ -48,7 +59,7 @@ class MethodSpec:
     display: str
     paper: str
     builder: Callable[..., ImplicitSR] | None = None
-    upscaler: Callable[..., Upscaler] | None = None
+    upscaler: Callable[..., Any] | None = None  # (device) -> upscaler.Upscaler
     # Where an interpolation is listed among the interpolations (bicubic, the
     # baseline, first), whichever module was imported first.
     order: int = 0
@@ -68,25 +79,6 @@ class MethodSpec:
         """The shipped weights file, if there is one."""
         path = self.default_weights
         return path if path is not None and path.is_file() else None
-
-    @property
-    def shipped_status(self) -> str:
-        """'trained', 'in training' or 'untrained' for the shipped weights, from
-        the file's metadata alone (no model is built); 'trained' for an
-        interpolation, which needs no weights."""
-        from . import checkpoint
-        from .upscaler import meets_trained_floor
-
-        if not self.learned:
-            return "trained"
-        path = self.shipped_weights
-        if path is None:
-            return "untrained"
-        try:
-            metrics = json.loads(checkpoint.read_metadata(path).get("metrics", "{}"))
-        except Exception:  # unreadable: loading it will say why
-            return "untrained"
-        return "trained" if meets_trained_floor(metrics) else "in training"
 
 
 _METHODS: dict[str, MethodSpec] = {}
@@ -110,37 +102,29 @@ def register(name: str, display: str, paper: str, bf16: str = "none") -> Callabl
     return wrap
 
 
-def register_interpolation(order: int) -> Callable[[UpscalerClass], UpscalerClass]:
+def register_interpolation(order: int) -> Callable[[InterpolationClass], InterpolationClass]:
     """Decorator for an interpolation's Upscaler class (its `name`, `display`
     and `paper` class attributes describe it), listed at `order` among them."""
 
-    def wrap(cls: UpscalerClass) -> UpscalerClass:
+    def wrap(cls: InterpolationClass) -> InterpolationClass:
         _add(MethodSpec(cls.name, cls.display, cls.paper, upscaler=cls, order=order))
         return cls
 
     return wrap
 
 
-def _ensure_loaded() -> None:
-    from . import methods  # noqa: F401  (registers every learned method)
-    from .methods import bicubic, nearest  # noqa: F401  (and the interpolations)
-
-
 def all_names() -> list[str]:
     """Every method: the interpolations, then the learned ones, each in registration order."""
-    _ensure_loaded()
     interpolations = sorted((s for s in _METHODS.values() if not s.learned), key=lambda s: s.order)
     return [s.name for s in interpolations] + method_names()
 
 
 def method_names() -> list[str]:
     """Implicit (learned) methods, in registration order."""
-    _ensure_loaded()
     return [n for n, s in _METHODS.items() if s.learned]
 
 
 def spec(name: str) -> MethodSpec:
-    _ensure_loaded()
     if name not in _METHODS:
         raise KeyError(f"unknown method {name!r}; known: {', '.join(all_names())}")
     return _METHODS[name]
@@ -148,11 +132,18 @@ def spec(name: str) -> MethodSpec:
 
 def is_interpolation(name: str) -> bool:
     """True for a registered method that has no weights (bicubic, nearest)."""
-    _ensure_loaded()
     return name in _METHODS and not _METHODS[name].learned
 
 
+def bf16_scope(name: str) -> str:
+    """Which parts of method `name` run in bf16 by default where the device has
+    it natively (one of BF16_SCOPES; inference/precision.py applies it); "none"
+    for a name the registry does not know."""
+    return _METHODS[name].bf16 if name in _METHODS else "none"
+
+
 def build(name: str, **args: Any) -> ImplicitSR:
+    """Method `name`'s model built with `args`."""
     builder = spec(name).builder
     if builder is None:
         raise KeyError(f"{name!r} is an interpolation: it has no model to build")

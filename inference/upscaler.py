@@ -17,19 +17,19 @@ import contextlib
 import copy
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from . import registry
+from .features import ONE_PASS_PIXELS, FeatureMap
 from .geometry import Lattice, Region, clip, offset_in
 from .methods import base as methods_base
 from .methods.base import FeatureWindow, ImplicitSR
 from .precision import resolve_precision, torch_dtype
-
-if TYPE_CHECKING:  # for annotations; `encode` imports it where it is used
-    from .features import FeatureMap
+from .weights import WeightsInfo
 
 # Default query chunk (points per decoder call): bounds decoder memory. On
 # the CPU a chunk's activations (points x 256 floats) should stay near the
@@ -64,57 +64,35 @@ class DecodeError(RuntimeError):
     """A decode that could not complete (e.g. out of memory at the smallest chunk)."""
 
 
-# A learned method counts as trained when its file's own measured Y-PSNR on
-# Set5 x4 is at least bicubic's (28.43 dB here, methods.md) + 2.5 dB.
-FLOOR_METRIC = "psnr_y/Set5/x4"
-TRAINED_FLOOR_DB = 28.43 + 2.5
+@dataclass(frozen=True)
+class Inside:
+    """The part of a lattice block whose pixel centres fall inside the image:
+    rows r0:r1 and columns c0:c1 of the block, `lattice` on the same lattice
+    (a crop, so its pixels are those of the whole block)."""
 
-
-def meets_trained_floor(metrics: Any) -> bool:
-    """Whether a checkpoint's stored metrics show it is trained (never more
-    than the file itself claims: no measured figure, not trained)."""
-    value = metrics.get(FLOOR_METRIC) if isinstance(metrics, dict) else None
-    return isinstance(value, (int, float)) and value >= TRAINED_FLOOR_DB
-
-
-@dataclass
-class WeightsInfo:
-    """Where a method's weights came from. `trained` is False for random init
-    and for weights still in training (a file whose own measured Set5 x4 PSNR
-    is below the floor, or that was never evaluated)."""
-
-    trained: bool
-    source: str = "none"
-    provenance: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    lattice: Lattice
+    r0: int
+    c0: int
 
     @property
-    def in_training(self) -> bool:
-        """Weights from a file that does not (yet) meet the trained floor, or
-        that carries no measured figure to show it does."""
-        return not self.trained and self.source != "none"
+    def r1(self) -> int:
+        return self.r0 + self.lattice.height
 
     @property
-    def summary(self) -> str:
-        if self.in_training:
-            provenance = self.provenance if isinstance(self.provenance, dict) else {}
-            measured = self.metrics.get(FLOOR_METRIC) if isinstance(self.metrics, dict) else None
-            if not isinstance(measured, (int, float)):
-                trained_on = f", trained on {provenance['data']}" if provenance.get("data") else ""
-                return f"{self.source}{trained_on}: not evaluated here (no measured Set5 x4 PSNR in the file)"
-            done = f"{provenance['steps']} steps, " if provenance.get("steps") else ""
-            return (f"in training ({done}{measured:.2f} dB on Set5 x4; trained means >= {TRAINED_FLOOR_DB:.2f} dB): "
-                    f"output is not a result")
-        if not self.trained:
-            return "untrained (random weights: output is not a result)"
-        steps = self.provenance.get("steps")
-        data = self.provenance.get("data")
-        bits = [self.source]
-        if data:
-            bits.append(f"trained on {data}")
-        if steps:
-            bits.append(f"{steps} steps")
-        return ", ".join(bits)
+    def c1(self) -> int:
+        return self.c0 + self.lattice.width
+
+
+def blank_decode(lattice: Lattice, image_w: int, image_h: int) -> tuple[np.ndarray, Inside | None]:
+    """What every `decode_lattice` starts from: the (H, W, 3) float32 result,
+    zeros (what stays outside the image), and where in it the image is (None:
+    nowhere, the zeros are the answer)."""
+    out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
+    inside = clip(lattice, image_w, image_h)
+    if inside is None:
+        return out, None
+    c0, r0 = offset_in(inside, lattice)
+    return out, Inside(inside, r0, c0)
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -210,9 +188,11 @@ class ImplicitUpscaler(Upscaler):
                  feature_budget_bytes: int = 1 << 30, feature_tile: int = 256,
                  one_pass_pixels: int | None = None, prepare_budget_bytes: int | None = None,
                  compile: bool | str = False, feature_dtype: str = "auto",
-                 encoder_precision: str | None = None) -> None:
+                 encoder_precision: str | None = None, bf16_scope: str | None = None) -> None:
         """`precision`: "auto" (the method's default on this device for its
-        decoder and its encoder, see inference/precision.py), "fp32", "bf16" or "fp16" (CUDA only). A
+        decoder and its encoder: bf16 where the device has it natively for the
+        parts `bf16_scope` names, by default the scope the method registered,
+        see inference/precision.py), "fp32", "bf16" or "fp16" (CUDA only). A
         reduced precision stores the weights in it (a method may keep its
         decoder in fp32) and decodes under autocast, so the per-LR-pixel maps
         are made and kept in it too. `encoder_precision`: the encoder's, when
@@ -227,10 +207,11 @@ class ImplicitUpscaler(Upscaler):
         self.name = model.method_name
         self.display = display or self.name
         self.weights = weights
-        self.precision: str = resolve_precision(precision, self.name, self.device)
+        scope = registry.bf16_scope(self.name) if bf16_scope is None else bf16_scope
+        self.precision: str = resolve_precision(precision, scope, self.device)
         # Under "auto" the encoder takes the method's own default, which may be
         # fp32 under a bf16 decoder; a named precision applies to both.
-        self.encoder_precision = resolve_precision(encoder_precision or precision, self.name, self.device,
+        self.encoder_precision = resolve_precision(encoder_precision or precision, scope, self.device,
                                                    part="encoder")
         if "fp16" in (self.precision, self.encoder_precision) and self.device.type != "cuda":
             raise ValueError("fp16 is for CUDA only; on the CPU use bf16 (where the CPU has it) or fp32")
@@ -389,9 +370,7 @@ class ImplicitUpscaler(Upscaler):
         own = int(model.receptive_radius) + int(model.feature_halo) + int(model.query_reach)
         return own + super().input_margin(zoom)
 
-    def encode(self, image: np.ndarray) -> "FeatureMap":
-        from .features import ONE_PASS_PIXELS, FeatureMap
-
+    def encode(self, image: np.ndarray) -> FeatureMap:
         # The image stays where it is (for a float32 array: no copy at all), and
         # each crop the encoder sees is moved and normalised on its own: a large
         # image is never duplicated per method, on the host or on the device.
@@ -427,7 +406,7 @@ class ImplicitUpscaler(Upscaler):
             self._prepared_bytes_per_pixel = sum(storages.values()) / (side * side)
         return self._prepared_bytes_per_pixel
 
-    def _prepared_window(self, features: "FeatureMap", block: Lattice) -> FeatureWindow:
+    def _prepared_window(self, features: FeatureMap, block: Lattice) -> FeatureWindow:
         h, w = features.height, features.width
         y0, y1, x0, x1 = self.model.lattice_window(block, h, w)
         with self._autocast():
@@ -464,15 +443,13 @@ class ImplicitUpscaler(Upscaler):
             return methods_base.pads_gemm_rows(self.device, self.model.decoder_dtype)
 
     @torch.no_grad()
-    def decode_lattice(self, features: "FeatureMap", lattice: Lattice,
+    def decode_lattice(self, features: FeatureMap, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        inside = clip(lattice, features.width, features.height)
+        out, inside = blank_decode(lattice, features.width, features.height)
         if inside is None:
             return out
-        c0, r0 = offset_in(inside, lattice)
-        r1, c1 = r0 + inside.height, c0 + inside.width
-        rows, cols = r1 - r0, c1 - c0
+        r0, c0 = inside.r0, inside.c0
+        rows, cols = inside.lattice.height, inside.lattice.width
         target = torch.from_numpy(out)
         reported = 0
         row = 0

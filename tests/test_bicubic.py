@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from inference.geometry import Lattice, Region
-from inference.methods.bicubic import BicubicUpscaler, bicubic_resize
+from inference.interpolations.bicubic import BicubicUpscaler, bicubic_resize
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -75,7 +75,8 @@ class CountingBicubic(BicubicUpscaler):
 
 
 def render_pane(zoom: float) -> tuple[list, CountingBicubic, np.ndarray, Lattice]:
-    from inference.render import Renderer, RenderRequest, ViewState, assemble
+    from inference.render import Renderer, RenderRequest, ViewState
+    from tests.render_helpers import assemble
 
     up = CountingBicubic()
     renderer = Renderer(lambda name: up, tile=16)

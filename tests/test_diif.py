@@ -15,7 +15,8 @@ from inference import registry
 from inference.geometry import Lattice, Region
 from inference.methods.base import FeatureWindow
 from inference.methods.diif import DIIF, slice_interval
-from inference.upscaler import ImplicitUpscaler, WeightsInfo
+from inference.upscaler import ImplicitUpscaler
+from inference.weights import WeightsInfo
 
 TINY = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}, "hidden": 32}
 

@@ -154,6 +154,7 @@ def test_comparison_refuses_nothing_to_compare(tmp_path: Path) -> None:
 def _rendered(method: str = "liif", zoom: float = 3.0):
     """A Renderer that has decoded every full tile of one pane (tile 16) with a tiny LIIF."""
     from inference.render import Renderer, RenderRequest, ViewState
+    from tests.render_helpers import render
     from tests.tiny_methods import sample_image, tiny_loader
 
     upscalers: dict[str, CountingUpscaler] = {}
@@ -167,7 +168,7 @@ def _rendered(method: str = "liif", zoom: float = 3.0):
     renderer.set_image("img", sample_image(20, 24))
     pane = ViewState(12.0, 10.0, zoom).lattice(50, 40)
     request = RenderRequest(renderer.generations.issue("p"), "p", method, pane, "img", progressive=False)
-    tiles = list(renderer.render(request))
+    tiles = list(render(renderer, request))
     assert tiles and all(t.error is None for t in tiles)
     return renderer, get(method), pane
 

@@ -9,6 +9,10 @@ the precision, pinned to fp32). Regenerate them only
 when a change of pixels is intended, and say so in the commit:
 
     python3 tests/test_golden.py --regenerate
+
+or, for a method that joins them, only its files (the others' bytes stay):
+
+    python3 tests/test_golden.py --regenerate nearest
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ INPUT = GOLDEN / "input.png"
 # unequal zoom in x and y (about 2.85 x 2.93).
 REGION = "3.25,5.5,20,14"
 SIZE = "57x41"
-METHODS = ("bicubic", "liif", "ipe-liif", "diinn", "diif", "a-liif", "liif-siren")
+METHODS = ("bicubic", "nearest", "liif", "ipe-liif", "diinn", "diif", "a-liif", "liif-siren")
+# The methods without weights.
+INTERPOLATIONS = ("bicubic", "nearest")
 # The viewer's export: this selection (image pixels x0, y0, x1, y1) at this zoom.
 VIEWER_SELECTION = (3.25, 5.5, 23.25, 19.5)
 VIEWER_ZOOM = 2.85
+# "1": the viewer test writes every method's golden viewer export instead of
+# comparing; a comma-separated list of methods: only theirs.
 REGENERATE_ENV = "IZ_REGENERATE_GOLDEN"
 # fp32, not the default: "auto" means bf16 for some methods on CPUs that run it
 # natively, whose rounding depends on the CPU's kernels; fp32 on one thread
@@ -47,7 +55,7 @@ if str(ROOT) not in sys.path:
 
 
 def weights_file(method: str) -> Path | None:
-    return None if method == "bicubic" else GOLDEN / f"{method}.safetensors"
+    return None if method in INTERPOLATIONS else GOLDEN / f"{method}.safetensors"
 
 
 def expected_file(method: str) -> Path:
@@ -119,21 +127,22 @@ def test_viewer_export_of_fixed_selection_is_byte_identical(qtbot, tmp_path: Pat
     window.panes()[0].selectionChanged.emit(VIEWER_SELECTION)
     results: list = []
     window.exportDone.connect(results.append)
-    regenerate = os.environ.get(REGENERATE_ENV) == "1"
+    regenerate = os.environ.get(REGENERATE_ENV, "")
+    written = METHODS if regenerate == "1" else tuple(regenerate.split(",")) if regenerate else ()
     for done, method in enumerate(METHODS, 1):
-        output = expected_viewer_file(method) if regenerate else tmp_path / f"{method}.png"
+        output = expected_viewer_file(method) if method in written else tmp_path / f"{method}.png"
         assert window.export_actions.export_to(str(output), method, area="selection", mode="zoom",
                                                progress_dialog=False)
         qtbot.waitUntil(lambda done=done: len(results) == done, timeout=WAIT_MS)
         assert results[-1].ok, results[-1].message
-        if regenerate:
+        if method in written:
             continue
         expected, got = np.asarray(Image.open(expected_viewer_file(method))), np.asarray(Image.open(output))
         assert got.shape == expected.shape == (40, 57, 3)
         assert got.tobytes() == expected.tobytes(), (
             f"{method}: {int(np.count_nonzero(got != expected))} channel values differ from the golden viewer export")
-    if regenerate:
-        pytest.skip(f"{REGENERATE_ENV}=1: golden viewer exports written, not compared")
+    if written:
+        pytest.skip(f"{REGENERATE_ENV}={regenerate}: those golden viewer exports written, not compared")
 
 
 def test_golden_exports_tell_the_methods_apart() -> None:
@@ -146,17 +155,22 @@ def test_golden_exports_tell_the_methods_apart() -> None:
             assert np.abs(arrays[a] - arrays[b]).mean() > 1, f"{a} and {b} golden exports are nearly the same"
 
 
-def regenerate() -> None:
-    """Write the input, the seeded toy-size weights (when missing) and the expected exports."""
+def regenerate(methods: tuple[str, ...] = ()) -> None:
+    """Write the input, the seeded toy-size weights (when missing) and the
+    expected exports; given `methods`, only those methods' exports."""
     import torch
 
     from inference import checkpoint, registry
     from tests.tiny_methods import TINY_ARGS, TINY_ENCODER, sample_image
 
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        sys.exit(f"not among the golden methods: {', '.join(unknown)}")
     GOLDEN.mkdir(exist_ok=True)
-    Image.fromarray((sample_image(24, 32, seed=10) * 255).round().astype(np.uint8)).save(INPUT)
+    if not methods:
+        Image.fromarray((sample_image(24, 32, seed=10) * 255).round().astype(np.uint8)).save(INPUT)
     torch.set_num_threads(1)
-    for method in METHODS:
+    for method in methods or METHODS:
         weights = weights_file(method)
         if weights is not None and not weights.exists():  # the weights stay fixed once written
             torch.manual_seed(0)
@@ -166,11 +180,11 @@ def regenerate() -> None:
         code = run_cli(export_argv(method, expected_file(method)))
         print(f"{method}: exit {code}, {expected_file(method).name}")
     # The viewer's exports need a window: pytest-qt makes one.
-    os.environ[REGENERATE_ENV] = "1"
+    os.environ[REGENERATE_ENV] = ",".join(methods) if methods else "1"
     pytest.main(["-q", "-p", "no:cacheprovider", __file__, "-k", "viewer_export"])
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--regenerate"]:
+    if sys.argv[1:2] != ["--regenerate"]:
         sys.exit(__doc__)
-    regenerate()
+    regenerate(tuple(sys.argv[2:]))

@@ -60,3 +60,19 @@ def test_viewer_model_loads_no_qt_through_any_import() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"importing app.model loaded {result.stdout.strip()}"
+
+
+def test_inference_has_no_import_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No chain of imports inside inference/ leads back to where it started
+    (annotation-only imports count too): the registry and precision are told,
+    the method modules register themselves, the catalog imports them all."""
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter, in the [lint] extra")
+    monkeypatch.syspath_prepend(str(ROOT))
+    graph = grimp.build_graph("inference", cache_dir=None)
+    cycles = []
+    for importer in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(importer)):
+            back = graph.find_shortest_chain(importer=imported, imported=importer)
+            if back is not None:
+                cycles.append(" -> ".join((importer,) + tuple(back)))
+    assert not cycles, "import cycles in inference/:\n" + "\n".join(cycles)

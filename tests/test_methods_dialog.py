@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 from app.model.method_rows import NOT_STATED, PROJECT_ROOT, method_row, shown_path
 from app.settings import start_folder
 from inference import checkpoint, registry
-from inference.upscaler import WeightsInfo
+from inference.weights import WeightsInfo
 from tests.gui_helpers import WAIT_MS, make_window
 from tests.tiny_methods import TINY_LIIF_ARGS
 

@@ -36,7 +36,8 @@ from tests.tiny_methods import TINY_ARGS, TINY_ENCODER, sample_image  # noqa: E4
 
 def tiny(name: str, precision: str, **options):
     from inference import registry
-    from inference.upscaler import ImplicitUpscaler, WeightsInfo
+    from inference.upscaler import ImplicitUpscaler
+    from inference.weights import WeightsInfo
 
     torch.manual_seed(0)
     model = registry.build(name, encoder_spec=TINY_ENCODER, **TINY_ARGS[name])
@@ -83,8 +84,10 @@ def test_fp16_on_the_cpu_is_refused_with_one_clear_message() -> None:
 def test_auto_follows_each_methods_measured_bf16_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     """'auto' runs in bf16 the parts a method's registration names, and only
     on a CPU that has bf16; a named precision applies to the whole model."""
+    from inference import registry
+
     scopes = {"liif": "all", "a-liif": "decoder", "diif": "none"}
-    monkeypatch.setattr(precision_module, "bf16_scope", lambda method: scopes.get(method, "none"))
+    monkeypatch.setattr(registry, "bf16_scope", lambda method: scopes.get(method, "none"))
     monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda cpuinfo=None: True)
     for name, decoder, encoder in (("liif", "bf16", "bf16"), ("a-liif", "bf16", "fp32"), ("diif", "fp32", "fp32")):
         up = tiny(name, "auto")[1]
@@ -99,19 +102,31 @@ def test_auto_follows_each_methods_measured_bf16_scope(monkeypatch: pytest.Monke
     assert (up.precision, up.encoder_precision) == ("fp32", "fp32")
 
 
-def test_every_method_registers_a_known_bf16_scope() -> None:
-    from inference import registry
+def test_precision_is_told_the_scope(monkeypatch: pytest.MonkeyPatch) -> None:
+    """precision decides from the scope it is given (it asks no registry); an
+    upscaler given a scope uses it instead of its method's registration."""
+    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda cpuinfo=None: True)
+    cpu = torch.device("cpu")
+    assert [precision_module.default_precision(s, cpu) for s in ("all", "decoder", "none")] == ["bf16", "bf16", "fp32"]
+    assert precision_module.default_precision("decoder", cpu, part="encoder") == "fp32"
+    assert precision_module.resolve_precision("fp32", "all", cpu) == "fp32"
+    up = tiny("diif", "auto", bf16_scope="decoder")[1]
+    assert (up.precision, up.encoder_precision) == ("bf16", "fp32")
 
-    for name in registry.method_names():
-        assert precision_module.bf16_scope(name) in registry.BF16_SCOPES
-    assert precision_module.bf16_scope("no-such-method") == "none"
+
+def test_every_method_registers_a_known_bf16_scope() -> None:
+    from inference import catalog, registry
+
+    for name in catalog.all_methods():
+        assert registry.bf16_scope(name) in registry.BF16_SCOPES
+    assert registry.bf16_scope("no-such-method") == "none"
 
 
 def _methods_defaulting_to_bf16() -> list[str]:
     from inference import catalog, registry
 
     return [m for m in registry.method_names()
-            if precision_module.bf16_scope(m) != "none" and catalog.shipped_weights(m) is not None]
+            if registry.bf16_scope(m) != "none" and catalog.shipped_weights(m) is not None]
 
 
 @pytest.mark.parametrize("name", _methods_defaulting_to_bf16())

@@ -15,13 +15,13 @@ from inference.render import (
     Renderer,
     RenderRequest,
     ViewState,
-    assemble,
     fit_zoom,
     image_extent,
     plan_tiles,
     tile_lattice,
     to_display,
 )
+from tests.render_helpers import assemble, render
 from tests.tiny_methods import sample_image, tiny_loader
 
 H, W = 20, 24
@@ -111,7 +111,7 @@ def test_tiles_assemble_to_the_direct_decode_of_the_pane(renderer: Renderer, met
     view = ViewState(10.3, 8.6, 3.7)
     lat = view.lattice(61, 47)
     gen = renderer.generations.issue("p")
-    tiles = list(renderer.render(RenderRequest(gen, "p", method, lat, "img", progressive=False)))
+    tiles = list(render(renderer, RenderRequest(gen, "p", method, lat, "img", progressive=False)))
     assert len(tiles) > 4 and all(t.error is None for t in tiles)
     shown = assemble(tiles, lat)
     direct = to_display(renderer.decode(method, "img", lat))
@@ -170,7 +170,7 @@ def test_render_stops_at_the_next_tile_when_superseded(renderer: Renderer) -> No
     lat = ViewState(12, 10, 6.0).lattice(96, 96)
     gen = renderer.generations.issue("a")
     produced = []
-    for tile in renderer.render(RenderRequest(gen, "a", "liif", lat, "img", progressive=False)):
+    for tile in render(renderer, RenderRequest(gen, "a", "liif", lat, "img", progressive=False)):
         produced.append(tile)
         renderer.generations.issue("a")  # a newer view arrives while decoding
     assert len(produced) == 1
@@ -222,7 +222,7 @@ def test_encoder_runs_once_per_image_and_method(renderer: Renderer) -> None:
 
 def test_zoom_at_most_one_shows_antialiased_bicubic(renderer: Renderer) -> None:
     lat = ViewState(12, 10, 0.5).lattice(30, 30)
-    tiles = list(renderer.render(RenderRequest(renderer.generations.issue("a"), "a", "liif", lat, "img")))
+    tiles = list(render(renderer, RenderRequest(renderer.generations.issue("a"), "a", "liif", lat, "img")))
     assert tiles and all(t.method == DOWNSCALE_METHOD and t.phase == "full" for t in tiles)
     assert "bicubic" in tiles[0].note
     assert "liif" not in renderer.get_upscaler.encodes
@@ -257,7 +257,7 @@ def test_tile_cache_is_bounded_while_rendering() -> None:
     r.set_image("img", sample_image(H, W))
     for zoom in (3.0, 4.0, 5.0):
         lat = ViewState(12, 10, zoom).lattice(64, 64)
-        list(r.render(RenderRequest(r.generations.issue("a"), "a", "bicubic", lat, "img")))
+        list(render(r, RenderRequest(r.generations.issue("a"), "a", "bicubic", lat, "img")))
     assert r.tiles.nbytes <= 16 * 16 * 3 * 5 and len(r.tiles) <= 5
 
 
@@ -282,7 +282,7 @@ def test_a_first_view_decodes_only_the_pixels_the_pane_shows(renderer: Renderer)
     # than the pane (that is what made the CPU's first sharp pane slow).
     lat = ViewState(11.3, 9.1, 3.7).lattice(41, 29)
     gen = renderer.generations.issue("p")
-    tiles = list(renderer.render(RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
+    tiles = list(render(renderer, RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
     rows, cols = lat.inside_mask(W, H)
     whole = sum(tile_lattice(lat.zx, tu, tv, 16, W, H).width * tile_lattice(lat.zx, tu, tv, 16, W, H).height
                 for tu, tv in plan_tiles(lat, 16, W, H))
@@ -298,7 +298,7 @@ def test_panning_decodes_partly_seen_tiles_whole_then_hits_the_cache(renderer: R
     def show(v: ViewState) -> list:
         lat = v.lattice(*pane)
         gen = renderer.generations.issue("p")
-        tiles = list(renderer.render(RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
+        tiles = list(render(renderer, RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
         direct = to_display(renderer.decode("liif", "img", lat))
         assert np.abs(assemble(tiles, lat).astype(int) - direct.astype(int)).max() <= 1
         return tiles
@@ -318,10 +318,10 @@ def test_a_cached_whole_tile_answers_a_smaller_view_of_it(renderer: Renderer) ->
     zoom = 3.7
     whole = tile_lattice(zoom, 1, 1, 16, W, H)
     gen = renderer.generations.issue("p")
-    list(renderer.render(RenderRequest(gen, "p", "liif", whole, "img", progressive=False)))
+    list(render(renderer, RenderRequest(gen, "p", "liif", whole, "img", progressive=False)))
     part = Lattice(whole.zx, whole.zy, whole.u0 + 3, whole.v0 + 5, 7, 6)
     gen = renderer.generations.issue("p")
-    tiles = list(renderer.render(RenderRequest(gen, "p", "liif", part, "img", progressive=False)))
+    tiles = list(render(renderer, RenderRequest(gen, "p", "liif", part, "img", progressive=False)))
     assert len(tiles) == 1 and tiles[0].from_cache and tiles[0].rgb.shape[:2] == (6, 7)
     assert np.abs(tiles[0].rgb.astype(int) - to_display(renderer.decode("liif", "img", part)).astype(int)).max() <= 1
 
@@ -356,7 +356,7 @@ def test_decoding_measures_the_methods_speed() -> None:
     r.set_image("img", sample_image(H, W))
     lat = ViewState(12.0, 10.0, 6.0).lattice(100, 80)  # 8000 points in one block: big enough to time
     gen = r.generations.issue("p")
-    list(r.render(RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
+    list(render(r, RenderRequest(gen, "p", "liif", lat, "img", progressive=False)))
     assert "liif" in r.rates and r.rates["liif"] > 0
 
 

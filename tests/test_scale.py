@@ -13,7 +13,8 @@ from inference import registry
 from inference.features import FeatureMap
 from inference.geometry import Lattice
 from inference.render import Renderer, RenderRequest, ViewState, weights_id
-from inference.upscaler import ImplicitUpscaler, WeightsInfo
+from inference.upscaler import ImplicitUpscaler
+from inference.weights import WeightsInfo
 from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_loader
 
 TINY_DIIF_ARGS = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}, "hidden": 16}

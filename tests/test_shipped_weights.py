@@ -14,7 +14,7 @@ from inference import checkpoint, registry
 from inference.catalog import load_upscaler
 from inference.evaluate import evaluate
 from inference.registry import WEIGHTS_DIR
-from inference.upscaler import TRAINED_FLOOR_DB
+from inference.weights import TRAINED_FLOOR_DB
 
 EVAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "eval"
 # Decoder (method) files; the shared encoder file they reference is checked apart.

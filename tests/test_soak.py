@@ -32,7 +32,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import widgets.image_pane as image_pane  # noqa: E402
 from app.main_window import MAX_PANES, MainWindow  # noqa: E402
-from inference.methods import bicubic  # noqa: E402
+from inference.interpolations import bicubic  # noqa: E402
 from inference.render import MAX_ZOOM, to_display  # noqa: E402
 from tests.gui_helpers import assert_pane_shows_the_view, open_image  # noqa: E402
 from tests.tiny_methods import TINY_ARGS, sample_image, tiny_methods_loader  # noqa: E402

@@ -17,7 +17,8 @@ def tiny_liif(device: str = "cpu", **options: Any) -> Any:
     import torch
 
     from inference import registry
-    from inference.upscaler import ImplicitUpscaler, WeightsInfo
+    from inference.upscaler import ImplicitUpscaler
+    from inference.weights import WeightsInfo
 
     torch.manual_seed(0)
     model = registry.build("liif", **TINY_LIIF_ARGS)
@@ -64,7 +65,8 @@ def tiny_method(name: str, device: str = "cpu", **options: Any) -> Any:
     import torch
 
     from inference import registry
-    from inference.upscaler import ImplicitUpscaler, WeightsInfo
+    from inference.upscaler import ImplicitUpscaler
+    from inference.weights import WeightsInfo
 
     torch.manual_seed(0)
     model = registry.build(name, encoder_spec=TINY_ENCODER, **TINY_ARGS[name])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from inference import checkpoint, registry
 from inference.registry import WEIGHTS_DIR
-from inference.upscaler import FLOOR_METRIC, meets_trained_floor
+from inference.weights import FLOOR_METRIC, meets_trained_floor
 
 SETS = ("Set5", "Set14", "B100")
 NEAR_SCALES = (2, 3, 4)     # the scales the models were trained over, with steps and hours

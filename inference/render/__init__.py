@@ -20,7 +20,6 @@ from .scheduler import (
     RenderedTile,
     Renderer,
     RenderRequest,
-    assemble,
 )
 from .threads import others_running, threads_for_load
 from .tiles import CPU_TILE, DEFAULT_TILE, TileKey, block_of, covering_lattice, plan_tiles, tile_lattice, to_display
@@ -29,7 +28,7 @@ from .view import MAX_ZOOM, MIN_ZOOM, ZOOM_DIGITS, ViewState, fit_zoom, snap_zoo
 __all__ = [
     "CPU_TILE", "COARSE_FACTOR", "DEFAULT_TILE", "DOWNSCALE_METHOD", "DOWNSCALE_NOTE", "MAX_ZOOM", "MIN_ZOOM",
     "ZOOM_DIGITS", "CachedTiles", "FeatureCache", "FeatureKey", "GenerationCounter", "LRUCache", "Phase",
-    "RenderRequest", "RenderedTile", "Renderer", "TileCache", "TileKey", "ViewState", "assemble", "block_of",
+    "RenderRequest", "RenderedTile", "Renderer", "TileCache", "TileKey", "ViewState", "block_of",
     "clip_to_image", "covering_lattice", "feature_key", "fit_zoom", "image_extent", "nbytes_of", "others_running",
     "plan_tiles", "rect_lattice", "snap_zoom", "threads_for_load", "tile_lattice", "to_display", "weights_id",
 ]

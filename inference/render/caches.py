@@ -1,6 +1,6 @@
-"""The renderer's caches: decoded display tiles and encoder features, each an
-LRU within a byte budget, keyed by typed keys; and the upscalers themselves,
-built once each."""
+"""The renderer's caches: decoded display tiles (with the index of the blocks
+cached per tile) and encoder features, each an LRU within a byte budget, keyed
+by typed keys; and the upscalers themselves, built once each."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Callable, Generic, Hashable, TypeVar
 
 import numpy as np
 
-from .tiles import TileKey
+from .tiles import TileId, TileKey
 
 
 def nbytes_of(value: Any) -> int:
@@ -128,7 +128,66 @@ def feature_key(image: str, method: str, upscaler: Any) -> FeatureKey:
 
 
 class TileCache(LRUCache[TileKey, np.ndarray]):
-    """Decoded display tiles (uint8 RGB) keyed by TileKey."""
+    """Decoded display tiles (uint8 RGB) keyed by TileKey: a block of a tile,
+    which answers a request for itself or for any block it contains. An index
+    by tile (`TileKey.tile`) lists the cached blocks that may contain a
+    requested one; entries the cache evicted are pruned lazily."""
+
+    def __init__(self, budget_bytes: int, size_of: Callable[[Any], int] = nbytes_of) -> None:
+        super().__init__(budget_bytes, size_of)
+        self._blocks: dict[TileId, list[TileKey]] = {}
+
+    def holder(self, key: TileKey) -> TileKey | None:
+        """The cached block that answers `key`: itself, or one containing it."""
+        if key in self:
+            return key
+        for k in self._blocks.get(key.tile, ()):
+            if k in self and k.contains(key):
+                return k
+        return None
+
+    def answers(self, key: TileKey) -> bool:
+        return self.holder(key) is not None
+
+    def seen(self, key: TileKey) -> bool:
+        """True when some block of this tile is cached (the user has seen part of it)."""
+        return any(k in self for k in self._blocks.get(key.tile, ()))
+
+    def block(self, key: TileKey) -> np.ndarray | None:
+        """The pixels of `key`, cut from the cached block that answers it (a miss: None)."""
+        holder = self.holder(key)
+        if holder is None:
+            self.misses += 1
+            return None
+        rgb = self.get(holder)
+        if rgb is None or holder == key:
+            return rgb
+        c, r = key.block[0] - holder.block[0], key.block[1] - holder.block[1]
+        return np.ascontiguousarray(rgb[r:r + key.block[3], c:c + key.block[2]])
+
+    def store(self, key: TileKey, rgb: np.ndarray) -> None:
+        """Cache a decoded block; cached blocks of the same tile that it
+        contains are dropped (same pixels)."""
+        tid = key.tile
+        others: list[TileKey] = []
+        for k in self._blocks.get(tid, ()):
+            if k == key or k not in self:
+                continue
+            if key.contains(k):
+                self.pop(k)
+            else:
+                others.append(k)
+        self.put(key, rgb)
+        self._blocks[tid] = others + [key]
+        if len(self._blocks) > 2 * len(self) + 1024:  # tiles evicted since: rebuild the index
+            index: dict[TileId, list[TileKey]] = {}
+            for k in self.keys():
+                index.setdefault(k.tile, []).append(k)
+            self._blocks = index
+
+    def clear(self) -> None:
+        super().clear()
+        self._blocks.clear()
 
     def forget_method(self, method: str) -> None:
         self.discard(lambda key: key.tile.method == method)

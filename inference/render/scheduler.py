@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -190,9 +190,6 @@ class Renderer:
         # Tiles decoded together with a neighbour (see _decode_together), kept
         # in the tile cache until their own job reports them: key -> seconds.
         self._batched: dict[TileKey, float] = {}
-        # Cached blocks by tile (TileKey.tile): the candidates that may
-        # contain a requested block. Entries the cache evicted are pruned lazily.
-        self._blocks: dict[TileId, list[TileKey]] = {}
 
     # -- images -------------------------------------------------------------
 
@@ -248,55 +245,6 @@ class Renderer:
         """(method actually shown, note): at zoom <= 1 the antialiased bicubic."""
         return shown_method(method, zoom)
 
-    # -- the tile cache: blocks, and blocks that contain them ----------------
-
-    def _holder(self, key: TileKey) -> TileKey | None:
-        """The cached block that answers `key`: itself, or one containing it."""
-        if key in self.tiles:
-            return key
-        for k in self._blocks.get(key.tile, ()):
-            if k in self.tiles and k.contains(key):
-                return k
-        return None
-
-    def _has(self, key: TileKey) -> bool:
-        return self._holder(key) is not None
-
-    def _seen(self, key: TileKey) -> bool:
-        """True when some block of this tile is cached (the user has seen part of it)."""
-        return any(k in self.tiles for k in self._blocks.get(key.tile, ()))
-
-    def _cached(self, key: TileKey) -> np.ndarray | None:
-        holder = self._holder(key)
-        if holder is None:
-            self.tiles.misses += 1
-            return None
-        rgb = self.tiles.get(holder)
-        if rgb is None or holder == key:
-            return rgb
-        c, r = key.block[0] - holder.block[0], key.block[1] - holder.block[1]
-        return np.ascontiguousarray(rgb[r:r + key.block[3], c:c + key.block[2]])
-
-    def _store(self, key: TileKey, rgb: np.ndarray) -> None:
-        """Cache a decoded block; cached blocks of the same tile that it
-        contains are dropped (same pixels)."""
-        tid = key.tile
-        others: list[TileKey] = []
-        for k in self._blocks.get(tid, ()):
-            if k == key or k not in self.tiles:
-                continue
-            if key.contains(k):
-                self.tiles.pop(k)
-            else:
-                others.append(k)
-        self.tiles.put(key, rgb)
-        self._blocks[tid] = others + [key]
-        if len(self._blocks) > 2 * len(self.tiles) + 1024:  # tiles evicted since: rebuild the index
-            index: dict[TileId, list[TileKey]] = {}
-            for k in self.tiles.keys():
-                index.setdefault(k.tile, []).append(k)
-            self._blocks = index
-
     def _planned(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
                  shown: Lattice | None, img: "_Image") -> list[tuple[TileKey, Lattice]]:
         """(key, block) per tile: the part of the tile inside `shown` (what the
@@ -311,7 +259,7 @@ class Renderer:
             if part is None:
                 continue
             key = TileKey(TileId(method, wid, image_id, zoom, tu, tv), block_of(part))
-            if part != whole and not self._has(key) and self._seen(key):
+            if part != whole and not self.tiles.answers(key) and self.tiles.seen(key):
                 part = whole  # panning across this tile: decode it once, whole
                 key = replace(key, block=block_of(whole))
             out.append((key, part))
@@ -333,11 +281,11 @@ class Renderer:
 
         def add(phase: Phase, blocks: list[tuple[TileKey, Lattice]], rank: int, job_note: str) -> None:
             for i, (key, block) in enumerate(blocks):
-                cached = self._has(key)
+                cached = self.tiles.answers(key)
                 jobs.append(_Job(request, phase, key.tile.method, key, block, 0 if cached else rank, (i, seq),
                                  job_note))
 
-        missing = [b for k, b in full_blocks if not self._has(k)]
+        missing = [b for k, b in full_blocks if not self.tiles.answers(k)]
         if request.progressive and missing and method != DOWNSCALE_METHOD:
             factor = self.coarse_factor_for(method, sum(b.width * b.height for b in missing))
             coarse_zoom = canonical_zoom(snap_zoom(zoom / factor)) if factor else 0.0
@@ -347,7 +295,7 @@ class Renderer:
                 coarse_tiles = plan_tiles(coarse_lat, self.tile, img.width, img.height)
                 coarse_shown = clip(coarse_lat, img.width, img.height)
                 coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_shown, img)
-            if not coarse_blocks or not all(self._has(k) for k, _ in coarse_blocks):
+            if not coarse_blocks or not all(self.tiles.answers(k) for k, _ in coarse_blocks):
                 preview = self._planned(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles, full_shown, img)
                 add(Phase.PREVIEW, preview, 1, "bicubic preview")
             add(Phase.COARSE, coarse_blocks, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
@@ -425,7 +373,7 @@ class Renderer:
     def _priority(self, job: _Job) -> tuple[int, tuple[int, int]]:
         """Tiles already in the cache first (another pane may have decoded them
         since this job was planned), then cheap bicubic, coarse, full."""
-        if job.error is None and self._has(job.key):
+        if job.error is None and self.tiles.answers(job.key):
             return 0, job.order
         if job.method == DOWNSCALE_METHOD:
             return min(job.rank, 1), job.order
@@ -449,7 +397,7 @@ class Renderer:
         try:
             upscaler = self.get_upscaler(job.method)
             untrained = not upscaler.weights.trained
-            cached = self._cached(key)
+            cached = self.tiles.block(key)
             if cached is not None:
                 batched = self._batched.pop(key, None)
                 if batched is not None:
@@ -469,7 +417,7 @@ class Renderer:
             # drop the rest of this request.
             self._jobs = [j for j in self._jobs if j.request is not req]
             return RenderedTile(rgb=None, error=f"{type(error).__name__}: {error}", remaining=0, **base)
-        self._store(key, rgb)
+        self.tiles.store(key, rgb)
         self.decoded_tiles += 1
         return RenderedTile(rgb=rgb, seconds=seconds, remaining=self._remaining(req), untrained=untrained, **base)
 
@@ -483,7 +431,7 @@ class Renderer:
             return None
         group = [job] + [j for j in self._jobs if j.request is job.request and j.method == job.method
                          and j.phase == job.phase and j.key.tile.zoom == job.key.tile.zoom and j.error is None
-                         and not self._has(j.key)]
+                         and not self.tiles.answers(j.key)]
         u0, v0 = min(int(j.lattice.u0) for j in group), min(int(j.lattice.v0) for j in group)
         u1 = max(int(j.lattice.u0) + j.lattice.width for j in group)
         v1 = max(int(j.lattice.v0) + j.lattice.height for j in group)
@@ -497,28 +445,11 @@ class Renderer:
             self._batched.clear()
         for j in group[1:]:
             c, r = int(j.lattice.u0) - u0, int(j.lattice.v0) - v0
-            self._store(j.key, to_display(rgb[r:r + j.lattice.height, c:c + j.lattice.width]))
+            self.tiles.store(j.key, to_display(rgb[r:r + j.lattice.height, c:c + j.lattice.width]))
             self._batched[j.key] = share
         self._batched[job.key] = share
         c, r = int(job.lattice.u0) - u0, int(job.lattice.v0) - v0
         return to_display(rgb[r:r + job.lattice.height, c:c + job.lattice.width])
-
-    def render(self, request: RenderRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[RenderedTile]:
-        """All tiles of one request, in order; stops early (before the next
-        tile) when the request goes stale or `should_stop()` says so."""
-        self.submit(request)
-        while True:
-            if should_stop is not None and should_stop():
-                self.cancel(request.target)
-                return
-            if self.generations.is_stale(request.generation, request.target):
-                self.cancel(request.target)
-                return
-            if not any(j.request is request for j in self._jobs):
-                return
-            job = min((j for j in self._jobs if j.request is request), key=self._priority)
-            self._jobs.remove(job)
-            yield self._run(job)
 
 
 class CachedTiles:
@@ -545,27 +476,11 @@ class CachedTiles:
                        block_of(block))
 
     def cached(self, block: Lattice) -> np.ndarray | None:
-        rgb = self.renderer._cached(self._key(block))
+        rgb = self.renderer.tiles.block(self._key(block))
         if rgb is not None:
             self.reused += 1
         return rgb
 
     def store(self, block: Lattice, rgb: np.ndarray) -> None:
         self.decoded += 1
-        self.renderer._store(self._key(block), to_display(rgb))
-
-
-def assemble(tiles: list[RenderedTile], lattice: Lattice, phase: Phase = Phase.FULL) -> np.ndarray:
-    """The uint8 image a pane shows for `lattice` from tiles at its zoom
-    (zeros where no tile covers it): what tests and screenshots compare."""
-    out = np.zeros((lattice.height, lattice.width, 3), dtype=np.uint8)
-    for t in tiles:
-        if t.rgb is None or t.phase != phase or t.zoom != lattice.zx:
-            continue
-        h, w = t.rgb.shape[:2]
-        c0, r0 = t.u0 - int(lattice.u0), t.v0 - int(lattice.v0)
-        a0, b0 = max(0, c0), max(0, r0)
-        a1, b1 = min(lattice.width, c0 + w), min(lattice.height, r0 + h)
-        if a1 > a0 and b1 > b0:
-            out[b0:b1, a0:a1] = t.rgb[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
-    return out
+        self.renderer.tiles.store(self._key(block), to_display(rgb))

@@ -14,9 +14,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..geometry import Lattice, clip, offset_in
+from ..geometry import Lattice
 from ..registry import register_interpolation
-from ..upscaler import Upscaler, WeightsInfo, pick_device
+from ..upscaler import Upscaler, blank_decode, pick_device
+from ..weights import WeightsInfo
 
 
 @register_interpolation(order=1)
@@ -45,11 +46,9 @@ class NearestUpscaler(Upscaler):
     def decode_lattice(self, features: np.ndarray, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         h, w = features.shape[:2]
-        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        inside = clip(lattice, w, h)
+        out, inside = blank_decode(lattice, w, h)
         if inside is not None:
-            c0, r0 = offset_in(inside, lattice)
-            r1, c1 = r0 + inside.height, c0 + inside.width
+            r0, c0, r1, c1 = inside.r0, inside.c0, inside.r1, inside.c1
             rows = np.clip(np.floor(lattice.ys()[r0:r1]).astype(np.int64), 0, h - 1)
             cols = np.clip(np.floor(lattice.xs()[c0:c1]).astype(np.int64), 0, w - 1)
             out[r0:r1, c0:c1] = np.clip(features[rows[:, None], cols[None, :]], 0.0, 1.0)

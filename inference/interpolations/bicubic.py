@@ -22,9 +22,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..geometry import Lattice, Region, clip, offset_in
+from ..geometry import Lattice, Region
 from ..registry import register_interpolation
-from ..upscaler import Upscaler, WeightsInfo, image_to_tensor, pick_device
+from ..upscaler import Upscaler, blank_decode, image_to_tensor, pick_device
+from ..weights import WeightsInfo
 
 A = -0.5
 
@@ -192,12 +193,10 @@ class BicubicUpscaler(Upscaler):
     def decode_lattice(self, features: torch.Tensor, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         _, h, w = features.shape
-        out = np.zeros((lattice.height, lattice.width, 3), dtype=np.float32)
-        inside = clip(lattice, w, h)
+        out, inside = blank_decode(lattice, w, h)
         if inside is None:
             return out
-        c0, r0 = offset_in(inside, lattice)
-        r1, c1 = r0 + inside.height, c0 + inside.width
+        r0, c0, r1, c1 = inside.r0, inside.c0, inside.r1, inside.c1
         n_rows, n_cols = r1 - r0, c1 - c0
         dev = str(features.device)
         rows = _BANDS.get(lattice.zy, lattice.v0, r0, n_rows, h, block_size(lattice.zy, n_rows), dev)
