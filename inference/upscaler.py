@@ -26,6 +26,7 @@ import torch
 from . import registry
 from .features import ONE_PASS_PIXELS, FeatureMap
 from .geometry import Lattice, Region, clip, offset_in
+from .imageio.pixels import to_float
 from .methods import base as methods_base
 from .methods.base import FeatureWindow, ImplicitSR
 from .precision import resolve_precision, torch_dtype
@@ -120,13 +121,7 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected an (h, w, 3) RGB image, got shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float32) / 255.0
-    elif arr.dtype == np.uint16:
-        arr = arr.astype(np.float32) / 65535.0
-    else:
-        arr = arr.astype(np.float32, copy=False)
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0)
+    return torch.from_numpy(np.ascontiguousarray(to_float(arr))).permute(2, 0, 1).unsqueeze(0)
 
 
 def is_out_of_memory(error: BaseException) -> bool:

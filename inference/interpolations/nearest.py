@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..geometry import Lattice
+from ..imageio.pixels import to_float
 from ..registry import register_interpolation
 from ..upscaler import Upscaler, blank_decode, pick_device
 from ..weights import WeightsInfo
@@ -37,11 +38,7 @@ class NearestUpscaler(Upscaler):
         arr = np.asarray(image)
         if arr.ndim != 3 or arr.shape[2] != 3:
             raise ValueError(f"expected an (h, w, 3) RGB image, got shape {arr.shape}")
-        if arr.dtype == np.uint8:
-            return arr.astype(np.float32) / 255.0
-        if arr.dtype == np.uint16:
-            return arr.astype(np.float32) / 65535.0
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return np.ascontiguousarray(to_float(arr))
 
     def decode_lattice(self, features: np.ndarray, lattice: Lattice,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
