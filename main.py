@@ -68,7 +68,7 @@ def _run_command(name: str, argv: list[str]) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     real_stdout = sys.stdout
-    sys.stdout = _GuardedOutput(real_stdout)  # type: ignore[assignment]
+    sys.stdout = _GuardedOutput(real_stdout)
     try:
         code = int(module.run(parser.parse_args(argv)) or 0)
         sys.stdout.flush()
