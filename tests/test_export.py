@@ -233,6 +233,7 @@ def test_export_reusing_pane_tiles_is_byte_identical_to_a_fresh_export(tmp_path:
     Bicubic at zoom 3 of 8-bit data lands on exact x.5 ties here, where
     rounding half up and half to even disagree."""
     from inference.render import Renderer, RenderRequest, ViewState, clip_to_image
+    from tests.render_helpers import render
 
     up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
     renderer = Renderer(lambda name: up, tile=16)
@@ -240,7 +241,7 @@ def test_export_reusing_pane_tiles_is_byte_identical_to_a_fresh_export(tmp_path:
     renderer.set_image("img", image)
     pane = ViewState(12.0, 10.0, 3.0).lattice(80, 64)
     request = RenderRequest(renderer.generations.issue("p"), "p", "bicubic", pane, "img", progressive=False)
-    assert all(t.error is None for t in renderer.render(request))
+    assert all(t.error is None for t in render(renderer, request))
     lattice = clip_to_image(pane, 24, 20)
     _, features = renderer.encoded("bicubic", "img")
     source = renderer.cached_tiles("bicubic", "img")
