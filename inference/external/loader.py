@@ -22,6 +22,8 @@ import torch
 from . import _torchvision_standin
 
 INSTALL_HINT = "pip install -e '.[models]'"
+# Where torch is a local CPU build, the extra's dependencies would pull a torchvision built for another torch.
+CPU_TORCH_HINT = "pip install --no-deps spandrel==0.4.2 einops"
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 # Containers a training framework wraps the weights in (BasicSR, Lightning, ...).
 WRAPPER_KEYS = ("params_ema", "params-ema", "params", "state_dict", "model_state_dict", "model", "net", "netG")
@@ -73,8 +75,8 @@ def import_spandrel() -> Any:
     except ImportError as error:
         if error.name is not None and error.name.split(".")[0] != "spandrel":
             raise ExternalModelError(f"spandrel could not be imported ({error}); {INSTALL_HINT}") from error
-        raise ExternalModelError(f"loading your own model needs spandrel, which is not installed: {INSTALL_HINT}"
-                                 ) from error
+        raise ExternalModelError(f"loading your own model needs spandrel, which is not installed: {INSTALL_HINT} "
+                                 f"(with a local CPU build of torch: {CPU_TORCH_HINT})") from error
     finally:
         if standin is not None:
             _torchvision_standin.remove(standin)
