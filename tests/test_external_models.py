@@ -20,7 +20,9 @@ from inference.external import ExternalModelError, load_external_model, recognis
 from inference.external import loader as external_loader
 from inference.geometry import Lattice, pane_lattice
 
-W, H = 52, 40
+# No cap on the margin: these networks' receptive radii (7 to ~40 input pixels) are all exact.
+EXACT = {"max_margin": 1000}
+W, H = 50, 38  # not multiples of 4: the unshuffling RRDBNet pads the right and bottom
 
 
 def _spandrel() -> Any:
@@ -38,10 +40,12 @@ def compact_state(scale: int = 4) -> dict[str, torch.Tensor]:
     return _randomised(Compact(num_feat=16, num_conv=4, upscale=scale))
 
 
-def rrdb_state(scale: int = 2) -> dict[str, torch.Tensor]:
+def rrdb_state(scale: int = 2, unshuffle: bool = False) -> dict[str, torch.Tensor]:
     _spandrel()
     from spandrel.architectures.ESRGAN import ESRGAN
 
+    if unshuffle:  # Real-ESRGAN x2: pixel-unshuffle by 2, then the x4 network; input sizes a multiple of 4
+        return _randomised(ESRGAN(in_nc=12, num_filters=16, num_blocks=1, scale=4, shuffle_factor=2))
     return _randomised(ESRGAN(num_filters=16, num_blocks=1, scale=scale))
 
 
@@ -58,16 +62,26 @@ def image() -> np.ndarray:
     return np.random.default_rng(0).random((H, W, 3)).astype(np.float32)
 
 
-@pytest.fixture(params=["compact-x4.safetensors", "compact-x4.pth", "rrdb-x2.safetensors", "rrdb-x2.pth"])
-def model_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    name: str = request.param
-    state = compact_state(4) if name.startswith("compact") else rrdb_state(2)
-    path = tmp_path / name
+def write_model(name: str, folder: Path) -> Path:
+    state = compact_state(4) if name.startswith("compact") else rrdb_state(2, unshuffle="unshuffle" in name)
+    path = folder / name
     if path.suffix == ".safetensors":
         save_file(state, str(path))
     else:
         torch.save({"params_ema": state}, path)  # as BasicSR saves them
     return path
+
+
+@pytest.fixture(params=["compact-x4.safetensors", "compact-x4.pth", "rrdb-x2.safetensors", "rrdb-x2.pth",
+                        "rrdb-unshuffle-x2.safetensors"])
+def model_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    return write_model(request.param, tmp_path)
+
+
+# Decoding does not depend on the file's format: one file per network.
+@pytest.fixture(params=["compact-x4.safetensors", "rrdb-x2.pth", "rrdb-unshuffle-x2.safetensors"])
+def network_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    return write_model(request.param, tmp_path)
 
 
 def whole_native(up: Any, img: np.ndarray) -> np.ndarray:
@@ -87,10 +101,11 @@ def pillow_resample(native: np.ndarray, lattice: Lattice, scale: int) -> np.ndar
 
 
 def test_recognised_with_its_architecture_and_scale(model_file: Path) -> None:
-    up = load_external_model(model_file, device="cpu", precision="fp32")
+    up = load_external_model(model_file, device="cpu", precision="fp32", **EXACT)
     compact = model_file.name.startswith("compact")
     assert up.scale == (4 if compact else 2)
     assert up.recognised.architecture_id == ("Compact" if compact else "ESRGAN")
+    assert up.multiple == (4 if "unshuffle" in model_file.name else 1)
     assert up.seamless and up.margin == up.receptive_radius
     details = up.details()
     assert details["native_scale"] == up.scale and details["parameters"] > 0
@@ -100,9 +115,9 @@ def test_recognised_with_its_architecture_and_scale(model_file: Path) -> None:
     assert up.label_for(3.7).endswith(", resampled to x3.7")
 
 
-def test_native_zoom_reproduces_the_network_and_a_viewport_is_a_crop_of_the_whole(model_file: Path) -> None:
+def test_native_zoom_reproduces_the_network_and_a_viewport_is_a_crop_of_the_whole(network_file: Path) -> None:
     # Small tiles, so that the viewport and the whole image both run in several.
-    up = load_external_model(model_file, device="cpu", precision="fp32", tile=16)
+    up = load_external_model(network_file, device="cpu", precision="fp32", tile=24, **EXACT)
     img = image()
     kept = up.encode(img)
     s = up.scale
@@ -119,8 +134,8 @@ def test_native_zoom_reproduces_the_network_and_a_viewport_is_a_crop_of_the_whol
 
 
 @pytest.mark.parametrize("zoom", [1.7, 3.3, 6.25])
-def test_other_zooms_resample_the_native_output(model_file: Path, zoom: float) -> None:
-    up = load_external_model(model_file, device="cpu", precision="fp32", tile=20)
+def test_other_zooms_resample_the_native_output(network_file: Path, zoom: float) -> None:
+    up = load_external_model(network_file, device="cpu", precision="fp32", tile=32, **EXACT)
     img = image()
     kept = up.encode(img)
     full = Lattice.full_image(W, H, zoom)
