@@ -145,6 +145,22 @@ def test_other_zooms_resample_the_native_output(network_file: Path, zoom: float)
     np.testing.assert_allclose(up.decode_lattice(kept, block), whole[13:51, 9:66], atol=1e-5, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:torch.meshgrid")  # inside spandrel's SwinIR
+def test_an_attention_network_loads_aligned_to_its_windows_and_is_not_called_seamless(tmp_path: Path) -> None:
+    _spandrel()
+    from spandrel.architectures.SwinIR import SwinIR
+
+    net = SwinIR(img_size=32, embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2,
+                 upsampler="pixelshuffle", mlp_ratio=2.0)
+    path = tmp_path / "swinir-x2.safetensors"
+    save_file(_randomised(net), str(path))
+    up = load_external_model(path, device="cpu", precision="fp32")
+    assert up.recognised.architecture_id == "SwinIR" and up.scale == 2
+    assert not up.seamless and up.receptive_radius is None and up.multiple == 4
+    view = up.decode_lattice(up.encode(image()), pane_lattice(25.0, 19.0, 2.5, 40, 30))
+    assert view.shape == (30, 40, 3) and np.isfinite(view).all()
+
+
 def test_pickled_object_is_refused_before_it_runs(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
 

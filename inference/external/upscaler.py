@@ -124,7 +124,11 @@ class ExternalUpscaler(Upscaler):
         if self.precision != "fp32":
             self.descriptor = self.descriptor.to(dtype=self.dtype)
         self.scale = recognised.scale
-        self.multiple = max(1, recognised.multiple_of)
+        # Windowed attention (SwinIR, HAT, ...) pads to its window inside the
+        # network: crops start on the window grid of a whole-image run too.
+        window = getattr(self.descriptor.model, "window_size", None)
+        window = window if isinstance(window, int) and window > 0 else 1
+        self.multiple = math.lcm(max(1, recognised.multiple_of), window)
         self.stem = recognised.path.stem
         self.name = f"model:{self.stem}"
         self.display = f"{self.stem} x{self.scale} ({recognised.architecture})"
@@ -162,6 +166,7 @@ class ExternalUpscaler(Upscaler):
             "file": str(r.path), "sha256": r.sha256, "architecture": r.architecture,
             "architecture_id": r.architecture_id, "native_scale": r.scale, "input_channels": r.input_channels,
             "parameters": r.parameters, "tags": list(r.tags), "size_multiple": r.multiple_of,
+            "crop_multiple": self.multiple,
             "supports_fp16": r.supports_half, "supports_bf16": r.supports_bfloat16, "precision": self.precision,
             "device": str(self.device), "margin": self.margin, "receptive_radius": self.receptive_radius,
             "seamless": self.seamless, "tile": self.configured_tile,
