@@ -219,3 +219,23 @@ def test_torchvision_stand_in_is_gone_after_import() -> None:
     _spandrel()
     module = sys.modules.get("torchvision")
     assert module is None or "stand-in" not in (module.__doc__ or "")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_reduced_precision_only_where_the_device_runs_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         native: bool) -> None:
+    from inference.external import upscaler as external_upscaler
+
+    path = write_model("compact-x4.safetensors", tmp_path)
+    monkeypatch.setattr(external_upscaler, "native_bf16", lambda device: native)
+    up = load_external_model(path, device="cpu")  # spandrel says Compact supports bf16
+    assert up.precision == ("bf16" if native else "fp32")
+    assert next(up.descriptor.model.parameters()).dtype == (torch.bfloat16 if native else torch.float32)
+    kept = up.encode(image())
+    view = up.decode_lattice(kept, pane_lattice(25.0, 19.0, 4.0, 32, 24))
+    assert view.dtype == np.float32 and view.shape == (24, 32, 3)
+    with pytest.raises(ExternalModelError, match="fp16 needs CUDA"):
+        load_external_model(path, device="cpu", precision="fp16")
+    if not native:
+        with pytest.raises(ExternalModelError, match="bf16 needs a device that runs it natively"):
+            load_external_model(path, device="cpu", precision="bf16")
