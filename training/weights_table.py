@@ -1,14 +1,17 @@
-"""The README's tables of shipped weights, printed from the files' own metrics.
+"""The tables of shipped weights in docs/evaluation.md, printed from the files'
+own metrics.
 
 Every figure in those tables is what `evaluate` measured on exactly the file
 that ships (stored in it by `train --export-only --metrics-from`), so the
 tables are generated, never typed: after shipping, run
 
-    python3 -m training.weights_table --write README.md
+    python3 -m training.weights_table --write              # docs/evaluation.md
+    python3 -m training.weights_table --write OTHER.md     # any other page
 
 which replaces each table that follows its marker line (`<!-- weights-table:
 NAME -->`, as printed without --write). tests/test_readme_tables.py fails while
-the README and the files disagree.
+docs/evaluation.md and the files disagree. (The tables lived in README.md until
+the README was split into docs/ pages.)
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def gap_table(files: list[ShippedFile]) -> list[str]:
 
 
 def tables(weights_dir: Path = WEIGHTS_DIR) -> dict[str, list[str]]:
-    """The README's tables, by name, each as its markdown lines."""
+    """The tables of docs/evaluation.md, by name, each as its markdown lines."""
     files = shipped_files(weights_dir)
     return {
         "Y-PSNR x2-x4": near_table(files, "psnr_y"),
@@ -138,6 +141,9 @@ def tables(weights_dir: Path = WEIGHTS_DIR) -> dict[str, list[str]]:
 
 
 MARKER = "<!-- weights-table: {name} -->"
+
+# The page that holds the tables: --write without a file name rewrites it.
+TABLES_PAGE = Path(__file__).resolve().parent.parent / "docs" / "evaluation.md"
 
 
 def write_into(readme: Path, weights_dir: Path = WEIGHTS_DIR) -> list[str]:
@@ -161,8 +167,9 @@ def write_into(readme: Path, weights_dir: Path = WEIGHTS_DIR) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", type=Path, metavar="README",
-                        help="replace the tables after their markers in this file instead of printing them")
+    parser.add_argument("--write", type=Path, nargs="?", const=TABLES_PAGE, metavar="FILE",
+                        help="replace the tables after their markers in FILE (default: docs/evaluation.md) "
+                        "instead of printing them")
     args = parser.parse_args(argv)
     if args.write:
         print("replaced: " + ", ".join(write_into(args.write)))
