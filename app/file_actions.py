@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
 import resources
@@ -15,6 +16,7 @@ from app.menus import ABOUT, Actions
 from app.model import MAX_PANES, ViewerModel
 from app.model.viewer import PaneMemory
 from app.recent_files import RecentFiles
+from inference.render.view import ViewState
 
 if TYPE_CHECKING:
     from app.pane_slot import PaneSlot
@@ -46,6 +48,10 @@ class FileActions:
         self.model = model
         self.settings = settings
         self.recent: RecentFiles | None = None  # once the File menu exists: `make_recent`
+        from app.settings import decode_view
+
+        # The zoom and pan last shown, for the first open of that image (read before anything is saved).
+        self._remembered_view = decode_view(settings.value("session/view"))
 
     def make_recent(self) -> None:
         """File › Open Recent, in the menu `build_menus` made."""
@@ -58,15 +64,25 @@ class FileActions:
 
     def remember_session(self) -> None:
         """What a relaunch restores: the panes with their methods and splits, the window, the image."""
-        from app.settings import encode_panes
+        from app.settings import encode_panes, encode_view
 
         slots = self.host.slots()
         self.settings.setValue("panes", [s.sides["a"].method for s in slots])
         self.settings.setValue("session/panes", encode_panes(
             self.model.pane_memories([s.pane.split_fraction() for s in slots])))
         self.settings.setValue("window/geometry", self.window.saveGeometry())
-        if self.model.loaded is not None:
-            self.settings.setValue("session/image", str(Path(self.model.loaded.path).resolve()))
+        if self.model.loaded is not None and self.model.image_rgb is not None:
+            image = str(Path(self.model.loaded.path).resolve())
+            self.settings.setValue("session/image", image)
+            self.settings.setValue("session/view", encode_view(image, self.model.view))
+        self.settings.sync()  # to disk now (atomically: app.session), not at exit
+
+    def take_remembered_view(self, path: str | Path) -> ViewState | None:
+        """The zoom and pan the session remembers for `path`, once: for the first image opened."""
+        remembered, self._remembered_view = self._remembered_view, None
+        if remembered is None or remembered[0] != str(Path(path).resolve()):
+            return None
+        return remembered[1]
 
     def startup_image(self, explicit: str | None = None) -> str:
         """What a launch opens: the image named on the command line, else the
@@ -74,6 +90,18 @@ class FileActions:
         from app.settings import restorable_image
 
         return explicit or restorable_image(self.settings.value("session/image")) or str(SAMPLE_IMAGE)
+
+    def drag_enter(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def drop(self, event: QDropEvent) -> None:
+        """A file dropped on the window opens (the first local one)."""
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                event.acceptProposedAction()
+                self.host.open_path(url.toLocalFile())
+                return
 
     def recent_files(self) -> list[str]:
         return self.recent.files() if self.recent is not None else []

@@ -1,0 +1,133 @@
+"""Issue 21's viewer items as a user meets them: the zoom box, the session
+saved as it changes, folders, browsing past exports and broken images, the
+clipboard, labels, the help sheet and About."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from tests.gui_helpers import make_window, open_image, wait_done, write_png  # noqa: E402
+from tests.tiny_methods import sample_image  # noqa: E402
+from widgets.zoom_slider import format_zoom  # noqa: E402
+
+
+@pytest.fixture()
+def image_file(tmp_path: Path) -> Path:
+    return write_png(tmp_path / "tiny.png", sample_image(20, 24))
+
+
+def test_zoom_box_follows_the_zoom_and_gives_the_keyboard_back(qtbot, tmp_path: Path, image_file: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    open_image(qtbot, window, image_file)
+    window.activateWindow()
+    field = window.zoom_slider.field
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    field.selectAll()
+    qtbot.keyClicks(field, "8")
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert window.model.view.zoom == pytest.approx(8.0)
+    pane = window.active_slot().pane
+    qtbot.waitUntil(pane.hasFocus)  # Enter gave the keyboard back to the panes
+    window.zoom_by(2.0)  # as the wheel does
+    assert window.model.view.zoom == pytest.approx(16.0)
+    assert field.text() == format_zoom(16.0)  # not the stale 8.00x
+    assert window.acts.labels_action.isChecked()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_L)  # L hides the labels, it does not type into the box
+    assert not window.acts.labels_action.isChecked() and field.text() == format_zoom(16.0)
+    # Something typed and not yet entered is left alone while the zoom changes.
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    field.selectAll()
+    qtbot.keyClicks(field, "3")
+    window.zoom_by(0.5)
+    assert field.text() == "3"
+    qtbot.keyClick(field, Qt.Key.Key_Escape)  # drops it, shows the zoom again, back to the panes
+    assert field.text() == format_zoom(8.0)
+    qtbot.waitUntil(pane.hasFocus)
+    wait_done(qtbot, window)
+
+
+def test_the_session_is_saved_as_it_changes_and_survives_a_kill(qtbot, tmp_path: Path, image_file: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+    from app.session import SAVE_DELAY_MS
+    from inference.render import ViewState
+    from tests.tiny_methods import tiny_loader
+
+    first = make_window(qtbot, tmp_path, ["bicubic", "liif"], methods=["bicubic", "nearest", "liif"],
+                        size=(700, 500))
+    open_image(qtbot, first, image_file)
+    first.grid.add_pane("nearest")
+    first.slots()[0].picker.set_split_method("liif")
+    first.slots()[0].pane.set_split(True, 0.3)
+    first.apply_view(ViewState(7.25, 9.5, 12.0))  # zoomed and panned
+    view = first.model.view
+    assert view.zoom == pytest.approx(12.0) and (view.cx, view.cy) != (12.0, 10.0)
+    settings_file = tmp_path / "settings.ini"
+    qtbot.waitUntil(lambda: not first.session.pending(), timeout=SAVE_DELAY_MS + 3000)
+    inode = settings_file.stat().st_ino
+    first.apply_view(ViewState(8.0, 9.0, 12.0))
+    view = first.model.view
+    qtbot.waitUntil(lambda: not first.session.pending(), timeout=SAVE_DELAY_MS + 3000)
+    # Written to a temporary file renamed over the old one: a kill mid-write leaves a whole file.
+    assert settings_file.stat().st_ino != inode
+    # The first window is never closed (as after a kill): a new one on the same settings file.
+    settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+    second = MainWindow(device="cpu", loader=tiny_loader(), methods=["bicubic", "nearest", "liif"],
+                        settings=settings, tile=64)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert [s.sides["a"].method for s in second.slots()] == ["bicubic", "liif", "nearest"]
+    assert second.slots()[0].pane.is_split() and second.slots()[0].sides["b"].method == "liif"
+    start = second.file_actions.startup_image()
+    assert start == str(image_file.resolve())
+    open_image(qtbot, second, start)
+    assert second.model.view == view  # the same zoom and pan, not fitted
+    assert all(p.view() == view for p in second.panes())
+    # Only the first open restores it: another image opens fitted.
+    other = write_png(tmp_path / "other.png", sample_image(20, 24))
+    open_image(qtbot, second, other)
+    assert second.model.view.zoom < 12.0
+    wait_done(qtbot, first)
+    wait_done(qtbot, second)
+
+
+def test_a_window_never_outgrows_its_screen() -> None:
+    from app.settings import FRAME_ALLOWANCE, fit_rect
+
+    fw, fh = FRAME_ALLOWANCE
+    # 1600 x 1000 at QT_SCALE_FACTOR=1.5: 1066 x 666 logical pixels, less a 30 px panel.
+    available = (0, 30, 1066, 636)
+    x, y, w, h = fit_rect((100, 100, 1280, 820), available)  # the default size
+    assert w + fw <= 1066 and h + fh <= 636 and x >= 0 and y + h <= 30 + 636 and y - fh >= 30
+    assert fit_rect((3000, -50, 500, 400), available)[:2] == (1066 - fw - 500, 30 + fh)  # off-screen: brought back
+    assert fit_rect((10, 100, 500, 400), available) == (10, 100, 500, 400)  # one that fits stays as it is
+
+
+def test_default_and_restored_windows_fit_the_screen(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+    from tests.tiny_methods import tiny_loader
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(device="cpu", loader=tiny_loader(), methods=["bicubic"], settings=settings, tile=64)
+    qtbot.addWidget(window)
+    area = window.screen().availableGeometry()  # 800 x 600 offscreen
+    assert area.contains(window.geometry()) and window.width() < 1280
+    window.resize(2000, 1500)  # larger than the screen, as if saved on a bigger one
+    window.file_actions.remember_session()
+    again = MainWindow(device="cpu", loader=tiny_loader(), methods=["bicubic"],
+                       settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat), tile=64)
+    qtbot.addWidget(again)
+    assert area.contains(again.geometry())
