@@ -40,6 +40,16 @@ if TYPE_CHECKING:
     from app.pane_slot import PaneSlot
 
 
+PROGRESS_TITLE = "Upscaling a Folder"
+# Room the window system's title bar takes besides the title: icon and buttons (logical pixels).
+TITLE_BAR_EXTRA = 200
+
+
+def progress_width(title_width: int) -> int:
+    """The progress dialog's minimum width for a title `title_width` pixels wide."""
+    return max(440, title_width + TITLE_BAR_EXTRA)
+
+
 @dataclass(frozen=True)
 class BatchSpec:
     folder: str
@@ -256,7 +266,9 @@ class FolderUpscale(QObject):
             name = self.model.book.display_name(spec.method)
             dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {name}\u2026",
                                      "Cancel", 0, 100 * len(items), w)
-            dialog.setWindowTitle("Upscale Folder")
+            dialog.setWindowTitle(PROGRESS_TITLE)
+            # Wide enough for the whole title beside the window system's buttons, and for long file names.
+            dialog.setMinimumWidth(progress_width(dialog.fontMetrics().horizontalAdvance(PROGRESS_TITLE)))
             dialog.setMinimumDuration(0)
             dialog.setAutoClose(False)
             dialog.setAutoReset(False)

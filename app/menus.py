@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMenu, QStatusB
 
 from app.model.methods import MAX_PANES
 from widgets.error_legend import ErrorLegend
+from widgets.image_pane import ZOOM_STEP
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -118,9 +119,10 @@ def build_actions(w: MainWindow) -> Actions:
                                 "fa5s.layer-group", "Upscale every image of a folder with one method, "
                                 "into another folder (as `main.py upscale FOLDER -o OUT/`)")
     a.quit_action = A("&Quit", w.close, QKeySequence.StandardKey.Quit)
-    a.zoom_in_action = A("Zoom &In", lambda: w.zoom_by(2 ** 0.5), QKeySequence.StandardKey.ZoomIn,
+    # The one zoom step: the wheel's notch and the panes' +/- keys zoom by it too.
+    a.zoom_in_action = A("Zoom &In", lambda: w.zoom_by(ZOOM_STEP), QKeySequence.StandardKey.ZoomIn,
                          "fa5s.search-plus")
-    a.zoom_out_action = A("Zoom &Out", lambda: w.zoom_by(2 ** -0.5), QKeySequence.StandardKey.ZoomOut,
+    a.zoom_out_action = A("Zoom &Out", lambda: w.zoom_by(1 / ZOOM_STEP), QKeySequence.StandardKey.ZoomOut,
                           "fa5s.search-minus")
     a.fit_action = A("&Fit", w.fit, "Ctrl+0", "fa5s.compress-arrows-alt", "Show the whole image")
     a.one_action = A("&1:1", lambda: w.set_zoom(1.0), "Ctrl+1", "fa5s.expand", "One image pixel per screen pixel")

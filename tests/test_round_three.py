@@ -131,3 +131,63 @@ def test_default_and_restored_windows_fit_the_screen(qtbot, tmp_path: Path) -> N
                        settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat), tile=64)
     qtbot.addWidget(again)
     assert area.contains(again.geometry())
+
+
+def test_a_label_says_cached_only_for_a_finished_render_that_decoded_nothing() -> None:
+    from dataclasses import dataclass
+
+    from app.model import MethodBook, SideState, side_status
+
+    @dataclass
+    class Tile:
+        phase: str = "full"
+        from_cache: bool = True
+        final: bool = True
+        untrained: bool = False
+        full_remaining: int = 0
+        seconds: float = 0.0
+        note: str = ""
+
+    book = MethodBook(["liif"])
+    side = SideState("liif")
+    side.begin_render(1, now=5.0, note="", anything_in_view=True)
+    for now in (5.0, 5.001, 5.02):  # asked for, nothing computed yet
+        assert side_status(side, book, now).head() == ["LIIF", "preview"]
+    assert side_status(side, book, 6.5).head() == ["LIIF", "preview", "1.5 s"]  # running: its time so far
+    side.tile_shown(Tile(), now=6.6)
+    assert side_status(side, book, 7.0).head() == ["LIIF", "done", "cached"]
+
+
+def test_toolbar_menu_wheel_and_keys_zoom_by_one_step(qtbot, tmp_path: Path, image_file: Path) -> None:
+    from widgets.image_pane import ZOOM_STEP
+
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    open_image(qtbot, window, image_file)
+    window.set_zoom(4.0)
+    window.acts.zoom_in_action.trigger()  # toolbar, View menu, Ctrl++
+    assert window.model.view.zoom == pytest.approx(4.0 * ZOOM_STEP, rel=1e-4)
+    window.set_zoom(4.0)
+    qtbot.keyClick(window.active_slot().pane, Qt.Key.Key_Plus)  # the pane's own key, as a wheel notch
+    assert window.model.view.zoom == pytest.approx(4.0 * ZOOM_STEP, rel=1e-4)
+    window.acts.zoom_out_action.trigger()
+    assert window.model.view.zoom == pytest.approx(4.0, rel=1e-4)
+    wait_done(qtbot, window)
+
+
+def test_folder_progress_dialog_has_room_for_its_title(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import batch_dialog
+    from app.batch_dialog import BatchSpec
+
+    monkeypatch.setattr(batch_dialog.QMessageBox, "information", lambda *a: None)
+    monkeypatch.setattr(batch_dialog.QMessageBox, "warning", lambda *a: None)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_png(folder / "a.png", sample_image(20, 24))
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    upscale = window.service_actions.folder_upscale
+    with qtbot.waitSignal(window.batchFinished, timeout=60000):
+        upscale.start(BatchSpec(str(folder), "bicubic", 2.0, None, str(tmp_path / "out")))
+        dialog = upscale.progress_dialog
+        assert dialog is not None
+        title = dialog.windowTitle()
+        assert "Folder" in title and dialog.minimumWidth() >= dialog.fontMetrics().horizontalAdvance(title) + 200
