@@ -234,9 +234,14 @@ class FolderUpscale(QObject):
         if self.runner is not None:
             w.statusBar().showMessage("A folder is being upscaled already", 4000)
             return
-        here = str(Path(model.loaded.path).parent) if model.loaded is not None else str(Path.home())
-        folder = str(self.settings.value("batchInput") or here)
-        output = str(self.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
+        from app.folders import propose
+
+        # The last folders used, else the image's (never the bundled sample's, inside the package), else Pictures.
+        here = Path(model.loaded.path).parent if model.loaded is not None else None
+        last_input, last_output = self.settings.value("batchInput"), self.settings.value("batchOutput")
+        folder = str(propose(str(last_input) if last_input else None, here))
+        output = str(last_output) if last_output and Path(str(last_output)).is_dir() else \
+            str(propose(folder) / "upscaled")
         methods = [(n, model.book.label(n)) for n in model.book.names]
         dialog = BatchDialog(methods, self.host.active_slot().sides["a"].method, folder, output, w)
         if dialog.exec() != BatchDialog.DialogCode.Accepted:

@@ -48,6 +48,8 @@ class FileActions:
         self.model = model
         self.settings = settings
         self.recent: RecentFiles | None = None  # once the File menu exists: `make_recent`
+        # (image browsed to, image shown then): where PageDown/PageUp step from while the first is not shown.
+        self._browsed: tuple[Path, Path] | None = None
         from app.settings import decode_view
 
         # The zoom and pan last shown, for the first open of that image (read before anything is saved).
@@ -107,29 +109,41 @@ class FileActions:
         return self.recent.files() if self.recent is not None else []
 
     def add_recent(self, path: str) -> None:
+        """An image is shown (the window calls this then): it goes first in Open Recent,
+        and browsing steps from it."""
+        self._browsed = None
         if self.recent is not None:
             self.recent.add(path)
 
     def open_dialog(self) -> None:
+        from app.folders import propose
+
         loaded = self.model.loaded
-        start = str(Path(loaded.path).parent) if loaded is not None else str(Path.home())
+        start = str(propose(Path(loaded.path).parent if loaded is not None else None))
         path, _ = QFileDialog.getOpenFileName(self.window, "Open image", start, OPEN_FILTER)
         if path:
             self.host.open_path(path)
 
     def browse(self, step: int) -> Path | None:
         """Open the image `step` places after the current one in its folder
-        (PageDown / PageUp), keeping the view. Returns the path being opened."""
-        from inference.browse import neighbour
+        (PageDown / PageUp), keeping the view, past the app's own exports
+        unless View › Browse Own Exports is on. Steps on from the image last
+        browsed to even if it could not be opened (or is still opening), so a
+        broken image is passed, not retried. Returns the path being opened."""
+        from inference.browse import is_own_export, neighbour
 
         if self.model.loaded is None:
             return None
         current = Path(self.model.loaded.path)
-        target = neighbour(current, step)
+        if self._browsed is not None and self._browsed[1] == current:
+            current = self._browsed[0]  # the last one browsed to failed, or has not arrived yet
+        skip = None if self.host.acts.browse_exports_action.isChecked() else is_own_export
+        target = neighbour(current, step, skip)
         if target is None:
             where = "last" if step > 0 else "first"
             self.window.statusBar().showMessage(f"{current.name} is the {where} image in {current.parent}", 4000)
             return None
+        self._browsed = (target, Path(self.model.loaded.path))
         self.host.open_path(target, keep_view=True)
         return target
 

@@ -65,6 +65,7 @@ class Actions:
     flip_action: QAction
     next_image_action: QAction
     previous_image_action: QAction
+    browse_exports_action: QAction
     copy_view_action: QAction
     fullscreen_action: QAction
     labels_action: QAction
@@ -148,6 +149,9 @@ def build_actions(w: MainWindow) -> Actions:
     a.previous_image_action = A("&Previous Image", lambda: w.file_actions.browse(-1),
                                 QKeySequence.StandardKey.MoveToPreviousPage, "fa5s.step-backward",
                                 "The previous image in the same folder, keeping the view")
+    a.browse_exports_action = A("Browse Own &Exports", lambda: None, checkable=True,
+                                tip="Next / Previous Image also stop at the images Implicit Zoom wrote "
+                                    "(exports, upscales), which they otherwise pass")
     a.copy_view_action = A("&Copy View", w.file_actions.copy_view, QKeySequence.StandardKey.Copy, "fa5s.copy",
                            "Copy what the active pane shows to the clipboard, as an image")
     a.fullscreen_action = A("&Full Screen", w.file_actions.toggle_fullscreen, "F11", "fa5s.expand-arrows-alt",
@@ -189,6 +193,7 @@ def build_menus(w: MainWindow, a: Actions) -> None:
     for action in (a.add_pane_action, a.remove_pane_action, a.split_action, a.flip_action):
         view_menu.addAction(action)
     view_menu.addSeparator()
+    view_menu.addAction(a.browse_exports_action)
     view_menu.addAction(a.labels_action)
     view_menu.addAction(a.fullscreen_action)
     count_menu = view_menu.addMenu("&Panes")

@@ -29,6 +29,25 @@ def start_folder(last_used: str | None, default: Path) -> str:
     return str(folder)
 
 
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def user_folder(candidates: list[str | Path | None], forbidden: list[Path], home: Path) -> Path:
+    """Where a dialog starts or writes by default: the first of `candidates`
+    (the last folder used, the platform's Pictures folder, ...) that exists
+    and is not inside one of the `forbidden` folders (the installed package,
+    its bundled sample's folder), else `home`."""
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir() and not any(is_inside(candidate, f) for f in forbidden):
+            return Path(candidate)
+    return home
+
+
 # ---------------------------------------------------------------- the session a relaunch restores
 
 def encode_panes(panes: list[PaneMemory]) -> str:

@@ -191,3 +191,94 @@ def test_folder_progress_dialog_has_room_for_its_title(qtbot, tmp_path: Path, mo
         assert dialog is not None
         title = dialog.windowTitle()
         assert "Folder" in title and dialog.minimumWidth() >= dialog.fontMetrics().horizontalAdvance(title) + 200
+
+
+def test_browsing_passes_own_exports_unless_asked_and_moves_past_a_broken_image(
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import main_window
+    from inference.imageio import SOFTWARE, save_image
+
+    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda *a: None)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_png(folder / "a.png", sample_image(20, 24))
+    save_image(folder / "a_liif_x4.png", sample_image(20, 24), metadata={"Software": SOFTWARE, "Method": "liif"})
+    (folder / "b.png").write_text("not an image")
+    write_png(folder / "c.png", sample_image(20, 24, seed=2))
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    open_image(qtbot, window, folder / "a.png")
+    assert not window.acts.browse_exports_action.isChecked()  # off by default
+
+    def page_down() -> list:
+        with qtbot.waitSignal(window.openFinished, timeout=60000) as blocker:
+            assert window.file_actions.browse(1) is not None
+        return blocker.args
+
+    assert page_down() == [str(folder / "b.png"), False]  # past the export, to the broken one
+    assert page_down() == [str(folder / "c.png"), True]  # the next press moves on, not the same file again
+    window.acts.browse_exports_action.setChecked(True)
+    open_image(qtbot, window, folder / "a.png")
+    assert page_down() == [str(folder / "a_liif_x4.png"), True]
+    wait_done(qtbot, window)
+
+
+def test_dialogs_propose_the_users_folders_never_the_package(qtbot, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import resources
+    from app import folders
+
+    pictures = tmp_path / "Pictures"
+    pictures.mkdir()
+    monkeypatch.setattr(folders, "pictures_folder", lambda: str(pictures))
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    open_image(qtbot, window, resources.sample_image())  # the bundled sample, inside the package
+    path = Path(window.export_actions.default_export_path("liif", 4.0))
+    assert path.parent == pictures and path.name.endswith("_liif_x4.png")
+    captured = {}
+
+    class Dialog:
+        class DialogCode:
+            Accepted = 1
+
+        def __init__(self, methods, method, folder, output, parent) -> None:
+            captured.update(folder=folder, output=output)
+
+        def exec(self) -> int:
+            return 0  # cancelled
+
+    monkeypatch.setattr("app.batch_dialog.BatchDialog", Dialog)
+    window.service_actions.folder_upscale.open_dialog()
+    assert captured == {"folder": str(pictures), "output": str(pictures / "upscaled")}
+    # The last folder exported to wins, while it exists.
+    window.settings.setValue("exportDir", str(tmp_path))
+    assert Path(window.export_actions.default_export_path("liif", 4.0)).parent == tmp_path
+    wait_done(qtbot, window)
+
+
+def test_browsing_asks_about_the_images_on_the_way_only(tmp_path: Path) -> None:
+    from inference.browse import neighbour
+
+    for name in ["a.png", "b.png", "c.png", "d.png", "e.png"]:
+        write_png(tmp_path / name, sample_image(8, 8))
+    asked: list[str] = []
+
+    def skip(path: Path) -> bool:
+        asked.append(path.name)
+        return path.name in ("b.png", "c.png")
+
+    assert neighbour(tmp_path / "a.png", 1, skip) == tmp_path / "d.png" and asked == ["b.png", "c.png", "d.png"]
+    assert neighbour(tmp_path / "d.png", -1, skip) == tmp_path / "a.png"
+    assert neighbour(tmp_path / "a.png", 2, skip) == tmp_path / "e.png"
+    assert neighbour(tmp_path / "e.png", 1, skip) is None
+
+
+def test_user_folder_is_never_inside_the_package(tmp_path: Path) -> None:
+    from app.settings import user_folder
+
+    package, pictures = tmp_path / "site" / "resources", tmp_path / "Pictures"
+    (package / "images").mkdir(parents=True)
+    pictures.mkdir()
+    forbidden = [package]
+    assert user_folder([package / "images", pictures], forbidden, tmp_path) == pictures
+    assert user_folder([str(tmp_path / "gone"), None, pictures], forbidden, tmp_path) == pictures
+    assert user_folder([package], forbidden, tmp_path / "home") == tmp_path / "home"
