@@ -148,10 +148,21 @@ class FileActions:
         return target
 
     def copy_view(self) -> None:
-        """The active pane's view, as the pane shows it (no labels), to the clipboard."""
+        """The part of the active pane's view that shows the image, as the pane
+        shows it (no labels, no background around the image), to the clipboard."""
+        from PySide6.QtCore import QRect
+
+        from app.view_area import image_area
+
         if self.model.image_rgb is None:
             return
-        image = self.host.active_slot().pane.view_image()
+        pane = self.host.active_slot().pane
+        area = image_area(pane.lattice(), *self.model.image_size())
+        if area is None:
+            self.window.statusBar().showMessage("Nothing of the image is in view", 4000)
+            return
+        image = pane.view_image().copy(QRect(*area))  # physical pixels, as the lattice
+        image.setDevicePixelRatio(1.0)
         QApplication.clipboard().setImage(image)
         self.window.statusBar().showMessage(f"Copied pane {self.model.active + 1}'s view "
                                             f"({image.width()} \u00d7 {image.height()}) to the clipboard", 4000)

@@ -282,3 +282,13 @@ def test_user_folder_is_never_inside_the_package(tmp_path: Path) -> None:
     assert user_folder([package / "images", pictures], forbidden, tmp_path) == pictures
     assert user_folder([str(tmp_path / "gone"), None, pictures], forbidden, tmp_path) == pictures
     assert user_folder([package], forbidden, tmp_path / "home") == tmp_path / "home"
+
+
+def test_the_image_area_of_a_pane_leaves_out_the_background() -> None:
+    from app.view_area import image_area
+    from inference.render import ViewState
+
+    view = ViewState(20.0, 15.0, 3.0)  # a 40 x 30 image, centred at 3x in a 400 x 300 pane
+    assert image_area(view.lattice(400, 300), 40, 30) == (140, 105, 120, 90)
+    assert image_area(ViewState(20.0, 15.0, 20.0).lattice(400, 300), 40, 30) == (0, 0, 400, 300)
+    assert image_area(ViewState(500.0, 15.0, 3.0).lattice(400, 300), 40, 30) is None
