@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow
 
 import resources
-from app.menus import ABOUT, Actions
+from app.menus import Actions
 from app.model import MAX_PANES, ViewerModel
 from app.model.viewer import PaneMemory
 from app.recent_files import RecentFiles
 from inference.render.view import ViewState
 
 if TYPE_CHECKING:
+    from app.help_dialog import HelpSheet
     from app.pane_slot import PaneSlot
 
 SAMPLE_IMAGE = resources.sample_image()
@@ -48,6 +49,7 @@ class FileActions:
         self.model = model
         self.settings = settings
         self.recent: RecentFiles | None = None  # once the File menu exists: `make_recent`
+        self.help_sheet: HelpSheet | None = None
         # (image browsed to, image shown then): where PageDown/PageUp step from while the first is not shown.
         self._browsed: tuple[Path, Path] | None = None
         from app.settings import decode_view
@@ -179,4 +181,16 @@ class FileActions:
             slot.pane.set_show_labels(self.host.acts.labels_action.isChecked())
 
     def about(self) -> None:
-        QMessageBox.about(self.window, "Implicit Zoom", ABOUT)
+        from app.help_dialog import about
+
+        about(self.window)
+
+    def show_help(self) -> None:
+        """Help › Keyboard and Mouse (F1), from the window's actions as they are now."""
+        from app.help_dialog import HelpSheet
+        from widgets.image_pane import ZOOM_STEP
+
+        if self.help_sheet is None:
+            self.help_sheet = HelpSheet(self.host.acts.made, ZOOM_STEP, self.window)
+        self.help_sheet.show()
+        self.help_sheet.raise_()

@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 
 Shortcut = Union[str, QKeySequence, QKeySequence.StandardKey, None]
 
-ABOUT = ("<b>Implicit Zoom</b><br>Look into an image: a continuous zoom, super-resolved on the fly "
-         "by implicit neural decoders next to bicubic, in synchronised panes.<br><br>"
-         "Wheel: zoom about the cursor \u00b7 drag: pan \u00b7 Shift+drag: select \u00b7 "
-         "+/\u2212: zoom \u00b7 0: fit \u00b7 1: 1:1 \u00b7 arrows: pan")
 STATUS_TIPS = {
     "image_label": "Image size and bit depth",
     "zoom_label": "Zoom: output pixels per image pixel (physical screen pixels)",
@@ -71,6 +67,7 @@ class Actions:
     labels_action: QAction
     preferences_action: QAction
     about_action: QAction
+    help_action: QAction
     methods_action: QAction
     recent_menu: QMenu  # set by build_menus
     count_actions: list[QAction]  # View › Panes, set by build_menus
@@ -78,6 +75,7 @@ class Actions:
     def __init__(self, window: QMainWindow) -> None:
         self.window = window
         self.icons: list[tuple[QAction, str]] = []
+        self.made: list[QAction] = []  # every action `make` made, in order (the help sheet lists their keys)
 
     def make(self, text: str, slot: Callable[[], object], shortcut: Shortcut = None, icon: str | None = None,
              tip: str = "", checkable: bool = False) -> QAction:
@@ -92,6 +90,7 @@ class Actions:
         action.setToolTip(f"{tip or text.replace('&', '').rstrip('.…')}" + (f" ({keys})" if keys else ""))
         action.setStatusTip(tip or text)
         action.triggered.connect(slot)
+        self.made.append(action)
         return action
 
     def follow_palette(self, event: QEvent) -> None:
@@ -161,7 +160,9 @@ def build_actions(w: MainWindow) -> Actions:
     a.labels_action.setChecked(True)
     a.preferences_action = A("&Preferences\u2026", w.service_actions.preferences_dialog, "Ctrl+,",
                              "fa5s.cog", "Device, precision, worker threads and cache sizes")
-    a.about_action = A("&About", w.file_actions.about)
+    a.about_action = A("&About", w.file_actions.about, tip="Version, licence and where the shipped weights came from")
+    a.help_action = A("&Keyboard and Mouse", w.file_actions.show_help, "F1", "fa5s.keyboard",
+                      "Every key and mouse gesture of the viewer")
     a.methods_action = A("&Methods and Weights\u2026", w.service_actions.show_methods, icon="fa5s.info-circle",
                          tip="Each method: trained or not, source, licence, steps, metrics; load weights")
     return a
@@ -208,6 +209,7 @@ def build_menus(w: MainWindow, a: Actions) -> None:
     for action in (a.select_action, a.reference_action, a.error_map_action):
         tools.addAction(action)
     help_menu = menu.addMenu("&Help")
+    help_menu.addAction(a.help_action)
     help_menu.addAction(a.methods_action)
     help_menu.addAction(a.about_action)
 

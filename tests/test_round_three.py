@@ -292,3 +292,56 @@ def test_the_image_area_of_a_pane_leaves_out_the_background() -> None:
     assert image_area(view.lattice(400, 300), 40, 30) == (140, 105, 120, 90)
     assert image_area(ViewState(20.0, 15.0, 20.0).lattice(400, 300), 40, 30) == (0, 0, 400, 300)
     assert image_area(ViewState(500.0, 15.0, 3.0).lattice(400, 300), 40, 30) is None
+
+
+def test_f1_opens_a_help_sheet_with_every_shortcut_and_the_panes_own_keys(qtbot, tmp_path: Path,
+                                                                          image_file: Path) -> None:
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from app.help_sheet import PANE_INPUT
+
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    open_image(qtbot, window, image_file)
+    window.activateWindow()
+    pane = window.active_slot().pane
+    pane.setFocus()
+    qtbot.waitUntil(pane.hasFocus)
+    qtbot.keyClick(pane, Qt.Key.Key_F1)
+    sheet = window.file_actions.help_sheet
+    assert sheet is not None and sheet.isVisible()
+    text = sheet.text()
+    with_keys = [a for a in window.findChildren(QAction) if not a.shortcut().isEmpty()]
+    assert len(with_keys) >= 20
+    for action in with_keys:
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        assert keys in text and action.text().replace("&", "").rstrip(".\u2026") in text, keys
+    for row in PANE_INPUT:
+        assert row.keys in text
+    assert "4 steps double the zoom" in text
+    sheet.close()
+    wait_done(qtbot, window)
+
+
+def test_about_says_version_licence_and_where_the_weights_came_from(qtbot, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import help_dialog
+    from app.help_sheet import version
+
+    shown: list[str] = []
+    monkeypatch.setattr(help_dialog.QMessageBox, "about", lambda parent, title, text: shown.append(text))
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    window.acts.about_action.trigger()
+    (text,) = shown
+    assert version() != "unknown" and version() in text and "MIT" in text
+    assert "LIIF" in text and "BSD-3-Clause" in text and "Yinbo Chen" in text  # the LIIF release's own provenance
+
+
+def test_help_sheet_and_about_text_need_no_qt() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, app.help_sheet as h; h.sheet_html([('Ctrl+O', '&Open', 'Open an image')], 2 ** 0.25); "
+            "h.about_html(h.version(), []); "
+            "sys.exit(any(m.startswith('PySide6') for m in sys.modules))")
+    root = Path(__file__).resolve().parent.parent
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
