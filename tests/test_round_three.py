@@ -345,3 +345,23 @@ def test_help_sheet_and_about_text_need_no_qt() -> None:
             "sys.exit(any(m.startswith('PySide6') for m in sys.modules))")
     root = Path(__file__).resolve().parent.parent
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_a_narrow_label_keeps_numbers_with_their_units_and_keeps_the_scores() -> None:
+    from widgets.pane_label import MAX_LINES, layout
+
+    def measure(text: str) -> float:
+        return 6.0 * len(text)
+
+    head = ["LIIF (untrained)", "refining 3/12 tiles", "1.2 s", "~4 s left"]
+    notes = ["untrained: random weights, not a result", "zoom \u2264 1: bicubic (models add nothing)"]
+    scores = ["image: PSNR 31.23 dB \u00b7 SSIM 0.9123", "view: PSNR 30.01 dB \u00b7 SSIM 0.9012"]
+    lines = layout(head, notes + scores, measure, 130)  # a narrow split side
+    assert len(lines) <= MAX_LINES and all(measure(line) <= 130 for line in lines)
+    for whole in ("3/12 tiles", "PSNR 31.23 dB", "SSIM 0.9123", "PSNR 30.01 dB", "SSIM 0.9012"):
+        assert any(whole in line for line in lines), (whole, lines)  # never parted, never cut
+    assert not any(line.startswith("\u00b7") for line in lines)
+    assert "\u2026" in lines  # the notes gave way (their whole text is in the tooltip)
+    # With room, everything shows as before, one score line each.
+    wide = layout(head, notes + scores, measure, 600)
+    assert wide[-2:] == scores and "\u2026" not in " ".join(wide)
