@@ -365,3 +365,17 @@ def test_a_narrow_label_keeps_numbers_with_their_units_and_keeps_the_scores() ->
     # With room, everything shows as before, one score line each.
     wide = layout(head, notes + scores, measure, 600)
     assert wide[-2:] == scores and "\u2026" not in " ".join(wide)
+
+
+@pytest.mark.parametrize("factor", ["1", "1.5", "2"])
+def test_at_zoom_1_pane_pixels_are_image_pixels_at_every_scale_factor(factor: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR=factor)
+    out = subprocess.run([sys.executable, str(root / "tests" / "scale_factor_probe.py")], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300).stdout
+    assert f"dpr={float(factor)}" in out and "zoom=1.0" in out, out
+    assert "differ=0 " in out and "fits=True" in out, out
