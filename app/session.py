@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 # The session is written this long after the last change (changes in a burst write once).
@@ -63,10 +64,12 @@ def restore_geometry(window: QWidget, geometry: object, default: tuple[int, int]
         window.resize(*default)
     if window.isMaximized() or window.isFullScreen():
         return
-    screen = window.screen()
+    now = window.geometry()
+    # The screen the restored window is on (a second monitor's too), else the window's own.
+    screen = QGuiApplication.screenAt(now.center()) or window.screen()
     if screen is None:
         return
-    area, now = screen.availableGeometry(), window.geometry()
+    area = screen.availableGeometry()
     x, y, w, h = fit_rect((now.x(), now.y(), now.width(), now.height()),
                           (area.x(), area.y(), area.width(), area.height()))
     window.setGeometry(x, y, w, h)
