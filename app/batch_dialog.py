@@ -40,6 +40,16 @@ if TYPE_CHECKING:
     from app.pane_slot import PaneSlot
 
 
+PROGRESS_TITLE = "Upscaling a Folder"
+# Room the window system's title bar takes besides the title: icon and buttons (logical pixels).
+TITLE_BAR_EXTRA = 200
+
+
+def progress_width(title_width: int) -> int:
+    """The progress dialog's minimum width for a title `title_width` pixels wide."""
+    return max(440, title_width + TITLE_BAR_EXTRA)
+
+
 @dataclass(frozen=True)
 class BatchSpec:
     folder: str
@@ -224,9 +234,14 @@ class FolderUpscale(QObject):
         if self.runner is not None:
             w.statusBar().showMessage("A folder is being upscaled already", 4000)
             return
-        here = str(Path(model.loaded.path).parent) if model.loaded is not None else str(Path.home())
-        folder = str(self.settings.value("batchInput") or here)
-        output = str(self.settings.value("batchOutput") or str(Path(folder) / "upscaled"))
+        from app.folders import propose
+
+        # The last folders used, else the image's (never the bundled sample's, inside the package), else Pictures.
+        here = Path(model.loaded.path).parent if model.loaded is not None else None
+        last_input, last_output = self.settings.value("batchInput"), self.settings.value("batchOutput")
+        folder = str(propose(str(last_input) if last_input else None, here))
+        output = str(last_output) if last_output and Path(str(last_output)).is_dir() else \
+            str(propose(folder) / "upscaled")
         methods = [(n, model.book.label(n)) for n in model.book.names]
         dialog = BatchDialog(methods, self.host.active_slot().sides["a"].method, folder, output, w)
         if dialog.exec() != BatchDialog.DialogCode.Accepted:
@@ -256,7 +271,9 @@ class FolderUpscale(QObject):
             name = self.model.book.display_name(spec.method)
             dialog = QProgressDialog(f"Upscaling {len(items)} image(s) with {name}\u2026",
                                      "Cancel", 0, 100 * len(items), w)
-            dialog.setWindowTitle("Upscale Folder")
+            dialog.setWindowTitle(PROGRESS_TITLE)
+            # Wide enough for the whole title beside the window system's buttons, and for long file names.
+            dialog.setMinimumWidth(progress_width(dialog.fontMetrics().horizontalAdvance(PROGRESS_TITLE)))
             dialog.setMinimumDuration(0)
             dialog.setAutoClose(False)
             dialog.setAutoReset(False)

@@ -56,9 +56,12 @@ class ExportActions:
                                          view_lattice=self.host.active_slot().pane.lattice())
 
     def default_export_path(self, method: str, zoom: float | None) -> str:
-        """butterfly_liif_x3.7.png in the folder last exported to (else the image's)."""
+        """butterfly_liif_x3.7.png in the folder last exported to, else the user's
+        Pictures (never the image's own folder, nor inside the package: app.folders)."""
+        from app.folders import propose
+
         last = self.settings.value("exportDir")
-        return self.model.default_export_path(method, zoom, str(last) if last else None)
+        return self.model.default_export_path(method, zoom, str(propose(str(last) if last else None)))
 
     def export_dialog(self, area: str = "view") -> None:
         from app.export_dialog import ExportDialog

@@ -7,12 +7,11 @@ wires it to the widgets and the render service. Panes and the slider only
 pushes it to every pane and the slider with non-emitting setters (so nothing
 loops), and schedules render requests: soon for wheel, pan and keys, after the
 zoom rests while the slider is dragged. Decoding happens in the render
-worker's thread. Menus are built in app/menus.py, the panes' grid in
-app/pane_grid.py (a pane's picker and image: app/pane_slot.py). The window
-owns controllers, each given the model, what it needs and a typed `Protocol`
-of the window it touches: files and session (`file_actions`), export
-(`export_actions`), reference mode (`reference_actions`) and the render
-service with preferences, weights and Upscale Folder (`service_actions`).
+worker's thread. Menus: app/menus.py; the panes' grid: app/pane_grid.py (a
+pane's picker and image: app/pane_slot.py). Controllers, each given the model
+and a typed `Protocol` of the window: files (`file_actions`), the session
+saved as it changes (`session`), export (`export_actions`), reference mode
+(`reference_actions`), the render service (`service_actions`).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from app.pane_slot import PaneSlot
 from app.reference_actions import ReferenceActions
 from app.render_worker import Loader, RenderService
 from app.service_actions import ServiceActions
+from app.session import SessionKeeper, restore_geometry
 from inference.render import MAX_ZOOM, Phase, RenderedTile, ViewState, to_display
 from inference.weights import WeightsInfo
 from widgets.image_pane import ImagePane, ImageSource
@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.image_source: ImageSource | None = None  # the display copy of the image shown
         self._keep_view_generation: int | None = None  # an open that keeps the view (browsing)
         self.file_actions = FileActions(self, self, self.model, self.settings)
+        self.session = SessionKeeper(self, self.file_actions.remember_session)
         self.export_actions = ExportActions(self, self, self.model, self.settings)
         self.reference_actions = ReferenceActions(self, self, self.model)
         # Makes the render service, which `connect_service` wires to the window.
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.zoom_slider = ZoomSlider(1.0, MAX_ZOOM)
         self.zoom_slider.zoomChanged.connect(self._slider_zoom)
         self.zoom_slider.zoomCommitted.connect(self._slider_committed)
+        connect_gui(self.zoom_slider.typingDone, lambda: self.active_slot().pane.setFocus())
         self.grid = PaneGrid(self, self, self.model)
         self.setCentralWidget(self.grid.widget)
         self.acts: Actions = build_actions(self)
@@ -110,9 +112,8 @@ class MainWindow(QMainWindow):
             if memory.split:
                 slot.picker.set_split_method(memory.split)
                 slot.pane.set_split(True, memory.fraction)
-        geometry = self.settings.value("window/geometry")
-        if not (geometry and self.restoreGeometry(geometry)):
-            self.resize(1280, 820)
+        restore_geometry(self, self.settings.value("window/geometry"))
+        self.session.enabled = True
         if method_error:
             self.statusBar().showMessage(method_error, 15000)
 
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         pane, picker, slots = slot.pane, slot.picker, self.grid.slots
         pane.viewRequested.connect(self.apply_view)
         pane.resized.connect(self._pane_resized)
+        pane.splitMoved.connect(lambda _fraction: self.session.touch())
         pane.selectionChanged.connect(self._selection_changed)
         pane.activated.connect(lambda s=slot: self.set_active(slots.index(s)) if s in slots else None)
         picker.methodChanged.connect(lambda name, s=slot: self.set_method(s, "a", name))
@@ -221,9 +223,10 @@ class MainWindow(QMainWindow):
         loaded = result.image.loaded
         self.model.loaded = loaded
         keep_view = result.generation == self._keep_view_generation and self.model.image_rgb is not None
-        self._show_image(result.image.rgb, fit=not keep_view, source=result.image.source)
-        if keep_view:
-            self.apply_view(self.model.view)  # the same view, kept inside the new image
+        remembered = None if keep_view else self.file_actions.take_remembered_view(path)
+        self._show_image(result.image.rgb, fit=not keep_view and remembered is None, source=result.image.source)
+        if keep_view or remembered is not None:
+            self.apply_view(remembered or self.model.view)  # kept inside the new image
         self.file_actions.add_recent(str(Path(path).resolve()))
         self.setWindowTitle(f"{Path(path).name} \u2014 Implicit Zoom")
         notes = "; ".join(loaded.notes)
@@ -283,6 +286,7 @@ class MainWindow(QMainWindow):
                 self.schedule_render()
 
     def schedule_render(self) -> None:
+        self.session.touch()  # anything that asks for a render changed what a relaunch restores
         if not self._rest_timer.isActive():
             self._render_timer.start()
 
@@ -419,15 +423,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ Qt events: drops, palette, closing
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
+        self.file_actions.drag_enter(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        for url in event.mimeData().urls():
-            if url.isLocalFile():
-                event.acceptProposedAction()
-                self.open_path(url.toLocalFile())
-                return
+        self.file_actions.drop(event)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if hasattr(self, "acts"):  # not while the window is built
@@ -440,6 +439,7 @@ class MainWindow(QMainWindow):
         self.opener.cancel()  # a load in flight finishes unseen in its daemon thread: closing never waits for it
         for timer in (self._render_timer, self._rest_timer, self.metrics_timer):
             timer.stop()
+        self.session.stop()
         self.file_actions.remember_session()
         # The window goes at once; the worker stops at its next tile boundary
         # (a model call in flight cannot be interrupted) and is waited for.

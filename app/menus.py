@@ -12,16 +12,13 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMenu, QStatusB
 
 from app.model.methods import MAX_PANES
 from widgets.error_legend import ErrorLegend
+from widgets.image_pane import ZOOM_STEP
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 Shortcut = Union[str, QKeySequence, QKeySequence.StandardKey, None]
 
-ABOUT = ("<b>Implicit Zoom</b><br>Look into an image: a continuous zoom, super-resolved on the fly "
-         "by implicit neural decoders next to bicubic, in synchronised panes.<br><br>"
-         "Wheel: zoom about the cursor \u00b7 drag: pan \u00b7 Shift+drag: select \u00b7 "
-         "+/\u2212: zoom \u00b7 0: fit \u00b7 1: 1:1 \u00b7 arrows: pan")
 STATUS_TIPS = {
     "image_label": "Image size and bit depth",
     "zoom_label": "Zoom: output pixels per image pixel (physical screen pixels)",
@@ -64,11 +61,13 @@ class Actions:
     flip_action: QAction
     next_image_action: QAction
     previous_image_action: QAction
+    browse_exports_action: QAction
     copy_view_action: QAction
     fullscreen_action: QAction
     labels_action: QAction
     preferences_action: QAction
     about_action: QAction
+    help_action: QAction
     methods_action: QAction
     recent_menu: QMenu  # set by build_menus
     count_actions: list[QAction]  # View › Panes, set by build_menus
@@ -76,6 +75,7 @@ class Actions:
     def __init__(self, window: QMainWindow) -> None:
         self.window = window
         self.icons: list[tuple[QAction, str]] = []
+        self.made: list[QAction] = []  # every action `make` made, in order (the help sheet lists their keys)
 
     def make(self, text: str, slot: Callable[[], object], shortcut: Shortcut = None, icon: str | None = None,
              tip: str = "", checkable: bool = False) -> QAction:
@@ -90,6 +90,7 @@ class Actions:
         action.setToolTip(f"{tip or text.replace('&', '').rstrip('.…')}" + (f" ({keys})" if keys else ""))
         action.setStatusTip(tip or text)
         action.triggered.connect(slot)
+        self.made.append(action)
         return action
 
     def follow_palette(self, event: QEvent) -> None:
@@ -118,9 +119,10 @@ def build_actions(w: MainWindow) -> Actions:
                                 "fa5s.layer-group", "Upscale every image of a folder with one method, "
                                 "into another folder (as `main.py upscale FOLDER -o OUT/`)")
     a.quit_action = A("&Quit", w.close, QKeySequence.StandardKey.Quit)
-    a.zoom_in_action = A("Zoom &In", lambda: w.zoom_by(2 ** 0.5), QKeySequence.StandardKey.ZoomIn,
+    # The one zoom step: the wheel's notch and the panes' +/- keys zoom by it too.
+    a.zoom_in_action = A("Zoom &In", lambda: w.zoom_by(ZOOM_STEP), QKeySequence.StandardKey.ZoomIn,
                          "fa5s.search-plus")
-    a.zoom_out_action = A("Zoom &Out", lambda: w.zoom_by(2 ** -0.5), QKeySequence.StandardKey.ZoomOut,
+    a.zoom_out_action = A("Zoom &Out", lambda: w.zoom_by(1 / ZOOM_STEP), QKeySequence.StandardKey.ZoomOut,
                           "fa5s.search-minus")
     a.fit_action = A("&Fit", w.fit, "Ctrl+0", "fa5s.compress-arrows-alt", "Show the whole image")
     a.one_action = A("&1:1", lambda: w.set_zoom(1.0), "Ctrl+1", "fa5s.expand", "One image pixel per screen pixel")
@@ -146,6 +148,9 @@ def build_actions(w: MainWindow) -> Actions:
     a.previous_image_action = A("&Previous Image", lambda: w.file_actions.browse(-1),
                                 QKeySequence.StandardKey.MoveToPreviousPage, "fa5s.step-backward",
                                 "The previous image in the same folder, keeping the view")
+    a.browse_exports_action = A("Browse Own &Exports", lambda: None, checkable=True,
+                                tip="Next / Previous Image also stop at the images Implicit Zoom wrote "
+                                    "(exports, upscales), which they otherwise pass")
     a.copy_view_action = A("&Copy View", w.file_actions.copy_view, QKeySequence.StandardKey.Copy, "fa5s.copy",
                            "Copy what the active pane shows to the clipboard, as an image")
     a.fullscreen_action = A("&Full Screen", w.file_actions.toggle_fullscreen, "F11", "fa5s.expand-arrows-alt",
@@ -155,7 +160,9 @@ def build_actions(w: MainWindow) -> Actions:
     a.labels_action.setChecked(True)
     a.preferences_action = A("&Preferences\u2026", w.service_actions.preferences_dialog, "Ctrl+,",
                              "fa5s.cog", "Device, precision, worker threads and cache sizes")
-    a.about_action = A("&About", w.file_actions.about)
+    a.about_action = A("&About", w.file_actions.about, tip="Version, licence and where the shipped weights came from")
+    a.help_action = A("&Keyboard and Mouse", w.file_actions.show_help, "F1", "fa5s.keyboard",
+                      "Every key and mouse gesture of the viewer")
     a.methods_action = A("&Methods and Weights\u2026", w.service_actions.show_methods, icon="fa5s.info-circle",
                          tip="Each method: trained or not, source, licence, steps, metrics; load weights")
     return a
@@ -187,6 +194,7 @@ def build_menus(w: MainWindow, a: Actions) -> None:
     for action in (a.add_pane_action, a.remove_pane_action, a.split_action, a.flip_action):
         view_menu.addAction(action)
     view_menu.addSeparator()
+    view_menu.addAction(a.browse_exports_action)
     view_menu.addAction(a.labels_action)
     view_menu.addAction(a.fullscreen_action)
     count_menu = view_menu.addMenu("&Panes")
@@ -201,6 +209,7 @@ def build_menus(w: MainWindow, a: Actions) -> None:
     for action in (a.select_action, a.reference_action, a.error_map_action):
         tools.addAction(action)
     help_menu = menu.addMenu("&Help")
+    help_menu.addAction(a.help_action)
     help_menu.addAction(a.methods_action)
     help_menu.addAction(a.about_action)
 

@@ -7,10 +7,15 @@ without a window."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from app.model.viewer import PaneMemory
+from inference.render.view import ViewState
+
+# Room kept around a window for the title bar and frame the window system adds (logical pixels).
+FRAME_ALLOWANCE = (16, 40)
 
 
 def start_folder(last_used: str | None, default: Path) -> str:
@@ -22,6 +27,25 @@ def start_folder(last_used: str | None, default: Path) -> str:
     while not folder.is_dir() and folder != folder.parent:
         folder = folder.parent
     return str(folder)
+
+
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def user_folder(candidates: list[str | Path | None], forbidden: list[Path], home: Path) -> Path:
+    """Where a dialog starts or writes by default: the first of `candidates`
+    (the last folder used, the platform's Pictures folder, ...) that exists
+    and is not inside one of the `forbidden` folders (the installed package,
+    its bundled sample's folder), else `home`."""
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir() and not any(is_inside(candidate, f) for f in forbidden):
+            return Path(candidate)
+    return home
 
 
 # ---------------------------------------------------------------- the session a relaunch restores
@@ -51,6 +75,37 @@ def decode_panes(text: Any, offered: list[str], limit: int) -> list[PaneMemory]:
             fraction = 0.5
         panes.append(PaneMemory(str(item["method"]), split, fraction))
     return panes[:limit]
+
+
+def encode_view(image: str, view: ViewState) -> str:
+    """The zoom and pan shown on `image`, for the session."""
+    return json.dumps({"image": str(image), "cx": view.cx, "cy": view.cy, "zoom": view.zoom})
+
+
+def decode_view(text: Any) -> tuple[str, ViewState] | None:
+    """(image, view) stored by `encode_view`; None for anything unreadable."""
+    try:
+        item = json.loads(str(text))
+        image, numbers = item["image"], [float(item[k]) for k in ("cx", "cy", "zoom")]
+    except (TypeError, ValueError, KeyError):
+        return None
+    if not isinstance(image, str) or not all(math.isfinite(n) for n in numbers) or numbers[2] <= 0:
+        return None
+    return image, ViewState(*numbers)
+
+
+def fit_rect(rect: tuple[int, int, int, int], available: tuple[int, int, int, int],
+             frame: tuple[int, int] = FRAME_ALLOWANCE) -> tuple[int, int, int, int]:
+    """A window's (x, y, width, height) moved and shrunk so that it, with
+    `frame` (extra width, height) for its decorations, lies inside the
+    screen's `available` (x, y, width, height)."""
+    x, y, w, h = rect
+    ax, ay, aw, ah = available
+    w = max(1, min(w, aw - frame[0]))
+    h = max(1, min(h, ah - frame[1]))
+    x = min(max(x, ax), ax + aw - frame[0] - w)
+    y = min(max(y, ay + frame[1]), ay + ah - h)
+    return x, y, w, h
 
 
 def restorable_image(path: Any) -> str | None:

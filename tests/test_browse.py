@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QApplication
 
 from inference.browse import folder_images, natural_key, neighbour
@@ -65,18 +65,23 @@ def test_page_down_and_up_browse_the_folder_keeping_the_view(qtbot, tmp_path: Pa
 def test_ctrl_c_copies_the_pane_view_without_labels_and_l_hides_labels(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path, ["bicubic"])
     open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(30, 40)))
-    window.set_zoom(3.0)
-    wait_done(qtbot, window)
     pane = window.slots()[0].pane
+    pw, ph = pane.physical_size()
+    assert 800 < pw and ph < 600
+    window.set_zoom(20.0)  # 800 x 600: narrower than the pane, taller (grey beside it, the label over it)
+    wait_done(qtbot, window)
     QApplication.clipboard().clear()
     qtbot.keyClick(pane, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     copied = QApplication.clipboard().image()
-    assert (copied.width(), copied.height()) == pane.physical_size()
-    with_labels = pane.grab().toImage().convertToFormat(copied.format())
+    # The image area only (40 wide at 20x), not the grey background beside it.
+    assert (copied.width(), copied.height()) == (800, ph)
+    x, _ = window.model.view.pane_point(0, 0, pw, ph)
+    area = QRect(round(x), 0, 800, ph)
+    with_labels = pane.grab().toImage().copy(area).convertToFormat(copied.format())
     assert copied != with_labels  # the label box is not in the copy
     qtbot.keyClick(pane, Qt.Key.Key_L)
     assert not pane.labels_shown() and not window.acts.labels_action.isChecked()
-    without_labels = pane.grab().toImage().convertToFormat(copied.format())
+    without_labels = pane.grab().toImage().copy(area).convertToFormat(copied.format())
     assert copied == without_labels
     qtbot.keyClick(pane, Qt.Key.Key_L)
     assert pane.labels_shown()

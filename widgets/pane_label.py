@@ -66,15 +66,39 @@ def elide(text: str, measure: Measure, width: float) -> str:
     return text.rstrip() + ELLIPSIS
 
 
+def _numeric(word: str) -> bool:
+    return bool(word) and (word[0].isdigit() or word[0] in "~∞")
+
+
+def words(text: str) -> list[str]:
+    """`text`'s unbreakable pieces: its words, a number kept with the word
+    after it (its unit: "31.23 dB", "3/12 tiles") and an abbreviation with the
+    number after it ("SSIM 0.9123"), so a narrow label never parts them."""
+    pieces: list[str] = []
+    glue = False
+    for word in text.split():
+        if pieces and (glue or (_numeric(word) and pieces[-1].split()[-1].isupper())):
+            pieces[-1] += " " + word
+        else:
+            pieces.append(word)
+        glue = _numeric(word) and not glue
+    return pieces
+
+
+def segments_of(line: str) -> list[str]:
+    """A label line's parts between its " · " separators (a score line's PSNR and SSIM)."""
+    return [part.strip() for part in line.split(" \u00b7 ") if part.strip()]
+
+
 def wrap(segments: list[str], joiner: str, measure: Measure, width: float) -> list[str]:
     """Segments joined by `joiner` while they fit `width`, else on the next
-    line; a segment too wide alone wraps at its spaces, a word too wide alone is elided."""
+    line; a segment too wide alone wraps between its `words`, a word too wide alone is elided."""
     lines: list[str] = []
     line = ""
     for segment in segments:
         pieces = [segment]
-        if measure(segment) > width and " " in segment.strip():
-            pieces = wrap(segment.split(), " ", measure, width)
+        if measure(segment) > width and len(words(segment)) > 1:
+            pieces = wrap(words(segment), " ", measure, width)
         for piece in pieces:
             joined = piece if not line else line + joiner + piece
             if measure(joined) <= width:
@@ -90,11 +114,22 @@ def wrap(segments: list[str], joiner: str, measure: Measure, width: float) -> li
 
 def layout(head: list[str], rest: list[str], measure: Measure, width: float,
            max_lines: int = MAX_LINES) -> list[str]:
-    """The label's lines as shown in `width`: the head, then each other line, wrapped."""
+    """The label's lines as shown in `width`: the head, then each other line,
+    wrapped (at its " · " first). Past `max_lines`, the other lines that come
+    first (notes, whose whole text the tooltip has) give way to the last ones
+    (the scores), a "…" line in their place."""
     lines = wrap(head, SEPARATOR, measure, width)
-    for text in rest:
-        lines += wrap([text], " ", measure, width)
-    if len(lines) > max_lines:
+    groups = [wrap(segments_of(text) or [text], " \u00b7 ", measure, width) for text in rest]
+    if len(lines) + sum(len(g) for g in groups) <= max_lines:
+        return lines + [line for g in groups for line in g]
+    if len(lines) >= max_lines - 1:
         lines = lines[:max_lines]
         lines[-1] = elide(lines[-1] + " " + ELLIPSIS, measure, width)
-    return lines
+        return lines
+    kept: list[str] = []
+    room = max_lines - len(lines) - 1  # one line says something was left out
+    for group in reversed(groups):
+        if len(kept) + len(group) > room:
+            break
+        kept = group + kept
+    return lines + [ELLIPSIS] + kept

@@ -5,7 +5,9 @@ The slider runs from the fit zoom (or 1x, whichever is smaller) to at least
 field next to it shows the exact factor ("3.70\u00d7") and accepts a typed one
 ("3.7", "3.7x", "370%"). `zoomChanged` fires while dragging; `zoomCommitted`
 when the slider is released or a factor is typed, so the window can refine
-only when the zoom rests.
+only when the zoom rests. The field shows the current zoom whenever nothing
+typed is pending in it; Enter or Escape ends typing and `typingDone` asks the
+window to give the keyboard back to the panes (so L or F act, not type).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import math
 import re
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QSlider, QWidget
 
 STEPS = 10000
@@ -42,6 +45,7 @@ def format_zoom(zoom: float) -> str:
 class ZoomSlider(QWidget):
     zoomChanged = Signal(float)
     zoomCommitted = Signal(float)
+    typingDone = Signal()  # Enter or Escape in the field: the keyboard goes back to the panes
 
     def __init__(self, min_zoom: float = 0.25, max_zoom: float = 128.0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,6 +67,9 @@ class ZoomSlider(QWidget):
         self.slider.valueChanged.connect(self._slider_moved)
         self.slider.sliderReleased.connect(lambda: self.zoomCommitted.emit(self._zoom))
         self.field.editingFinished.connect(self._typed)
+        # After editingFinished has applied what was typed (returnPressed comes first).
+        self.field.returnPressed.connect(lambda: QTimer.singleShot(0, self.typingDone.emit))
+        self.field.installEventFilter(self)
         self._sync(emit=False)
 
     # -- mapping --------------------------------------------------------------
@@ -103,18 +110,31 @@ class ZoomSlider(QWidget):
 
     # -- internals ------------------------------------------------------------
 
+    def typing(self) -> bool:
+        """Whether the field holds text typed but not yet entered (left alone then)."""
+        return self.field.hasFocus() and self.field.isModified()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        """Escape in the field drops what was typed and gives the keyboard back."""
+        if (watched is self.field and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Escape):
+            self.field.setText(format_zoom(self._zoom))
+            self.typingDone.emit()
+            return True
+        return super().eventFilter(watched, event)
+
     def _sync(self, emit: bool) -> None:
         self.slider.blockSignals(True)
         self.slider.setValue(self.position_for(self._zoom))
         self.slider.blockSignals(False)
-        if not self.field.hasFocus():
+        if not self.typing():
             self.field.setText(format_zoom(self._zoom))
         if emit:
             self.zoomChanged.emit(self._zoom)
 
     def _slider_moved(self, position: int) -> None:
         self._zoom = self.zoom_at(position)
-        if not self.field.hasFocus():
+        if not self.typing():
             self.field.setText(format_zoom(self._zoom))
         self.zoomChanged.emit(self._zoom)
         if not self.slider.isSliderDown():

@@ -26,6 +26,12 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def format_running(seconds: float) -> str:
+    """A render's time while it runs: never "cached" (nothing is finished yet),
+    nothing in its first tenth of a second."""
+    return f"{seconds:.1f} s" if seconds >= 0.05 else ""
+
+
 def format_estimate(seconds: float) -> str:
     if seconds < 60:
         return f"~{max(1, round(seconds))} s left"
@@ -46,6 +52,7 @@ class SideStatus:
     tooltip: str = ""
     progress: str = ""
     remaining_s: float | None = None
+    running: bool = False  # `seconds` is the time so far of a render still running
 
     def head(self) -> list[str]:
         """The label's first line, as the parts its separator joins: method,
@@ -53,8 +60,10 @@ class SideStatus:
         parts = [self.method or "\u2014"]
         if self.state:
             parts.append(f"{self.state} {self.progress}".strip())
-        if self.seconds is not None:
-            parts.append(format_seconds(self.seconds))
+        shown = None if self.seconds is None else \
+            format_running(self.seconds) if self.running else format_seconds(self.seconds)
+        if shown:
+            parts.append(shown)
         if self.remaining_s is not None:
             parts.append(format_estimate(self.remaining_s))
         return parts
@@ -191,7 +200,7 @@ def side_status(side: SideState, book: Any, now: float) -> SideStatus:
     name = book.display_name(side.method) if side.method else ""
     details.insert(0, book.tooltip(side.method) if side.method else "")
     return SideStatus(name, side.state, side.elapsed(now), notes, metric_lines(side.metrics),
-                      "\n".join(d for d in details if d), progress, side.remaining_s(now))
+                      "\n".join(d for d in details if d), progress, side.remaining_s(now), side.busy())
 
 
 def progress_summary(panes: Iterable[list[SideState]], queue: int, now: float) -> tuple[str, str]:
