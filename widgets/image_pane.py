@@ -18,7 +18,7 @@ tile at the view's zoom is blitted 1:1 onto the screen's pixels.
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import Callable, cast
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
@@ -90,6 +90,7 @@ class ImagePane(QWidget):
         self._drag_start_image: tuple[float, float] | None = None
         self._hint = "Open an image (Ctrl+O) or drop one here"
         self._show_labels = True
+        self._run_info: Callable[[str], str] | None = None
         self._plain = False  # painting for view_image: the image only, no labels, frame or selection
 
     # ---------------------------------------------------------------- state
@@ -154,6 +155,11 @@ class ImagePane(QWidget):
     def set_show_overlay(self, show: bool) -> None:
         self._show_overlay = bool(show)
         self.update()
+
+    def set_run_info(self, describe: Callable[[str], str] | None) -> None:
+        """`describe(side)`: where and in which precision that side's method runs,
+        in words, added to the label's tooltip (asked when the tooltip shows)."""
+        self._run_info = describe
 
     def set_show_labels(self, show: bool) -> None:
         """Show or hide the corner labels (method, state, scores)."""
@@ -407,14 +413,7 @@ class ImagePane(QWidget):
     def _label_room(self, side: str) -> float:
         """The widest a side's label may be (logical pixels): its side of the
         divider in split view, so the two labels never overlap."""
-        room: float
-        if not self._split:
-            room = self.width()
-        elif side == "a":
-            room = self._divider_x_logical()
-        else:
-            room = self.width() - self._divider_x_logical()
-        return max(60.0, room - 12.0)
+        return pane_overlay.label_room(self.width(), self._divider_x_logical() if self._split else None, side)
 
     def _label_font(self, side: str = "a") -> QFont:
         return pane_overlay.label_font(self.font(), self._label_room(side))
@@ -435,7 +434,8 @@ class ImagePane(QWidget):
         for side in (("a", "b") if self._split else ("a",)):
             if self._label_box(side).contains(pos):
                 st = self._status[side]
-                return "\n".join(self.label_text(side) + ([st.tooltip] if st.tooltip else []))
+                run = self._run_info(side) if self._run_info is not None else ""
+                return "\n".join(self.label_text(side) + [t for t in (st.tooltip, run) if t])
         return ""
 
     def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)

@@ -43,6 +43,16 @@ def whole_text(status: PaneStatus) -> list[str]:
     return [pane_label.SEPARATOR.join(status.head()), *status.notes, *status.metrics]
 
 
+def label_room(width: float, divider_x: float | None, side: str) -> float:
+    """The widest a side's label may be (logical pixels) in a pane `width`
+    wide: its side of the divider (at `divider_x`, None when not split)."""
+    if divider_x is None:
+        room = width
+    else:
+        room = divider_x if side == "a" else width - divider_x
+    return max(60.0, room - 12.0)
+
+
 def label_font(base: QFont, room: float) -> QFont:
     """The label's font in `room` logical pixels: a narrow side gets a smaller
     font, so more of the label fits on a line."""
