@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 
 from PySide6.QtWidgets import QGridLayout, QMainWindow, QWidget
 
+from app.cursor_readout import CursorReadout
 from app.menus import Actions
 from app.model import MAX_PANES, PaneState, ViewerModel
 from app.pane_slot import PaneSlot
@@ -56,6 +57,7 @@ class PaneGrid:
         self._layout = QGridLayout(self.widget)
         self._layout.setContentsMargins(4, 4, 4, 4)
         self._layout.setSpacing(4)
+        self.readout = CursorReadout(window, model, lambda: list(self.slots))
 
     def _describer(self, slot: PaneSlot) -> Callable[[str], str]:
         """Where and in which precision a side of `slot` runs (its label's tooltip)."""
@@ -88,6 +90,7 @@ class PaneGrid:
         pane.set_show_labels(acts.labels_action.isChecked())
         # The label's tooltip says where and in which precision the side's method runs.
         pane.set_run_info(self._describer(slot))
+        self.readout.watch(slot)
         self.host.wire_pane(slot)
         self.slots.append(slot)
         self.host._update_label(slot, "a")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 
+from inference.render.view import ViewState
 from widgets import pane_label
 from widgets.pane_label import PaneStatus
 
@@ -30,6 +31,16 @@ def paint_divider(painter: QPainter, x: float, height: float) -> None:
     painter.setPen(QPen(QColor(0, 0, 0, 160), 1))
     painter.setBrush(QColor(255, 255, 255, 230))
     painter.drawEllipse(QPointF(x, height / 2), 7, 7)
+
+
+def selection_rect(selection: tuple[float, float, float, float], view: ViewState, pane: tuple[int, int],
+                   dpr: float) -> QRectF:
+    """Where `selection` (x0, y0, x1, y1 in image units) lies in a pane of
+    `pane` physical pixels showing `view`, in logical pixels."""
+    x0, y0, x1, y1 = selection
+    ax, ay = view.pane_point(x0, y0, *pane)
+    bx, by = view.pane_point(x1, y1, *pane)
+    return QRectF(QPointF(ax / dpr, ay / dpr), QPointF(bx / dpr, by / dpr)).normalized()
 
 
 def paint_selection(painter: QPainter, rect: QRectF) -> None:
