@@ -33,6 +33,7 @@ STATUS_TEXT = {"trained": "trained", "in training": "in training", "untrained": 
 STATUS_DETAIL = {"in training": "in training / not evaluated: below the trained floor",
                  "untrained": "untrained: output is not a result", "unusable": "unusable weights"}
 DEFAULT_SIZE = (860, 600)
+MAX_TABLE_HEIGHT = 330
 
 
 def _table(columns: int, parent: QWidget) -> QTableWidget:
@@ -42,6 +43,12 @@ def _table(columns: int, parent: QWidget) -> QTableWidget:
     table.setWordWrap(False)
     table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return table
+
+
+def _rows_height(table: QTableWidget) -> int:
+    """The height that shows the header and every row of `table`."""
+    return (table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth()
+            + sum(table.rowHeight(i) for i in range(table.rowCount())))
 
 
 class MethodsDialog(QDialog):
@@ -68,18 +75,19 @@ class MethodsDialog(QDialog):
         self.metrics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.metrics.verticalHeader().setVisible(True)
         self.metrics.setToolTip("PSNR (dB) and SSIM on the Y channel, as stored with the weights")
-        self.metrics_title = QLabel("<b>PSNR (dB, Y)</b> per data set and scale; SSIM in each cell's tooltip",
-                                    self)
+        self.metrics_title = QLabel(self)
+        self.metrics_title.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         below = QHBoxLayout()
         below.addWidget(self.details, 1)
         figures = QVBoxLayout()
         figures.addWidget(self.metrics_title)
-        figures.addWidget(self.metrics, 1)
+        figures.addWidget(self.metrics)
+        figures.addStretch(1)
         below.addLayout(figures, 1)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table)
         layout.addLayout(below, 1)
         layout.addWidget(buttons)
         self.table.currentCellChanged.connect(lambda row, *_: self._show_details(row))
@@ -121,6 +129,9 @@ class MethodsDialog(QDialog):
                               f"{row.display} has no weights")
             button.clicked.connect(lambda _c=False, n=row.name: self.loadRequested.emit(n))
             self.table.setCellWidget(i, len(COLUMNS) - 1, button)
+        # As tall as its rows (up to a limit): the details below get the rest.
+        self.table.resizeRowsToContents()
+        self.table.setFixedHeight(min(_rows_height(self.table), MAX_TABLE_HEIGHT))
         if rows:
             self.table.setCurrentCell(min(max(current, 0), len(rows) - 1), 0)
             self._show_details(self.table.currentRow())
@@ -150,7 +161,8 @@ class MethodsDialog(QDialog):
     def _show_grid(self, grid: list[list[str]]) -> None:
         """The picked row's PSNR / SSIM per data set (rows) and scale (columns)."""
         self.metrics.clear()
-        self.metrics_title.setVisible(bool(grid))
+        self.metrics_title.setText("<b>PSNR (dB, Y)</b> per data set and scale; SSIM in each cell's tooltip"
+                                   if grid else "No figures stored with this method")
         self.metrics.setVisible(bool(grid))
         if not grid:
             self.metrics.setRowCount(0)
@@ -169,3 +181,5 @@ class MethodsDialog(QDialog):
                                 + (f", SSIM {ssim}" if ssim else ""))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.metrics.setItem(i, j, item)
+        self.metrics.resizeRowsToContents()
+        self.metrics.setFixedHeight(_rows_height(self.metrics))

@@ -183,13 +183,13 @@ def method_row(name: str, display: str, paper: str, *, interpolation: bool, weig
     here = _trained_here(prov)
     source = str(prov.get("source") or prov.get("origin") or "")
     if not source and here:
-        source = f"trained here on {data}" if data else "trained here"
+        source = "trained here (see Training)"
     elif data:
         source = f"{source or weights.source} (trained on {data})"
     source = source or weights.source
     licence = _first(prov, "licence", "license") or (TRAINED_HERE_LICENCE if here else NOT_STATED)
     trained_by = _first(prov, "trained_by") or (TRAINED_HERE_BY if here else "")
-    steps = _first(prov, "steps", "iterations") or NOT_STATED
+    steps = _first(prov, "steps", "iterations") or (f"{prov['epoch']} epochs" if prov.get("epoch") else NOT_STATED)
     used = loaded_from or (expected_text if expected is not None and Path(expected).name == weights.source else "")
     # Never more than the file's own measured figures claim (WeightsInfo.trained).
     status = "trained" if weights.trained else "in training"
