@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
@@ -98,3 +99,17 @@ def test_z_shows_a_loupe_beside_the_cursor(qtbot, tmp_path: Path) -> None:
     assert "Z loupe" in pane.whatsThis()
     qtbot.keyClick(pane, Qt.Key.Key_Z)
     assert not pane.loupe.isVisible()
+
+
+def test_pane_keys_propose_views_and_list_the_loupe() -> None:
+    from inference.render.view import ViewState
+    from widgets.pane_keys import PAN_FRACTION, PANE_KEYS, ZOOM_STEP, view_for_key
+
+    view = ViewState(50.0, 40.0, 2.0)
+    fit = ViewState(10.0, 10.0, 0.5)
+    assert view_for_key(Qt.Key.Key_Plus, view, (400, 300), fit).zoom == pytest.approx(2.0 * ZOOM_STEP, rel=1e-3)
+    assert view_for_key(Qt.Key.Key_0, view, (400, 300), fit) == fit
+    assert view_for_key(Qt.Key.Key_1, view, (400, 300), fit).zoom == 1.0
+    assert view_for_key(Qt.Key.Key_Left, view, (400, 300), fit) == view.panned(400 * PAN_FRACTION, 0)
+    assert view_for_key(Qt.Key.Key_Z, view, (400, 300), fit) is None
+    assert "Z loupe" in PANE_KEYS
