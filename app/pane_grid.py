@@ -4,15 +4,19 @@ The window connects each new pane's proposals (`GridHost.wire_pane`)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from PySide6.QtWidgets import QGridLayout, QMainWindow, QWidget
 
+from app.cursor_readout import CursorReadout
 from app.menus import Actions
 from app.model import MAX_PANES, PaneState, ViewerModel
 from app.pane_slot import PaneSlot
 from widgets.image_pane import ImageSource
 from widgets.method_picker import MethodEntry
+
+if TYPE_CHECKING:
+    from app.service_actions import ServiceActions
 
 GRID = {1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (2, 2), 5: (2, 3), 6: (2, 3), 7: (2, 4), 8: (2, 4)}
 
@@ -25,6 +29,9 @@ class GridHost(Protocol):
 
     @property
     def image_source(self) -> ImageSource | None: ...
+
+    @property
+    def service_actions(self) -> ServiceActions: ...
 
     def wire_pane(self, slot: PaneSlot) -> None:
         """Connect a new pane's and picker's signals to the window."""
@@ -50,6 +57,13 @@ class PaneGrid:
         self._layout = QGridLayout(self.widget)
         self._layout.setContentsMargins(4, 4, 4, 4)
         self._layout.setSpacing(4)
+        self.readout = CursorReadout(window, model, lambda: list(self.slots))
+
+    def _describer(self, slot: PaneSlot) -> Callable[[str], str]:
+        """Where and in which precision a side of `slot` runs (its label's tooltip)."""
+        def describe(side: str) -> str:
+            return self.host.service_actions.run_description(slot.sides[side].method)
+        return describe
 
     def entries(self) -> list[MethodEntry]:
         return [MethodEntry(*entry) for entry in self.model.book.entries(self.model.reference is not None)]
@@ -74,6 +88,9 @@ class PaneGrid:
         pane.set_show_overlay(acts.error_map_action.isChecked())
         pane.set_selection(self.model.selection)
         pane.set_show_labels(acts.labels_action.isChecked())
+        # The label's tooltip says where and in which precision the side's method runs.
+        pane.set_run_info(self._describer(slot))
+        self.readout.watch(slot)
         self.host.wire_pane(slot)
         self.slots.append(slot)
         self.host._update_label(slot, "a")

@@ -181,10 +181,48 @@ class ServiceActions:
         self.window.statusBar().showMessage(f"Preferences applied: {self._preferences_summary()}", 8000)
 
     def _preferences_summary(self) -> str:
+        import os
+
+        from app.model.run_info import preferences_summary
+        from app.preferences import resolved_device
+
         p = self.preferences
-        threads = "automatic" if not p.worker_threads else str(p.worker_threads)
-        return (f"device {p.device}, {p.precision}, worker threads {threads}, caches {p.tile_cache_mb} MiB tiles "
-                f"+ {p.feature_cache_mb} MiB features")
+        return preferences_summary(p.device, p.precision, p.worker_threads, p.tile_cache_mb, p.feature_cache_mb,
+                                   resolved_device(p.device, self._cuda_available()), os.cpu_count())
+
+    def run_description(self, method: str) -> str:
+        """Where and in which precision `method` runs, in words ('LIIF on the CPU
+        in bfloat16 (decoder), float32 (encoder)'): the worker's device and the
+        precision Preferences ask for, resolved per part as the upscaler does."""
+        import torch
+
+        from app.model.run_info import run_description
+        from app.preferences import resolved_device
+        from inference import catalog
+        from inference.precision import resolve_precision
+        from inference.reference import GROUND_TRUTH
+
+        if not method:
+            return ""
+        display = self.model.book.display_name(method)
+        if method == GROUND_TRUTH:
+            return run_description(display, "", None, ground_truth=True)
+        device = self.service.worker.device
+        if not isinstance(device, torch.device):  # the worker has not started yet
+            device = torch.device(resolved_device(self._device_arg if self._device_arg not in (None, "", "auto")
+                                                  else self.preferences.device, self._cuda_available()))
+        try:
+            if catalog.is_interpolation(method):
+                return run_description(display, device.type, None, interpolation=True)
+        except Exception:  # a name the registry does not know: a learned method
+            pass
+        requested = self.preferences.precision
+        try:
+            decoder = resolve_precision(requested, method, device)
+            encoder = resolve_precision(requested, method, device, part="encoder")
+        except ValueError:
+            return run_description(display, device.type, None)
+        return run_description(display, device.type, decoder, encoder)
 
     def _on_device(self, label: str) -> None:
         self.host.fields.device_label.setText(label)

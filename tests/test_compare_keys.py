@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from app.model.flip import flip_partner
+from app.model.flip import flip_partner, method_after_reference
 from tests.gui_helpers import make_window, open_image, wait_done, write_png
 from tests.tiny_methods import sample_image
 
@@ -21,6 +21,21 @@ def test_flip_partner_prefers_the_previous_method_then_the_reference_then_bicubi
     assert flip_partner("bicubic", None, OFFERED) == "nearest"
     assert flip_partner("liif", "gone", OFFERED) == "bicubic"  # a method no longer offered is skipped
     assert flip_partner("liif", None, ["liif"]) is None
+
+
+def test_in_reference_mode_flip_compares_with_the_ground_truth_whatever_was_flipped_before() -> None:
+    offered = OFFERED + ["ground-truth"]
+    # The pane flipped bicubic -> liif before: F still goes to the ground truth, and back to liif.
+    assert flip_partner("liif", "bicubic", offered, reference="ground-truth") == "ground-truth"
+    assert flip_partner("ground-truth", "liif", offered, reference="ground-truth") == "liif"
+    assert flip_partner("ground-truth", None, offered, reference="ground-truth") == "bicubic"
+
+
+def test_leaving_reference_mode_gives_a_ground_truth_side_its_method_back() -> None:
+    assert method_after_reference("ground-truth", "liif", "ground-truth", OFFERED) == "liif"
+    assert method_after_reference("ground-truth", None, "ground-truth", OFFERED) == "bicubic"
+    assert method_after_reference("ground-truth", "gone", "ground-truth", OFFERED) == "bicubic"
+    assert method_after_reference("diif", "liif", "ground-truth", OFFERED) == "diif"
 
 
 def test_f_flips_the_active_pane_between_two_methods_keeping_the_view(qtbot, tmp_path: Path) -> None:
@@ -54,6 +69,25 @@ def test_flip_goes_to_the_ground_truth_in_reference_mode(qtbot, tmp_path: Path) 
     assert window.slots()[0].sides["a"].method == "ground-truth"
     window.acts.flip_action.trigger()
     assert window.slots()[0].sides["a"].method == "liif"
+
+
+def test_f_in_reference_mode_reaches_the_ground_truth_after_earlier_flips_and_leaving_restores(
+        qtbot, tmp_path: Path) -> None:
+    window = make_window(qtbot, tmp_path, ["liif"], methods=["bicubic", "liif"])
+    open_image(qtbot, window, write_png(tmp_path / "photo.png", sample_image(24, 28)))
+    window.acts.flip_action.trigger()  # liif -> bicubic
+    window.acts.flip_action.trigger()  # bicubic -> liif: the pane was flipped before
+    assert window.slots()[0].sides["a"].method == "liif"
+    assert window.reference_actions.enter_reference(2.0)
+    window.acts.flip_action.trigger()
+    assert window.slots()[0].sides["a"].method == "ground-truth"
+    assert window.slots()[0].picker.method() == "ground-truth"
+    wait_done(qtbot, window)
+    window.reference_actions.leave_reference(reopen=True)
+    assert window.slots()[0].sides["a"].method == "liif"
+    assert window.slots()[0].picker.method() == "liif"
+    wait_done(qtbot, window)
+    assert window.slots()[0].pane.status().method.startswith("LIIF")
 
 
 def test_error_map_shows_its_colour_scale_with_the_range(qtbot, tmp_path: Path) -> None:

@@ -8,7 +8,17 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from app.model.method_rows import NOT_STATED, PROJECT_ROOT, method_row, shown_path
+from app.methods_dialog import DEFAULT_SIZE, FILE_COLUMN, MethodsDialog
+from app.model.method_rows import (
+    NOT_STATED,
+    PROJECT_ROOT,
+    TRAINED_HERE_LICENCE,
+    data_name,
+    method_row,
+    metrics_grid,
+    shown_path,
+    training_summary,
+)
 from app.settings import start_folder
 from inference import checkpoint, registry
 from inference.weights import WeightsInfo
@@ -101,8 +111,8 @@ def test_methods_dialog_shows_each_method_and_loads_weights_from_its_button(
     qtbot.waitUntil(lambda: dialog.row("liif").status == "untrained", timeout=WAIT_MS)
     liif = dialog.row("liif")
     assert liif.expected_path == str(tmp_path / "weights" / "liif.safetensors")
-    assert "none (expected:" in dialog.table.item(2, 6).text()
-    assert dialog.table.item(2, 6).toolTip() == liif.expected_path
+    assert "none (expected:" in dialog.table.item(2, FILE_COLUMN).text()
+    assert dialog.table.item(2, FILE_COLUMN).toolTip() == liif.expected_path
     assert not dialog.load_button("bicubic").isEnabled() and not dialog.load_button("nearest").isEnabled()
     assert dialog.load_button("liif").text().startswith("Load")
 
@@ -134,3 +144,65 @@ def test_load_button_refuses_another_methods_weights(qtbot, tmp_path: Path, monk
         window.service_actions.methods_dialog.load_button("diif").click()
     assert blocker.args == ["", str(good)]
     assert len(warnings) == 1 and "'liif', not 'diif'" in warnings[0]
+
+
+TRAINED_HERE = {"data": "../shared/data/train (371 images)", "steps": 2463, "minutes": 188.08, "device": "CPU",
+                "recipe": "IPE-LIIF, Liu et al., Sec. 5: as LIIF; decoder only on the frozen LIIF-release encoder"}
+FIGURES = {"psnr_y/Set5/x4": 32.069, "ssim_y/Set5/x4": 0.8944, "psnr_y/Set5/x2": 37.554, "ssim_y/Set5/x2": 0.9596,
+           "psnr_y/B100/x4": 27.561, "psnr_y/Set14/x12": 23.119}
+
+
+def test_training_data_is_named_never_a_development_path() -> None:
+    assert data_name("../shared/data/train (371 images)") == "BSDS200 + T91 + Sun-Hays80 (371 images)"
+    assert data_name("/home/someone/work/shared/data/train") == "BSDS200 + T91 + Sun-Hays80"
+    assert data_name("/home/someone/sets/my_photos (12 images)") == "my_photos (12 images)"
+    assert data_name("C:\\data\\flowers (3 images)") == "flowers (3 images)"
+    assert data_name("DIV2K (800 training images)") == "DIV2K (800 training images)"
+
+
+def test_a_decoder_trained_here_says_its_data_trainer_hours_recipe_and_licence() -> None:
+    row = method_row("ipe-liif", "IPE-LIIF", "p", interpolation=False,
+                     weights=WeightsInfo(True, "ipe-liif.safetensors", TRAINED_HERE, FIGURES), expected=None)
+    assert row.data == "BSDS200 + T91 + Sun-Hays80 (371 images)"
+    assert "shared" not in row.source and row.source.startswith("trained here")
+    assert row.licence == TRAINED_HERE_LICENCE and row.licence.startswith("MIT") and "BSD-3-Clause" in row.licence
+    assert "Implicit Zoom developers" in row.trained_by
+    assert row.training.startswith("2463 steps, 3.1 h on the CPU: IPE-LIIF, Liu et al.")
+    assert row.set5_x4 == "32.07 dB"
+    assert training_summary({"epoch": 1000}) == "1000 epochs"
+
+
+def test_metrics_are_a_small_table_per_set_and_scale() -> None:
+    grid = metrics_grid(FIGURES)
+    assert grid[0] == ["", "x2", "x4", "x12"]
+    assert [r[0] for r in grid[1:]] == ["Set5", "Set14", "B100"]
+    assert grid[1] == ["Set5", "37.55 / 0.9596", "32.07 / 0.8944", "\u2014"]
+    assert grid[3][2] == "27.56" and metrics_grid({"ssim": 0.9}) == []
+
+
+def test_dialog_is_readable_without_scrolling_sideways_and_details_follow_the_row(qtbot) -> None:
+    rows = [method_row("bicubic", "Bicubic", "Keys 1981", interpolation=True, weights=None, expected=None)]
+    for name in ("liif", "ipe-liif", "diinn", "diif", "a-liif", "liif-siren"):
+        rows.append(method_row(name, name.upper(), "paper", interpolation=False,
+                               weights=WeightsInfo(True, f"{name}.safetensors", TRAINED_HERE, FIGURES),
+                               expected=PROJECT_ROOT / "resources" / "weights" / f"{name}.safetensors"))
+    dialog = MethodsDialog(rows)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert (dialog.width(), dialog.height()) == DEFAULT_SIZE
+    table = dialog.table
+    # Every column, the Load/Replace buttons included, fits in the visible width.
+    used = sum(table.columnWidth(c) for c in range(table.columnCount()))
+    assert used <= table.viewport().width()
+    assert table.horizontalScrollBar().maximum() == 0
+    assert dialog.load_button("diif").isVisible() and dialog.load_button("diif").text().startswith("Replace")
+    assert table.item(4, FILE_COLUMN).text() == "resources/weights/diif.safetensors"
+    table.setCurrentCell(2, 0)
+    text = dialog.details.text()
+    assert "BSDS200 + T91 + Sun-Hays80 (371 images)" in text and "../shared" not in text
+    assert "MIT (trained by the Implicit Zoom developers)" in text and "3.1 h" in text
+    assert dialog.metrics.isVisible() and dialog.metrics.rowCount() == 3 and dialog.metrics.columnCount() == 3
+    assert dialog.metrics.item(0, 1).text() == "32.07" and "SSIM 0.8944" in dialog.metrics.item(0, 1).toolTip()
+    table.setCurrentCell(0, 0)
+    assert not dialog.metrics.isVisible()

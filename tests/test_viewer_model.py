@@ -262,14 +262,16 @@ def test_a_split_pane_has_two_sides_and_joining_it_forgets_the_right_one() -> No
     assert pane.active_sides() == ["a"] and pane.sides["b"].method == ""
 
 
-def test_flip_goes_back_to_the_method_before_else_ground_truth_else_bicubic() -> None:
+def test_flip_goes_back_to_the_method_before_else_bicubic_and_to_the_ground_truth_in_reference_mode() -> None:
     model = model_with_image(panes=("liif",))
     pane = model.panes[0]
     assert model.flip_partner(pane) == "bicubic"
-    model.enter_reference(2.0)
-    assert model.flip_partner(pane) == GROUND_TRUTH
     model.set_method(pane, "a", "bicubic")
     assert model.flip_partner(pane) == "liif"
+    model.enter_reference(2.0)
+    assert model.flip_partner(pane) == GROUND_TRUTH  # not liif, flipped before
+    model.set_method(pane, "a", GROUND_TRUTH)
+    assert model.flip_partner(pane) == "bicubic"  # back to the pane's method
 
 
 def test_remembered_panes_keep_methods_splits_and_dividers() -> None:
@@ -295,7 +297,7 @@ def test_reference_mode_shows_the_downscaled_image_offers_ground_truth_and_leavi
     model.set_method(model.panes[0], "a", GROUND_TRUTH)
     model.leave_reference()
     assert model.reference is None and GROUND_TRUTH not in model.offered()
-    assert model.panes[0].sides["a"].method == "bicubic"
+    assert model.panes[0].sides["a"].method == "liif"  # the method it had before the ground truth
     # A score computed for the reference arrives after leaving it: dropped.
     late = type("Result", (), {"generation": requests[0].generation, "target": requests[0].target,
                                "kind": "whole", "method": "liif"})()

@@ -18,12 +18,13 @@ tile at the view's zoom is blitted 1:1 onto the screen's pixels.
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import Callable, cast
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QCursor,
     QFocusEvent,
     QFont,
     QHelpEvent,
@@ -42,19 +43,17 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from inference.geometry import Lattice
 from inference.render.view import ViewState, fit_zoom
-from widgets import pane_overlay
+from widgets import pane_overlay, tile_layer
 from widgets.image_source import ImageSource, to_qimage
+from widgets.loupe import Loupe
+from widgets.pane_keys import PANE_KEYS, ZOOM_STEP, view_for_key
 from widgets.pane_label import BlankStatus, PaneStatus
-from widgets.tile_layer import MAX_TILE_BYTES_PER_SIDE, SideTiles, TileEntry, in_view, tile_target
+from widgets.tile_layer import MAX_TILE_BYTES_PER_SIDE, SideTiles, TileEntry, in_view
 
 __all__ = ["MAX_TILE_BYTES_PER_SIDE", "ImagePane", "ImageSource", "TileEntry", "to_qimage"]
 
-# One wheel notch (120 units) zooms by this factor; keys use the same step.
-ZOOM_STEP = 2.0 ** 0.25
 # Most wheel notches one event may zoom by (the view's zoom range is 2^13).
 MAX_WHEEL_STEPS = 64
-# Arrow keys pan by this fraction of the pane.
-PAN_FRACTION = 0.125
 # Logical pixels either side of the split divider that grab it.
 DIVIDER_GRAB = 6
 
@@ -67,6 +66,7 @@ class ImagePane(QWidget):
     selectionChanged = Signal(object)  # (x0, y0, x1, y1) in image units, or None
     activated = Signal()  # clicked or focused
     resized = Signal()
+    hovered = Signal(object)  # (x, y): the image point under the cursor; None once it leaves the image
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -90,7 +90,10 @@ class ImagePane(QWidget):
         self._drag_start_image: tuple[float, float] | None = None
         self._hint = "Open an image (Ctrl+O) or drop one here"
         self._show_labels = True
+        self._run_info: Callable[[str], str] | None = None
         self._plain = False  # painting for view_image: the image only, no labels, frame or selection
+        self.loupe = Loupe(self)  # Z toggles it
+        self.setWhatsThis(f"Keys: {PANE_KEYS}")
 
     # ---------------------------------------------------------------- state
 
@@ -155,6 +158,11 @@ class ImagePane(QWidget):
         self._show_overlay = bool(show)
         self.update()
 
+    def set_run_info(self, describe: Callable[[str], str] | None) -> None:
+        """`describe(side)`: where and in which precision that side's method runs,
+        in words, added to the label's tooltip (asked when the tooltip shows)."""
+        self._run_info = describe
+
     def set_show_labels(self, show: bool) -> None:
         """Show or hide the corner labels (method, state, scores)."""
         self._show_labels = bool(show)
@@ -166,12 +174,15 @@ class ImagePane(QWidget):
     def view_image(self) -> QImage:
         """What the pane shows of the image, without labels, selection or
         active frame, at its physical size (for the clipboard)."""
+        return self._plain_grab(self.rect())
+
+    def _plain_grab(self, rect: QRect) -> QImage:
+        """What the pane shows of `rect` (logical), the image only."""
         self._plain = True
         try:
-            image = self.grab().toImage()
+            return self.grab(rect).toImage()
         finally:
             self._plain = False
-        return image
 
     # ---------------------------------------------------------------- tiles
 
@@ -242,6 +253,27 @@ class ImagePane(QWidget):
 
     def status(self, side: str = "a") -> PaneStatus:
         return self._status[side]
+
+    def pixel_at(self, side: str, x: float, y: float) -> tuple[int, int, int] | None:
+        """The RGB (0-255) this pane shows of `side` at image point (x, y); None outside the image."""
+        px, py = self._view.pane_point(x, y, *self.physical_size())
+        return self._sides[side].pixel_at(self.lattice(), px, py, self._source.array if self._source else None)
+
+    def _hover(self, pos: QPointF | None) -> None:
+        """Say which image point is under the cursor (None: none); the loupe follows it."""
+        src = self._source
+        point = None if pos is None or src is None else self._view.image_point(*self._physical(pos),
+                                                                                *self.physical_size())
+        inside = point is not None and src is not None and 0 <= point[0] < src.width and 0 <= point[1] < src.height
+        self.hovered.emit(point if inside else None)
+        if pos is not None and inside and self.loupe.enabled:
+            self.loupe.follow(pos, self._plain_grab)
+        else:
+            self.loupe.hide()
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+        self._hover(None)
+        super().leaveEvent(event)
 
     def composed(self, side: str = "a") -> tuple[np.ndarray, np.ndarray]:
         """(uint8 image, coverage mask) of what the full-resolution tiles at the
@@ -341,13 +373,10 @@ class ImagePane(QWidget):
             return
         z = lat.zx
         image, scale = src.level_for(z)
-        # Only the visible part of the image, a pixel of margin for smoothing.
-        x0 = max(0.0, math.floor(lat.u0 / z) - 1)
-        y0 = max(0.0, math.floor(lat.v0 / z) - 1)
-        x1 = min(float(src.width), math.ceil((lat.u0 + lat.width) / z) + 1)
-        y1 = min(float(src.height), math.ceil((lat.v0 + lat.height) / z) + 1)
-        if x1 <= x0 or y1 <= y0:
+        window = tile_layer.source_window(lat, src.width, src.height)
+        if window is None:
             return
+        x0, y0, x1, y1 = window
         target = QRectF(x0 * z - lat.u0, y0 * z - lat.v0, (x1 - x0) * z, (y1 - y0) * z)
         source = QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
@@ -355,7 +384,7 @@ class ImagePane(QWidget):
 
     def _tile_target(self, lat: Lattice, tile: TileEntry[QImage]) -> QRectF:
         """Where a tile lands in the pane (physical pixels; see tile_layer.tile_target)."""
-        return QRectF(*tile_target(lat, tile, self._image_size()))
+        return QRectF(*tile_layer.tile_target(lat, tile, self._image_size()))
 
     def _draw_tile(self, painter: QPainter, lat: Lattice, tile: TileEntry[QImage], target: QRectF) -> None:
         if tile.zx == lat.zx and tile.zy == lat.zy:
@@ -386,15 +415,9 @@ class ImagePane(QWidget):
         return round(self._divider_x_logical() * self.devicePixelRatioF())
 
     def _paint_selection(self, painter: QPainter) -> None:
-        if self._selection is None:
-            return
-        x0, y0, x1, y1 = self._selection
-        dpr = self.devicePixelRatioF()
-        pw, ph = self.physical_size()
-        ax, ay = self._view.pane_point(x0, y0, pw, ph)
-        bx, by = self._view.pane_point(x1, y1, pw, ph)
-        rect = QRectF(QPointF(ax / dpr, ay / dpr), QPointF(bx / dpr, by / dpr)).normalized()
-        pane_overlay.paint_selection(painter, rect)
+        if self._selection is not None:
+            pane_overlay.paint_selection(painter, pane_overlay.selection_rect(
+                self._selection, self._view, self.physical_size(), self.devicePixelRatioF()))
 
     def label_text(self, side: str = "a") -> list[str]:
         """The corner label's whole text, line by line (what its tooltip shows)."""
@@ -407,14 +430,7 @@ class ImagePane(QWidget):
     def _label_room(self, side: str) -> float:
         """The widest a side's label may be (logical pixels): its side of the
         divider in split view, so the two labels never overlap."""
-        room: float
-        if not self._split:
-            room = self.width()
-        elif side == "a":
-            room = self._divider_x_logical()
-        else:
-            room = self.width() - self._divider_x_logical()
-        return max(60.0, room - 12.0)
+        return pane_overlay.label_room(self.width(), self._divider_x_logical() if self._split else None, side)
 
     def _label_font(self, side: str = "a") -> QFont:
         return pane_overlay.label_font(self.font(), self._label_room(side))
@@ -435,7 +451,8 @@ class ImagePane(QWidget):
         for side in (("a", "b") if self._split else ("a",)):
             if self._label_box(side).contains(pos):
                 st = self._status[side]
-                return "\n".join(self.label_text(side) + ([st.tooltip] if st.tooltip else []))
+                run = self._run_info(side) if self._run_info is not None else ""
+                return "\n".join(self.label_text(side) + [t for t in (st.tooltip, run) if t])
         return ""
 
     def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)
@@ -521,6 +538,7 @@ class ImagePane(QWidget):
             self.update()
         self._drag_last = pos
         self._update_cursor(pos)
+        self._hover(pos)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._drag == "select" and self._drag_start_image is not None:
@@ -532,17 +550,10 @@ class ImagePane(QWidget):
         self._update_cursor(event.position())
 
     def _selection_to(self, pos: QPointF) -> tuple[float, float, float, float] | None:
-        pw, ph = self.physical_size()
-        x1, y1 = self._view.image_point(*self._physical(pos), pw, ph)
         if self._drag_start_image is None or self._source is None:
             return None
-        x0, y0 = self._drag_start_image
-        w, h = self._source.width, self._source.height
-        a0, a1 = sorted((min(max(x0, 0.0), w), min(max(x1, 0.0), w)))
-        b0, b1 = sorted((min(max(y0, 0.0), h), min(max(y1, 0.0), h)))
-        if a1 - a0 <= 0 or b1 - b0 <= 0:
-            return None
-        return a0, b0, a1, b1
+        end = self._view.image_point(*self._physical(pos), *self.physical_size())
+        return tile_layer.clamp_selection(self._drag_start_image, end, self._source.width, self._source.height)
 
     def _update_cursor(self, pos: QPointF | None) -> None:
         if self._drag == "pan":
@@ -559,23 +570,12 @@ class ImagePane(QWidget):
             super().keyPressEvent(event)
             return
         key = event.key()
-        pw, ph = self.physical_size()
-        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.zoom_by(ZOOM_STEP)
-        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
-            self.zoom_by(1.0 / ZOOM_STEP)
-        elif key == Qt.Key.Key_0:
-            self.viewRequested.emit(self.fit_view())
-        elif key == Qt.Key.Key_1:
-            self.viewRequested.emit(self._view.with_zoom(1.0))
-        elif key == Qt.Key.Key_Left:
-            self.viewRequested.emit(self._view.panned(pw * PAN_FRACTION, 0))
-        elif key == Qt.Key.Key_Right:
-            self.viewRequested.emit(self._view.panned(-pw * PAN_FRACTION, 0))
-        elif key == Qt.Key.Key_Up:
-            self.viewRequested.emit(self._view.panned(0, ph * PAN_FRACTION))
-        elif key == Qt.Key.Key_Down:
-            self.viewRequested.emit(self._view.panned(0, -ph * PAN_FRACTION))
+        view = view_for_key(key, self._view, self.physical_size(), self.fit_view())
+        if view is not None:
+            self.viewRequested.emit(view)
+        elif key == Qt.Key.Key_Z:
+            self.loupe.enabled = not self.loupe.enabled
+            self._hover(self.mapFromGlobal(QCursor.pos()).toPointF() if self.underMouse() else None)
         elif key == Qt.Key.Key_Escape and self._selection is not None:
             self._selection = None
             self.selectionChanged.emit(None)

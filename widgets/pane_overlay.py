@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 
+from inference.render.view import ViewState
 from widgets import pane_label
 from widgets.pane_label import PaneStatus
 
@@ -32,6 +33,16 @@ def paint_divider(painter: QPainter, x: float, height: float) -> None:
     painter.drawEllipse(QPointF(x, height / 2), 7, 7)
 
 
+def selection_rect(selection: tuple[float, float, float, float], view: ViewState, pane: tuple[int, int],
+                   dpr: float) -> QRectF:
+    """Where `selection` (x0, y0, x1, y1 in image units) lies in a pane of
+    `pane` physical pixels showing `view`, in logical pixels."""
+    x0, y0, x1, y1 = selection
+    ax, ay = view.pane_point(x0, y0, *pane)
+    bx, by = view.pane_point(x1, y1, *pane)
+    return QRectF(QPointF(ax / dpr, ay / dpr), QPointF(bx / dpr, by / dpr)).normalized()
+
+
 def paint_selection(painter: QPainter, rect: QRectF) -> None:
     painter.setBrush(QColor(80, 160, 255, 40))
     painter.setPen(QPen(QColor(80, 160, 255), 1.5, Qt.PenStyle.DashLine))
@@ -41,6 +52,16 @@ def paint_selection(painter: QPainter, rect: QRectF) -> None:
 def whole_text(status: PaneStatus) -> list[str]:
     """The label's whole text, line by line (what its tooltip shows)."""
     return [pane_label.SEPARATOR.join(status.head()), *status.notes, *status.metrics]
+
+
+def label_room(width: float, divider_x: float | None, side: str) -> float:
+    """The widest a side's label may be (logical pixels) in a pane `width`
+    wide: its side of the divider (at `divider_x`, None when not split)."""
+    if divider_x is None:
+        room = width
+    else:
+        room = divider_x if side == "a" else width - divider_x
+    return max(60.0, room - 12.0)
 
 
 def label_font(base: QFont, room: float) -> QFont:

@@ -11,6 +11,7 @@ module never looks at it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -172,3 +173,47 @@ class SideTiles(Generic[ImageT]):
                 out[b0:b1, a0:a1] = t.array[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
                 mask[b0:b1, a0:a1] = True
         return out, mask
+
+    def pixel_at(self, lat: Lattice, px: float, py: float, image: np.ndarray | None) -> tuple[int, int, int] | None:
+        """The RGB (0-255) this side shows at physical pane point (px, py) of
+        `lat`: the topmost tile there, else `image` (the uint8 picture under
+        the tiles, one pixel per image pixel); None outside the image."""
+        size = (int(image.shape[1]), int(image.shape[0])) if image is not None else None
+        for tile in reversed(self.paint_order(lat.zx)):
+            x, y, w, h = tile_target(lat, tile, size)
+            if w > 0 and h > 0 and x <= px < x + w and y <= py < y + h:
+                col = min(tile.width - 1, int((px - x) / w * tile.width))
+                row = min(tile.height - 1, int((py - y) / h * tile.height))
+                r, g, b = (int(v) for v in tile.array[row, col, :3])
+                return r, g, b
+        return source_pixel(image, (lat.u0 + px) / lat.zx, (lat.v0 + py) / lat.zy)
+
+
+def source_pixel(image: np.ndarray | None, x: float, y: float) -> tuple[int, int, int] | None:
+    """The RGB of `image` (uint8, h x w x 3+) at image point (x, y); None outside it."""
+    if image is None or not (0 <= x < image.shape[1] and 0 <= y < image.shape[0]):
+        return None
+    r, g, b = (int(v) for v in image[int(y), int(x), :3])
+    return r, g, b
+
+
+def source_window(lat: Lattice, width: int, height: int) -> tuple[float, float, float, float] | None:
+    """The part of a `width` x `height` image that `lat` shows, in image pixels
+    (x0, y0, x1, y1), a pixel of margin for smoothing; None when none."""
+    z = lat.zx
+    x0 = max(0.0, math.floor(lat.u0 / z) - 1)
+    y0 = max(0.0, math.floor(lat.v0 / z) - 1)
+    x1 = min(float(width), math.ceil((lat.u0 + lat.width) / z) + 1)
+    y1 = min(float(height), math.ceil((lat.v0 + lat.height) / z) + 1)
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
+
+
+def clamp_selection(start: tuple[float, float], end: tuple[float, float], width: int,
+                    height: int) -> tuple[float, float, float, float] | None:
+    """The rectangle dragged from `start` to `end` (image points) kept inside a
+    `width` x `height` image, as (x0, y0, x1, y1); None when nothing is left."""
+    a0, a1 = sorted((min(max(start[0], 0.0), width), min(max(end[0], 0.0), width)))
+    b0, b1 = sorted((min(max(start[1], 0.0), height), min(max(end[1], 0.0), height)))
+    if a1 - a0 <= 0 or b1 - b0 <= 0:
+        return None
+    return a0, b0, a1, b1

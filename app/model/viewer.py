@@ -93,6 +93,7 @@ class ViewerModel:
         self.active = 0
         self._next_uid = 0
         self.flip_previous: dict[int, str] = {}  # pane uid -> the method it showed before (View › Flip Method)
+        self.side_previous: dict[Hashable, str] = {}  # pane side target -> its method before (leaving reference)
         self.queue = 0  # tiles and jobs waiting in the worker
 
     # ------------------------------------------------------------------ panes
@@ -147,6 +148,8 @@ class ViewerModel:
             return False
         if side == "a" and state.method:
             self.flip_previous[pane.uid] = state.method
+        if state.method:
+            self.side_previous[pane.target(side)] = state.method
         state.show_method(name)
         return True
 
@@ -167,7 +170,8 @@ class ViewerModel:
         return next((m for m in self.book.names if m != left), left)
 
     def flip_partner(self, pane: PaneState) -> str | None:
-        """The method Flip shows: the one before, else the ground truth in reference mode, else bicubic."""
+        """The method Flip shows: in reference mode the ground truth, or from it the method before;
+        otherwise the one before, else bicubic."""
         from app.model.flip import flip_partner
 
         reference = None
@@ -337,7 +341,8 @@ class ViewerModel:
 
     def leave_reference(self) -> None:
         """Scores still being computed belong to the reference: make them stale,
-        drop those shown; a side showing the ground truth shows bicubic."""
+        drop those shown; a side showing the ground truth shows the method it had before."""
+        from app.model.flip import method_after_reference
         from inference.reference import GROUND_TRUTH
 
         self.reference = None
@@ -346,8 +351,10 @@ class ViewerModel:
                 for kind in METRIC_KINDS:
                     self.generations.retire(("metrics", pane.target(side), kind))
                 pane.sides[side].metrics.clear()
-                if pane.sides[side].method == GROUND_TRUTH:
-                    pane.sides[side].method = BASELINE
+                state = pane.sides[side]
+                if state.method == GROUND_TRUTH:
+                    state.method = method_after_reference(state.method, self.side_previous.get(pane.target(side)),
+                                                          GROUND_TRUTH, self.book.names, BASELINE)
 
     def whole_metrics(self, pane: PaneState) -> list[MetricsRequest]:
         """Scores of the whole image for each shown side of `pane` (reference mode only)."""
