@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.gui_thread import connect_gui
 from app.model import ViewerModel
+from app.settings import is_folder
 from inference.batch import BatchItem, BatchReport, expand_inputs, plan_batch, run_batch
 from inference.upscaler import Upscaler
 
@@ -126,7 +127,7 @@ class BatchDialog(QDialog):
 
     def _refresh(self) -> None:
         spec = self.spec()
-        sources, _ = expand_inputs([spec.folder]) if spec.folder and Path(spec.folder).is_dir() else ([], [])
+        sources, _ = expand_inputs([spec.folder]) if spec.folder and is_folder(spec.folder) else ([], [])
         if not sources:
             self.note.setText("Choose a folder with images (PNG, JPEG, WebP, TIFF, BMP, GIF).")
         elif not spec.output:
@@ -240,7 +241,7 @@ class FolderUpscale(QObject):
         here = Path(model.loaded.path).parent if model.loaded is not None else None
         last_input, last_output = self.settings.value("batchInput"), self.settings.value("batchOutput")
         folder = str(propose(str(last_input) if last_input else None, here))
-        output = str(last_output) if last_output and Path(str(last_output)).is_dir() else \
+        output = str(last_output) if last_output and is_folder(str(last_output)) else \
             str(propose(folder) / "upscaled")
         methods = [(n, model.book.label(n)) for n in model.book.names]
         dialog = BatchDialog(methods, self.host.active_slot().sides["a"].method, folder, output, w)

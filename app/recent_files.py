@@ -8,9 +8,7 @@ from typing import Callable
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMenu
 
-from app.settings import recent_list, with_recent
-
-MAX_RECENT = 8
+from app.settings import MAX_RECENT, recent_list, with_recent
 
 
 class RecentFiles:

@@ -16,15 +16,50 @@ from inference.render.view import ViewState
 
 # Room kept around a window for the title bar and frame the window system adds (logical pixels).
 FRAME_ALLOWANCE = (16, 40)
+# The settings file is input too: at most this many recent files are read
+# (a file holding 100,000 kept the window from appearing for over a minute),
+# and no stored path longer than the system's limit is used.
+MAX_RECENT = 8
+MAX_PATH_CHARS = 4096
+
+
+def usable_path(value: Any) -> str | None:
+    """A stored path as a string, or None when it cannot be one (not text,
+    empty, with a NUL, longer than the system allows)."""
+    if not isinstance(value, str) or not value or "\0" in value or len(value) > MAX_PATH_CHARS:
+        return None
+    return value
+
+
+def is_folder(path: Any) -> bool:
+    """Whether `path` names an existing folder; False (never an exception) for
+    a name too long for the system, one it cannot search, or not a path at all."""
+    text = usable_path(str(path)) if isinstance(path, Path) else usable_path(path)
+    if text is None:
+        return False
+    try:
+        return Path(text).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def is_regular_file(path: Any) -> bool:
+    text = usable_path(path)
+    if text is None:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def start_folder(last_used: str | None, default: Path) -> str:
     """The folder a file dialog opens in: the last one used if it still
     exists, else `default`, else the nearest folder above `default` that exists."""
-    if last_used and Path(last_used).is_dir():
+    if is_folder(last_used):
         return str(last_used)
     folder = Path(default)
-    while not folder.is_dir() and folder != folder.parent:
+    while not is_folder(folder) and folder != folder.parent:
         folder = folder.parent
     return str(folder)
 
@@ -43,7 +78,7 @@ def user_folder(candidates: list[str | Path | None], forbidden: list[Path], home
     and is not inside one of the `forbidden` folders (the installed package,
     its bundled sample's folder), else `home`."""
     for candidate in candidates:
-        if candidate and Path(candidate).is_dir() and not any(is_inside(candidate, f) for f in forbidden):
+        if candidate and is_folder(candidate) and not any(is_inside(candidate, f) for f in forbidden):
             return Path(candidate)
     return home
 
@@ -110,18 +145,26 @@ def fit_rect(rect: tuple[int, int, int, int], available: tuple[int, int, int, in
 
 def restorable_image(path: Any) -> str | None:
     """The last image, if it still exists as a file."""
-    if not path or not isinstance(path, str):
-        return None
-    return path if Path(path).is_file() else None
+    return path if is_regular_file(path) else None
 
 
 # ---------------------------------------------------------------- recent files
 
 def recent_list(value: Any) -> list[str]:
-    """The stored recent files as a list of paths (QSettings gives a str for one)."""
+    """The stored recent files as a list of paths (QSettings gives a str for
+    one): the first MAX_RECENT usable ones; anything else stored there is dropped."""
     if isinstance(value, str):
         value = [value]
-    return [str(v) for v in (value or [])]
+    if not isinstance(value, (list, tuple)):
+        return []
+    paths: list[str] = []
+    for item in value:
+        path = usable_path(item)
+        if path is not None and path not in paths:
+            paths.append(path)
+            if len(paths) == MAX_RECENT:
+                break
+    return paths
 
 
 def with_recent(files: list[str], path: str, limit: int) -> list[str]:
