@@ -5,6 +5,9 @@ conversion) takes seconds, and so does preparing what the panes paint (the
 8-bit display copy, the halved copies for the fitted view): all of it runs in
 a background thread, so the window keeps repainting and responding.
 
+A separate reference (File › Open Reference) is read the same way by an
+opener that makes no display copy: it is scored against, never painted.
+
 Each open gets a generation; only the newest one's result is delivered, so a
 file opened while another is loading wins and the older result is dropped.
 
@@ -93,7 +96,8 @@ class OpenedImage:
 
     loaded: LoadedImage
     rgb: np.ndarray  # (h, w, 3) contiguous float32: what the panes and the render worker get
-    source: ImageSource  # the display copy, its halved copies for the fitted view already made
+    # The display copy, its halved copies for the fitted view already made (None: not asked for).
+    source: ImageSource | None
 
 
 @dataclass
@@ -104,13 +108,15 @@ class OpenResult:
     error: str = ""  # names the file and the problem
 
 
-def prepare_image(path: str, fit_pane: tuple[int, int] | None = None) -> OpenedImage:
+def prepare_image(path: str, fit_pane: tuple[int, int] | None = None, display: bool = True) -> OpenedImage:
     """Everything opening `path` costs, in the calling thread. With `fit_pane`
-    (physical pixels of a pane), the copies a fitted view paints are made too.
-    Raises ImageLoadError (whose message names the file) or, past the decode,
-    whatever numpy raises."""
+    (physical pixels of a pane), the copies a fitted view paints are made too;
+    without `display`, no display copy at all. Raises ImageLoadError (whose
+    message names the file) or, past the decode, whatever numpy raises."""
     loaded = imageio.load_image(path)  # looked up at call time: tests slow it down or make it fail
     rgb = np.ascontiguousarray(loaded.rgb, dtype=np.float32)
+    if not display:
+        return OpenedImage(loaded, rgb, None)
     h, w = rgb.shape[:2]
     source = PreparedSource(to_display(rgb), fit_zoom(w, h, *fit_pane) if fit_pane is not None else None)
     return OpenedImage(loaded, rgb, source)
@@ -124,10 +130,10 @@ class _Latest:
         self.generation = 0
 
 
-def _load_in_thread(generation: int, path: str, fit_pane: tuple[int, int] | None, latest: _Latest,
+def _load_in_thread(generation: int, path: str, fit_pane: tuple[int, int] | None, display: bool, latest: _Latest,
                     results: queue.SimpleQueue[OpenResult]) -> None:
     try:
-        result = OpenResult(generation, path, prepare_image(path, fit_pane))
+        result = OpenResult(generation, path, prepare_image(path, fit_pane, display))
     except ImageLoadError as error:
         result = OpenResult(generation, path, None, str(error))
     except MemoryError:
@@ -140,12 +146,14 @@ def _load_in_thread(generation: int, path: str, fit_pane: tuple[int, int] | None
 
 class ImageOpener(QObject):
     """Starts loads in background threads and delivers the newest one's result
-    on the GUI thread through `finished`."""
+    on the GUI thread through `finished`. Without `display` the images
+    delivered have no display copy (`OpenedImage.source` is None)."""
 
     finished = Signal(object)  # OpenResult of the newest open
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, display: bool = True) -> None:
         super().__init__(parent)
+        self._display = display
         self._latest = _Latest()
         self._results: queue.SimpleQueue[OpenResult] = queue.SimpleQueue()
         self._poll = QTimer(self, interval=POLL_MS)
@@ -161,7 +169,8 @@ class ImageOpener(QObject):
         self._latest.generation += 1
         generation = self._latest.generation
         thread = threading.Thread(target=_load_in_thread, name=f"open-image-{generation}", daemon=True,
-                                  args=(generation, str(path), fit_pane, self._latest, self._results))
+                                  args=(generation, str(path), fit_pane, self._display, self._latest,
+                                        self._results))
         thread.start()
         self._poll.start()
         return generation

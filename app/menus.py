@@ -42,6 +42,7 @@ class Actions:
     """The window's actions, by name; remembers which icon each has, so icons follow a palette change."""
 
     open_action: QAction
+    open_reference_action: QAction
     load_weights_action: QAction
     export_view_action: QAction
     export_whole_action: QAction
@@ -106,6 +107,9 @@ def build_actions(w: MainWindow) -> Actions:
     A = a.make
     a.open_action = A("&Open\u2026", w.file_actions.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
                       "Open an image (PNG, JPEG, WebP, TIFF, BMP)")
+    a.open_reference_action = A("Open Re&ference\u2026", w.reference_actions.open_reference_dialog,
+                                tip="Score every pane against the opened image's high-resolution original "
+                                    "(its size a whole scale \u00d72 or more of the opened image)")
     a.load_weights_action = A("Load &Weights\u2026", lambda: w.service_actions.load_weights_dialog(), "Ctrl+Shift+L",
                               "fa5s.weight-hanging", "Load a checkpoint (.safetensors, or a public LIIF "
                               ".pth) for the method it declares")
@@ -173,6 +177,7 @@ def build_menus(w: MainWindow, a: Actions) -> None:
     menu = w.menuBar()
     file_menu = menu.addMenu("&File")
     file_menu.addAction(a.open_action)
+    file_menu.addAction(a.open_reference_action)
     a.recent_menu = file_menu.addMenu(qta_icon("fa5s.history"), "Open &Recent")
     file_menu.addAction(a.next_image_action)
     file_menu.addAction(a.previous_image_action)

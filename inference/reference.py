@@ -1,24 +1,38 @@
-"""Reference mode: the opened image taken as ground truth.
+"""Reference mode: the opened image taken as ground truth, or a separate
+high-resolution reference file beside it.
 
-The viewer simulates a low-resolution copy exactly as the evaluator does
+Simulated (Tools › Reference Mode): the viewer simulates a low-resolution copy exactly as the evaluator does
 (`inference.evaluate.make_pair`: HR cropped so floor(H / s) maps back,
 Pillow's bicubic on 8-bit data), super-resolves that copy in every pane and
 scores it against the ground truth. The whole-image score goes through
 `evaluate_image` itself; the visible-region score decodes the matching block
 of the same HR lattice, so when the view shows the whole image the two agree.
+
+Separate reference (File › Open Reference): the opened image is the LR input
+as it is, and the reference file its HR counterpart at a whole scale s. The
+size rule is the evaluator's floor (`lr_size`) read backwards: s is the
+largest integer with s * w <= W and s * h <= H (w x h the input, W x H the
+reference), and the pair matches iff s >= 2, W // s == w and H // s == h,
+i.e. W and H are each within s - 1 pixels above s * w and s * h. (A smaller
+integer never matches where the largest does not: the bound s * (w + 1) - 1
+only loosens as s grows.) The reference is then cropped top-left to
+s * w x s * h, as `make_pair` crops an HR image, so an input made from the
+reference by `make_pair(reference, s)` scores exactly what `evaluate_image`
+gives for the reference at x s.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .evaluate import evaluate_image, make_pair
+from .evaluate import evaluate_image, make_pair, super_resolve
 from .geometry import Lattice, Region, clip
-from .imageio.pixels import to_float
+from .imageio.pixels import to_float, to_rgb8
 from .interpolations.bicubic import BicubicUpscaler
 from .metrics import SSIM_WINDOW, Y_WEIGHTS, psnr_y, shave_for, ssim_y
 from .piecewise import Cancelled, decode_piecewise
@@ -32,10 +46,16 @@ ERROR_MAP_FULL = 0.12
 
 @dataclass
 class Reference:
-    source: np.ndarray  # the opened image, as given to evaluate_image
+    source: np.ndarray | None  # the opened image, as given to evaluate_image (None: a separate reference)
     scale: float
     hr: np.ndarray  # uint8 (H, W, 3): the ground truth, cropped by the protocol
     lr: np.ndarray  # float32 (h, w, 3) in [0, 1]: what the panes super-resolve
+    path: str | None = None  # the separate reference file, if any
+
+    @property
+    def name(self) -> str:
+        """The reference file's name, or "" when the ground truth is the opened image."""
+        return Path(self.path).name if self.path is not None else ""
 
     @property
     def lr_size(self) -> tuple[int, int]:
@@ -74,6 +94,38 @@ class Reference:
 def make_reference(image: np.ndarray, scale: float) -> Reference:
     hr, lr = make_pair(image, scale)
     return Reference(np.asarray(image), float(scale), hr, to_float(lr))
+
+
+def matching_scale(input_size: tuple[int, int], reference_size: tuple[int, int]) -> int | None:
+    """The whole scale s at which a reference of `reference_size` (W, H) is the
+    HR counterpart of an input of `input_size` (w, h) (the rule in the module's
+    docstring), or None when there is none."""
+    (w, h), (rw, rh) = input_size, reference_size
+    if min(w, h, rw, rh) < 1:
+        return None
+    s = min(rw // w, rh // h)
+    return s if s >= 2 and rw // s == w and rh // s == h else None
+
+
+def size_mismatch(name: str, input_size: tuple[int, int], reference_size: tuple[int, int]) -> str:
+    """The one line that refuses a reference whose size is no whole scale of the input's."""
+    (w, h), (rw, rh) = input_size, reference_size
+    return (f"Reference {name} is {rw} \u00d7 {rh} px, not a whole scale (\u00d72 or more) "
+            f"of the input's {w} \u00d7 {h} px")
+
+
+def reference_from_file(lr: np.ndarray, reference: np.ndarray, path: str) -> Reference:
+    """The opened image `lr` (its pixels as the panes get them) with `reference`,
+    read from `path`, as its ground truth: cropped top-left to s times the input
+    and made 8-bit as `make_pair` makes an HR image. Raises ValueError (the one
+    line of `size_mismatch`) when the sizes match no whole scale."""
+    h, w = lr.shape[:2]
+    rh, rw = reference.shape[:2]
+    s = matching_scale((w, h), (rw, rh))
+    if s is None:
+        raise ValueError(size_mismatch(Path(path).name, (w, h), (rw, rh)))
+    hr = np.ascontiguousarray(to_rgb8(reference[:s * h, :s * w]))
+    return Reference(None, float(s), hr, to_float(lr), str(path))
 
 
 @dataclass
@@ -155,7 +207,8 @@ class GroundTruthUpscaler(Upscaler):
         self.ref = ref
         self._bicubic = BicubicUpscaler(device)
         self.device = self._bicubic.device
-        self.weights = WeightsInfo(trained=True, source="the opened image (reference mode)")
+        source = f"the reference {ref.name}" if ref.path is not None else "the opened image (reference mode)"
+        self.weights = WeightsInfo(trained=True, source=source)
 
     def encode(self, image: np.ndarray) -> Any:
         return self._bicubic.encode(self.ref.hr)
@@ -196,5 +249,12 @@ class StoppableUpscaler(Upscaler):
 def whole_image_score(upscaler: Upscaler, ref: Reference, should_stop: Callable[[], bool] = lambda: False
                       ) -> tuple[float, float]:
     """evaluate_image on the opened image at the reference scale: the number the
-    evaluation table would print for it."""
-    return evaluate_image(StoppableUpscaler(upscaler, should_stop), ref.source, ref.scale)
+    evaluation table would print for it. With a separate reference, the same
+    protocol on the given pair: the input decoded to the cropped reference's
+    size, Y channel, ceil(s) pixels shaved."""
+    stoppable = StoppableUpscaler(upscaler, should_stop)
+    if ref.source is not None:
+        return evaluate_image(stoppable, ref.source, ref.scale)
+    w, h = ref.hr_size
+    sr = super_resolve(stoppable, ref.lr, w, h)
+    return psnr_y(sr, ref.hr, ref.shave), ssim_y(sr, ref.hr, ref.shave)

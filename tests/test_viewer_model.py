@@ -340,3 +340,27 @@ def test_loaded_weights_make_the_sides_showing_that_method_start_over() -> None:
     assert model.book.weights_paths == {"liif": "/weights/mine.safetensors"} and "liif" not in model.book.inspected
     # Help › Methods and Weights names the file the weights came from.
     assert next(r for r in model.book.rows() if r.name == "liif").loaded_from == "/weights/mine.safetensors"
+
+
+def test_a_reference_file_is_the_ground_truth_of_the_opened_image_as_it_is() -> None:
+    model = model_with_image(40, 30, panes=("liif",))
+    shown = model.image_id
+    ref = model.match_reference("/photos/ref.png", np.zeros((121, 162, 3), np.uint8))
+    assert model.reference is None  # nothing changes until it is used
+    model.use_reference(ref)
+    assert model.image_id == shown and model.image_size() == (40, 30)  # the panes keep the input
+    assert model.reference_status() == "Reference: ref.png (\u00d74)"
+    assert model.image_label() == "40 \u00d7 30 px, reference 160 \u00d7 120 (\u00d74)"
+    assert GROUND_TRUTH in model.offered()
+    assert model.reference_start_view(PANE).zoom == 4.0
+    assert "ref.png" in model.export_metadata()["Reference"]
+    model.leave_reference()
+    assert model.reference is None and model.reference_status() == ""
+
+
+def test_a_reference_file_of_no_whole_scale_is_refused_and_changes_nothing() -> None:
+    model = model_with_image(40, 30)
+    simulated = model.enter_reference(2.0)
+    with pytest.raises(ValueError, match="ref.png is 150 \u00d7 150 px.*40 \u00d7 30 px"):
+        model.match_reference("/photos/ref.png", np.zeros((150, 150, 3), np.uint8))
+    assert model.reference is simulated

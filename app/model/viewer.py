@@ -235,6 +235,8 @@ class ViewerModel:
         w, h = self.image_size()
         if self.reference is not None:
             hw, hh = self.reference.hr_size
+            if self.reference.path is not None:
+                return f"{w} \u00d7 {h} px, reference {hw} \u00d7 {hh} (\u00d7{self.reference.scale:g})"
             return f"reference \u00d7{self.reference.scale:g}: LR {w} \u00d7 {h} from {hw} \u00d7 {hh}"
         bits = f" \u00b7 {self.loaded.bit_depth}-bit" if self.loaded is not None else ""
         return f"{w} \u00d7 {h} px{bits}"
@@ -339,6 +341,29 @@ class ViewerModel:
         self.reference = make_reference(self.loaded.rgb, scale)
         return self.reference
 
+    def match_reference(self, path: str, rgb: np.ndarray) -> Any:
+        """The opened image as it is with the reference file `path` (its pixels
+        `rgb`) as its ground truth, an inference.reference.Reference; nothing
+        changes until `use_reference`. Raises ValueError (one line naming both
+        sizes) when the reference's size is no whole scale of the input's."""
+        from inference.reference import reference_from_file
+
+        if self.loaded is None:
+            raise ValueError("Open an image first")
+        return reference_from_file(np.asarray(self.loaded.rgb, dtype=np.float32), rgb, path)
+
+    def use_reference(self, reference: Any) -> None:
+        """Reference mode with a separate reference (`match_reference`): the panes keep the opened image."""
+        self.reference = reference
+
+    def reference_status(self) -> str:
+        """The status bar's line in reference mode: what the ground truth is."""
+        if self.reference is None:
+            return ""
+        if self.reference.path is not None:
+            return f"Reference: {self.reference.name} (\u00d7{self.reference.scale:g})"
+        return f"Reference mode \u00d7{self.reference.scale:g}: the opened image is the ground truth"
+
     def leave_reference(self) -> None:
         """Scores still being computed belong to the reference: make them stale,
         drop those shown; a side showing the ground truth shows the method it had before."""
@@ -439,6 +464,8 @@ class ViewerModel:
     def _reference_record(self) -> dict[str, str]:
         if self.reference is None:
             return {}
+        if self.reference.path is not None:
+            return {"Reference": f"{self.reference.path}, the ground truth at x{self.reference.scale:g}"}
         return {"Reference": f"LR simulated from the source, downscaled x{self.reference.scale:g} (bicubic)"}
 
     def export_metadata(self) -> dict[str, str]:
