@@ -5,10 +5,12 @@ progress and cancel, and a summary of failures at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import (
@@ -172,7 +174,7 @@ class BatchRunner(QObject):
     def _run(self) -> None:
         try:
             upscaler = self._make_upscaler()
-        except Exception as error:  # e.g. unusable weights: every image fails for the same reason
+        except Exception as error:  # noqa: BLE001 - e.g. unusable weights: every image fails for the same reason
             text = str(error).splitlines()[0] if str(error) else type(error).__name__
             report = BatchReport(failed=[(i.source, text) for i in self.items if not i.done_already],
                                  skipped=[i.source for i in self.items if i.done_already])
@@ -186,10 +188,9 @@ class BatchRunner(QObject):
 
     @staticmethod
     def _emit(signal: Any, *args: Any) -> None:
-        try:
+        # The window closed (and took this object) while the batch ran: nobody is listening.
+        with contextlib.suppress(RuntimeError):
             signal.emit(*args)
-        except RuntimeError:
-            pass  # the window closed (and took this object) while the batch ran: nobody is listening
 
 
 def summary_text(report: BatchReport, shown: int = 15) -> str:

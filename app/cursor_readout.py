@@ -5,7 +5,7 @@ app.model.readout's; each pane's pixel comes from its displayed tiles."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtWidgets import QLabel, QMainWindow
 

@@ -26,7 +26,7 @@ def installed_platforms() -> list[str]:
     spec = importlib.util.find_spec("PySide6")
     if spec is None or not spec.submodule_search_locations:
         return []
-    folder = Path(list(spec.submodule_search_locations)[0]) / "Qt" / "plugins" / "platforms"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "Qt" / "plugins" / "platforms"
     names = []
     for plugin in sorted(folder.glob("*")):
         stem = plugin.name.split(".")[0]

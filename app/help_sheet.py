@@ -104,7 +104,7 @@ def weights_sources() -> list[tuple[str, str, str]]:
             continue
         try:
             provenance = json.loads(checkpoint.read_metadata(path).get("provenance", "{}"))
-        except Exception:  # an unreadable file: Methods and Weights says why
+        except Exception:  # noqa: BLE001 - an unreadable file: Methods and Weights says why
             provenance = {}
         if not isinstance(provenance, dict):
             provenance = {}

@@ -138,7 +138,7 @@ def _load_in_thread(generation: int, path: str, fit_pane: tuple[int, int] | None
         result = OpenResult(generation, path, None, str(error))
     except MemoryError:
         result = OpenResult(generation, path, None, f"{path}: not enough memory to show this image")
-    except Exception as error:  # anything else is still a message, never a crash
+    except Exception as error:  # noqa: BLE001 - anything else is still a message, never a crash
         result = OpenResult(generation, path, None, f"{path}: {error}")
     if latest.generation == generation:  # a superseded image is freed here, not queued
         results.put(result)

@@ -6,8 +6,9 @@ Qt, so they are tested without a window."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE_LABELS = {"auto": "Automatic (CUDA when there is a GPU)", "cpu": "CPU", "cuda": "CUDA"}

@@ -70,7 +70,7 @@ def main() -> int:
              + " | process default | process fp32 | speed-up |",
              "| --- | " + " | ".join("--- | ---" for _ in sets) + " | --- | --- | --- |"]
     by = {(r["method"], r["precision"]): r for r in rows}
-    totals = {p: 0.0 for p in PRECISIONS}
+    totals = dict.fromkeys(PRECISIONS, 0.0)
     for method in args.methods.split(","):
         auto, fp32 = by[(method, "auto")], by[(method, "fp32")]
         totals["auto"] += auto["process_s"]

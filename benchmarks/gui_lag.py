@@ -33,9 +33,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -498,7 +499,7 @@ def run_probe(image: str | Path = SAMPLE, methods: tuple[str, ...] = ALL_METHODS
                       if s.sides[x].error]
             sc.notes.extend(errors)
             scenarios.append(sc)
-            log(f"  {name}: {'done in %.2f s' % sc.done_after if ok else 'still decoding after %.1f s' % dwell}")
+            log(f"  {name}: {f'done in {sc.done_after:.2f} s' if ok else f'still decoding after {dwell:.1f} s'}")
             return sc
 
         def drag(pane: Any, steps: int = 30, dx: int = 12, dy: int = 6, frame_ms: int = 16) -> None:
@@ -771,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(threads) > 1:
         # One fresh process per thread count: the same first-use costs for each.
         runs = []
-        base = [a for a in (argv if argv is not None else sys.argv[1:])]
+        base = list(argv if argv is not None else sys.argv[1:])
         for n in threads:
             with tempfile.TemporaryDirectory() as tmp:
                 target = Path(tmp) / "run.json"

@@ -6,8 +6,8 @@ protocol), per set and scale, with the time each took.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ PRECISION_VARIANTS: dict[str, dict[str, str]] = {
 def default_check_precisions(device: torch.device) -> list[str]:
     """The reduced precisions worth checking on `device`: fp16 only on CUDA."""
     cpu = ["bf16", "bf16-decoder"]
-    return cpu + ["fp16", "fp16-features"] if device.type == "cuda" else cpu
+    return [*cpu, "fp16", "fp16-features"] if device.type == "cuda" else cpu
 
 
 def add_precision_check(report: BenchReport, methods: list[str] | None, data_root: str | Path, *,

@@ -166,13 +166,12 @@ def format_table(report: BenchReport) -> str:
     if report.options:
         lines.append(f"Options: {report.options}")
     if report.decodes:
-        lines += [""] + _md_table(
+        lines += ["", *_md_table(
             ["method", "precision", "encoder ms", "output", "zoom", "decode ms", "min ms", "CPU ms", "MP/s",
              "kFLOP/px", "% of peak"],
             [[t.method, t.precision, report.encoder_ms.get(t.method, ""), f"{t.width}×{t.height}", f"{t.zoom:g}",
-              t.median_ms,
-              t.min_ms, t.cpu_ms, t.megapixels_per_s, f"{t.flops_per_pixel / 1e3:.1f}",
-              f"{100 * t.fraction_of_peak:.1f}"] for t in report.decodes])
+              t.median_ms, t.min_ms, t.cpu_ms, t.megapixels_per_s, f"{t.flops_per_pixel / 1e3:.1f}",
+              f"{100 * t.fraction_of_peak:.1f}"] for t in report.decodes])]
     if report.latency:
         lines += ["", "Viewer latency (ms from the view request; cold tile cache, warm features; median of runs):", ""]
         lines += _md_table(

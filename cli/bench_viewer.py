@@ -11,7 +11,8 @@ import platform
 import resource
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -55,7 +56,7 @@ class CompetingLoad:
         self.count = int(count)
         self._procs: list[Any] = []
 
-    def __enter__(self) -> "CompetingLoad":
+    def __enter__(self) -> CompetingLoad:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")

@@ -40,7 +40,7 @@ def describe(name: str) -> dict[str, Any]:
             raise ValueError(f"it holds weights for {meta.get('method')!r}")
         info["trained"] = catalog.shipped_status(name) == "trained"
         info["in_training"] = not info["trained"]
-    except Exception as error:  # any unreadable file: reported, not raised
+    except Exception as error:  # noqa: BLE001 - any unreadable file: reported, not raised
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         info["problem"] = f"{Path(path).name} cannot be used ({reason})"
     return info

@@ -5,8 +5,8 @@ Qt: tested without a window."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # What the viewer and `main.py upscale` read (inference.imageio.load_image).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image
@@ -59,7 +59,7 @@ class Cell:
 
 def lr_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """(h_lr, w_lr) = floor(H / s), floor(W / s) (tolerant of float noise in s)."""
-    return int(math.floor(height / scale + 1e-9)), int(math.floor(width / scale + 1e-9))
+    return math.floor(height / scale + 1e-9), math.floor(width / scale + 1e-9)
 
 
 def make_pair(hr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:

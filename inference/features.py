@@ -10,7 +10,7 @@ a byte budget, in the encoder's precision (bf16 or fp16 halve their memory).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -40,7 +40,7 @@ class Region:
             raise ValueError(f"region must have a positive size, got {self.w} x {self.h}")
 
     @classmethod
-    def whole(cls, width: int, height: int) -> "Region":
+    def whole(cls, width: int, height: int) -> Region:
         return cls(0.0, 0.0, float(width), float(height))
 
 
@@ -79,13 +79,13 @@ class Lattice:
             raise ValueError(f"zoom must be positive and finite, got {self.zx}, {self.zy}")
 
     @classmethod
-    def from_region(cls, region: Region, out_width: int, out_height: int) -> "Lattice":
+    def from_region(cls, region: Region, out_width: int, out_height: int) -> Lattice:
         zx = canonical_zoom(out_width / region.w)
         zy = canonical_zoom(out_height / region.h)
         return cls(zx, zy, _snap(region.x * zx), _snap(region.y * zy), int(out_width), int(out_height))
 
     @classmethod
-    def full_image(cls, width: int, height: int, scale: float) -> "Lattice":
+    def full_image(cls, width: int, height: int, scale: float) -> Lattice:
         """The whole image upscaled by `scale` (sizes rounded, so zx and zy may
         differ slightly from `scale`)."""
         out_w, out_h = output_size(width, height, scale)
@@ -95,7 +95,7 @@ class Lattice:
     def region(self) -> Region:
         return Region(self.u0 / self.zx, self.v0 / self.zy, self.width / self.zx, self.height / self.zy)
 
-    def crop(self, col: int, row: int, width: int, height: int) -> "Lattice":
+    def crop(self, col: int, row: int, width: int, height: int) -> Lattice:
         """The sub-block starting at (col, row) of this one: same lattice."""
         return Lattice(self.zx, self.zy, self.u0 + col, self.v0 + row, width, height)
 

@@ -119,4 +119,4 @@ def ssim_gray(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> float:
 
 def shave_for(scale: float) -> int:
     """Border pixels dropped on the benchmark sets: ceil(s)."""
-    return int(math.ceil(scale - 1e-9))
+    return math.ceil(scale - 1e-9)

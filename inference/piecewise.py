@@ -9,7 +9,9 @@ places to stop and to report progress.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+import itertools
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,8 +55,8 @@ def pieces(lattice: Lattice, height: int, width: int, grid: int | None = None) -
     u0, v0 = int(lattice.u0), int(lattice.v0)
 
     def cuts(start: int, count: int) -> list[tuple[int, int]]:
-        edges = [start] + list(range((start // grid + 1) * grid, start + count, grid)) + [start + count]
-        return [(a - start, b - a) for a, b in zip(edges[:-1], edges[1:])]
+        edges = [start, *list(range((start // grid + 1) * grid, start + count, grid)), start + count]
+        return [(a - start, b - a) for a, b in itertools.pairwise(edges)]
 
     return [(r, c, h, w) for r, h in cuts(v0, lattice.height) for c, w in cuts(u0, lattice.width)]
 

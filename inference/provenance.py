@@ -7,7 +7,8 @@ torch, no Qt.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 # Provenance fields shown first, in this order, when a checkpoint has them.
 PROVENANCE_ORDER = ("data", "steps", "epoch", "device", "time", "seconds", "date", "source")

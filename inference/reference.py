@@ -24,9 +24,10 @@ gives for the reference at x s.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def error_heatmap(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
     |Y(sr - hr)| reaches ERROR_MAP_FULL."""
     diff = np.abs((to_float(sr, np.float64) - to_float(hr, np.float64)) @ Y_WEIGHTS)
     t = np.clip(diff / ERROR_MAP_FULL, 0.0, 1.0)
-    rgba = np.empty(t.shape + (4,), dtype=np.uint8)
+    rgba = np.empty((*t.shape, 4), dtype=np.uint8)
     rgba[..., 0] = 255
     rgba[..., 1] = np.round(230 * (1.0 - t)).astype(np.uint8)
     rgba[..., 2] = 0

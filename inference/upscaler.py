@@ -17,8 +17,9 @@ import contextlib
 import copy
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -320,7 +321,7 @@ class ImplicitUpscaler(Upscaler):
             return eager(*args)
         try:
             return compiled(*args)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if is_out_of_memory(error):
                 raise
             # A compiler failure shows up on the first call: never fail a decode for it.

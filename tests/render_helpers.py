@@ -3,7 +3,7 @@ all tiles of one request, and the picture a pane makes of them."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -26,7 +26,7 @@ def loader() -> Any:
     return build
 
 
-@pytest.fixture()
+@pytest.fixture
 def report() -> bench.BenchReport:
     return bench.new_report("cpu", measure_peak=False, log=lambda _: None)
 
@@ -58,7 +58,7 @@ def test_large_image_views_show_what_the_viewer_shows(report: bench.BenchReport)
 def test_synthetic_large_image_is_float32_in_range() -> None:
     image = bench.synthetic_image(700, 300)
     assert image.dtype == np.float32 and image.shape == (300, 700, 3)
-    assert 0.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.1
+    assert image.min() >= 0.0 and image.max() <= 1.0 and image.std() > 0.1
 
 
 def eval_set(root: Path) -> Path:
@@ -149,7 +149,7 @@ def test_latency_under_a_competing_process_is_measured_and_recorded(tmp_path: Pa
     assert "competing processes" in (tmp_path / "busy.md").read_text()
 
 
-@pytest.mark.parametrize("mistake, message", [
+@pytest.mark.parametrize(("mistake", "message"), [
     (["--input-size", "0"], "--input-size must be at least 1 pixel, got 0"),
     (["--chunk", "-1"], "--chunk must be at least 1 point, got -1"),
     (["--competing", "9999"], "--competing must be 0 to "),

@@ -38,7 +38,7 @@ def test_strong_shrink_equals_pillow() -> None:
     np.testing.assert_allclose(bicubic_resize(image, 50, 38), pillow_float(image, (50, 38)), atol=2e-6, rtol=0)
 
 
-@pytest.mark.parametrize("zoom, width, height", [(0.123, 20, 18), (2.0, 70, 55), (7.3, 70, 55)])
+@pytest.mark.parametrize(("zoom", "width", "height"), [(0.123, 20, 18), (2.0, 70, 55), (7.3, 70, 55)])
 def test_any_lattice_block_equals_pillow_with_that_box(zoom: float, width: int, height: int) -> None:
     """A block of the lattice at `zoom` is Pillow's resize of the matching box."""
     image = textured(200, 240, seed=1)

@@ -41,7 +41,7 @@ def test_method_paths_want_a_known_method_and_a_path() -> None:
         parse_method_paths(["warp=x.pth"], KNOWN)
 
 
-@pytest.mark.parametrize("mistake, message", [
+@pytest.mark.parametrize(("mistake", "message"), [
     (["--methods", "bicubic,warp"], "unknown method warp; known: " + ", ".join(all_methods())),
     (["--methods", "liif", "--weights", "liif"], "--weights wants METHOD=PATH, got 'liif'"),
     (["--methods", "liif", "--weights", "warp=x.safetensors"],

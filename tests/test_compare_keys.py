@@ -17,14 +17,14 @@ OFFERED = ["bicubic", "nearest", "liif", "diif"]
 def test_flip_partner_prefers_the_previous_method_then_the_reference_then_bicubic() -> None:
     assert flip_partner("liif", "diif", OFFERED) == "diif"
     assert flip_partner("liif", None, OFFERED) == "bicubic"
-    assert flip_partner("liif", None, OFFERED + ["ground-truth"], reference="ground-truth") == "ground-truth"
+    assert flip_partner("liif", None, [*OFFERED, "ground-truth"], reference="ground-truth") == "ground-truth"
     assert flip_partner("bicubic", None, OFFERED) == "nearest"
     assert flip_partner("liif", "gone", OFFERED) == "bicubic"  # a method no longer offered is skipped
     assert flip_partner("liif", None, ["liif"]) is None
 
 
 def test_in_reference_mode_flip_compares_with_the_ground_truth_whatever_was_flipped_before() -> None:
-    offered = OFFERED + ["ground-truth"]
+    offered = [*OFFERED, "ground-truth"]
     # The pane flipped bicubic -> liif before: F still goes to the ground truth, and back to liif.
     assert flip_partner("liif", "bicubic", offered, reference="ground-truth") == "ground-truth"
     assert flip_partner("ground-truth", "liif", offered, reference="ground-truth") == "liif"

@@ -162,7 +162,7 @@ def test_point_query_is_a_one_pixel_slice_of_the_lattice_path() -> None:
 
 # -- seamless tiles ----------------------------------------------------------------
 
-@pytest.mark.parametrize("scale, size", [(3.7, (13, 11)), (12.3, (6, 7))])
+@pytest.mark.parametrize(("scale", "size"), [(3.7, (13, 11)), (12.3, (6, 7))])
 def test_blocks_cutting_groups_and_slices_equal_crops_of_whole_decode(scale: float, size: tuple[int, int]) -> None:
     h, w = size
     model = tiny_diif()
@@ -186,7 +186,7 @@ def test_blocks_cutting_groups_and_slices_equal_crops_of_whole_decode(scale: flo
             torch.testing.assert_close(block, full[:, r0:r0 + bh, c0:c0 + bw], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("scale, size", [(3.7, (13, 11)), (12.3, (6, 7))])
+@pytest.mark.parametrize(("scale", "size"), [(3.7, (13, 11)), (12.3, (6, 7))])
 def test_viewer_bands_and_strips_are_seamless(scale: float, size: tuple[int, int]) -> None:
     """Through the upscaler with a tiny chunk: every block is decoded as
     one-row strips of 23 pixels, on windowed features."""
@@ -233,7 +233,7 @@ def test_forward_lattice_with_one_lattice_per_image() -> None:
         out = model.forward_lattice(lr, lattices)
         each = [model.forward_lattice(lr[i:i + 1], lat) for i, lat in enumerate(lattices)]
     torch.testing.assert_close(out, torch.cat(each))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 lattices for a batch of 2"):
         model.forward_lattice(lr, [lattices[0]])
 
 

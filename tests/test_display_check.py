@@ -23,7 +23,7 @@ def viewer(env_changes: dict[str, str | None]) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 / Wayland checks are Linux-only")
-@pytest.mark.parametrize("env_changes, words", [
+@pytest.mark.parametrize(("env_changes", "words"), [
     ({"DISPLAY": None, "WAYLAND_DISPLAY": None, "QT_QPA_PLATFORM": None}, "DISPLAY is not set"),
     ({"QT_QPA_PLATFORM": "nonsense"}, "names no installed Qt platform"),
     ({"DISPLAY": ":97", "WAYLAND_DISPLAY": None, "QT_QPA_PLATFORM": "xcb"}, "does not answer"),

@@ -76,7 +76,7 @@ def test_a_decoder_is_refused_on_an_encoder_it_was_not_trained_with(tmp_path: Pa
         checkpoint.load(decoder)
     # Writing a reference to an encoder the model does not hold is refused too.
     checkpoint.save_encoder(encoder, tiny_liif(seed=1), TINY_ENCODER["encoder_spec"])
-    with pytest.raises(CheckpointError, match="differs from enc.safetensors"):
+    with pytest.raises(CheckpointError, match=r"differs from enc\.safetensors"):
         checkpoint.save(tmp_path / "x.safetensors", tiny_liif(seed=0), "liif", dict(TINY_ENCODER),
                         encoder_file=encoder)
 

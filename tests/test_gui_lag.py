@@ -16,12 +16,12 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from app.model import SideStatus  # noqa: E402
-from app.render_worker import WORKER_THREADS_ENV, cpu_worker_threads  # noqa: E402
-from benchmarks.gui_lag import markdown, run_probe, write  # noqa: E402
-from inference.render import ViewState, to_display  # noqa: E402
-from tests.tiny_methods import sample_image, tiny_methods_loader  # noqa: E402
-from widgets.image_pane import ImagePane, ImageSource  # noqa: E402
+from app.model import SideStatus
+from app.render_worker import WORKER_THREADS_ENV, cpu_worker_threads
+from benchmarks.gui_lag import markdown, run_probe, write
+from inference.render import ViewState, to_display
+from tests.tiny_methods import sample_image, tiny_methods_loader
+from widgets.image_pane import ImagePane, ImageSource
 
 
 def test_probe_reports_finite_lag_and_ticks_that_fit_the_duration(qapp, tmp_path: Path) -> None:

@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal  # noqa: E402
-from PySide6.QtWidgets import QApplication, QProgressDialog  # noqa: E402
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QProgressDialog
 
-from app import gui_thread  # noqa: E402
-from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png  # noqa: E402
-from tests.tiny_methods import sample_image  # noqa: E402
+from app import gui_thread
+from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png
+from tests.tiny_methods import sample_image
 
 CHANGES = {
     "threads": {"worker_threads": 1},

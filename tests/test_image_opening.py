@@ -16,13 +16,13 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, Qt, QTimer, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
 
-from inference import imageio  # noqa: E402
-from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png  # noqa: E402
-from tests.tiny_methods import sample_image  # noqa: E402
+from inference import imageio
+from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png
+from tests.tiny_methods import sample_image
 
 GATE_TIMEOUT_S = 60.0
 
@@ -65,7 +65,7 @@ class PaintCounter(QObject):
         self.paints = 0
         widget.installEventFilter(self)
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+    def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.Type.Paint:
             self.paints += 1
         return False
@@ -236,7 +236,7 @@ def test_drops_and_recent_files_open_in_the_background_too(qtbot, tmp_path: Path
     assert blocker.args[1] and window.model.image_rgb.shape[:2] == (20, 24)
 
 
-@pytest.mark.parametrize("h, w", [(64, 96), (75, 101)])
+@pytest.mark.parametrize(("h", "w"), [(64, 96), (75, 101)])
 def test_halved_copies_made_while_loading_match_the_ones_a_paint_makes(h: int, w: int) -> None:
     from app.image_opener import PreparedSource
     from inference.render import to_display

@@ -28,7 +28,7 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package, banned", [("inference", QT), ("training", QT), ("cli", QT), ("widgets", TORCH),
+@pytest.mark.parametrize(("package", "banned"), [("inference", QT), ("training", QT), ("cli", QT), ("widgets", TORCH),
                                              ("app/model", QT)])
 def test_package_does_not_import(package: str, banned: tuple[str, ...]) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
@@ -56,7 +56,7 @@ def test_viewer_model_loads_no_qt_through_any_import() -> None:
     """Not only its own imports: nothing app.model pulls in loads Qt either
     (checked in a fresh interpreter, where nothing else has loaded it)."""
     code = ("import sys, app.model, app.model.viewer, app.model.sides, app.model.methods; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {%s}))" % ", ".join(repr(m) for m in QT))
+            "print(sorted({{m.split('.')[0] for m in sys.modules}} & {{{}}}))".format(", ".join(repr(m) for m in QT)))
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"importing app.model loaded {result.stdout.strip()}"
@@ -74,5 +74,5 @@ def test_inference_has_no_import_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
         for imported in sorted(graph.find_modules_directly_imported_by(importer)):
             back = graph.find_shortest_chain(importer=imported, imported=importer)
             if back is not None:
-                cycles.append(" -> ".join((importer,) + tuple(back)))
+                cycles.append(" -> ".join((importer, *tuple(back))))
     assert not cycles, "import cycles in inference/:\n" + "\n".join(cycles)

@@ -72,7 +72,7 @@ def test_ipe_becomes_plain_pe_as_the_pixel_shrinks() -> None:
     torch.testing.assert_close(exact, plain)
 
 
-@pytest.mark.parametrize("scale, cell_yx", [(3.7, None), (1.6, None), (5.0, (1 / 5.0, 1 / 2.5))])
+@pytest.mark.parametrize(("scale", "cell_yx"), [(3.7, None), (1.6, None), (5.0, (1 / 5.0, 1 / 2.5))])
 def test_ipe_is_the_average_of_pe_over_the_output_pixel(scale: float, cell_yx: tuple[float, float] | None) -> None:
     """The radius is one output pixel in LIIF's frame: averaging plain PE over
     the output pixel's footprint (image units -> that latent's [-1, 1] frame)
@@ -294,7 +294,7 @@ def test_training_gradients_reach_every_parameter(method: str) -> None:
     assert not dead, f"no gradient reaches {dead}"
 
 
-@pytest.mark.parametrize("method, args", [
+@pytest.mark.parametrize(("method", "args"), [
     ("ipe-liif", {"frequencies": 6, "hidden": [32, 32, 32]}),
     ("diinn", {"width": 32, "depth": 3}),
     ("liif-siren", {"hidden": [32, 32], "omega0": 15.0}),

@@ -26,8 +26,8 @@ def random_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ALL)
-@pytest.mark.parametrize("scale, size", [(3.7, (13, 17)), (12.3, (7, 9))])
-@pytest.mark.parametrize("precision, atol", [("fp32", 1e-5), ("auto", 1.0 / 255 / 2)])
+@pytest.mark.parametrize(("scale", "size"), [(3.7, (13, 17)), (12.3, (7, 9))])
+@pytest.mark.parametrize(("precision", "atol"), [("fp32", 1e-5), ("auto", 1.0 / 255 / 2)])
 def test_rectangle_equals_crop_of_whole_image(method: str, scale: float, size: tuple[int, int], precision: str,
                                               atol: float) -> None:
     """Exact in fp32; at the default (bf16 where the CPU has it, whose kernels

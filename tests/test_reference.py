@@ -73,7 +73,7 @@ def test_matching_scale_is_the_evaluators_floor_read_backwards(inp, ref, scale) 
 
 def test_a_mismatched_reference_is_refused_in_one_line_naming_both_sizes() -> None:
     lr = np.zeros((30, 40, 3), np.float32)
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match="not a whole scale") as refused:
         reference_from_file(lr, np.zeros((150, 160, 3), np.uint8), "/photos/ref.png")
     line = str(refused.value)
     assert "\n" not in line and "ref.png" in line

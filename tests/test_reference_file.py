@@ -15,18 +15,18 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QMessageBox
 
-from inference.evaluate import evaluate_image, make_pair  # noqa: E402
-from inference.reference import GROUND_TRUTH  # noqa: E402
-from inference.render import to_display  # noqa: E402
-from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png  # noqa: E402
-from tests.tiny_methods import sample_image, tiny_loader  # noqa: E402
+from inference.evaluate import evaluate_image, make_pair
+from inference.reference import GROUND_TRUTH
+from inference.render import to_display
+from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png
+from tests.tiny_methods import sample_image, tiny_loader
 
 METHODS = ["bicubic", "liif"]
 
 
-@pytest.fixture()
+@pytest.fixture
 def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """QMessageBox.warning records its text instead of blocking."""
     shown: list[str] = []

@@ -21,15 +21,15 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-import torch  # noqa: E402
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
+import torch
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from app.main_window import MainWindow  # noqa: E402
-from inference import checkpoint, imageio, registry  # noqa: E402
-from inference.render import MAX_ZOOM, ViewState, to_display  # noqa: E402
-from tests import gui_helpers  # noqa: E402
-from tests.gui_helpers import WAIT_MS, assert_pane_shows_the_view, open_image, wait_done, write_png  # noqa: E402
-from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_liif, tiny_loader  # noqa: E402
+from app.main_window import MainWindow
+from inference import checkpoint, imageio, registry
+from inference.render import MAX_ZOOM, ViewState, to_display
+from tests import gui_helpers
+from tests.gui_helpers import WAIT_MS, assert_pane_shows_the_view, open_image, wait_done, write_png
+from tests.tiny_methods import TINY_LIIF_ARGS, sample_image, tiny_liif, tiny_loader
 
 # ---------------------------------------------------------------- helpers
 
@@ -211,7 +211,7 @@ def tampered(good: Path, out: Path, change) -> Path:
 
 def evil_pickle(path: Path, marker: Path) -> Path:
     class Evil:
-        def __reduce__(self):  # noqa: D105
+        def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
     torch.save({"model": Evil()}, path)

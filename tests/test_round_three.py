@@ -10,15 +10,15 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
-from tests.gui_helpers import make_window, open_image, wait_done, write_png  # noqa: E402
-from tests.tiny_methods import sample_image  # noqa: E402
-from widgets.zoom_slider import format_zoom  # noqa: E402
+from tests.gui_helpers import make_window, open_image, wait_done, write_png
+from tests.tiny_methods import sample_image
+from widgets.zoom_slider import format_zoom
 
 
-@pytest.fixture()
+@pytest.fixture
 def image_file(tmp_path: Path) -> Path:
     return write_png(tmp_path / "tiny.png", sample_image(20, 24))
 

@@ -27,15 +27,15 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPointF, QSettings, QtMsgType, qInstallMessageHandler  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QPointF, QSettings, QtMsgType, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication
 
-import widgets.image_pane as image_pane  # noqa: E402
-from app.main_window import MAX_PANES, MainWindow  # noqa: E402
-from inference.interpolations import bicubic  # noqa: E402
-from inference.render import MAX_ZOOM, to_display  # noqa: E402
-from tests.gui_helpers import assert_pane_shows_the_view, open_image  # noqa: E402
-from tests.tiny_methods import TINY_ARGS, sample_image, tiny_methods_loader  # noqa: E402
+import widgets.image_pane as image_pane
+from app.main_window import MAX_PANES, MainWindow
+from inference.interpolations import bicubic
+from inference.render import MAX_ZOOM, to_display
+from tests.gui_helpers import assert_pane_shows_the_view, open_image
+from tests.tiny_methods import TINY_ARGS, sample_image, tiny_methods_loader
 
 METHODS = ["bicubic", *TINY_ARGS]
 # Budgets shrunk so that a short run reaches them: the soak checks they hold.
@@ -95,7 +95,7 @@ class Trouble:
     def __init__(self) -> None:
         self.found: list[str] = []
 
-    def __enter__(self) -> "Trouble":
+    def __enter__(self) -> Trouble:
         self._hook, self._thread_hook = sys.excepthook, threading.excepthook
         sys.excepthook = lambda kind, value, tb: self.found.append(f"{kind.__name__}: {value}")
         threading.excepthook = lambda args: self.found.append(f"{args.exc_type.__name__} in a thread: {args.exc_value}")

@@ -81,7 +81,7 @@ def test_three_cpu_steps_give_a_finite_loss_and_change_the_weights(method: str, 
 def test_resuming_continues_the_step_count_and_equals_one_long_run(images: Path, tmp_path: Path) -> None:
     quiet = {"say": lambda _line: None, "device": "cpu"}
     data = select(images)
-    (straight,) = train([tiny_config("liif", tmp_path / "a")], data, Budget(steps=4, log_every=1), **quiet)
+    (_straight,) = train([tiny_config("liif", tmp_path / "a")], data, Budget(steps=4, log_every=1), **quiet)
     (first,) = train([tiny_config("liif", tmp_path / "b")], data, Budget(steps=2, log_every=1), **quiet)
     assert first.step == 2
     (second,) = train([tiny_config("liif", tmp_path / "b")], data, Budget(steps=4, log_every=1), **quiet)
@@ -99,7 +99,7 @@ def test_resuming_continues_the_step_count_and_equals_one_long_run(images: Path,
 
 
 def test_state_file_holds_no_pickle_and_resumes_adam(images: Path, tmp_path: Path) -> None:
-    (run,) = train([tiny_config("liif", tmp_path / "r")], select(images), Budget(steps=2), device="cpu",
+    (_run,) = train([tiny_config("liif", tmp_path / "r")], select(images), Budget(steps=2), device="cpu",
                    say=lambda _line: None)
     raw = (tmp_path / "r" / STATE_FILE).read_bytes()
     header_len = int.from_bytes(raw[:8], "little")
@@ -152,7 +152,7 @@ def test_a_fresh_run_continues_from_an_exported_checkpoint_with_a_rewarmed_rate(
 def test_a_fresh_run_told_to_continue_from_a_missing_file_does_not_start_from_step_0(images: Path,
                                                                                     tmp_path: Path) -> None:
     config = replace(tiny_config("liif", tmp_path / "fresh"), continue_from=tmp_path / "gone.safetensors")
-    with pytest.raises(FileNotFoundError, match="gone.safetensors: no checkpoint to continue liif from"):
+    with pytest.raises(FileNotFoundError, match=r"gone\.safetensors: no checkpoint to continue liif from"):
         train([config], select(images), Budget(steps=1), device="cpu", say=lambda _l: None)
     assert not (tmp_path / "fresh" / MODEL_FILE).exists()
 
@@ -188,7 +188,7 @@ def test_cli_trains_two_methods_interleaved_and_exports_both(images: Path, tmp_p
 
 
 
-@pytest.mark.parametrize("mistake, message", [
+@pytest.mark.parametrize(("mistake", "message"), [
     (["--continue-from", "{tmp}/weights"], "--continue-from: {tmp}/weights is a folder, not a checkpoint of liif"),
     (["--continue-from", "{tmp}/gone.safetensors"], "--continue-from: {tmp}/gone.safetensors is not there"),
     (["--halve-every", "0"], "--halve-every must be at least 1 step, got 0"),

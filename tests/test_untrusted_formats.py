@@ -82,7 +82,7 @@ def test_postscript_under_an_image_name_is_refused_by_content(tmp_path: Path, fa
     assert not fake_gs.exists()
 
 
-@pytest.mark.parametrize("head, kind", [
+@pytest.mark.parametrize(("head", "kind"), [
     (b"%PDF-1.7\n", "PDF"), (b"P6\n4 4\n255\n", "Netpbm"), (b"\0\0\0\x1cftypavif", "AVIF"),
     (b"8BPS\0\1", "PSD"), (b"<svg xmlns='http://www.w3.org/2000/svg'>", "SVG"),
 ])

@@ -15,15 +15,15 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtGui import QFontMetrics  # noqa: E402
+from PySide6.QtGui import QFontMetrics
 
-from inference.export import _label_strip  # noqa: E402
-from inference.imageio import read_metadata  # noqa: E402
-from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png  # noqa: E402
-from tests.tiny_methods import sample_image  # noqa: E402
+from inference.export import _label_strip
+from inference.imageio import read_metadata
+from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png
+from tests.tiny_methods import sample_image
 
 
-@pytest.fixture()
+@pytest.fixture
 def image_file(tmp_path: Path) -> Path:
     return write_png(tmp_path / "tiny.png", sample_image(20, 24))
 

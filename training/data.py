@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -280,7 +281,7 @@ class Sampler:
     def lattice(self, batch: int, scale: float, hr_size: int = 192) -> LatticeBatch:
         """Whole-crop batch at one scale: the LR side is floor(hr_size / s) and
         the HR crop round(lr * s), so the zoom is exactly s (the evaluation's rule)."""
-        lr_side = int(math.floor(hr_size / scale + 1e-9))
+        lr_side = math.floor(hr_size / scale + 1e-9)
         size = round(lr_side * scale)
         patches = []
         for index in self.pool.pick(size, self.host, batch):

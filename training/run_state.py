@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
@@ -135,7 +136,7 @@ def resume(run: MethodRun) -> None:
     if state_path.is_file():
         with safe_open(str(state_path), "pt") as handle:
             info = json.loads((handle.metadata() or {}).get("state", "{}"))
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 - safe_open is not a mapping
         if info.get("format") != STATE_FORMAT:
             raise RuntimeError(f"{state_path}: not a training state file")
     if run.encoder_info is not None:

@@ -17,7 +17,7 @@ class _Bar(QWidget):
         self.background = QColor(200, 200, 203)
         self.setFixedSize(QSize(120, 12))
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
         painter.fillRect(rect, self.background)

@@ -37,7 +37,7 @@ class ElidingComboBox(QComboBox):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setToolTip(tip)
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+    def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
         opt = QStyleOptionComboBox()
         self.initStyleOption(opt)
@@ -62,12 +62,12 @@ class ElidingComboBox(QComboBox):
         more = f"\n{detail}" if detail and detail != label else ""
         return f"{self._tip}: {label}{more}" if label else self._tip
 
-    def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)
+    def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
             self.setToolTip(self.current_tooltip())  # the current choice, however it was set
         return super().event(event)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QStylePainter(self)
         opt = QStyleOptionComboBox()
         self.initStyleOption(opt)

@@ -10,8 +10,9 @@ single word wider than the room, or text past MAX_LINES, is cut with "…".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 SEPARATOR = "  \u00b7  "
 ELLIPSIS = "\u2026"
@@ -132,4 +133,4 @@ def layout(head: list[str], rest: list[str], measure: Measure, width: float,
         if len(kept) + len(group) > room:
             break
         kept = group + kept
-    return lines + [ELLIPSIS] + kept
+    return [*lines, ELLIPSIS, *kept]

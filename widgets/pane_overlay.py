@@ -57,10 +57,7 @@ def whole_text(status: PaneStatus) -> list[str]:
 def label_room(width: float, divider_x: float | None, side: str) -> float:
     """The widest a side's label may be (logical pixels) in a pane `width`
     wide: its side of the divider (at `divider_x`, None when not split)."""
-    if divider_x is None:
-        room = width
-    else:
-        room = divider_x if side == "a" else width - divider_x
+    room = width if divider_x is None else divider_x if side == "a" else width - divider_x
     return max(60.0, room - 12.0)
 
 

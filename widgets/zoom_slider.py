@@ -77,7 +77,7 @@ class ZoomSlider(QWidget):
     def position_for(self, zoom: float) -> int:
         lo, hi = math.log(self._min), math.log(self._max)
         t = (math.log(min(self._max, max(self._min, zoom))) - lo) / (hi - lo)
-        return int(round(t * STEPS))
+        return round(t * STEPS)
 
     def zoom_at(self, position: int) -> float:
         lo, hi = math.log(self._min), math.log(self._max)
@@ -114,7 +114,7 @@ class ZoomSlider(QWidget):
         """Whether the field holds text typed but not yet entered (left alone then)."""
         return self.field.hasFocus() and self.field.isModified()
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Escape in the field drops what was typed and gives the keyboard back."""
         if (watched is self.field and event.type() == QEvent.Type.KeyPress
                 and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Escape):

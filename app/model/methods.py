@@ -28,7 +28,7 @@ def discover_methods(methods: list[str] | None) -> tuple[list[str], str]:
         from inference.catalog import all_methods
 
         return all_methods(), ""
-    except Exception as error:  # a broken method file must not keep the viewer from opening
+    except Exception as error:  # noqa: BLE001 - a broken method file must not keep the viewer from opening
         return [BASELINE], f"Only {BASELINE} is available: the method registry failed to load ({error})"
 
 
@@ -43,7 +43,7 @@ def shipped_status(name: str) -> str:
         from inference.catalog import shipped_status as status
 
         return status(name)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken method registration must not break the window
         return "untrained"
 
 
@@ -68,7 +68,7 @@ class MethodBook:
             from inference.catalog import display_name
 
             return display_name(name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken method registration must not break the window
             return name
 
     def is_untrained(self, name: str) -> bool:
@@ -80,7 +80,7 @@ class MethodBook:
             from inference.catalog import is_interpolation
 
             return not is_interpolation(name) and shipped_status(name) != "trained"
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken method registration must not break the window
             return True
 
     def label(self, name: str) -> str:
@@ -106,7 +106,7 @@ class MethodBook:
                       "in training": "shipped weights, in training (below the trained floor)"}.get(
                 shipped_status(name), "untrained: random weights")
             return f"{catalog.display_name(name)}: {catalog.paper(name)}\n{status}"
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken method registration must not break the window
             return name
 
     def entries(self, reference: bool) -> list[tuple[str, str, str]]:

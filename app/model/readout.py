@@ -14,13 +14,13 @@ def coordinate_decimals(zoom: float) -> int:
     per image pixel): none at 1:1 or below, one from 2x, two from 20x, three at most."""
     if zoom < 2.0:
         return 0
-    return min(3, 1 + int(math.floor(math.log10(zoom / 2.0))))
+    return min(3, 1 + math.floor(math.log10(zoom / 2.0)))
 
 
 def format_point(x: float, y: float, zoom: float) -> str:
     d = coordinate_decimals(zoom)
     if d == 0:
-        return f"x {int(math.floor(x))}, y {int(math.floor(y))}"
+        return f"x {math.floor(x)}, y {math.floor(y)}"
     return f"x {x:.{d}f}, y {y:.{d}f}"
 
 

@@ -8,8 +8,9 @@ the pane, which only fits it to its room and draws it (`widgets.pane_label`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from inference.downscale import DOWNSCALE_NOTE
 from inference.render.scheduler import Phase

@@ -16,16 +16,17 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..geometry import Lattice, Region
-from ..registry import register_interpolation
-from ..upscaler import Upscaler, blank_decode, image_to_tensor, pick_device
-from ..weights import WeightsInfo
+from inference.geometry import Lattice, Region
+from inference.registry import register_interpolation
+from inference.upscaler import Upscaler, blank_decode, image_to_tensor, pick_device
+from inference.weights import WeightsInfo
 
 A = -0.5
 
@@ -89,7 +90,7 @@ class AxisBands:
     def nbytes(self) -> int:
         return self.matrices.numel() * self.matrices.element_size()
 
-    def shifted(self, offset: int) -> "AxisBands":
+    def shifted(self, offset: int) -> AxisBands:
         return AxisBands(self.lo - offset, self.hi - offset, self.matrices, self.count)
 
     def _blocks(self) -> list[tuple[int, int, int, int, torch.Tensor]]:

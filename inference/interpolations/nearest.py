@@ -9,16 +9,16 @@ so tiles are seamless and a crop equals the matching part of the whole image.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from ..geometry import Lattice
-from ..imageio.pixels import to_float
-from ..registry import register_interpolation
-from ..upscaler import Upscaler, blank_decode, pick_device
-from ..weights import WeightsInfo
+from inference.geometry import Lattice
+from inference.imageio.pixels import to_float
+from inference.registry import register_interpolation
+from inference.upscaler import Upscaler, blank_decode, pick_device
+from inference.weights import WeightsInfo
 
 
 @register_interpolation(order=1)

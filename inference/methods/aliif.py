@@ -29,6 +29,7 @@ scores, so mixing the projected first layers equals projecting the mixed one.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -36,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import register
+from inference.registry import register
+
 from .base import MLP, FeatureWindow, ImplicitSR, add_product, local_ensemble, project, relu_, run_layers, unfold3x3
 
 MIXINGS = ("weights", "outputs")
@@ -64,7 +66,7 @@ class ALIIF(ImplicitSR):
         self.basis_first = nn.Linear(in_dim, bases * self.basis_hidden[0])
         dims = [*self.basis_hidden, 3]
         self.basis_weights = nn.ParameterList(
-            nn.Parameter(torch.empty(bases, b, a)) for a, b in zip(dims[:-1], dims[1:]))
+            nn.Parameter(torch.empty(bases, b, a)) for a, b in itertools.pairwise(dims))
         self.basis_biases = nn.ParameterList(nn.Parameter(torch.empty(bases, b)) for b in dims[1:])
         with torch.no_grad():
             for w, b in zip(self.basis_weights, self.basis_biases):

@@ -9,16 +9,17 @@ rel_cell = 2 * cell.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..archs import Encoder, build_encoder
-from ..geometry import Lattice
+from inference.archs import Encoder, build_encoder
+from inference.geometry import Lattice
 
 # LIIF's shift so that a query on a latent boundary picks a consistent side,
 # converted from normalised units (1e-6) to LR pixels by the caller.
@@ -61,7 +62,7 @@ class FeatureWindow:
         return flat.reshape(b * h * w, c).index_select(0, idx.reshape(-1)).view(b, -1, c)
 
     @classmethod
-    def whole(cls, tensors: dict[str, torch.Tensor]) -> "FeatureWindow":
+    def whole(cls, tensors: dict[str, torch.Tensor]) -> FeatureWindow:
         t = next(iter(tensors.values()))
         return cls(tensors, 0, 0, t.shape[-2], t.shape[-1])
 
@@ -211,7 +212,7 @@ class ImplicitSR(nn.Module):
     def receptive_radius(self) -> int:
         return int(self.encoder.receptive_radius)
 
-    def cast_for_inference(self, decoder: torch.dtype, encoder: torch.dtype) -> "ImplicitSR":
+    def cast_for_inference(self, decoder: torch.dtype, encoder: torch.dtype) -> ImplicitSR:
         """Store the encoder's weights in `encoder` and everything else (the
         decoder) in `decoder`, in place: a half-precision decode then runs on
         half-precision weights and per-LR-pixel maps with no cast per call.

@@ -59,16 +59,18 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import Lattice
-from ..registry import register
+from inference.geometry import Lattice
+from inference.registry import register
+
 from .base import (
     MLP,
     FeatureWindow,
@@ -151,7 +153,7 @@ class _Lines:
     zoom: float
 
     @classmethod
-    def build(cls, axis: _AxisGroups, device: torch.device | str) -> "_Lines":
+    def build(cls, axis: _AxisGroups, device: torch.device | str) -> _Lines:
         def tensor(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(a).to(device)
 

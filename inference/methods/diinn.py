@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..registry import register
+from inference.registry import register
+
 from .base import FeatureWindow, ImplicitSR, add_product, nearest_latent, project, relu_, unfold3x3
 
 

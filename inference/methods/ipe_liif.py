@@ -35,7 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..registry import register
+from inference.registry import register
+
 from .base import FeatureWindow, ImplicitSR, add_product, local_ensemble, project, relu_, relu_into, unfold3x3
 
 
@@ -88,7 +89,7 @@ class IPELIIF(ImplicitSR):
         self.encoding_dim = 4 * frequencies
         in_dim = self.latent_dim + self.encoding_dim
         # Column layout: layer 0 [z, IPE]; layer i > 0 [h_(i-1), z, IPE].
-        widths = [0] + self.hidden[:-1]
+        widths = [0, *self.hidden[:-1]]
         self.layers = nn.ModuleList(nn.Linear(prev + in_dim, width) for prev, width in zip(widths, self.hidden))
         self.out = nn.Linear(self.hidden[-1], 3)
 

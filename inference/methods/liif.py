@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from ..registry import register
+from inference.registry import register
+
 from .base import MLP, FeatureWindow, ImplicitSR, add_product, local_ensemble, project, relu_, run_layers, unfold3x3
 
 

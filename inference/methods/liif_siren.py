@@ -30,6 +30,7 @@ whole.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -37,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import register
+from inference.registry import register
+
 from .base import FeatureWindow, ImplicitSR, add_product, local_ensemble, project, unfold3x3
 
 
@@ -51,7 +53,7 @@ class SirenMLP(nn.Module):
         super().__init__()
         self.omega0 = omega0
         dims = [in_dim, *hidden, out_dim]
-        linears = [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])]
+        linears = [nn.Linear(a, b) for a, b in itertools.pairwise(dims)]
         self.layers = nn.ModuleList(linears)
         with torch.no_grad():
             for i, layer in enumerate(linears):
