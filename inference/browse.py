@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from inference.imageio import SOFTWARE, ImageLoadError, read_metadata
+
 # What the viewer and `main.py upscale` read (inference.imageio.load_image).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
@@ -34,8 +36,6 @@ def folder_images(folder: str | Path) -> list[Path]:
 def is_own_export(path: str | Path) -> bool:
     """Whether `path` was written by Implicit Zoom (an export, an upscale): its
     metadata says Software = "Implicit Zoom". Unreadable files are not."""
-    from inference.imageio import SOFTWARE, ImageLoadError, read_metadata
-
     try:
         return read_metadata(path).get("Software") == SOFTWARE
     except (ImageLoadError, OSError, ValueError):
