@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_scale(text: str, limit: float) -> float:
+    # Python's float() also reads "1_0" as 10 and "nan" / "inf": none is a scale.
+    if "_" in text:
+        raise UsageError(f"--scale must be a plain number, got {text!r} (underscores are not read)")
     try:
         scale = float(text)
     except ValueError:
@@ -194,6 +197,9 @@ def _device(args: argparse.Namespace) -> torch.device:
     """The torch device --device names, or a usage error in one line."""
     from inference.upscaler import pick_device
 
+    name = args.device.strip().lower()
+    if name.startswith("cpu") and name != "cpu":
+        raise UsageError(f"unknown device {args.device!r}: there is one CPU device, \"cpu\" (no index)")
     try:
         return pick_device(args.device)
     except (ValueError, RuntimeError) as error:
@@ -259,6 +265,11 @@ def _run(args: argparse.Namespace) -> int:
                            size=size, max_zoom=ZOOM_LIMIT, source=args.input)
     except PlanError as error:
         raise UsageError(f"--{error}" if str(error).startswith("region ") else str(error)) from None
+    if plan.clipped and args.size is not None:
+        # The clipped region has another aspect than the one asked for: --size
+        # would stretch it with a different zoom in x and y.
+        raise UsageError(f"--region {args.region} reaches outside the {header.width} x {header.height} image; "
+                         "with --size that would stretch what is left unevenly: give a region inside the image")
     region, size, record = plan.region, plan.size, plan.lattice
     zoom_x, zoom_y = record.zx, record.zy
     if plan.clipped and not quiet:
@@ -324,7 +335,7 @@ def _run(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
-    from inference.batch import expand_inputs, plan_batch, run_batch
+    from inference.batch import BatchReport, expand_inputs, plan_batch, run_batch
     from inference.upscaler import device_label
 
     quiet = bool(args.quiet)
@@ -339,9 +350,12 @@ def _run_batch(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {args.output} is a file; with several inputs or a folder, -o names a folder")
     device = _device(args)
-    sources, problems = expand_inputs(list(args.input))
+    left_out: list[Path] = []
+    sources, problems = expand_inputs(list(args.input), left_out)
     for path, why in problems:
         say(f"error: {path}: {why}")
+    if left_out and not quiet:
+        say(f"note: {len(left_out)} image(s) written by this app left out as inputs (e.g. {left_out[0].name})")
     if not sources:
         raise CommandError("no images to upscale")
     try:
@@ -363,15 +377,22 @@ def _run_batch(args: argparse.Namespace) -> int:
             print(f"{'wrote' if written else 'skipped'} {item.output if written else item.source}"
                   + ("" if written else f" ({message}: {item.output.name})"), flush=True)
 
+    report = BatchReport()
     try:
-        report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=ZOOM_LIMIT, on_item=said)
+        run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=ZOOM_LIMIT, on_item=said,
+                  report=report)
     except KeyboardInterrupt:
-        say("interrupted; the image in progress was not written, those before it were")
+        say(f"interrupted after {report.written_so_far()} written; the image in progress was not written, "
+            "those before it were (a rerun skips them)")
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        say(f"stopped by {signal.Signals(stop.signum).name} after {report.written_so_far()} written; the image in "
+            "progress was not written, those before it were (a rerun skips them)")
+        return 128 + stop.signum
     failed = len(report.failed) + len(problems)
     if not quiet or failed:
         say(f"{report.summary()} on {device_label(device)}"
-            + (f"; {len(problems)} input(s) not found or empty" if problems else ""))
+            + (f"; {len(problems)} input(s) missing, unreadable or not read" if problems else ""))
     return EXIT_FAILED if failed else 0
 
 

@@ -73,6 +73,12 @@ def check_export_size(width: int, height: int, bits: int = 8) -> None:
                           f"but only {_gb(available)} is available; export a smaller region or scale")
 
 
+def weights_text(upscaler: Any) -> str:
+    """The Weights entry of an export's metadata."""
+    weights = upscaler.weights
+    return weights.summary if weights.source != "none" else "untrained: random weights, not a result"
+
+
 def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The metadata written with an export: how the pixels were made."""
     from .upscaler import device_label
@@ -82,7 +88,7 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
     meta = {
         "Software": imageio.SOFTWARE,
         "Method": f"{upscaler.display} ({upscaler.name})",
-        "Weights": weights.summary if weights.source != "none" else "untrained: random weights, not a result",
+        "Weights": weights_text(upscaler),
         "Scale": f"{lattice.zx:.6g} x {lattice.zy:.6g}",
         "Region": f"x={region.x:.6g}, y={region.y:.6g}, w={region.w:.6g}, h={region.h:.6g} (LR pixels)",
         "Size": f"{lattice.width} x {lattice.height}",
