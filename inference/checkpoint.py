@@ -59,6 +59,11 @@ MAX_TEXT = 200
 # steps) comes near a million.
 MAX_WEIGHT = 1e4
 MAX_METRIC = 1e6
+# The probe decode after loading: an output beyond PROBE_OUTPUT (an image is
+# 0 to 1) is garbage; the first layer whose activations pass PROBE_ACTIVATION
+# is named as where it starts.
+PROBE_OUTPUT = 1e3
+PROBE_ACTIVATION = 1e12
 # Tensor types a checkpoint may hold: real floating point that torch computes
 # with on every device (an int, bool or float8 tensor cast to float would
 # run, silently wrong).
@@ -92,6 +97,7 @@ class Checkpoint:
         check_fits(model, self.state_dict)
         check_tensor_values(self.state_dict)
         model.load_state_dict({k: v.float() for k, v in self.state_dict.items()})
+        probe_decode(model)
         return model
 
     def _construct(self) -> ImplicitSR:
@@ -102,6 +108,46 @@ class Checkpoint:
         except Exception as error:  # the arguments come from the file: any failure of them is the file's
             raise CheckpointError(f"the arguments do not fit method {self.method!r}: "
                                   f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+
+
+def probe_decode(model: nn.Module) -> None:
+    """Decode a tiny patterned image: weights each within bounds can still
+    overflow together inside the network, and would then give a flat or NaN
+    image with no warning. The first layer whose output is not finite is
+    named. Only the weights are judged: a probe that cannot run at all (an
+    architecture wanting other inputs) is left to the real decode."""
+    bad: list[str] = []
+
+    def watch(name: str) -> Any:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            if not bad and isinstance(output, torch.Tensor) and output.is_floating_point() and output.numel() \
+                    and not float(output.detach().abs().max()) <= PROBE_ACTIVATION:
+                bad.append(name)
+        return hook
+
+    handles = [module.register_forward_hook(watch(name)) for name, module in model.named_modules()
+               if name and any(True for _ in module.parameters(recurse=False))]
+    was_training = model.training
+    try:
+        model.eval()
+        lr = (torch.arange(3 * 8 * 8, dtype=torch.float32).reshape(1, 3, 8, 8) % 7) / 6  # not flat: not all zero
+        ys, xs = torch.meshgrid(torch.tensor([-0.6, 0.2]), torch.tensor([-0.2, 0.6]), indexing="ij")
+        coord = torch.stack([ys.reshape(-1), xs.reshape(-1)], -1)[None]
+        cell = torch.full_like(coord, 2 / 16)
+        with torch.no_grad():
+            out = model(lr, coord, cell)
+    except Exception:  # noqa: BLE001 - not a judgement on the weights
+        return
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    largest = float(out.detach().abs().max()) if out.numel() else 0.0
+    if not largest <= PROBE_OUTPUT:  # NaN included
+        where = f"; it starts at layer {bad[0]!r} (tensor {bad[0] + '.weight'!r})" if bad else ""
+        shown = "infinity or NaN" if not math.isfinite(largest) else f"values of magnitude {largest:.3g}"
+        raise CheckpointError(f"the weights overflow inside the network: a test image decodes to {shown} "
+                              f"(an image is 0 to 1){where}; a damaged checkpoint")
 
 
 def check_declared_sizes(args: Any, key: str = "arguments", nesting: int = 0) -> None:

@@ -151,3 +151,15 @@ def test_a_checkpoint_truncated_while_it_is_read_never_kills_the_process(tmp_pat
         stop.set()
         thread.join()
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+
+
+def test_weights_within_bounds_that_overflow_together_are_refused_by_a_probe(tmp_path: Path) -> None:
+    """Each weight under the 1e4 bound, yet together they overflow: the probe
+    decode after loading refuses them, naming the first layer that overflowed."""
+    good = tiny_checkpoint(tmp_path / "good.safetensors")
+    tensors = load_file(str(good))
+    loud = {k: torch.full_like(v, 9000.0) for k, v in tensors.items() if k.endswith(".weight")}
+    bad = rewritten(good, loud, tmp_path / "bad.safetensors")
+    ck = checkpoint.load(bad)  # every tensor passes on its own
+    with pytest.raises(checkpoint.CheckpointError, match=r"overflow.*tensor 'encoder\."):
+        ck.build()
