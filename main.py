@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import os
@@ -58,6 +59,21 @@ class _GuardedOutput:
         return getattr(self._stream, name)
 
 
+def _torch_problem() -> str | None:
+    """Why torch cannot be imported (not installed, a library that does not
+    load, too little memory to map it: a `ulimit -v` of 300 MB), or None."""
+    try:
+        import torch  # noqa: F401
+    except MemoryError:
+        return "not enough memory to load PyTorch (check the process's memory limit, e.g. ulimit -v)"
+    except (ImportError, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "memory" in first.lower() or "failed to map" in first.lower():
+            return f"not enough memory to load PyTorch ({first})"
+        return f"PyTorch cannot be loaded ({first})"
+    return None
+
+
 def _run_command(name: str, argv: list[str]) -> int:
     module = importlib.import_module(f"cli.{name.replace('-', '_')}")
     parser = argparse.ArgumentParser(prog=f"main.py {name}", description=COMMANDS[name])
@@ -69,16 +85,19 @@ def _run_command(name: str, argv: list[str]) -> int:
             stream.reconfigure(errors="backslashreplace")
     real_stdout = sys.stdout
     sys.stdout = _GuardedOutput(real_stdout)
+    parsed = parser.parse_args(argv)
+    problem = _torch_problem()
+    if problem is not None:
+        print(f"main.py {name}: {problem}", file=sys.stderr)
+        return 1
     try:
-        code = int(module.run(parser.parse_args(argv)) or 0)
+        code = int(module.run(parsed) or 0)
         sys.stdout.flush()
         return code
     except OutputStreamError as error:
         # Nothing more can reach standard output; what the command wrote to files stays.
-        try:
+        with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), real_stdout.fileno())
-        except (OSError, ValueError):
-            pass
         if error.errno != errno.EPIPE:  # a reader that went away is not worth a message
             print(f"main.py {name}: cannot write to standard output ({error})", file=sys.stderr)
         return 1

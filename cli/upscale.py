@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_scale(text: str, limit: float) -> float:
+    # Python's float() also reads "1_0" as 10 and "nan" / "inf": none is a scale.
+    if "_" in text:
+        raise UsageError(f"--scale must be a plain number, got {text!r} (underscores are not read)")
     try:
         scale = float(text)
     except ValueError:
@@ -156,10 +159,27 @@ def _signals_unwind() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """Whether `error` says memory ran out: Python's MemoryError, CUDA's, or
+    torch's CPU allocator failing ("can't allocate memory", as under a
+    process memory limit), which torch's own out-of-memory type misses."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and any(
+        words in text for words in ("out of memory", "can't allocate memory", "defaultcpuallocator"))
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         with _signals_unwind():
             return run_reporting("error", lambda: _run(args))
+    except (MemoryError, RuntimeError) as error:
+        if not out_of_memory(error):
+            raise
+        say("error: out of memory (the machine's, or this process's limit: ulimit -v, a container's "
+            "memory.max); nothing was written; try a smaller --region or --scale")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         say("interrupted; nothing was written")
         return EXIT_INTERRUPTED
@@ -194,6 +214,9 @@ def _device(args: argparse.Namespace) -> torch.device:
     """The torch device --device names, or a usage error in one line."""
     from inference.upscaler import pick_device
 
+    name = args.device.strip().lower()
+    if name.startswith("cpu") and name != "cpu":
+        raise UsageError(f"unknown device {args.device!r}: there is one CPU device, \"cpu\" (no index)")
     try:
         return pick_device(args.device)
     except (ValueError, RuntimeError) as error:
@@ -259,6 +282,11 @@ def _run(args: argparse.Namespace) -> int:
                            size=size, max_zoom=ZOOM_LIMIT, source=args.input)
     except PlanError as error:
         raise UsageError(f"--{error}" if str(error).startswith("region ") else str(error)) from None
+    if plan.clipped and args.size is not None:
+        # The clipped region has another aspect than the one asked for: --size
+        # would stretch it with a different zoom in x and y.
+        raise UsageError(f"--region {args.region} reaches outside the {header.width} x {header.height} image; "
+                         "with --size that would stretch what is left unevenly: give a region inside the image")
     region, size, record = plan.region, plan.size, plan.lattice
     zoom_x, zoom_y = record.zx, record.zy
     if plan.clipped and not quiet:
@@ -309,10 +337,10 @@ def _run(args: argparse.Namespace) -> int:
                                  progress=progress, recorded=record)
     except (ExportError, Cancelled, DecodeError) as error:
         raise CommandError(str(error)) from None
-    except RuntimeError as error:
-        if is_out_of_memory(error):
-            raise CommandError(f"out of memory on {device_label(device)}; try a smaller --region or "
-                               "--scale, or --device cpu") from None
+    except (RuntimeError, MemoryError) as error:
+        if is_out_of_memory(error) or out_of_memory(error):
+            raise CommandError(f"out of memory on {device_label(device)}; try a smaller --region or --scale"
+                               + ("" if device.type == "cpu" else ", or --device cpu")) from None
         raise
     if not quiet:
         print(f"wrote {path}: {size[0]} x {size[1]} pixels, {upscaler.display}, zoom {lattice.zx:.4g} x "
@@ -324,7 +352,7 @@ def _run(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace) -> int:
     """Each input image (folders: the images directly in them) into the -o
     folder, through the same exporter; one failure does not stop the rest."""
-    from inference.batch import expand_inputs, plan_batch, run_batch
+    from inference.batch import BatchReport, expand_inputs, plan_batch, run_batch
     from inference.upscaler import device_label
 
     quiet = bool(args.quiet)
@@ -339,9 +367,12 @@ def _run_batch(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {args.output} is a file; with several inputs or a folder, -o names a folder")
     device = _device(args)
-    sources, problems = expand_inputs(list(args.input))
+    left_out: list[Path] = []
+    sources, problems = expand_inputs(list(args.input), left_out)
     for path, why in problems:
         say(f"error: {path}: {why}")
+    if left_out and not quiet:
+        say(f"note: {len(left_out)} image(s) written by this app left out as inputs (e.g. {left_out[0].name})")
     if not sources:
         raise CommandError("no images to upscale")
     try:
@@ -363,15 +394,22 @@ def _run_batch(args: argparse.Namespace) -> int:
             print(f"{'wrote' if written else 'skipped'} {item.output if written else item.source}"
                   + ("" if written else f" ({message}: {item.output.name})"), flush=True)
 
+    report = BatchReport()
     try:
-        report = run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=ZOOM_LIMIT, on_item=said)
+        run_batch(items, upscaler, scale=scale, size=size, bits=bits, max_zoom=ZOOM_LIMIT, on_item=said,
+                  report=report)
     except KeyboardInterrupt:
-        say("interrupted; the image in progress was not written, those before it were")
+        say(f"interrupted after {report.written_so_far()} written; the image in progress was not written, "
+            "those before it were (a rerun skips them)")
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        say(f"stopped by {signal.Signals(stop.signum).name} after {report.written_so_far()} written; the image in "
+            "progress was not written, those before it were (a rerun skips them)")
+        return 128 + stop.signum
     failed = len(report.failed) + len(problems)
     if not quiet or failed:
         say(f"{report.summary()} on {device_label(device)}"
-            + (f"; {len(problems)} input(s) not found or empty" if problems else ""))
+            + (f"; {len(problems)} input(s) missing, unreadable or not read" if problems else ""))
     return EXIT_FAILED if failed else 0
 
 

@@ -7,6 +7,7 @@ instead of stopping at the first. No Qt."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,12 +16,20 @@ from inference.browse import folder_images, is_image_name
 from inference.export_names import export_name
 from inference.files import is_folder, reading_problem
 
+# Image formats that are not read (see imageio.READ_FORMATS), by extension: a
+# folder's files of these kinds are named as not read, never passed over silently.
+NOT_READ = {".ppm": "PPM", ".pgm": "PGM", ".pbm": "PBM", ".pnm": "PNM", ".pfm": "PFM", ".avif": "AVIF",
+            ".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL", ".jp2": "JPEG 2000", ".psd": "Photoshop",
+            ".eps": "EPS", ".ps": "PostScript", ".svg": "SVG", ".exr": "OpenEXR", ".hdr": "Radiance HDR",
+            ".ico": "ICO", ".qoi": "QOI", ".tga": "TGA", ".xcf": "GIMP", ".dng": "raw camera",
+            ".cr2": "raw camera", ".nef": "raw camera", ".arw": "raw camera"}
+
 
 @dataclass(frozen=True)
 class BatchItem:
     source: Path
     output: Path
-    done_already: bool  # the output exists: skipped
+    done_already: bool  # a readable output made from this very input (as it is now) by this method: skipped
 
 
 @dataclass
@@ -29,15 +38,38 @@ class BatchReport:
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     cancelled: bool = False
+    in_progress: BatchItem | None = None  # the item being written, while it is
+    started_ns: int = 0  # when it started (time.time_ns())
+
+    def written_so_far(self) -> int:
+        """Outputs written, the one in progress included if it reached the disk
+        (an interrupt may land between the rename and the bookkeeping)."""
+        count = len(self.written)
+        item = self.in_progress
+        if item is not None and item.output not in self.written:
+            try:
+                count += os.lstat(item.output).st_mtime_ns >= self.started_ns - 10_000_000
+            except OSError:
+                pass
+        return count
 
     def summary(self) -> str:
         text = f"{len(self.written)} written, {len(self.skipped)} skipped (already done), {len(self.failed)} failed"
         return text + ("; cancelled" if self.cancelled else "")
 
 
-def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+def expand_inputs(inputs: list[str | Path], left_out: list[Path] | None = None
+                  ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files given, and the images directly inside folders given (natural
-    order), without repeats; plus the inputs that are neither, with why."""
+    order), without repeats; plus the inputs that are neither, with why: a
+    folder that cannot be listed, and a folder's files in a format that is
+    not read (PPM, AVIF ...). A folder's images that this app wrote (their
+    metadata says so) are never taken as inputs, so that rerunning with -o
+    inside the input folder does not upscale the last run's outputs: they go
+    to `left_out`."""
+    from inference.imageio import READ_FORMATS_TEXT
+    from inference.imageio.metadata import own_output
+
     sources: list[Path] = []
     problems: list[tuple[Path, str]] = []
     seen: set[Path] = set()
@@ -46,9 +78,25 @@ def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[tuple[Path
         folder = is_folder(path)
         problem = None if folder else reading_problem(path)
         if folder:
+            try:
+                names = sorted(os.listdir(path))
+            except PermissionError:
+                problems.append((path, "permission denied: this folder cannot be listed"))
+                continue
+            except OSError as error:
+                problems.append((path, f"this folder cannot be listed ({error.strerror or error})"))
+                continue
             found = folder_images(path)
-            if not found:
-                problems.append((path, "no images in this folder"))
+            ours = [p for p in found if own_output(p)]
+            found = [p for p in found if p not in ours]
+            if left_out is not None:
+                left_out.extend(ours)
+            foreign = [path / n for n in names if Path(n).suffix.lower() in NOT_READ and not n.startswith(".")]
+            for other in foreign:
+                kind = NOT_READ[other.suffix.lower()]
+                problems.append((other, f"{kind} images are not read here (only {READ_FORMATS_TEXT}); not upscaled"))
+            if not found and not foreign:
+                problems.append((path, "no images in this folder" + (" (only this app's outputs)" if ours else "")))
             candidates = found
         elif problem is None:
             candidates = [path]
@@ -71,39 +119,94 @@ def plan_batch(sources: list[Path], out_dir: Path, method: str, scale: float | N
     items: list[BatchItem] = []
     taken: set[str] = set()
     for source in sources:
-        name = export_name(source, method, None if size else scale, suffix, size)
+        name = _output_name(source, method, None if size else scale, suffix, size)
         stem, n = name[:-len(suffix)], 2
-        while name in taken:
+        while True:
+            state = "other" if name in taken else _claim(out_dir / name, source, method)
+            if state != "other":
+                break
             name, n = f"{stem}-{n}{suffix}", n + 1
         taken.add(name)
-        output = out_dir / name
-        items.append(BatchItem(source, output, os.path.lexists(output)))  # False, not an error, for a name too long
+        items.append(BatchItem(source, out_dir / name, state == "done"))
     return items
+
+
+def _output_name(source: Path, method: str, zoom: float | None, suffix: str, size: tuple[int, int] | None) -> str:
+    """export_name's, except that the bytes of a source name that are not
+    UTF-8 (POSIX names are bytes; Python holds them as lone surrogates) are
+    kept as given instead of becoming '-': caf\\xe9.png -> caf\\xe9_liif_x4.png."""
+    name = export_name(source, method, zoom, suffix, size)
+    if not any("\udc80" <= ch <= "\udcff" for ch in source.stem):
+        return name
+    rest = export_name(Path("x" + suffix), method, zoom, suffix, size)[1:]
+    stem = re.sub(r"[^\w.\-\udc80-\udcff]+", "-", source.stem).strip("-") or "image"
+    return stem + rest
+
+
+def source_stamp(source: Path) -> str:
+    """What identifies an input as it is now (recorded with its output): size and modification time."""
+    try:
+        st = os.stat(source)
+    except OSError:
+        return ""
+    return f"{st.st_size} bytes, modified {st.st_mtime_ns} ns"
+
+
+def _claim(output: Path, source: Path, method: str) -> str:
+    """Whose is the file at `output`: 'free' (nothing there, or nothing worth
+    keeping: empty, corrupt, a dangling link; redone), 'done' (this app's
+    output of this input as it is now, by `method`), 'mine' (this input's,
+    but stale: redone) or 'other' (another input's output, or an image this
+    app did not write: kept, and another name is used). A folder there is
+    'free' too: writing it fails and says so."""
+    from inference.imageio import SOFTWARE, ImageLoadError, read_metadata
+    from inference.imageio.metadata import escaped
+
+    if not os.path.lexists(output):  # False, not an error, for a name too long
+        return "free"
+    if output.is_symlink() or not output.is_file():
+        return "free"
+    try:
+        meta = read_metadata(output)
+    except (ImageLoadError, OSError):
+        return "free"
+    if meta.get("Software") != SOFTWARE:
+        return "other"
+    if meta.get("SourcePath") != escaped(str(source.resolve())):
+        return "other"
+    made_by = meta.get("Method", "")
+    same = meta.get("SourceStamp") == source_stamp(source) and (made_by.endswith(f"({method})") or "Note" in meta)
+    return "done" if same else "mine"
 
 
 def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, size: tuple[int, int] | None,
               bits: int = 8, max_zoom: float | None = None,
               progress: Callable[[int, int, int, int], None] | None = None,
               cancel: Callable[[], bool] | None = None,
-              on_item: Callable[[BatchItem, str, str], None] | None = None) -> BatchReport:
+              on_item: Callable[[BatchItem, str, str], None] | None = None,
+              report: BatchReport | None = None) -> BatchReport:
     """Upscale each item not done already with `upscaler` (whole image, by
     `scale` or to `size`) through the exporter. `progress(item, items, tile,
     tiles)`; `on_item(item, outcome, message)` with outcome 'written',
     'skipped' or 'failed'. A failure (unreadable image, too large, disk
     full...) is recorded and the batch goes on; `cancel` stops it between
-    tiles, writing nothing for the image in progress."""
+    tiles, writing nothing for the image in progress. `report` (else a new
+    one) is filled in as the work goes, so that a caller interrupted by a
+    signal still knows what was written."""
+    import time
+
     from inference import catalog, imageio
-    from inference.export import export_region
+    from inference.export import export_region, weights_text
     from inference.output_plan import plan_output
     from inference.piecewise import Cancelled
 
-    report = BatchReport()
+    report = report if report is not None else BatchReport()
     downscaler: Any = None  # bicubic, made the first time an image shrinks
     for index, item in enumerate(items):
         if cancel is not None and cancel():
             report.cancelled = True
             break
-        if item.done_already:
+        if item.done_already and not _other_weights(item.output, weights_text(upscaler)):
             report.skipped.append(item.source)
             if on_item:
                 on_item(item, "skipped", "already done")
@@ -113,7 +216,8 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             assert size or scale is not None, "a batch takes a scale or a size"
             # The one-image command's plan: at or below 1:1 bicubic draws, as in the viewer.
             plan = plan_output(upscaler.name, width=loaded.width, height=loaded.height, scale=scale, size=size,
-                               max_zoom=max_zoom, source=item.source, display=upscaler.display)
+                               max_zoom=max_zoom, source=item.source, display=upscaler.display,
+                               extra={"SourceStamp": source_stamp(item.source)})
             chosen = upscaler
             if plan.note:
                 if downscaler is None:
@@ -121,21 +225,38 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
                 chosen = downscaler
             features = chosen.encode(loaded.rgb)
             tile_progress = (lambda d, t, i=index: progress(i, len(items), d, t)) if progress else None
+            report.in_progress, report.started_ns = item, time.time_ns()
             export_region(chosen, features, plan.lattice, item.output, bits=bits, metadata=plan.metadata,
                           progress=tile_progress, cancel=cancel)
         except Cancelled:
             report.cancelled = True
+            report.in_progress = None
             break
         except Exception as error:  # one bad image is a line in the summary, not the end of the batch
+            report.in_progress = None
             text = str(error).splitlines()[0] if str(error) else type(error).__name__
             report.failed.append((item.source, text))
             if on_item:
                 on_item(item, "failed", text)
             continue
         report.written.append(item.output)
+        report.in_progress = None
         if on_item:
             on_item(item, "written", str(item.output))
     return report
+
+
+def _other_weights(output: Path, expected: str) -> bool:
+    """Whether the output of an item planned as done was made with other
+    weights than `expected` (then it is redone); a substituted method's
+    output (a note says bicubic drew it) does not depend on them."""
+    from inference.imageio import ImageLoadError, read_metadata
+
+    try:
+        meta = read_metadata(output)
+    except (ImageLoadError, OSError):
+        return True
+    return "Note" not in meta and meta.get("Weights") != expected
 
 
 def is_batch(inputs: list[str], output: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import pickle
 import warnings
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
+from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
@@ -51,6 +52,20 @@ MAX_WIDTH = 4096
 MAX_LAYERS = 64
 MAX_NESTING = 4
 MAX_TEXT = 200
+# Weights and metrics beyond these are damage, not training: shipped weights
+# have |w| < 2, and no metric this project records (PSNR, SSIM, seconds,
+# steps) comes near a million.
+MAX_WEIGHT = 1e4
+MAX_METRIC = 1e6
+# The probe decode after loading: an output beyond PROBE_OUTPUT (an image is
+# 0 to 1) is garbage; the first layer whose activations pass PROBE_ACTIVATION
+# is named as where it starts.
+PROBE_OUTPUT = 1e3
+PROBE_ACTIVATION = 1e12
+# Tensor types a checkpoint may hold: real floating point that torch computes
+# with on every device (an int, bool or float8 tensor cast to float would
+# run, silently wrong).
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 class CheckpointError(ValueError):
@@ -78,11 +93,9 @@ class Checkpoint:
             check_fits(self._construct(), self.state_dict)
         model = self._construct()
         check_fits(model, self.state_dict)
-        bad = next((k for k, v in self.state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()),
-                   None)
-        if bad is not None:
-            raise CheckpointError(f"tensor {bad!r} holds NaN or infinite values (a diverged or damaged checkpoint)")
+        check_tensor_values(self.state_dict)
         model.load_state_dict({k: v.float() for k, v in self.state_dict.items()})
+        probe_decode(model)
         return model
 
     def _construct(self) -> ImplicitSR:
@@ -90,9 +103,49 @@ class Checkpoint:
             return registry.build(self.method, **self.args)
         except KeyError as error:
             raise CheckpointError(f"checkpoint names an unknown method: {error.args[0]}") from None
-        except Exception as error:  # the arguments come from the file: any failure of them is the file's
+        except Exception as error:  # noqa: BLE001 - the arguments come from the file: any failure is the file's
             raise CheckpointError(f"the arguments do not fit method {self.method!r}: "
                                   f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+
+
+def probe_decode(model: nn.Module) -> None:
+    """Decode a tiny patterned image: weights each within bounds can still
+    overflow together inside the network, and would then give a flat or NaN
+    image with no warning. The first layer whose output is not finite is
+    named. Only the weights are judged: a probe that cannot run at all (an
+    architecture wanting other inputs) is left to the real decode."""
+    bad: list[str] = []
+
+    def watch(name: str) -> Any:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            if not bad and isinstance(output, torch.Tensor) and output.is_floating_point() and output.numel() \
+                    and not float(output.detach().abs().max()) <= PROBE_ACTIVATION:
+                bad.append(name)
+        return hook
+
+    handles = [module.register_forward_hook(watch(name)) for name, module in model.named_modules()
+               if name and any(True for _ in module.parameters(recurse=False))]
+    was_training = model.training
+    try:
+        model.eval()
+        lr = (torch.arange(3 * 8 * 8, dtype=torch.float32).reshape(1, 3, 8, 8) % 7) / 6  # not flat: not all zero
+        ys, xs = torch.meshgrid(torch.tensor([-0.6, 0.2]), torch.tensor([-0.2, 0.6]), indexing="ij")
+        coord = torch.stack([ys.reshape(-1), xs.reshape(-1)], -1)[None]
+        cell = torch.full_like(coord, 2 / 16)
+        with torch.no_grad():
+            out = model(lr, coord, cell)
+    except Exception:  # noqa: BLE001 - not a judgement on the weights
+        return
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    largest = float(out.detach().abs().max()) if out.numel() else 0.0
+    if not largest <= PROBE_OUTPUT:  # NaN included
+        where = f"; it starts at layer {bad[0]!r} (tensor {bad[0] + '.weight'!r})" if bad else ""
+        shown = "infinity or NaN" if not math.isfinite(largest) else f"values of magnitude {largest:.3g}"
+        raise CheckpointError(f"the weights overflow inside the network: a test image decodes to {shown} "
+                              f"(an image is 0 to 1){where}; a damaged checkpoint")
 
 
 def check_declared_sizes(args: Any, key: str = "arguments", nesting: int = 0) -> None:
@@ -142,6 +195,50 @@ def check_tensor_types(state_dict: Any) -> None:
             raise CheckpointError(f"weight {name!r} is a {type(value).__name__}, not a tensor")
         if value.is_complex():
             raise CheckpointError(f"tensor {name!r} holds complex numbers ({value.dtype}); weights must be real")
+        if value.dtype not in FLOAT_DTYPES:
+            raise CheckpointError(f"tensor {name!r} holds {str(value.dtype).removeprefix('torch.')} values, "
+                                  "not floating point (float16, bfloat16, float32 or float64); refused rather "
+                                  "than cast")
+
+
+def check_tensor_values(state_dict: dict[str, torch.Tensor]) -> None:
+    """Every weight finite and within MAX_WEIGHT: a NaN, an infinity or a 1e30
+    bias would turn every output into a flat or undefined image."""
+    for name, value in state_dict.items():
+        if not value.numel():
+            continue
+        if not torch.isfinite(value).all():
+            raise CheckpointError(f"tensor {name!r} holds NaN or infinite values (a diverged or damaged checkpoint)")
+        largest = float(value.abs().max())
+        if largest > MAX_WEIGHT:
+            raise CheckpointError(f"tensor {name!r} holds a weight of magnitude {largest:.3g}, beyond any trained "
+                                  f"model (limit {MAX_WEIGHT:g}): a damaged checkpoint")
+
+
+def check_metrics(metrics: Any, key: str = "metrics", nesting: int = 0) -> None:
+    """Recorded metrics are finite numbers of sane size (or text), nested shallowly."""
+    if nesting > MAX_NESTING:
+        raise CheckpointError(f"the metrics nest deeper than {MAX_NESTING} levels (at {key!r})")
+    if isinstance(metrics, dict):
+        for name, value in metrics.items():
+            check_metrics(value, str(name)[:80], nesting + 1)
+    elif isinstance(metrics, list):
+        for value in metrics:
+            check_metrics(value, key, nesting + 1)
+    elif isinstance(metrics, bool) or metrics is None:
+        pass
+    elif isinstance(metrics, (int, float)):
+        if isinstance(metrics, int) and abs(metrics) > MAX_METRIC:
+            shown = str(metrics) if abs(metrics) < 10**12 else f"a {len(str(abs(metrics)))}-digit number"
+            raise CheckpointError(f"metric {key!r} is {shown}, not a plausible measurement")
+        if not math.isfinite(metrics) or abs(metrics) > MAX_METRIC:
+            raise CheckpointError(f"metric {key!r} is {metrics!r}, not a plausible measurement")
+    elif isinstance(metrics, str):
+        if len(metrics) > MAX_TEXT:
+            raise CheckpointError(f"metric {key!r} is a string of {len(metrics)} characters, "
+                                  f"over the limit of {MAX_TEXT}")
+    else:
+        raise CheckpointError(f"metric {key!r} is a {type(metrics).__name__}, not a number")
 
 
 def check_fits(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
@@ -232,10 +329,17 @@ def file_sha256(path: str | Path) -> str:
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """Metadata and tensors of a safetensors file, or a CheckpointError saying it is not one."""
+    """Metadata and tensors of a safetensors file, or a CheckpointError saying
+    it is not one. The bytes are read first and parsed in memory: a
+    memory-mapped file that shrinks while it is read kills the process with
+    SIGBUS, where a short read here is just a damaged file."""
     try:
-        return read_metadata(path), load_file(str(path))
-    except Exception as error:  # safetensors' errors vary by version; any of them means the same
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return _metadata_of(data, len(data)), safetensors_load(data)
+    except MemoryError:
+        raise CheckpointError(f"{path.name}: not enough memory to read this checkpoint") from None
+    except Exception as error:  # noqa: BLE001 - safetensors' errors vary by version; all mean the same
         raise CheckpointError(f"{path.name}: not a readable safetensors file "
                               f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
 
@@ -255,6 +359,7 @@ def _read_encoder(path: Path) -> SharedEncoder:
     try:
         check_declared_sizes(spec)
         check_tensor_types(tensors)
+        check_tensor_values(tensors)
     except CheckpointError as error:
         raise CheckpointError(f"{path.name}: {error}") from None
     return SharedEncoder(spec, tensors, provenance, file_sha256(path))
@@ -288,9 +393,38 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metada
         handle.write(data)
 
 
+# A safetensors header is JSON of at most this many bytes (safetensors' own limit).
+_MAX_HEADER = 100_000_000
+
+
+def _metadata_of(head: bytes, file_size: int) -> dict[str, str]:
+    """The `__metadata__` of a safetensors file from its first bytes (the
+    8-byte header length, then the JSON header); ValueError when malformed."""
+    if len(head) < 8:
+        raise ValueError("the file is shorter than a safetensors header")
+    length = int.from_bytes(head[:8], "little")
+    if length > _MAX_HEADER or 8 + length > file_size or len(head) < 8 + length:
+        raise ValueError("the header length does not fit the file")
+    header = json.loads(head[8:8 + length])
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise ValueError("the metadata is not a mapping of strings")
+    return dict(meta)
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
-    with safe_open(str(path), "pt") as handle:
-        return dict(handle.metadata() or {})
+    """A safetensors file's metadata, read (not memory-mapped) from its header
+    alone; ValueError or OSError when the file is not one."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        head = handle.read(8)
+        if len(head) == 8:
+            length = int.from_bytes(head, "little")
+            if length <= min(_MAX_HEADER, size):
+                head += handle.read(length)
+        return _metadata_of(head, size)
 
 
 def load(path: str | Path) -> Checkpoint:
@@ -310,6 +444,7 @@ def load(path: str | Path) -> Checkpoint:
     encoder_ref = json_object(path, meta, "encoder") if "encoder" in meta else None
     try:
         check_declared_sizes(fields["args"])
+        check_metrics(fields["metrics"])
     except CheckpointError as error:
         raise CheckpointError(f"{path.name}: {error}") from None
     provenance = fields["provenance"]
@@ -318,6 +453,7 @@ def load(path: str | Path) -> Checkpoint:
         provenance = {**provenance, "encoder_file": encoder_ref["file"]}
     try:
         check_tensor_types(tensors)
+        check_tensor_values(tensors)
     except CheckpointError as error:
         raise CheckpointError(f"{path.name}: {error}") from None
     return Checkpoint(str(meta.get("method", "")), fields["args"], tensors, provenance, fields["metrics"])
@@ -372,7 +508,7 @@ def import_liif(path: str | Path) -> Checkpoint:
                               f"weights-only loading is allowed ({str(error).splitlines()[0]})") from None
     except RecursionError:
         raise CheckpointError(f"{path.name}: not a readable torch checkpoint (nested too deeply)") from None
-    except Exception as error:  # torch's loader fails in many ways on a damaged file
+    except Exception as error:  # noqa: BLE001 - torch's loader fails in many ways on a damaged file
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(f"{path.name}: not a readable torch checkpoint ({text})") from None
     layout = f"{path.name}: not in the public LIIF layout {{'model': {{'name', 'args', 'sd'}}}}"
@@ -398,6 +534,7 @@ def import_liif(path: str | Path) -> Checkpoint:
     try:
         check_declared_sizes(args)
         check_tensor_types(sd)
+        check_tensor_values(sd)
     except CheckpointError as error:
         raise CheckpointError(f"{path.name}: {error}") from None
     # Mean-shift layers of the original EDSR/RDN are unused without an upsampler.

@@ -34,7 +34,15 @@ class ExportError(ValueError):
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available now (Linux MemAvailable, else free pages), or None if unknown."""
+    """Bytes of memory this process can still take now, or None if unknown:
+    the least of the machine's (Linux MemAvailable, else free pages), what
+    its cgroup allows (memory.max less memory.current) and what its address
+    space limit leaves (RLIMIT_AS, as `ulimit -v` sets, less VmSize)."""
+    found = [v for v in (_machine_memory(), _cgroup_memory(), _address_space_left()) if v is not None]
+    return min(found) if found else None
+
+
+def _machine_memory() -> int | None:
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:
@@ -45,6 +53,37 @@ def available_memory() -> int | None:
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cgroup_memory() -> int | None:
+    """memory.max less memory.current of this process's cgroup (v2), or None."""
+    try:
+        with open("/proc/self/cgroup") as handle:
+            line = next((ln for ln in handle if ln.startswith("0::")), None)
+        if line is None:
+            return None
+        folder = Path("/sys/fs/cgroup") / line.strip()[3:].lstrip("/")
+        limit = (folder / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(0, int(limit) - int((folder / "memory.current").read_text().strip()))
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def _address_space_left() -> int | None:
+    """RLIMIT_AS less the address space already mapped (VmSize), or None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY or soft <= 0:
+            return None
+        with open("/proc/self/status") as handle:
+            size = next((int(ln.split()[1]) * 1024 for ln in handle if ln.startswith("VmSize:")), 0)
+        return max(0, soft - size)
+    except (ImportError, OSError, ValueError):
         return None
 
 
@@ -73,6 +112,12 @@ def check_export_size(width: int, height: int, bits: int = 8) -> None:
                           f"but only {_gb(available)} is available; export a smaller region or scale")
 
 
+def weights_text(upscaler: Any) -> str:
+    """The Weights entry of an export's metadata."""
+    weights = upscaler.weights
+    return weights.summary if weights.source != "none" else "untrained: random weights, not a result"
+
+
 def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The metadata written with an export: how the pixels were made."""
     from .upscaler import device_label
@@ -82,7 +127,7 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
     meta = {
         "Software": imageio.SOFTWARE,
         "Method": f"{upscaler.display} ({upscaler.name})",
-        "Weights": weights.summary if weights.source != "none" else "untrained: random weights, not a result",
+        "Weights": weights_text(upscaler),
         "Scale": f"{lattice.zx:.6g} x {lattice.zy:.6g}",
         "Region": f"x={region.x:.6g}, y={region.y:.6g}, w={region.w:.6g}, h={region.h:.6g} (LR pixels)",
         "Size": f"{lattice.width} x {lattice.height}",

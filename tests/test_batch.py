@@ -28,10 +28,10 @@ def test_plan_names_outputs_like_exports_skips_done_ones_and_separates_repeats(t
     other_a = png(tmp_path / "other" / "a.png")
     out = tmp_path / "out"
     out.mkdir()
-    (out / "b_liif_x4.png").write_bytes(b"done before")
+    (out / "b_liif_x4.png").write_bytes(b"not an image")  # no output of b's: redone, not "already done"
     items = plan_batch([a, b, other_a], out, "liif", 4.0)
     assert [i.output.name for i in items] == ["a_liif_x4.png", "b_liif_x4.png", "a_liif_x4-2.png"]
-    assert [i.done_already for i in items] == [False, True, False]
+    assert [i.done_already for i in items] == [False, False, False]
     assert plan_batch([a], out, "bicubic", None, (64, 48))[0].output.name == "a_bicubic_64x48.png"
 
 

@@ -59,10 +59,20 @@ def test_upscale_by_scale(photo: Path, tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_upscale_region_and_size(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "crop.tif"
-    assert cli("upscale", str(photo), "--method", "bicubic", "--region=-2,1.5,6,4", "--size", "40x25",
+    assert cli("upscale", str(photo), "--method", "bicubic", "--region=0,1.5,4,4", "--size", "40x25",
                "-o", str(out)) == 0
     assert load_image(out).rgb.shape == (25, 40, 3)
     assert read_metadata(out)["Region"] == "x=0, y=1.5, w=4, h=4 (LR pixels)"
+    # A region reaching outside the image is clipped with --scale; with --size the
+    # clipped part would be stretched unevenly, so that is refused.
+    capsys.readouterr()
+    clipped = tmp_path / "clipped.png"
+    assert cli("upscale", str(photo), "--method", "bicubic", "--region=-2,1.5,6,4", "--size", "40x25",
+               "-o", str(clipped)) == 2
+    assert "region" in capsys.readouterr().err and not clipped.exists()
+    assert cli("upscale", str(photo), "--method", "bicubic", "--region=-2,1.5,6,4", "--scale", "5",
+               "-o", str(clipped)) == 0
+    assert read_metadata(clipped)["Region"] == "x=0, y=1.5, w=4, h=4 (LR pixels)"
     assert "region clipped" in capsys.readouterr().err
 
 

@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = 20261130
-DEFAULT_CASES = 900  # a third each of PNG, JPEG and safetensors (about 10 s here)
+DEFAULT_CASES = 900  # a quarter each of PNG, JPEG, safetensors and the others (TIFF, BMP, EPS ...)
 CASE_SECONDS = 10.0  # one case over this is a hang
 PEAK_RSS_BYTES = 1_500_000_000  # the child's peak, torch included (about 0.5 GB of it)
 TINY_LIIF = {"encoder_spec": {"name": "edsr-baseline", "args": {"n_resblocks": 1, "n_feats": 8}}, "hidden": [16]}
@@ -61,13 +62,62 @@ def seed_files(folder: Path) -> dict[str, list[bytes]]:
     jpegs = [encoded(Image.fromarray(noisy), "JPEG", quality=90),
              encoded(Image.fromarray(smooth), "JPEG", progressive=True, exif=exif.tobytes()),
              encoded(Image.fromarray(noisy).convert("CMYK"), "JPEG")]
+    pngs += [_png16(smooth, b"tRNS", struct.pack(">HHH", 0, 2048, 768)),
+             _png16(smooth[..., :1], b"tRNS", struct.pack(">H", 0)),
+             encoded(Image.fromarray(smooth).quantize(colors=16), "PNG", icc_profile=_srgb_profile())]
+    if A98.exists():  # a colour profile at both depths
+        pngs += [encoded(Image.fromarray(noisy), "PNG", icc_profile=A98.read_bytes()),
+                 _png16(noisy, b"iCCP", b"a98\0\0" + zlib.compress(A98.read_bytes()))]
     model = registry.build("liif", **TINY_LIIF)
     path = folder / "seed.safetensors"
     checkpoint.save(path, model, "liif", TINY_LIIF, provenance={"data": "fuzz seed", "steps": 1},
                     metrics={"psnr_y/Set5/x4": 31.0})  # claims to be trained: no warning on success
     safetensors = [path.read_bytes()]
+    import torch
+    from safetensors.torch import load as from_bytes
+    from safetensors.torch import save as to_bytes
+
+    tensors = from_bytes(safetensors[0])
+    meta = checkpoint.read_metadata(path)
+    weight = sorted(k for k in tensors if k.endswith(".weight") and not k.startswith("encoder."))[-1]
+    poisoned = tensors[weight].clone()
+    poisoned.view(-1)[0] = float("nan")
+    safetensors += [to_bytes({**tensors, weight: tensors[weight].to(torch.int64)}, metadata=meta),  # non-float
+                    to_bytes({**tensors, weight: poisoned}, metadata=meta)]  # non-finite
     path.unlink()
-    return {"png": pngs, "jpeg": jpegs, "safetensors": safetensors}
+    tiff = encoded(Image.fromarray(noisy), "TIFF", tiffinfo={274: 6})
+    bad_exif = Image.Exif()
+    bad_exif[0x0112] = 65535
+    others = [tiff, encoded(Image.fromarray(noisy).convert("RGBA"), "BMP"),
+              b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto showpage\n",
+              b"%!PS-Adobe-3.0\n0 0 moveto (x) show showpage\n",
+              encoded(Image.fromarray(smooth), "JPEG", exif=bad_exif.tobytes())]
+    return {"png": pngs, "jpeg": jpegs, "safetensors": safetensors, "other": others}
+
+
+A98 = Path("/usr/share/color/icc/ghostscript/a98.icc")
+# The names "other" seeds are given (each with bytes that are not UTF-8): the
+# EPS and PostScript ones pose as images.
+OTHER_NAMES = [b"scan\xff.tif", b"alpha\xe9.bmp", b"figure\xff.png", b"page\xfe.jpg", b"bad\xe9orientation.jpg"]
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png16(samples: np.ndarray, extra_kind: bytes, extra: bytes) -> bytes:
+    """A 16-bit RGB or grey PNG of 8-bit `samples` (x 257) with one chunk before IDAT."""
+    h, w, c = samples.shape
+    wide = samples.astype(">u2") * 257
+    raw = b"".join(b"\0" + wide[y].tobytes() for y in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2 if c == 3 else 0, 0, 0, 0))
+            + _chunk(extra_kind, extra) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))
 
 
 # ---------------------------------------------------------------- mutations
@@ -180,7 +230,7 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise Hang(f"over {CASE_SECONDS:g} s")
 
 
-def run_case(kind: str, data: bytes, folder: Path, photo: Path) -> tuple[int | None, str | None]:
+def run_case(kind: str, data: bytes, folder: Path, photo: Path, name: bytes = b"") -> tuple[int | None, str | None]:
     """One mutated file through `main.py upscale`: (exit code, None when it
     behaved, else what went wrong)."""
     work = folder / "case"
@@ -192,6 +242,10 @@ def run_case(kind: str, data: bytes, folder: Path, photo: Path) -> tuple[int | N
         weights = work / "weights.safetensors"
         weights.write_bytes(data)
         argv = ["upscale", str(photo), "--method", "liif", "--weights", str(weights)]
+    elif kind == "other":
+        source = work / os.fsdecode(name)
+        source.write_bytes(data)
+        argv = ["upscale", str(source), "--method", "bicubic"]
     else:
         source = work / ("input.png" if kind == "png" else "input.jpg")
         source.write_bytes(data)
@@ -251,7 +305,7 @@ def run_cases(folder: str, seed: int, cases: int, only: int | None = None) -> No
     seeds = seed_files(folder_path)
     photo = folder_path / "photo.png"
     Image.fromarray(np.full((12, 10, 3), 128, np.uint8)).save(photo)
-    kinds = ["png", "jpeg", "safetensors"]
+    kinds = ["png", "jpeg", "safetensors", "other"]
     failures: list[str] = []
     outcomes = {"written": 0, "refused": 0}
     start = time.perf_counter()
@@ -259,9 +313,10 @@ def run_cases(folder: str, seed: int, cases: int, only: int | None = None) -> No
         if only is not None and number != only:
             continue
         rng = random.Random(seed * 1_000_003 + number)
-        kind = kinds[number % 3]
-        data = mutate(kind, rng.choice(seeds[kind]), rng)
-        code, problem = run_case(kind, data, folder_path, photo)
+        kind = kinds[number % len(kinds)]
+        index = rng.randrange(len(seeds[kind]))
+        data = mutate(kind, seeds[kind][index], rng)
+        code, problem = run_case(kind, data, folder_path, photo, OTHER_NAMES[index] if kind == "other" else b"")
         outcomes["written" if code == 0 else "refused"] += 1
         if problem:
             failures.append(f"case {number} ({kind}, seed {seed}): {problem}")

@@ -271,10 +271,14 @@ def test_16bit_multi_strip_tiff(tmp_path: Path) -> None:
     assert np.abs(load_image(path).rgb - rgb).max() <= 0.5 / 65535 + 1e-7
 
 
-def test_out_of_range_and_nan_are_clipped(tmp_path: Path) -> None:
-    rgb = np.array([[[-1.0, 2.0, np.nan]]], dtype=np.float32)
+def test_out_of_range_is_clipped_and_nan_refused(tmp_path: Path) -> None:
+    rgb = np.array([[[-1.0, 2.0, 0.0]]], dtype=np.float32)
     loaded = load_image(save_image(tmp_path / "x.png", rgb))
     assert np.allclose(loaded.rgb, [[[0, 1, 0]]])
+    # NaN is what a damaged model gives: never written as black, refused.
+    with pytest.raises(ImageSaveError, match="non-finite"):
+        save_image(tmp_path / "y.png", np.array([[[0.5, 0.5, np.nan]]], dtype=np.float32))
+    assert not (tmp_path / "y.png").exists()
 
 
 def save_error(path: Path, rgb: np.ndarray, **kwargs) -> str:

@@ -10,7 +10,15 @@ from xml.etree import ElementTree
 
 from PIL import Image, UnidentifiedImageError
 
-from .formats import DECODE_ERRORS, READ_FORMATS, ImageLoadError, ImageSaveError, first_sentence, own_pixel_limit
+from .formats import (
+    DECODE_ERRORS,
+    READ_FORMATS,
+    SOFTWARE,
+    ImageLoadError,
+    ImageSaveError,
+    first_sentence,
+    own_pixel_limit,
+)
 from .reading import unidentified
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,78}$")
@@ -23,8 +31,40 @@ def check_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not _KEY.match(key):
             raise ImageSaveError(f"metadata key {key!r} is not allowed (letters, digits, _ . - ; at most 79)")
-        clean[key] = str(value)
+        clean[key] = escaped(str(value))
     return clean
+
+
+def escaped(text: str) -> str:
+    """`text` with the bytes of a file name that are not UTF-8 (held by Python
+    as lone surrogates) written as \\xNN: PNG text, XMP and JSON hold UTF-8 only."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no byte stands for
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def own_output(path: str | Path) -> bool:
+    """Whether the image at `path` says it was written by this app (its
+    Software entry), read from the header alone (PNG text before the image
+    data, TIFF's description, WebP/JPEG XMP); False when unreadable."""
+    try:
+        with own_pixel_limit(), Image.open(path, formats=READ_FORMATS) as im:
+            fmt = (im.format or "").upper()
+            if fmt == "PNG":
+                return im.info.get("Software") == SOFTWARE
+            if fmt == "TIFF":
+                description = im.tag_v2.get(270) if hasattr(im, "tag_v2") else None
+                return isinstance(description, str) and f'"Software": "{SOFTWARE}"' in description
+            xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+            return bool(xmp) and _parse_xmp(xmp).get("Software") == SOFTWARE
+    except Exception:  # an unreadable file is not ours; loading it says what is wrong
+        return False
 
 
 def xmp_packet(meta: dict[str, str]) -> bytes:

@@ -99,6 +99,57 @@ def png_layout(path: Path) -> PngLayout | None:
     return PngLayout(header[0], header[1], compressed, interlaced)
 
 
+@dataclass(frozen=True)
+class PngChunks:
+    colour: int  # IHDR colour type (3: palette)
+    depth: int
+    palette_entries: int | None  # entries in PLTE; None without one
+
+
+def check_png_chunks(path: Path, name: str, piece: int = 1 << 20) -> PngChunks | None:
+    """Every chunk's CRC checked (IDAT's too: Pillow skips those, so a flipped
+    bit in the pixel data passed silently), reading the file once in pieces;
+    a palette image must have its palette. Refuses with ImageLoadError; None
+    when the file has no PNG header (the decoder says so)."""
+    colour = depth = -1
+    entries: int | None = None
+    with open(path, "rb") as handle:
+        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                break  # a file that ends early: the decoder reports truncation
+            length, kind = struct.unpack(">I4s", head)
+            crc = zlib.crc32(kind)
+            left = length
+            first = b""
+            while left > 0:
+                data = handle.read(min(piece, left))
+                if not data:
+                    break
+                if not first:
+                    first = data[:13]
+                crc = zlib.crc32(data, crc)
+                left -= len(data)
+            stored = handle.read(4)
+            if left or len(stored) < 4:
+                break
+            if struct.unpack(">I", stored)[0] != crc & 0xFFFFFFFF:
+                shown = kind.decode("latin-1") if kind.isalpha() else repr(kind)
+                raise ImageLoadError(f"{name}: the file is damaged (the checksum of its {shown} chunk does not "
+                                     "match its data); refused rather than decoded wrong")
+            if kind == b"IHDR" and len(first) >= 13:
+                depth, colour = first[8], first[9]
+            elif kind == b"PLTE":
+                entries = length // 3
+            elif kind == b"IEND":
+                break
+    if colour == 3 and entries is None:
+        raise ImageLoadError(f"{name}: a palette image without its palette (no PLTE chunk); refused")
+    return PngChunks(colour, depth, entries)
+
+
 def png_has_chunk(path: Path, wanted: bytes) -> bool:
     """Whether a PNG holds a chunk of this type (chunk headers only are read)."""
     with open(path, "rb") as handle:

@@ -34,7 +34,14 @@ from .formats import (
     own_pixel_limit,
 )
 from .pixels import to_rgb8
-from .png_checks import ZLIB_MAX_RATIO, last_row_blank, png_has_chunk, png_layout, refuse_short_png
+from .png_checks import (
+    ZLIB_MAX_RATIO,
+    check_png_chunks,
+    last_row_blank,
+    png_has_chunk,
+    png_layout,
+    refuse_short_png,
+)
 
 _T = TypeVar("_T")
 
@@ -209,6 +216,8 @@ def read_header(path: str | Path, max_pixels: int = MAX_PIXELS) -> ImageHeader:
             # met yet; the chunk list says whether there is one at all.
             if fmt == "PNG" and "exif" not in im.info and not png_has_chunk(path, b"eXIf"):
                 orientation = 1
+            elif _pillow_orients(im):
+                orientation = 1  # the size Pillow gives is already upright
             else:
                 orientation = _orientation(im, [])
         return ImageHeader(h, w, fmt) if orientation >= 5 else ImageHeader(w, h, fmt)
@@ -277,12 +286,28 @@ def _open(path: Path, name: str, max_pixels: int) -> tuple[ImageFile.ImageFile, 
 
 
 def _orientation(im: Image.Image, notes: list[str]) -> int:
-    """EXIF orientation 1..8 (1 when absent or unreadable; corrupt EXIF is a note, not a warning on stderr)."""
+    """EXIF orientation 1..8 (1 when absent or unreadable; corrupt EXIF is a
+    note, not a warning on stderr; a value outside 1..8 is ignored, with a note)."""
     try:
         with own_pixel_limit(notes):
-            return int(im.getexif().get(0x0112, 1) or 1)
+            value = im.getexif().get(0x0112, 1)
     except DECODE_ERRORS:
         return 1
+    try:
+        orientation = int(value if value is not None else 1)
+    except (TypeError, ValueError):
+        orientation = 0
+    if orientation not in range(1, 9):
+        shown = str(value)[:40]
+        notes.append(f"its orientation tag holds {shown}, not a valid orientation (1 to 8); ignored")
+        return 1
+    return orientation
+
+
+def _pillow_orients(im: Image.Image) -> bool:
+    """Whether Pillow applies this image's orientation itself: its TIFF reader
+    gives the upright size when opening and rotates the pixels when loading."""
+    return (im.format or "").upper() == "TIFF" and hasattr(im, "_tile_size")
 
 
 def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int] | None) -> LoadedImage:
@@ -308,10 +333,15 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
         # A PNG that declares more pixels than its data holds: refused before
         # decoding when the data could not hold them even at zlib's best
         # ratio, else after, when the last row came out blank.
+        chunks = check_png_chunks(path, name) if fmt == "PNG" else None
         layout = png_layout(path) if fmt == "PNG" else None
         if layout is not None and layout.compressed * ZLIB_MAX_RATIO < layout.expected:
             refuse_short_png(path, name, layout)
         rgb16_tile = list(opened.tile) if _is_rgb16(opened) else None
+        # A TIFF's orientation tag is applied by Pillow while loading (and then
+        # removed): read it first, so that it can be said.
+        pillow_oriented = _orientation(im, notes) if _pillow_orients(im) else 1
+        bmp_alpha = _bmp_alpha(path, opened) if fmt == "BMP" else None  # before loading empties the tiles
         try:
             im.load()
         except Image.DecompressionBombError as error:
@@ -324,8 +354,13 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
             raise ImageLoadError(f"{name}: the image data is corrupt ({reason})") from None
         if layout is not None and (layout.interlaced or last_row_blank(im)):
             refuse_short_png(path, name, layout)
-        orientation = _orientation(im, notes)
-        kept = raw_box = None
+        if chunks is not None and chunks.palette_entries is not None and im.mode == "P":
+            used = int(np.asarray(im).max()) + 1 if w and h else 0
+            if used > chunks.palette_entries:
+                raise ImageLoadError(f"{name}: its pixels use palette entries up to {used - 1} but the palette "
+                                     f"holds {chunks.palette_entries}; refused rather than invent colours")
+        orientation = 1 if _pillow_orients(opened) else _orientation(im, notes)
+        kept = raw_box = cropped_to = None
         if box is not None:
             upright = (h, w) if orientation >= 5 else (w, h)
             kept = _clip_box(box, *upright)
@@ -335,10 +370,18 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
                              f"{fmt or 'this format'} cannot be read in part")
             if rgb16_tile is None:
                 im = im.crop(raw_box)  # only this part is ever copied or converted
-                raw_box = None
+                cropped_to, raw_box = raw_box, None
         if im.info.get("icc_profile") and im.mode != "CMYK" and rgb16_tile is None:
             im = _to_srgb(im, notes)
         samples, top, bit_depth = _samples(im, path, rgb16_tile, notes)
+        if bmp_alpha is not None and samples.shape[2] == 3 and samples.dtype == np.uint8:
+            if cropped_to is not None:
+                bmp_alpha = bmp_alpha[cropped_to[1]:cropped_to[3], cropped_to[0]:cropped_to[2]]
+            if bmp_alpha.shape == samples.shape[:2]:
+                samples = np.concatenate([samples, bmp_alpha[..., None]], axis=-1)
+                notes.append("the fourth byte of its 32-bit pixels holds an alpha channel, used as transparency")
+        if rgb16_tile is not None and bit_depth == 16 and im.info.get("icc_profile"):
+            samples = _to_srgb16(samples, im.info["icc_profile"], notes)
         # Pillow's decoded copy goes now (leaving `with` only closes the
         # file), before the float image is made beside the samples.
         im.close()
@@ -348,8 +391,10 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
         samples = samples[y0:y1, x0:x1]
     if orientation in range(2, 9):
         samples = _orient(samples, orientation)
-        rotated = orientation >= 5 or orientation == 3
-        notes.append("EXIF orientation applied" + (" (rotated)" if rotated else " (flipped)"))
+    for kind, applied in (("EXIF", orientation), ("TIFF", pillow_oriented)):
+        if applied in range(2, 9):
+            rotated = applied >= 5 or applied == 3
+            notes.append(f"{kind} orientation applied" + (" (rotated)" if rotated else " (flipped)"))
     rgb = _to_float_rgb(samples, top, notes)
     if bit_depth == 16:
         notes.append("16-bit")
@@ -404,6 +449,63 @@ def _to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
     return im
 
 
+def _bmp_alpha(path: Path, im: Image.Image) -> np.ndarray | None:
+    """The (h, w) alpha of a 32-bit BMP whose fourth byte Pillow ignores
+    (BGRX), when that byte varies (all 0 or all 255: unused, opaque)."""
+    tiles = getattr(im, "tile", None) or []
+    if im.mode != "RGB" or len(tiles) != 1 or tiles[0].codec_name != "raw":
+        return None
+    args = tiles[0].args
+    if not (isinstance(args, tuple) and len(args) >= 3 and args[0] == "BGRX"):
+        return None
+    w, h = im.size
+    stride, direction = int(args[1] or w * 4), int(args[2])
+    with open(path, "rb") as handle:
+        handle.seek(tiles[0].offset)
+        data = handle.read(stride * h)
+    if stride < w * 4 or len(data) < stride * h:
+        return None
+    alpha = np.frombuffer(data, np.uint8).reshape(h, stride)[:, 3:w * 4:4]
+    if direction < 0:
+        alpha = alpha[::-1]
+    if int(alpha.min()) == int(alpha.max()):
+        return None
+    return np.ascontiguousarray(alpha)
+
+
+def _to_srgb16(samples: np.ndarray, icc: bytes, notes: list[str]) -> np.ndarray:
+    """16-bit RGB(A) samples as sRGB, like `_to_srgb` does for 8 bits (see colour.py)."""
+    from .colour import convert16_to_srgb, matrix_profile, profile_description
+
+    description = profile_description(icc)
+    if description is None:
+        notes.append("its embedded colour profile is unreadable and was ignored")
+        return samples
+    if "srgb" in description.lower().replace(" ", ""):
+        return samples
+    profile = matrix_profile(icc)
+    if profile is None:
+        notes.append(f"its colour profile ({description}) is not applied: it is not a matrix/TRC profile, "
+                     "which is all that 16-bit images are converted with; pixel values are used as stored")
+        return samples
+    notes.append(f"converted from its colour profile ({description}) to sRGB")
+    return convert16_to_srgb(samples, profile)
+
+
+def _with_key(samples: np.ndarray, key: object) -> np.ndarray:
+    """16-bit grey or RGB samples with an alpha channel from a PNG transparency
+    key (tRNS): the pixels equal to the key are transparent, as at 8 bits."""
+    colours = samples.shape[2]
+    if isinstance(key, int) and colours == 1:
+        mask = samples[..., 0] == key
+    elif isinstance(key, tuple) and len(key) == 3 and colours == 3:
+        mask = (samples == np.asarray(key, dtype=np.int64)).all(-1)
+    else:
+        return samples
+    alpha = np.where(mask, 0, 65535).astype(np.uint16)[..., None]
+    return np.concatenate([samples, alpha], axis=-1)
+
+
 def _orient(samples: np.ndarray, orientation: int) -> np.ndarray:
     """EXIF orientation 2..8 -> the upright image (same as ImageOps.exif_transpose), as a view."""
     ops = {
@@ -424,14 +526,15 @@ def _samples(im: Image.Image, path: Path, rgb16_tile: list | None, notes: list[s
     the value meaning full intensity, and the bit depth. Kept as integers so
     that only the part of the image that is used is ever made float."""
     mode = im.mode
+    key = im.info.get("transparency")
     if rgb16_tile is not None:
         try:
-            return _decode_rgb16(path, rgb16_tile), 65535.0, 16
+            return _with_key(_decode_rgb16(path, rgb16_tile), key), 65535.0, 16
         except DECODE_ERRORS:
             notes.append("16-bit data read at 8-bit precision")
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         notes.append("grayscale")
-        return np.asarray(im).astype(np.uint16)[..., None], 65535.0, 16
+        return _with_key(np.asarray(im).astype(np.uint16)[..., None], key), 65535.0, 16
     if mode == "I":
         values = np.asarray(im)
         notes.append("grayscale")

@@ -57,6 +57,9 @@ def save_image(path: str | Path, rgb: np.ndarray, *, bits: int = 8, metadata: di
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ImageSaveError(f"{path}: expected an (h, w, 3) RGB image, got shape {rgb.shape}")
     check_output(path, rgb.shape[1], rgb.shape[0], bits)
+    if not _all_finite(rgb):
+        raise ImageSaveError(f"{path}: the image holds non-finite values (NaN or infinity), as a damaged model "
+                             "gives; nothing was written")
     fmt = output_format(path)
     meta = check_metadata(metadata)
     pixels = quantise(rgb, bits)
@@ -69,6 +72,13 @@ def save_image(path: str | Path, rgb: np.ndarray, *, bits: int = 8, metadata: di
         raise ImageSaveError(f"{path}: could not be written ({error.strerror or first_sentence(error)}); "
                              "nothing was changed") from None
     return path
+
+
+def _all_finite(rgb: np.ndarray, band: int = 256) -> bool:
+    """Whether every value is finite, checked in bands of rows (no whole-image temporary)."""
+    if not np.issubdtype(rgb.dtype, np.floating):
+        return True
+    return all(np.isfinite(rgb[r:r + band]).all() for r in range(0, rgb.shape[0], band))
 
 
 def _write_encoded(handle: BinaryIO, pixels: np.ndarray, fmt: str, meta: dict[str, str]) -> None:
