@@ -19,8 +19,9 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from inference.output_plan import DEFAULT_SCALE
 from inference.registry import DEFAULT_METHOD
@@ -159,23 +160,14 @@ def _signals_unwind() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def out_of_memory(error: BaseException) -> bool:
-    """Whether `error` says memory ran out: Python's MemoryError, CUDA's, or
-    torch's CPU allocator failing ("can't allocate memory", as under a
-    process memory limit), which torch's own out-of-memory type misses."""
-    if isinstance(error, MemoryError):
-        return True
-    text = str(error).lower()
-    return isinstance(error, RuntimeError) and any(
-        words in text for words in ("out of memory", "can't allocate memory", "defaultcpuallocator"))
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         with _signals_unwind():
             return run_reporting("error", lambda: _run(args))
     except (MemoryError, RuntimeError) as error:
-        if not out_of_memory(error):
+        from inference.upscaler import is_out_of_memory  # torch is loaded by now: the work ran
+
+        if not is_out_of_memory(error):
             raise
         say("error: out of memory (the machine's, or this process's limit: ulimit -v, a container's "
             "memory.max); nothing was written; try a smaller --region or --scale")
@@ -338,7 +330,7 @@ def _run(args: argparse.Namespace) -> int:
     except (ExportError, Cancelled, DecodeError) as error:
         raise CommandError(str(error)) from None
     except (RuntimeError, MemoryError) as error:
-        if is_out_of_memory(error) or out_of_memory(error):
+        if is_out_of_memory(error):
             raise CommandError(f"out of memory on {device_label(device)}; try a smaller --region or --scale"
                                + ("" if device.type == "cpu" else ", or --device cpu")) from None
         raise

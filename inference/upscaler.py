@@ -126,9 +126,14 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, torch.cuda.OutOfMemoryError):
+    """Whether `error` says memory ran out: CUDA's, Python's MemoryError, or
+    torch's CPU allocator failing ("can't allocate memory", as under a process
+    memory limit), so that a decode halves its pieces on the CPU too."""
+    if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and any(
+        words in text for words in ("out of memory", "can't allocate memory", "defaultcpuallocator"))
 
 
 class Upscaler(ABC):
@@ -479,7 +484,7 @@ class ImplicitUpscaler(Upscaler):
                         if strip == cols and progress is not None and row + sub_row + m > reported:
                             reported = row + sub_row + m
                             progress(reported, rows)
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+            except (RuntimeError, MemoryError) as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
                 if not is_out_of_memory(error):
                     raise
                 if self.device.type == "cuda":

@@ -422,7 +422,13 @@ class OutOfMemoryOnCall:
         return self.real(window, block)
 
 
-@pytest.mark.parametrize("error", [cuda_out_of_memory, lambda: RuntimeError("CUDA error: out of memory")])
+@pytest.mark.parametrize("error", [
+    cuda_out_of_memory, lambda: RuntimeError("CUDA error: out of memory"),
+    # The CPU's allocator under a process memory limit (ulimit -v, a container's memory.max): halved too.
+    lambda: RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: "
+                         "you tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate memory)"),
+    lambda: MemoryError(),
+])
 def test_out_of_memory_mid_decode_halves_the_chunk_and_completes(error, monkeypatch: pytest.MonkeyPatch) -> None:
     from inference.geometry import Lattice
 
