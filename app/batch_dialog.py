@@ -230,6 +230,10 @@ class FolderUpscale(QObject):
         self.make_upscaler = make_upscaler
         self.runner: BatchRunner | None = None
         self.progress_dialog: QProgressDialog | None = None
+        # What the folder held but the run will not take: files not read (PPM, AVIF ...), with why,
+        # and images this app wrote (never taken as inputs).
+        self._not_read: list[tuple[Path, str]] = []
+        self._left_out: list[Path] = []
 
     def open_dialog(self) -> None:
         w, model = self.window, self.model
@@ -257,7 +261,9 @@ class FolderUpscale(QObject):
         from inference.render.view import MAX_ZOOM
 
         w = self.window
-        sources, problems = expand_inputs([spec.folder])
+        left_out: list[Path] = []
+        sources, problems = expand_inputs([spec.folder], left_out)
+        self._not_read, self._left_out = problems, left_out
         if not sources:
             QMessageBox.warning(w, "Upscale Folder", f"{spec.folder}: {problems[0][1] if problems else 'no images'}")
             return None
@@ -300,6 +306,8 @@ class FolderUpscale(QObject):
     def _finished(self, report: BatchReport, spec: BatchSpec, interactive: bool) -> None:
         w = self.window
         self.runner = None
+        # Files the folder held that were not read count as failures, named with why, as the command line says.
+        report.failed[:0] = self._not_read
         if self.progress_dialog is not None:
             self.progress_dialog.close()
             self.progress_dialog.deleteLater()
@@ -307,5 +315,7 @@ class FolderUpscale(QObject):
         w.statusBar().showMessage(f"Upscale Folder: {report.summary()} (in {spec.output})", 15000)
         if interactive and not self.host.closing:
             show = QMessageBox.warning if report.failed else QMessageBox.information
-            show(w, "Upscale Folder", summary_text(report))
+            left_out = (f"\n{len(self._left_out)} image(s) written by this app were left out as inputs."
+                        if self._left_out else "")
+            show(w, "Upscale Folder", summary_text(report) + left_out)
         self.finished.emit(report)

@@ -105,6 +105,7 @@ def test_upscale_folder_in_the_viewer_writes_skips_and_sums_up(qtbot, tmp_path: 
     folder = tmp_path / "photos"
     png(folder / "a.png"), png(folder / "b.png", seed=1)
     (folder / "c.png").write_text("broken")
+    (folder / "d.ppm").write_bytes(b"P6\n1 1\n255\n\0\0\0")  # not read: named as such, like the command line does
     out = tmp_path / "out"
     window = make_window(qtbot, tmp_path, ["bicubic", "liif"])
     dialog = BatchDialog([("bicubic", "Bicubic"), ("liif", "LIIF (untrained)")], "liif", str(folder), str(out))
@@ -117,8 +118,9 @@ def test_upscale_folder_in_the_viewer_writes_skips_and_sums_up(qtbot, tmp_path: 
         window.service_actions.start_batch(spec, interactive=False)
     report = blocker.args[0]
     assert sorted(p.name for p in out.iterdir()) == ["a_liif_x2.png", "b_liif_x2.png"]
-    assert [p.name for p, _ in report.failed] == ["c.png"]
-    assert "c.png" in summary_text(report) and "1 failed" in window.statusBar().currentMessage()
+    assert [p.name for p, _ in report.failed] == ["d.ppm", "c.png"]
+    assert "c.png" in summary_text(report) and "PPM" in summary_text(report)
+    assert "2 failed" in window.statusBar().currentMessage()
     with Image.open(out / "a_liif_x2.png") as im:
         assert im.size == (16, 12)
     # Again: what is done is skipped.
