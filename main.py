@@ -85,12 +85,12 @@ def _run_command(name: str, argv: list[str]) -> int:
             stream.reconfigure(errors="backslashreplace")
     real_stdout = sys.stdout
     sys.stdout = _GuardedOutput(real_stdout)
-    parsed = parser.parse_args(argv)
-    problem = _torch_problem()
-    if problem is not None:
-        print(f"main.py {name}: {problem}", file=sys.stderr)
-        return 1
     try:
+        parsed = parser.parse_args(argv)
+        problem = _torch_problem()
+        if problem is not None:
+            print(f"main.py {name}: {problem}", file=sys.stderr)
+            return 1
         code = int(module.run(parsed) or 0)
         sys.stdout.flush()
         return code
