@@ -74,6 +74,30 @@ def test_a_model_file_is_a_method_of_the_catalog_and_same_stems_get_distinct_nam
         user_models.add(twin, name="bicubic")
 
 
+def test_the_viewer_model_names_and_describes_a_model_without_a_window(compact: Path) -> None:
+    from app.model import MethodBook
+    from app.model.method_rows import MODEL_STATUS
+    from app.model_actions import StartupProblems, remembered
+
+    book = MethodBook(["bicubic"])
+    name = user_models.add(compact)
+    assert book.add_model(name) and not book.add_model(name) and book.names == ["bicubic", name]
+    assert book.rows()[-1].status == "checking\u2026"  # not loaded yet
+    catalog.load_upscaler(name, "cpu", precision="fp32")
+    assert book.pane_name(name, 4.0) == "compact-x4 x4 (RealESRGAN Compact)"
+    assert book.pane_name(name, 2.5).endswith(", resampled to x2.5") and book.pane_name("bicubic", 2.5) == "Bicubic"
+    row = book.rows()[-1]
+    assert row.status == MODEL_STATUS and not row.can_load_weights and row.loaded_from == str(compact.resolve())
+    facts = dict(row.model)
+    assert facts["SHA-256"] == sha256(compact) and facts["Native scale"] == "\u00d74"
+    assert facts["Tiling"].startswith("seamless")
+    assert remembered("a.pth") == ["a.pth"] and remembered(["a", "a", "b"]) == ["a", "b"] and remembered(None) == []
+    problems = StartupProblems()
+    problems.add("/x/a.pth", "no longer there")
+    assert problems.add("/y/b.pth", "unknown architecture") == \
+        "Forgot 2 remembered model files: a.pth (no longer there); b.pth (unknown architecture)"
+
+
 # ---------------------------------------------------------------- the command line
 
 

@@ -80,13 +80,6 @@ class MethodBook:
             return user_models.label_for(name, zoom) if zoom is not None else user_models.get(name).display
         return self.display_name(name)
 
-    def models(self) -> list[str]:
-        """The offered methods that are the user's own model files (inference.user_models)."""
-        from inference import user_models
-
-        known = set(user_models.names())
-        return [n for n in self.names if n in known]
-
     def add_model(self, name: str) -> bool:
         """Offer a user's model file (loaded by the worker); False when it already is."""
         if name in self.names:
