@@ -13,7 +13,6 @@ render worker adds while the GUI thread reads: a lock guards the table.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,12 +145,7 @@ def paper(name: str) -> str:
 
 def label_for(name: str, zoom: float) -> str:
     """A pane's label for model `name` at `zoom`: "x x4 (ESRGAN), resampled to x3.7" (see ExternalUpscaler)."""
+    from .external.resample import resampled_label
+
     entry = get(name)
     return resampled_label(entry.display, entry.scale, zoom)
-
-
-def resampled_label(display: str, scale: int | None, zoom: float) -> str:
-    """`display` at its native scale, else saying the native output is resampled to `zoom`."""
-    if scale is None or math.isclose(zoom, scale, rel_tol=1e-9):
-        return display
-    return f"{display}, resampled to x{zoom:.3g}"

@@ -27,7 +27,6 @@ import torch
 from ..geometry import Lattice, clip, offset_in
 from ..precision import native_bf16, torch_dtype
 from ..upscaler import DecodeError, Upscaler, WeightsInfo, image_to_tensor, is_out_of_memory, pick_device
-from ..user_models import resampled_label
 from . import resample
 from .loader import ExternalModelError, Recognised, recognise
 
@@ -152,7 +151,7 @@ class ExternalUpscaler(Upscaler):
 
     def label_for(self, zoom: float) -> str:
         """The pane's label: e.g. "RealESRGAN_x4plus x4 (ESRGAN), resampled to x3.7"."""
-        return resampled_label(self.display, self.scale, zoom)
+        return resample.resampled_label(self.display, self.scale, zoom)
 
     def details(self) -> dict[str, Any]:
         """Everything known about the model, for a dialog or `methods`."""
