@@ -9,6 +9,7 @@ refused at startup is one status-bar line, and is forgotten."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -22,6 +23,7 @@ from app.settings import recent_list, start_folder
 from inference import user_models
 
 if TYPE_CHECKING:
+    from app.pane_grid import PaneGrid
     from app.pane_slot import PaneSlot
     from app.render_worker import RenderService
 
@@ -34,6 +36,9 @@ class ModelHost(Protocol):
 
     @property
     def closing(self) -> bool: ...
+
+    @property
+    def grid(self) -> PaneGrid: ...
 
     def slots(self) -> list[PaneSlot]: ...
 
@@ -59,6 +64,15 @@ def remembered(value: Any) -> list[str]:
     return list(dict.fromkeys(p for p in recent_list(value) if p))
 
 
+def session_methods(text: Any) -> list[str]:
+    """The methods of the panes the last session remembers (app.settings.encode_panes), offered or not."""
+    try:
+        items = json.loads(str(text))
+    except (TypeError, ValueError):
+        return []
+    return [str(i["method"]) for i in items if isinstance(i, dict) and "method" in i] if isinstance(items, list) else []
+
+
 def missing_spandrel_line() -> str:
     """The one line File › Load Model says where spandrel is not installed ("" where it is)."""
     if importlib.util.find_spec("spandrel") is not None:
@@ -82,6 +96,8 @@ class ModelActions:
         self._on_change = on_change  # e.g. the methods dialog follows
         self._pending: dict[str, tuple[int | None, bool]] = {}  # path -> (pane uid to show it, remembered)
         self.startup = StartupProblems()
+        # The last session's panes: one on a remembered model is left out until the model has loaded.
+        self._session_panes: list[str] = []
 
     # ------------------------------------------------------------------ asking
 
@@ -112,6 +128,7 @@ class ModelActions:
     def restore(self) -> None:
         """Load the model files remembered from the last launch; those gone are forgotten, in one line."""
         kept = []
+        self._session_panes = session_methods(self.settings.value("session/panes"))
         for path in remembered(self.settings.value(SETTINGS_KEY)):
             if Path(path).is_file():
                 kept.append(path)
@@ -147,6 +164,9 @@ class ModelActions:
         slot = next((s for s in self.host.slots() if s.uid == uid), None) if uid is not None else None
         if slot is not None:
             slot.picker.set_method(name)  # the picker says methodChanged: the window shows it
+        elif was_remembered and name in self._session_panes and all(s.sides["a"].method != name
+                                                                    for s in self.host.slots()):
+            self.host.grid.add_pane(name)  # a pane of the last session showed it: back, at the end
         if not was_remembered:
             details = user_models.get(name).details
             self.window.statusBar().showMessage(

@@ -25,6 +25,7 @@ from inference.weights import WeightsInfo
 
 if TYPE_CHECKING:
     from app.methods_dialog import MethodsDialog
+    from app.pane_grid import PaneGrid
     from app.pane_slot import PaneSlot
 
 WEIGHTS_FILTER = "Checkpoints (*.safetensors *.pth *.pt);;All files (*)"
@@ -41,6 +42,9 @@ class ServiceHost(Protocol):
 
     @property
     def metrics_timer(self) -> QTimer: ...
+
+    @property
+    def grid(self) -> PaneGrid: ...
 
     @property
     def weightsChanged(self) -> SignalInstance: ...  # noqa: N802 (the window's Qt signal)

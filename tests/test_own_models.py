@@ -217,8 +217,9 @@ def test_a_model_is_remembered_across_launches_and_a_missing_one_is_one_line(qtb
                                                                             window: Any, compact: Path) -> None:
     from tests.gui_helpers import make_window
 
-    window.service_actions.models.load(compact)
+    window.service_actions.models.load(compact, window.slots()[1])
     _loaded(qtbot, window)
+    qtbot.waitUntil(lambda: window.slots()[1].sides["a"].method == "model:compact-x4", timeout=60000)
     assert window.settings.value("models") in ([str(compact.resolve())], str(compact.resolve()))
     gone = write_model("compact-x4.pth", tmp_path)
     window.settings.setValue("models", [str(gone), str(compact.resolve())])
@@ -229,6 +230,9 @@ def test_a_model_is_remembered_across_launches_and_a_missing_one_is_one_line(qtb
     again = make_window(qtbot, tmp_path, ["bicubic"])
     _loaded(qtbot, again)
     assert "model:compact-x4" in again.slots()[0].picker.names()
+    # The last session's pane on the model comes back once the model has loaded.
+    qtbot.waitUntil(lambda: [s.sides["a"].method for s in again.slots()] == ["bicubic", "model:compact-x4"],
+                    timeout=60000)
     message = again.statusBar().currentMessage()
     assert message.startswith("Forgot 1 remembered model file: compact-x4.pth") and "\n" not in message
     assert again.settings.value("models") in ([str(compact.resolve())], str(compact.resolve()))
