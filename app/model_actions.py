@@ -127,15 +127,16 @@ class ModelActions:
 
     def restore(self) -> None:
         """Load the model files remembered from the last launch; those gone are forgotten, in one line."""
-        kept = []
+        kept, stored = [], remembered(self.settings.value(SETTINGS_KEY))
         self._session_panes = session_methods(self.settings.value("session/panes"))
-        for path in remembered(self.settings.value(SETTINGS_KEY)):
+        for path in stored:
             if Path(path).is_file():
                 kept.append(path)
                 self.load(path, remembered=True)
             else:
                 self.window.statusBar().showMessage(self.startup.add(path, "no longer there"), 15000)
-        self.settings.setValue(SETTINGS_KEY, kept)
+        if kept != stored:
+            self.settings.setValue(SETTINGS_KEY, kept)
 
     def drop(self, event: QDropEvent) -> bool:
         """A model file dropped on a pane loads into that pane; False when the drop is not a model file."""
