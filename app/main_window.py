@@ -1,17 +1,14 @@
 """The main window: a grid of 1-8 panes sharing one view, the zoom slider,
 menus and toolbar, reference mode and export.
 
-The state and its rules live in `app.model.ViewerModel` (no Qt); this class
-wires it to the widgets and the render service. Panes and the slider only
-*propose* views (signals); `apply_view` has the model clamp the proposal,
-pushes it to every pane and the slider with non-emitting setters (so nothing
-loops), and schedules render requests: soon for wheel, pan and keys, after the
-zoom rests while the slider is dragged. Decoding happens in the render
-worker's thread. Menus: app/menus.py; the panes' grid: app/pane_grid.py (a
-pane's picker and image: app/pane_slot.py). Controllers, each given the model
-and a typed `Protocol` of the window: files (`file_actions`), the session
-saved as it changes (`session`), export (`export_actions`), reference mode
-(`reference_actions`), the render service (`service_actions`).
+The state and its rules live in `app.model.ViewerModel` (no Qt); this class wires it to the widgets and the
+render service. Panes and the slider only *propose* views (signals); `apply_view` has the model clamp the
+proposal, pushes it to every pane and the slider with non-emitting setters (so nothing loops), and schedules
+render requests: soon for wheel, pan and keys, after the zoom rests while the slider is dragged. Decoding
+happens in the render worker's thread. Menus: app/menus.py; the panes' grid: app/pane_grid.py (a pane's
+picker and image: app/pane_slot.py). Controllers, each given the model and a typed `Protocol` of the window:
+files (`file_actions`), the session saved as it changes (`session`), export (`export_actions`), reference
+mode (`reference_actions`), the render service (`service_actions`; the user's own model files: its `models`).
 """
 
 from __future__ import annotations
@@ -390,7 +387,8 @@ class MainWindow(QMainWindow):
         self.paneUpdated.emit(tile.target)
 
     def _update_label(self, slot: PaneSlot, side: str) -> None:
-        slot.pane.set_status(side, side_status(slot.sides[side], self.model.book, time.perf_counter()))
+        status = side_status(slot.sides[side], self.model.book, time.perf_counter(), self.model.view.zoom)
+        slot.pane.set_status(side, status)
 
     @Slot(int)
     def _on_queue(self, n: int) -> None:
@@ -426,7 +424,8 @@ class MainWindow(QMainWindow):
         self.file_actions.drag_enter(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        self.file_actions.drop(event)
+        if not self.service_actions.models.drop(event):  # a model file loads into the pane it was dropped on
+            self.file_actions.drop(event)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if hasattr(self, "acts"):  # not while the window is built

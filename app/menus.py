@@ -44,6 +44,7 @@ class Actions:
     open_action: QAction
     open_reference_action: QAction
     load_weights_action: QAction
+    load_model_action: QAction
     export_view_action: QAction
     export_whole_action: QAction
     export_comparison_action: QAction
@@ -113,6 +114,9 @@ def build_actions(w: MainWindow) -> Actions:
     a.load_weights_action = A("Load &Weights\u2026", lambda: w.service_actions.load_weights_dialog(), "Ctrl+Shift+L",
                               "fa5s.weight-hanging", "Load a checkpoint (.safetensors, or a public LIIF "
                               ".pth) for the method it declares")
+    a.load_model_action = A("Load &Model\u2026", lambda: w.service_actions.models.load_dialog(), None,
+                            "fa5s.microchip", "Load your own super-resolution network (.safetensors, .pth; "
+                            "ESRGAN, Real-ESRGAN, SwinIR, HAT ...) as a method for every pane")
     a.export_view_action = A("&Export View\u2026", lambda: w.export_actions.export_dialog("view"), "Ctrl+E",
                              "fa5s.file-export", "Export the current view or selection from a pane")
     a.export_whole_action = A("Export &Whole Image\u2026", lambda: w.export_actions.export_dialog("whole"),
@@ -183,6 +187,7 @@ def build_menus(w: MainWindow, a: Actions) -> None:
     file_menu.addAction(a.previous_image_action)
     file_menu.addSeparator()
     file_menu.addAction(a.load_weights_action)
+    file_menu.addAction(a.load_model_action)
     file_menu.addSeparator()
     for action in (a.export_view_action, a.export_whole_action, a.export_comparison_action, a.upscale_folder_action):
         file_menu.addAction(action)

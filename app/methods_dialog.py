@@ -29,7 +29,8 @@ from app.model.method_rows import MethodRow, shown_path
 COLUMNS = ("Method", "State", "Steps", "Set5 \u00d74", "Weights file", "")
 FILE_COLUMN = COLUMNS.index("Weights file")
 STATUS_TEXT = {"trained": "trained", "in training": "in training", "untrained": "untrained",
-               "unusable": "unusable", "interpolation": "interpolation", "checking\u2026": "checking\u2026"}
+               "unusable": "unusable", "interpolation": "interpolation", "checking\u2026": "checking\u2026",
+               "your model": "your model"}
 STATUS_DETAIL = {"in training": "in training / not evaluated: below the trained floor",
                  "untrained": "untrained: output is not a result", "unusable": "unusable weights"}
 DEFAULT_SIZE = (860, 600)
@@ -126,6 +127,7 @@ class MethodsDialog(QDialog):
             button = QPushButton("Replace\u2026" if row.status in ("trained", "in training") else "Load\u2026")
             button.setEnabled(row.can_load_weights)
             button.setToolTip(f"Load a checkpoint for {row.display}" if row.can_load_weights else
+                              "Your model file: File \u203a Load Model loads another" if row.model else
                               f"{row.display} has no weights")
             button.clicked.connect(lambda _c=False, n=row.name: self.loadRequested.emit(n))
             self.table.setCellWidget(i, len(COLUMNS) - 1, button)
@@ -151,7 +153,9 @@ class MethodsDialog(QDialog):
                              ("Source", row.source if row.learned else "")):
             if value and value != "\u2014":
                 lines.append(f"<b>{label}:</b> {escape(value)}")
-        if row.loaded_from:
+        for label, value in row.model:  # a user's model file
+            lines.append(f"<b>{escape(label)}:</b> {escape(value)}")
+        if row.loaded_from and not row.model:
             lines.append(f"<b>In use:</b> <code>{escape(shown_path(row.loaded_from))}</code>")
         elif row.expected_path:
             lines.append(f"<b>Read from:</b> <code>{escape(shown_path(row.expected_path))}</code>")

@@ -168,6 +168,8 @@ class RenderWorker(QObject):
     weightsLoaded = Signal(str, str)  # method, path
     weightsFailed = Signal(str, str)  # path, message
     methodInspected = Signal(str, object, str)  # name, upscaler.weights (None when it cannot load), problem
+    modelLoaded = Signal(str, str)  # name, path of a user's model file
+    modelFailed = Signal(str, str)  # path, message (one line)
     failed = Signal(str)
 
     def __init__(self, device: str, loader: Loader | None, generations: GenerationCounter,
@@ -233,9 +235,12 @@ class RenderWorker(QObject):
             if self._reference is None:
                 raise ValueError("the ground truth exists only in reference mode")
             return GroundTruthUpscaler(self._reference, self.device)
+        from inference import user_models
         from inference.catalog import load_upscaler
 
-        loader: Callable[..., Any] = self._loader if self._loader is not None else load_upscaler
+        # A user's model file is always the catalog's, whatever loader builds the rest.
+        custom = self._loader if not user_models.is_user_model(name) else None
+        loader: Callable[..., Any] = custom if custom is not None else load_upscaler
         return loader(name, self.device, **self._options) if self._options else loader(name, self.device)
 
     # -- slots -------------------------------------------------------------------
@@ -277,6 +282,32 @@ class RenderWorker(QObject):
             self.renderer.forget_method(declared)
         self._upscalers.put(declared, upscaler)  # says methodLoaded
         self.weightsLoaded.emit(declared, path)
+
+    @Slot(str)
+    def load_model(self, path: str) -> None:
+        """Load a user's model file (inference.user_models) as a method; `modelLoaded`
+        gives its name, or `modelFailed` says in one line why the file is refused."""
+        from inference import user_models
+
+        try:
+            if self.device is None:
+                raise RuntimeError("the render worker is not ready yet; try again")
+            fresh = user_models.find(path) is None
+            name = user_models.add(path)
+            try:
+                upscaler = self._build_upscaler(name)
+            except BaseException:
+                if fresh:
+                    user_models.remove(name)
+                raise
+        except Exception as error:  # a refused file is one line; nothing else changes
+            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            self.modelFailed.emit(path, text)
+            return
+        if self.renderer is not None:
+            self.renderer.forget_method(name)
+        self._upscalers.put(name, upscaler)  # says methodLoaded
+        self.modelLoaded.emit(name, path)
 
     @Slot(object)
     def inspect_methods(self, names: Any) -> None:
@@ -451,9 +482,12 @@ class RenderService(QObject):
     weightsLoaded = Signal(str, str)
     weightsFailed = Signal(str, str)
     methodInspected = Signal(str, object, str)
+    modelLoaded = Signal(str, str)
+    modelFailed = Signal(str, str)
     failed = Signal(str)
     RESULTS = ("tileReady", "queueChanged", "deviceReady", "metricsReady", "exportProgress", "exportFinished",
-               "methodLoaded", "weightsLoaded", "weightsFailed", "methodInspected", "failed")
+               "methodLoaded", "weightsLoaded", "weightsFailed", "methodInspected", "modelLoaded", "modelFailed",
+               "failed")
 
     _set_image = Signal(str, object)
     _set_reference = Signal(object)
@@ -462,6 +496,7 @@ class RenderService(QObject):
     _export = Signal(object)
     _load_weights = Signal(str, object)
     _inspect = Signal(object)
+    _load_model = Signal(str)
 
     def __init__(self, device: str = "auto", loader: Loader | None = None, tile: int | None = None,
                  parent: QObject | None = None, threads: int | None = None, options: dict[str, Any] | None = None,
@@ -490,6 +525,7 @@ class RenderService(QObject):
         self._export.connect(self.worker.export)
         self._load_weights.connect(self.worker.load_weights)
         self._inspect.connect(self.worker.inspect_methods)
+        self._load_model.connect(self.worker.load_model)
         self.worker_thread.start()
         self._running = True
 
@@ -511,6 +547,10 @@ class RenderService(QObject):
 
     def load_weights(self, path: str, offered: list[str] | None = None) -> None:
         self._load_weights.emit(str(path), list(offered or []))
+
+    def load_model(self, path: str) -> None:
+        """Load a user's model file in the worker; answers come as modelLoaded or modelFailed."""
+        self._load_model.emit(str(path))
 
     def inspect_methods(self, names: list[str]) -> None:
         """Ask what weights each method has; answers come as methodInspected."""

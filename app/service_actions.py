@@ -1,6 +1,7 @@
 """The main window's render service and what configures it: Preferences
-(device, precision, threads, caches), weights loaded by hand, Help › Methods
-and Weights, and File › Upscale Folder's upscaler."""
+(device, precision, threads, caches), weights loaded by hand, the user's own
+model files (`models`: app/model_actions.py), Help › Methods and Weights, and
+File › Upscale Folder's upscaler."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from app.gui_thread import connect_gui
 from app.menus import StatusFields
 from app.model import SIDES, PaneState, ViewerModel
 from app.model.method_rows import MethodRow
+from app.model_actions import ModelActions
 from app.preferences import Preferences
 from app.render_worker import Loader, RenderService
 from inference.render import GenerationCounter
@@ -23,6 +25,7 @@ from inference.weights import WeightsInfo
 
 if TYPE_CHECKING:
     from app.methods_dialog import MethodsDialog
+    from app.pane_grid import PaneGrid
     from app.pane_slot import PaneSlot
 
 WEIGHTS_FILTER = "Checkpoints (*.safetensors *.pth *.pt);;All files (*)"
@@ -41,6 +44,9 @@ class ServiceHost(Protocol):
     def metrics_timer(self) -> QTimer: ...
 
     @property
+    def grid(self) -> PaneGrid: ...
+
+    @property
     def weightsChanged(self) -> SignalInstance: ...  # noqa: N802 (the window's Qt signal)
 
     def connect_service(self, service: RenderService) -> None:
@@ -52,6 +58,8 @@ class ServiceHost(Protocol):
     def slot_of(self, state: PaneState) -> PaneSlot: ...
 
     def active_slot(self) -> PaneSlot: ...
+
+    def refresh_pickers(self) -> None: ...
 
     def request_render(self) -> None: ...
 
@@ -80,9 +88,12 @@ class ServiceActions:
         self._loader = loader
         self._tile = tile
         self.preferences = self._validated_preferences(self._stored_preferences())
+        # The user's own model files (File › Load Model, drops, remembered ones), loaded by the worker.
+        self.models = ModelActions(window, host, model, settings, lambda: self.service, self.refresh_methods_dialog)
         self.service = self._make_service()
         self.methods_dialog: MethodsDialog | None = None
         self.folder_upscale = FolderUpscale(window, model, settings, host, lambda m: self.batch_upscaler(m))
+        self.models.restore()
 
     def _make_service(self, generations: GenerationCounter | None = None) -> RenderService:
         prefs = self.preferences
@@ -99,6 +110,8 @@ class ServiceActions:
                              (service.weightsLoaded, self._on_weights_loaded),
                              (service.weightsFailed, self._on_weights_failed),
                              (service.methodInspected, self._on_method_inspected),
+                             (service.modelLoaded, self.models.on_loaded),
+                             (service.modelFailed, self.models.on_failed),
                              (service.failed, self._on_worker_failed)):
             connect_gui(signal, slot)
         self.host.connect_service(service)
@@ -320,8 +333,10 @@ class ServiceActions:
 
     def batch_upscaler(self, method: str) -> Upscaler:
         """The method as the panes have it (weights picked by hand, Preferences' options), for a batch thread."""
+        from inference import user_models
+
         device = self.service.worker.device or "cpu"
-        if self._loader is not None:
+        if self._loader is not None and not user_models.is_user_model(method):
             upscaler: Upscaler = self._loader(method, device)
             return upscaler
         from inference.catalog import is_interpolation, load_upscaler

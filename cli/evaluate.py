@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set (quick looks)")
     parser.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
                         help="evaluate METHOD with this checkpoint instead of the shipped one (repeatable)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
+                        help="also evaluate your own super-resolution network file as method NAME (repeatable; "
+                        "see docs/own-models.md)")
 
 
 def _parse_scales(text: str) -> list[float]:
@@ -95,6 +98,26 @@ def _check_data(root: str, set_names: list[str]) -> None:
         raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(empty)} under {root}")
 
 
+def _use_models(items: list[str]) -> list[str]:
+    """--model NAME=FILE: each file becomes method NAME (inference.user_models); their names."""
+    from inference import registry, user_models
+
+    names = []
+    for item in items:
+        name, sep, path = (part.strip() for part in item.partition("="))
+        if not sep or not name or not path:
+            raise UsageError(f"--model wants NAME=FILE, got {item!r}")
+        if name in registry.all_names():
+            raise UsageError(f"--model {name}: that name is a method of this project's; give your model another")
+        if not Path(path).is_file():
+            raise UsageError(f"--model {name}={path}: no such file")
+        try:
+            names.append(user_models.add(path, name=name))
+        except ValueError as error:
+            raise UsageError(f"--model {name}: {error}") from None
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     from inference.catalog import all_methods
     from inference.checkpoint import CheckpointError
@@ -103,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
     from inference.upscaler import pick_device
 
     try:
+        models = _use_models(args.model)
         known = all_methods()
         methods = parse_methods(args.methods, known)
+        methods += [m for m in models if m not in methods]
         scales = _parse_scales(args.scales)
         if args.limit is not None and args.limit < 1:
             raise UsageError(f"--limit must be at least 1, got {args.limit}")

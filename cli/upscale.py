@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "write --region=-2,0,10,10 when x starts with a minus sign")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--weights", default=None, help="checkpoint file instead of the shipped weights")
+    parser.add_argument("--model", default=None, metavar="FILE",
+                        help="your own super-resolution network file (.safetensors or .pth; ESRGAN, Real-ESRGAN, "
+                        "SwinIR, HAT ... as spandrel recognises them) instead of --method; see docs/own-models.md")
     add_precision_argument(parser)
     parser.add_argument("--bits", default="8", help="8 or 16 bits per channel (16: .png or .tif only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, notes or summary")
@@ -193,6 +196,7 @@ def _check_method(args: argparse.Namespace) -> None:
     """--method names a known method, and --weights fits it."""
     from inference import catalog
 
+    _use_model(args)
     methods = catalog.all_methods()
     if args.method not in methods:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(methods)}")
@@ -200,6 +204,21 @@ def _check_method(args: argparse.Namespace) -> None:
         raise UsageError("--weights is empty; give a checkpoint file, or leave --weights out for the shipped weights")
     if catalog.is_interpolation(args.method) and args.weights:
         raise UsageError(f"{args.method} has no weights; --weights is for the learned methods")
+
+
+def _use_model(args: argparse.Namespace) -> None:
+    """--model FILE: the file becomes a method ("model:<stem>", inference.user_models) and --method names it."""
+    if getattr(args, "model", None) is None:
+        return
+    from inference import user_models
+
+    if args.method != DEFAULT_METHOD:
+        raise UsageError("give --method or --model, not both")
+    if args.weights is not None:
+        raise UsageError("--weights is for this project's methods; a --model file is its own weights")
+    if not Path(args.model).is_file():
+        raise UsageError(f"--model {args.model}: no such file")
+    args.method = user_models.add(args.model)
 
 
 def _device(args: argparse.Namespace) -> torch.device:

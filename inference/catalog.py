@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
-from . import checkpoint, interpolations, methods, registry  # noqa: F401  (these two register every method)
+from . import checkpoint, interpolations, methods, registry, user_models  # noqa: F401  (those two register all)
 from .upscaler import ImplicitUpscaler, Upscaler
 from .weights import WeightsInfo, meets_trained_floor
 
 
 def all_methods() -> list[str]:
-    return registry.all_names()
+    """Every registered method, then the user's own model files (inference.user_models)."""
+    return registry.all_names() + user_models.names()
 
 
 def is_interpolation(name: str) -> bool:
@@ -28,16 +29,22 @@ def is_interpolation(name: str) -> bool:
 
 
 def display_name(name: str) -> str:
+    if user_models.is_user_model(name):
+        return user_models.get(name).display
     return registry.spec(name).display
 
 
 def paper(name: str) -> str:
     """The paper (or, for an interpolation, the rule) a method follows."""
+    if user_models.is_user_model(name):
+        return user_models.paper(name)
     return registry.spec(name).paper
 
 
 def expected_weights(name: str) -> Path:
     """Where a learned method's shipped weights are looked for."""
+    if user_models.is_user_model(name):
+        raise KeyError(f"{name!r} is your own model file: it has no shipped weights")
     path = registry.spec(name).default_weights
     if path is None:
         raise KeyError(f"{name!r} is an interpolation: it has no weights")
@@ -45,13 +52,17 @@ def expected_weights(name: str) -> Path:
 
 
 def shipped_weights(name: str) -> Path | None:
+    if user_models.is_user_model(name):
+        return None
     return registry.spec(name).shipped_weights
 
 
 def shipped_status(name: str) -> str:
     """'trained', 'in training' or 'untrained' for the shipped weights, from
     the file's metadata alone (no model is built); 'trained' for an
-    interpolation, which needs no weights."""
+    interpolation, which needs no weights, and for a user's model file."""
+    if user_models.is_user_model(name):
+        return "trained"
     spec = registry.spec(name)
     if not spec.learned:
         return "trained"
@@ -86,7 +97,12 @@ def load_upscaler(name: str, device: torch.device | str | None = None, weights: 
                   **options: Any) -> Upscaler:
     """`name` with the given weights file, else the shipped one, else random
     weights marked untrained; the file is read once. Raises CheckpointError
-    for an unusable file."""
+    for an unusable file. A user's model file (inference.user_models) is
+    loaded from its file, with `precision` (ExternalModelError, a ValueError, when unusable)."""
+    if user_models.is_user_model(name):
+        if weights is not None:
+            raise checkpoint.CheckpointError(f"{name} is a model file of its own: it takes no other weights")
+        return user_models.load(name, device, **options)
     spec = registry.spec(name)
     if spec.upscaler is not None:
         return spec.upscaler(device)

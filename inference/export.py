@@ -137,6 +137,10 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
         meta["Precision"] = upscaler.precision
     if weights.source != "none" and Path(str(weights.source)).suffix in (".safetensors", ".pth", ".pt"):
         meta["WeightsFile"] = str(weights.source)
+    own = getattr(upscaler, "metadata", None)  # a user's model file: the file, its sha256 (inference.external)
+    recorded = own() if callable(own) else None
+    if isinstance(recorded, dict):
+        meta.update({str(k): str(v) for k, v in recorded.items()})
     meta.update(extra or {})
     return meta
 

@@ -26,6 +26,7 @@ KNOWN_DATA_FOLDERS = {"shared/data/train": "BSDS200 + T91 + Sun-Hays80"}
 # The metric keys of `evaluate` ("psnr_y/Set5/x4") and the sets and scales shown, in order.
 SET_ORDER = ("Set5", "Set14", "B100", "Urban100", "DIV2K")
 FLOOR_KEY = "psnr_y/Set5/x4"
+MODEL_STATUS = "your model"
 
 
 def shown_path(path: str, root: Path = PROJECT_ROOT) -> str:
@@ -135,6 +136,7 @@ class MethodRow:
     trained_by: str = ""
     training: str = ""  # steps, hours, recipe
     grid: list[list[str]] = field(default_factory=list)  # metrics_grid
+    model: list[tuple[str, str]] = field(default_factory=list)  # a user's model file: (label, value) facts
 
     @property
     def learned(self) -> bool:
@@ -142,7 +144,7 @@ class MethodRow:
 
     @property
     def can_load_weights(self) -> bool:
-        return self.learned
+        return self.learned and self.status != MODEL_STATUS
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
@@ -197,3 +199,31 @@ def method_row(name: str, display: str, paper: str, *, interpolation: bool, weig
     return MethodRow(name, display, status, source, licence, steps, format_metrics(metrics),
                      expected_text, used or weights.source, paper, "", set5_x4(metrics), data, trained_by,
                      training_summary(prov), metrics_grid(metrics))
+
+
+def model_facts(details: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the dialog says of a user's model file, from ExternalUpscaler.details():
+    architecture, native scale, parameter count, sha256, path, how tiles join."""
+    if not details:
+        return []
+    radius = details.get("receptive_radius")
+    tiling = (f"seamless (exact: receptive radius {radius} px, margin {details.get('margin')} px)"
+              if details.get("seamless") else
+              f"approximate (a margin of {details.get('margin')} px around each tile)")
+    return [("Architecture", str(details.get("architecture", ""))),
+            ("Native scale", f"\u00d7{details.get('native_scale', '?')}"),
+            ("Parameters", f"{int(details.get('parameters', 0)):,}"),
+            ("SHA-256", str(details.get("sha256", ""))),
+            ("File", str(details.get("file", ""))),
+            ("Tiling", tiling),
+            ("Runs in", f"{details.get('precision', '')} on {details.get('device', '')}"),
+            ("Other zooms", str(details.get("resampling", "")))]
+
+
+def model_row(name: str, display: str, path: str, details: dict[str, Any], problem: str = "") -> MethodRow:
+    """The row of a user's model file (File › Load Model): `details` once the worker loaded it, else {}."""
+    architecture = str(details.get("architecture", ""))
+    paper = f"{architecture} (spandrel), your model file" if architecture else "your model file"
+    status = "unusable" if problem else MODEL_STATUS if details else "checking\u2026"
+    return MethodRow(name, display, status, path, NOT_STATED, "\u2014", "\u2014", "", path, paper, problem,
+                     model=model_facts(details))

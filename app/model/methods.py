@@ -71,6 +71,22 @@ class MethodBook:
         except Exception:  # noqa: BLE001 - a broken method registration must not break the window
             return name
 
+    def pane_name(self, name: str, zoom: float | None = None) -> str:
+        """A pane label's method: the display name; a user's model file says its
+        native scale and, away from it, that its output is resampled to `zoom`."""
+        from inference import user_models
+
+        if user_models.is_user_model(name):
+            return user_models.label_for(name, zoom) if zoom is not None else user_models.get(name).display
+        return self.display_name(name)
+
+    def add_model(self, name: str) -> bool:
+        """Offer a user's model file (loaded by the worker); False when it already is."""
+        if name in self.names:
+            return False
+        self.names.append(name)
+        return True
+
     def is_untrained(self, name: str) -> bool:
         if name in self.weights_known:
             return not self.weights_known[name].trained
@@ -141,11 +157,16 @@ class MethodBook:
 
     def rows(self) -> list[Any]:
         """What Help › Methods and Weights shows, from the weights the worker loaded."""
-        from app.model.method_rows import method_row
-        from inference import catalog
+        from app.model.method_rows import method_row, model_row
+        from inference import catalog, user_models
 
         rows = []
         for name in self.names:
+            if user_models.is_user_model(name):
+                entry = user_models.get(name)
+                problem = self.inspected.get(name, (None, ""))[1]
+                rows.append(model_row(name, entry.display, str(entry.path), entry.details, problem))
+                continue
             interpolation = catalog.is_interpolation(name)  # False for a name the registry does not know
             try:
                 paper = catalog.paper(name)

@@ -185,9 +185,10 @@ def metric_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def side_status(side: SideState, book: Any, now: float) -> SideStatus:
+def side_status(side: SideState, book: Any, now: float, zoom: float | None = None) -> SideStatus:
     """The corner label of `side`: method, state, time, progress, notes and scores,
-    short where three narrow panes have ~300 px each, whole in the tooltip."""
+    short where three narrow panes have ~300 px each, whole in the tooltip.
+    `zoom`: the view's, for a user model's "resampled to" (MethodBook.pane_name)."""
     notes, details = [], []
     if side.error:
         notes.append(side.error)
@@ -198,7 +199,8 @@ def side_status(side: SideState, book: Any, now: float) -> SideStatus:
         notes.append(UNTRAINED_NOTE)
         details.append(UNTRAINED_DETAIL)
     progress = f"{side.full_done}/{side.full_total} tiles" if side.busy() and side.full_total else ""
-    name = book.display_name(side.method) if side.method else ""
+    name = (book.pane_name(side.method, zoom) if hasattr(book, "pane_name") else book.display_name(side.method)) \
+        if side.method else ""
     details.insert(0, book.tooltip(side.method) if side.method else "")
     return SideStatus(name, side.state, side.elapsed(now), notes, metric_lines(side.metrics),
                       "\n".join(d for d in details if d), progress, side.remaining_s(now), side.busy())

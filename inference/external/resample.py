@@ -63,3 +63,10 @@ def native_span(centres: np.ndarray, scale: float, size: int) -> tuple[int, int]
 def is_identity(zoom: float, offset: float, native: int) -> bool:
     """Whether the lattice samples the native output's own pixel centres."""
     return zoom == float(native) and math.isclose(offset, round(offset), abs_tol=0.0)
+
+
+def resampled_label(display: str, scale: int | None, zoom: float) -> str:
+    """`display` at its native scale, else saying the native output is resampled to `zoom`."""
+    if scale is None or math.isclose(zoom, scale, rel_tol=1e-9):
+        return display
+    return f"{display}, resampled to x{zoom:.3g}"

@@ -107,10 +107,6 @@ def _choose_precision(requested: str, recognised: Recognised, device: torch.devi
     raise ExternalModelError(f"precision must be auto, fp32, bf16 or fp16; got {requested!r}")
 
 
-def _format_zoom(zoom: float) -> str:
-    return f"x{zoom:.3g}"
-
-
 class ExternalUpscaler(Upscaler):
     """A recognised fixed-scale network on a device, decoding any lattice."""
 
@@ -155,9 +151,7 @@ class ExternalUpscaler(Upscaler):
 
     def label_for(self, zoom: float) -> str:
         """The pane's label: e.g. "RealESRGAN_x4plus x4 (ESRGAN), resampled to x3.7"."""
-        if math.isclose(zoom, self.scale, rel_tol=1e-9):
-            return self.display
-        return f"{self.display}, resampled to {_format_zoom(zoom)}"
+        return resample.resampled_label(self.display, self.scale, zoom)
 
     def details(self) -> dict[str, Any]:
         """Everything known about the model, for a dialog or `methods`."""
