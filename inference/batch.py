@@ -122,7 +122,7 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             features = chosen.encode(loaded.rgb)
             tile_progress = (lambda d, t, i=index: progress(i, len(items), d, t)) if progress else None
             export_region(chosen, features, plan.lattice, item.output, bits=bits, metadata=plan.metadata,
-                          progress=tile_progress, cancel=cancel)
+                          progress=tile_progress, cancel=cancel, alpha=loaded.alpha)
         except Cancelled:
             report.cancelled = True
             break

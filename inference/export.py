@@ -3,8 +3,9 @@
 `export_region` decodes a lattice block tile by tile through the method's one
 decode path (`Upscaler.decode_lattice`, in pieces: inference/piecewise.py), so
 an export is pixel-identical to what the viewer shows for the same lattice,
-and saves it atomically with metadata saying how it was made. Nothing here
-imports Qt.
+and saves it atomically with metadata saying how it was made. An input with
+transparency keeps it where the format can hold it (inference/alpha.py).
+Nothing here imports Qt.
 """
 
 from __future__ import annotations
@@ -99,13 +100,17 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
 def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Path, *, bits: int = 8,
                   metadata: dict[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
                   cancel: Callable[[], bool] | None = None, recorded: Lattice | None = None,
-                  reuse: TileSource | None = None) -> Path:
+                  reuse: TileSource | None = None, alpha: Any = None) -> Path:
     """Decode `lattice` with `upscaler` and save it to `path` (atomically).
     `metadata` adds to (or overrides) the method/weights/scale/region record;
     `recorded` is the lattice to record when `features` come from a crop of
     the image (`lattice` is then in the crop's pixels).
     `reuse`: tiles the panes decoded, copied instead of decoded again (8-bit
     only: the tiles hold what the screen shows, 8 bits a channel).
+    `alpha`: the input's transparency (an (h, w) array or an `AlphaPlane` of
+    the image `features` come from), None when opaque: written beside the
+    method's RGB, upscaled by bicubic, where the format holds it (PNG, TIFF,
+    WebP); elsewhere (JPEG) the metadata says it was dropped.
     Raises ExportError (too large, unwritable...) or piecewise.Cancelled; in both
     cases nothing is left on disk."""
     path = Path(path)
@@ -116,11 +121,31 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
         raise ExportError(str(error)) from None
     rgb = decode_piecewise(upscaler, features, lattice, progress=progress, cancel=cancel,
                            reuse=reuse if bits == 8 else None)
+    rgb, record = with_alpha(rgb, alpha, lattice, path)
     try:
         return imageio.save_image(path, rgb, bits=bits,
-                                  metadata=describe_export(upscaler, recorded or lattice, metadata))
+                                  metadata=describe_export(upscaler, recorded or lattice,
+                                                           {**(metadata or {}), **record}))
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
+
+
+def with_alpha(rgb: np.ndarray, alpha: Any, lattice: Lattice, path: str | Path
+               ) -> tuple[np.ndarray, dict[str, str]]:
+    """`rgb` (on `lattice`) with the input's `alpha` (array, `AlphaPlane` or
+    None) upscaled by bicubic as a fourth channel when `path`'s format holds
+    it, and what the metadata records about it ({} for an opaque input)."""
+    from .alpha import ALPHA_KEPT, ALPHA_KEY, AlphaPlane, alpha_dropped
+
+    if alpha is None:
+        return rgb, {}
+    if not imageio.holds_alpha(path):
+        return rgb, {ALPHA_KEY: alpha_dropped(imageio.output_format(path))}
+    plane = alpha if isinstance(alpha, AlphaPlane) else AlphaPlane(alpha)
+    rgba = np.empty((*rgb.shape[:2], 4), dtype=np.float32)
+    rgba[..., :3] = rgb
+    rgba[..., 3] = plane.on_lattice(lattice)
+    return rgba, {ALPHA_KEY: ALPHA_KEPT}
 
 
 # ---------------------------------------------------------------- comparison

@@ -46,7 +46,7 @@ class LoadedImage:
     bit_depth: int  # 8 or 16
     notes: list[str] = field(default_factory=list)  # things the user should be told
     box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) of the image held; None: all of it
-    alpha: np.ndarray | None = None  # (h, w) float32 in [0, 1] the file's transparency (`rgb` is composited); None: opaque
+    alpha: np.ndarray | None = None  # (h, w) float32 in [0, 1], `rgb` is composited with it; None: opaque
 
     @property
     def width(self) -> int:
