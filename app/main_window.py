@@ -244,7 +244,7 @@ class MainWindow(QMainWindow):
         assert shown is not None  # show_image has set it
         rgb = shown
         self.image_source = source if source is not None else ImageSource(to_display(rgb))
-        self.service.set_image(image_id, rgb)
+        self.service.set_image(image_id, rgb, getattr(self.model.loaded, "alpha", None))
         for slot in self.grid.slots:
             slot.pane.set_source(self.image_source)
             slot.pane.set_selection(None)

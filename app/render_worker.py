@@ -32,6 +32,8 @@ from inference.render.scheduler import GenerationCounter, Renderer, RenderReques
 from inference.render.threads import others_running, threads_for_load
 from inference.render.tiles import CPU_TILE, DEFAULT_TILE
 
+from .transparency import TransparencyTiles
+
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
 WORKER_THREADS_ENV = "IMPLICIT_ZOOM_WORKER_THREADS"
@@ -190,6 +192,7 @@ class RenderWorker(QObject):
         self._upscalers = UpscalerCache(self._build_upscaler,
                                         on_load=lambda name, up: self.methodLoaded.emit(name, up.weights))
         self._reference: Any = None
+        self._transparency = TransparencyTiles()  # the checkerboard behind transparent images
         self._background: list[MetricsJob] = []
         self._scheduled = False
         self.device: Any = None
@@ -293,11 +296,12 @@ class RenderWorker(QObject):
                 text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
                 self.methodInspected.emit(name, None, text.splitlines()[0] if text else type(error).__name__)
 
-    @Slot(str, object)
-    def set_image(self, image_id: str, rgb: np.ndarray) -> None:
+    @Slot(str, object, object)
+    def set_image(self, image_id: str, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
         if self.renderer is None:
             return
         self.renderer.set_image(image_id, rgb)
+        self._transparency.set_image(image_id, rgb, alpha, self.renderer.has_image)
         self._background = [j for j in self._background if self.renderer.has_image(j.image_id)]
 
     @Slot(object)
@@ -315,6 +319,7 @@ class RenderWorker(QObject):
             return
         if self._generations.is_stale(request.generation, request.target):
             return  # superseded before it started
+        self._transparency.requested(request.target, request.image_id)
         self.renderer.submit(request)
         self._schedule()
 
@@ -347,7 +352,8 @@ class RenderWorker(QObject):
                 upscaler, feats = self.renderer.encoded(job.method, job.image_id)
                 path = export_region(upscaler, feats, job.lattice, job.path, bits=job.bits,
                                      metadata=job.metadata, progress=progress, cancel=cancelled,
-                                     reuse=self.renderer.cached_tiles(job.method, job.image_id))
+                                     reuse=self.renderer.cached_tiles(job.method, job.image_id),
+                                     alpha=self._transparency.plane(job.image_id))
             elif job.kind is ExportKind.COMPARISON:
                 renderer = self.renderer
 
@@ -380,7 +386,7 @@ class RenderWorker(QObject):
         self._fit_threads_to_load()
         tile = self.renderer.next_result()
         if tile is not None:
-            self.tileReady.emit(tile)
+            self.tileReady.emit(self._transparency.shown(tile))
         elif self._background:
             self._run_metrics(self._background.pop(0))
         pending = self.renderer.pending() + len(self._background)
@@ -455,7 +461,7 @@ class RenderService(QObject):
     RESULTS = ("tileReady", "queueChanged", "deviceReady", "metricsReady", "exportProgress", "exportFinished",
                "methodLoaded", "weightsLoaded", "weightsFailed", "methodInspected", "failed")
 
-    _set_image = Signal(str, object)
+    _set_image = Signal(str, object, object)
     _set_reference = Signal(object)
     _submit = Signal(object)
     _metrics = Signal(object)
@@ -493,8 +499,10 @@ class RenderService(QObject):
         self.worker_thread.start()
         self._running = True
 
-    def set_image(self, image_id: str, rgb: np.ndarray) -> None:
-        self._set_image.emit(image_id, rgb)
+    def set_image(self, image_id: str, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Show `rgb` (composited on grey) under `image_id`; `alpha` (the opened
+        file's, None when opaque) puts a checkerboard behind its transparent areas."""
+        self._set_image.emit(image_id, rgb, alpha)
 
     def set_reference(self, reference: Any) -> None:
         self._set_reference.emit(reference)

@@ -168,7 +168,7 @@ class ServiceActions:
         self.host.fields.device_label.setText("Device: starting\u2026")
         self.model.worker_restarted()
         if self.model.image_rgb is not None:
-            self.service.set_image(self.model.image_id, self.model.image_rgb)
+            self.service.set_image(self.model.image_id, self.model.image_rgb, getattr(self.model.loaded, "alpha", None))
         if self.model.reference is not None:
             self.service.set_reference(self.model.reference)
         for method, path in self.model.book.weights_paths.items():

@@ -116,3 +116,82 @@ def test_batch_keeps_the_alpha(rgba_png: Path, tmp_path: Path) -> None:
     report = run_batch(items, load_upscaler("bicubic", "cpu"), scale=2.0, size=None, bits=8)
     assert len(report.written) == 1
     assert load_image(report.written[0]).alpha is not None
+
+
+# ---------------------------------------------------------------- panes
+
+
+def test_the_checker_shows_through_transparency_only() -> None:
+    from widgets.checkerboard import CHECKER_DARK, CHECKER_LIGHT, checker, show_transparency
+
+    board = checker(4, 0, 16, 8, square=8)
+    assert board[0, 0] == board[0, 3] == CHECKER_LIGHT and board[0, 4] == CHECKER_DARK
+    assert board[0, 12] == CHECKER_LIGHT  # lattice columns 16..: the next square
+    grey = np.full((8, 16, 3), 128, dtype=np.uint8)
+    clear = np.zeros((8, 16), dtype=np.float32)
+    clear[:, :8] = 1.0
+    shown = show_transparency(grey, clear, 4, 0)
+    assert set(np.unique(shown[:, :8])) == {CHECKER_DARK, CHECKER_LIGHT}
+    np.testing.assert_array_equal(shown[:, 8:], grey[:, 8:])  # opaque: the method's colour as it was
+    # Opaque images pass through the worker untouched (no work, the same tile).
+    from app.transparency import TransparencyTiles
+
+    tiles = TransparencyTiles()
+    tiles.set_image("a", np.zeros((4, 4, 3), np.float32), None, lambda _: True)
+    assert tiles.plane("a") is None
+
+
+def half_transparent(w: int = 24, h: int = 16) -> np.ndarray:
+    """uint8 RGBA: left half fully transparent, right half an opaque colour ramp."""
+    out = rgba_gradient(w, h)
+    out[..., 3] = 0
+    out[:, w // 2:, 3] = 255
+    return out
+
+
+def test_panes_show_a_checkerboard_behind_transparent_areas(qtbot, tmp_path: Path) -> None:
+    from inference.catalog import load_upscaler
+    from inference.render import to_display
+    from tests.gui_helpers import make_window, open_image, wait_done
+
+    path = tmp_path / "half.png"
+    Image.fromarray(half_transparent(), "RGBA").save(path)
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    assert open_image(qtbot, window, path)
+    window.set_zoom(4.0)
+    wait_done(qtbot, window)
+    pane = window.slots()[0].pane
+    shown, mask = pane.composed()
+    lat = pane.lattice()
+    up = load_upscaler("bicubic", "cpu")
+    expected = to_display(up.decode_lattice(up.encode(window.model.image_rgb), lat))
+    # Lattice columns whose centres are well inside each half (the alpha edge is at x = 12).
+    x = (np.arange(lat.width) + lat.u0 + 0.5) / lat.zx
+    clear, opaque = mask & (x < 9)[None, :], mask & (x > 15)[None, :]
+    assert clear.sum() > 100 and opaque.sum() > 100
+    # Both shades of the board, nothing else (the grey under them is 127 or 128 as the decode rounds).
+    values = shown[clear].astype(int)
+    assert (np.abs(values - 153) <= 1).any() and (np.abs(values - 204) <= 1).any()
+    assert np.all((np.abs(values - 153) <= 1) | (np.abs(values - 204) <= 1))
+    # Squares of 8 physical pixels, continuing across tiles.
+    u, v = np.arange(lat.width) + int(lat.u0), np.arange(lat.height) + int(lat.v0)
+    light = (v[:, None] // 8 + u[None, :] // 8) % 2 == 0
+    assert np.all(np.abs(shown[clear & light].astype(int) - 204) <= 1)
+    assert np.all(np.abs(shown[clear & ~light].astype(int) - 153) <= 1)
+    np.testing.assert_array_equal(shown[opaque], expected[opaque])  # the method's colour
+    # File > Export writes the method's RGB (no checker) with the alpha beside it.
+    from inference.imageio import read_metadata
+    from tests.gui_helpers import WAIT_MS
+
+    out = tmp_path / "exported.png"
+    with qtbot.waitSignal(window.exportDone, timeout=WAIT_MS) as done:
+        assert window.export_actions.export_to(str(out), "bicubic", area="whole", mode="scale", scale=2.0,
+                                               progress_dialog=False)
+    assert done.args[0].ok, done.args[0].message
+    written = np.asarray(Image.open(out))
+    assert written.shape == (32, 48, 4)
+    source = load_image(path)
+    assert source.alpha is not None
+    assert np.abs(written[..., 3] / 255.0 - bicubic_alpha(source.alpha, 48, 32)).max() <= 1 / 255 + 1e-6
+    assert np.all(np.abs(written[:, :16, :3].astype(int) - 128) <= 1)  # grey under the transparency, as decoded
+    assert read_metadata(out)["Alpha"] == "bicubic (the method upscales colour only)"
