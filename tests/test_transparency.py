@@ -195,3 +195,29 @@ def test_panes_show_a_checkerboard_behind_transparent_areas(qtbot, tmp_path: Pat
     assert np.abs(written[..., 3] / 255.0 - bicubic_alpha(source.alpha, 48, 32)).max() <= 1 / 255 + 1e-6
     assert np.all(np.abs(written[:, :16, :3].astype(int) - 128) <= 1)  # grey under the transparency, as decoded
     assert read_metadata(out)["Alpha"] == "bicubic (the method upscales colour only)"
+
+
+def test_the_picture_under_the_tiles_shows_the_same_board(qtbot) -> None:
+    """Before a pane's tiles arrive it paints the image itself: premultiplied over the board."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+
+    from app.image_opener import PreparedSource
+    from inference.render import to_display
+    from widgets.image_source import checker_brush
+
+    rgba = half_transparent(32, 16)
+    pixels = rgba.astype(np.float32) / 255.0
+    rgb = pixels[..., :3] * pixels[..., 3:] + ALPHA_BACKGROUND * (1 - pixels[..., 3:])
+    source = PreparedSource(to_display(rgb), 0.5, rgba[..., 3].copy())
+    assert source.transparent and source.level_count == 2
+    canvas = QImage(32, 16, QImage.Format.Format_RGB32)
+    painter = QPainter(canvas)
+    painter.fillRect(QRectF(0, 0, 32, 16), checker_brush(4, 0))
+    painter.drawImage(0, 0, source.level_for(1.0)[0])
+    painter.end()
+    shown = np.array([[canvas.pixelColor(x, y).red() for x in range(32)] for y in range(16)])
+    u = np.arange(32) + 4
+    light = (np.arange(16)[:, None] // 8 + u[None, :] // 8) % 2 == 0
+    np.testing.assert_array_equal(shown[:, :16], np.where(light, 204, 153)[:, :16])
+    np.testing.assert_array_equal(shown[:, 16:], to_display(rgb)[:, 16:, 0])  # opaque: as before

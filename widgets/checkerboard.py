@@ -36,6 +36,18 @@ def checker(u0: int, v0: int, width: int, height: int, square: int = CHECKER_SQU
     return np.where(light, np.float32(CHECKER_LIGHT), np.float32(CHECKER_DARK)).astype(np.float32)
 
 
+def premultiplied(rgb8: np.ndarray, alpha8: np.ndarray) -> np.ndarray:
+    """uint8 (h, w, 4) premultiplied RGBA that, painted over the checker, shows
+    what `show_transparency` does: `rgb8` (composited on grey) less the grey
+    the transparency let through, and the alpha."""
+    a = alpha8.astype(np.float32)[..., None]
+    colour = rgb8[..., :3].astype(np.float32) - np.float32(GREY) * (np.float32(255.0) - a) / np.float32(255.0)
+    out = np.empty((*rgb8.shape[:2], 4), dtype=np.uint8)
+    out[..., :3] = np.clip(np.rint(colour), 0, a)  # premultiplied: never above the alpha
+    out[..., 3] = alpha8
+    return out
+
+
 def show_transparency(rgb8: np.ndarray, transparency: np.ndarray, u0: int, v0: int,
                       square: int = CHECKER_SQUARE) -> np.ndarray:
     """A new uint8 (h, w, 3) tile: `rgb8` (composited on grey) with the checker

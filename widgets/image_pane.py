@@ -44,7 +44,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 from inference.geometry import Lattice
 from inference.render.view import ViewState, fit_zoom
 from widgets import pane_overlay, tile_layer
-from widgets.image_source import ImageSource, to_qimage
+from widgets.image_source import ImageSource, checker_brush, to_qimage
 from widgets.loupe import Loupe
 from widgets.pane_keys import PANE_KEYS, ZOOM_STEP, view_for_key
 from widgets.pane_label import BlankStatus, PaneStatus
@@ -379,6 +379,8 @@ class ImagePane(QWidget):
         x0, y0, x1, y1 = window
         target = QRectF(x0 * z - lat.u0, y0 * z - lat.v0, (x1 - x0) * z, (y1 - y0) * z)
         source = QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
+        if src.transparent:  # the checkerboard the tiles show, under the image's transparency
+            painter.fillRect(target, checker_brush(lat.u0, lat.v0))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, image, source)
 
