@@ -332,6 +332,7 @@ class RenderWorker(QObject):
     @Slot(object)
     def export(self, job: ExportJob) -> None:
         """Runs to the end (or cancel) here; progress goes out as signals."""
+        from inference import imageio
         from inference.export import ExportError, export_panes, export_region
         from inference.piecewise import Cancelled
 
@@ -364,7 +365,10 @@ class RenderWorker(QObject):
                                     metadata=job.metadata, progress=progress, cancel=cancelled)
             else:
                 raise ExportError(f"unknown export kind {job.kind!r}")
-            self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}"))
+            dropped = job.kind is ExportKind.REGION and self._transparency.plane(job.image_id) is not None \
+                and not imageio.holds_alpha(path)
+            self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}" + (
+                f" (its transparency was dropped: {imageio.output_format(path)} cannot hold it)" if dropped else "")))
         except Cancelled:
             self.exportFinished.emit(ExportResult(False, job.path, "Export cancelled; nothing was written.", True))
         except Exception as error:

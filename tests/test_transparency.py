@@ -221,3 +221,20 @@ def test_the_picture_under_the_tiles_shows_the_same_board(qtbot) -> None:
     light = (np.arange(16)[:, None] // 8 + u[None, :] // 8) % 2 == 0
     np.testing.assert_array_equal(shown[:, :16], np.where(light, 204, 153)[:, :16])
     np.testing.assert_array_equal(shown[:, 16:], to_display(rgb)[:, 16:, 0])  # opaque: as before
+
+
+def test_viewer_export_to_jpeg_says_the_transparency_was_dropped(qtbot, tmp_path: Path) -> None:
+    from inference.imageio import read_metadata
+    from tests.gui_helpers import WAIT_MS, make_window, open_image
+
+    path = tmp_path / "half.png"
+    Image.fromarray(half_transparent(), "RGBA").save(path)
+    window = make_window(qtbot, tmp_path, ["bicubic"])
+    assert open_image(qtbot, window, path)
+    out = tmp_path / "exported.jpg"
+    with qtbot.waitSignal(window.exportDone, timeout=WAIT_MS) as done:
+        assert window.export_actions.export_to(str(out), "bicubic", area="whole", mode="scale", scale=2.0,
+                                               progress_dialog=False)
+    assert done.args[0].ok and "transparency was dropped: JPEG cannot hold it" in done.args[0].message
+    assert Image.open(out).mode == "RGB"
+    assert read_metadata(out)["Alpha"].startswith("dropped: JPEG")
