@@ -53,13 +53,17 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
-def export_memory(width: int, height: int, bits: int = 8) -> int:
+def export_memory(width: int, height: int, bits: int = 8, alpha: bool = False) -> int:
     """Bytes an export of this size needs at its peak: the float32 result plus
-    the quantised copy and the encoder's copy of it."""
+    the quantised copy and the encoder's copy of it; with `alpha`, the
+    bicubic's three-channel alpha and the float32 RGBA beside the result, and
+    a fourth channel in the copies."""
+    if alpha:
+        return width * height * (3 * 4 + 3 * 4 + 4 * 4 + 4 * 2 * (bits // 8))
     return width * height * 3 * (4 + 2 * (bits // 8))
 
 
-def check_export_size(width: int, height: int, bits: int = 8) -> None:
+def check_export_size(width: int, height: int, bits: int = 8, alpha: bool = False) -> None:
     """Refuse, before anything is allocated, an export that cannot fit in memory."""
     if width <= 0 or height <= 0:
         raise ExportError(f"output size must be positive, got {width} x {height}")
@@ -67,7 +71,7 @@ def check_export_size(width: int, height: int, bits: int = 8) -> None:
     if pixels > MAX_EXPORT_PIXELS:
         raise ExportError(f"output too large for memory: {width} x {height} pixels is over the export limit of "
                           f"{MAX_EXPORT_PIXELS // 1_000_000} megapixels; export a smaller region or scale")
-    need = export_memory(width, height, bits)
+    need = export_memory(width, height, bits, alpha)
     available = available_memory()
     if available is not None and need > MEMORY_SHARE * available:
         raise ExportError(f"output too large for memory: {width} x {height} pixels needs about {_gb(need)}, "
@@ -114,8 +118,8 @@ def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Pa
     Raises ExportError (too large, unwritable...) or piecewise.Cancelled; in both
     cases nothing is left on disk."""
     path = Path(path)
-    check_export_size(lattice.width, lattice.height, bits)
     try:
+        check_export_size(lattice.width, lattice.height, bits, alpha is not None and imageio.holds_alpha(path))
         imageio.check_output(path, lattice.width, lattice.height, bits)
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
