@@ -28,7 +28,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from inference import imageio
-from inference.imageio import ImageLoadError, LoadedImage
+from inference.imageio import ImageLoadError, LoadedImage, quantise
 from inference.render.tiles import to_display
 from inference.render.view import fit_zoom
 from widgets.image_pane import ImageSource, to_qimage
@@ -65,7 +65,7 @@ def _halve_axis(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def halved(rgb8: np.ndarray) -> np.ndarray:
-    """A uint8 (h, w, 3) image at (h // 2, w // 2), area-averaged. numpy lets go
+    """A uint8 (h, w, 3) (or premultiplied (h, w, 4)) image at (h // 2, w // 2), area-averaged. numpy lets go
     of the GIL where QImage.scaled holds it (~0.2 s for 24 MP, stalling the GUI
     thread even from a background thread)."""
     x = _halve_axis(_halve_axis(rgb8.astype(np.float32), 0), 1)
@@ -77,9 +77,9 @@ class PreparedSource(ImageSource):
     """An ImageSource whose halved copies, down to those `zoom` paints, are made
     at once (in the loading thread) rather than by the first paint."""
 
-    def __init__(self, rgb8: np.ndarray, zoom: float | None = None) -> None:
-        super().__init__(rgb8)
-        self._arrays = [self.array]  # the halved copies' pixels, which their QImages view
+    def __init__(self, rgb8: np.ndarray, zoom: float | None = None, alpha8: np.ndarray | None = None) -> None:
+        super().__init__(rgb8, alpha8)
+        self._arrays = [self.painted]  # the halved copies' pixels, which their QImages view
         if zoom is None:
             return
         level = 0  # the level `level_for(zoom)` picks
@@ -87,7 +87,7 @@ class PreparedSource(ImageSource):
             level += 1
         while self.level_count <= level:
             self._arrays.append(halved(self._arrays[-1]))
-            self.add_level(to_qimage(self._arrays[-1]))
+            self.add_level(to_qimage(self._arrays[-1], self.transparent))
 
 
 @dataclass
@@ -118,7 +118,8 @@ def prepare_image(path: str, fit_pane: tuple[int, int] | None = None, display: b
     if not display:
         return OpenedImage(loaded, rgb, None)
     h, w = rgb.shape[:2]
-    source = PreparedSource(to_display(rgb), fit_zoom(w, h, *fit_pane) if fit_pane is not None else None)
+    alpha8 = quantise(loaded.alpha, 8) if loaded.alpha is not None else None  # a checkerboard shows through
+    source = PreparedSource(to_display(rgb), fit_zoom(w, h, *fit_pane) if fit_pane is not None else None, alpha8)
     return OpenedImage(loaded, rgb, source)
 
 

@@ -241,7 +241,7 @@ class MainWindow(QMainWindow):
         assert shown is not None  # show_image has set it
         rgb = shown
         self.image_source = source if source is not None else ImageSource(to_display(rgb))
-        self.service.set_image(image_id, rgb)
+        self.service.set_image(image_id, rgb, getattr(self.model.loaded, "alpha", None))
         for slot in self.grid.slots:
             slot.pane.set_source(self.image_source)
             slot.pane.set_selection(None)
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
             self._update_zoom_range()
         self.schedule_render()
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         # Fit once the panes have their real size.
         QTimer.singleShot(0, self._fit_if_pending)
@@ -420,19 +420,19 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ Qt events: drops, palette, closing
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         self.file_actions.drag_enter(event)
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         if not self.service_actions.models.drop(event):  # a model file loads into the pane it was dropped on
             self.file_actions.drop(event)
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+    def changeEvent(self, event: QEvent) -> None:
         if hasattr(self, "acts"):  # not while the window is built
             self.acts.follow_palette(event)
         super().changeEvent(event)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.closing = True
         self.service_actions.folder_upscale.cancel()  # at its next tile; the image in progress is not written
         self.opener.cancel()  # a load in flight finishes unseen in its daemon thread: closing never waits for it

@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
@@ -31,6 +32,8 @@ from inference.render.caches import UpscalerCache
 from inference.render.scheduler import GenerationCounter, Renderer, RenderRequest
 from inference.render.threads import others_running, threads_for_load
 from inference.render.tiles import CPU_TILE, DEFAULT_TILE
+
+from .transparency import TransparencyTiles
 
 Loader = Callable[[str, Any], Any]
 # Torch threads of the render worker on the CPU; unset: every core torch sees.
@@ -192,6 +195,7 @@ class RenderWorker(QObject):
         self._upscalers = UpscalerCache(self._build_upscaler,
                                         on_load=lambda name, up: self.methodLoaded.emit(name, up.weights))
         self._reference: Any = None
+        self._transparency = TransparencyTiles()  # the checkerboard behind transparent images
         self._background: list[MetricsJob] = []
         self._scheduled = False
         self.device: Any = None
@@ -324,11 +328,12 @@ class RenderWorker(QObject):
                 text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
                 self.methodInspected.emit(name, None, text.splitlines()[0] if text else type(error).__name__)
 
-    @Slot(str, object)
-    def set_image(self, image_id: str, rgb: np.ndarray) -> None:
+    @Slot(str, object, object)
+    def set_image(self, image_id: str, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
         if self.renderer is None:
             return
         self.renderer.set_image(image_id, rgb)
+        self._transparency.set_image(image_id, rgb, alpha, self.renderer.has_image)
         self._background = [j for j in self._background if self.renderer.has_image(j.image_id)]
 
     @Slot(object)
@@ -346,6 +351,7 @@ class RenderWorker(QObject):
             return
         if self._generations.is_stale(request.generation, request.target):
             return  # superseded before it started
+        self._transparency.requested(request.target, request.image_id)
         self.renderer.submit(request)
         self._schedule()
 
@@ -358,6 +364,7 @@ class RenderWorker(QObject):
     @Slot(object)
     def export(self, job: ExportJob) -> None:
         """Runs to the end (or cancel) here; progress goes out as signals."""
+        from inference import imageio
         from inference.export import ExportError, export_panes, export_region
         from inference.piecewise import Cancelled
 
@@ -378,7 +385,8 @@ class RenderWorker(QObject):
                 upscaler, feats = self.renderer.encoded(job.method, job.image_id)
                 path = export_region(upscaler, feats, job.lattice, job.path, bits=job.bits,
                                      metadata=job.metadata, progress=progress, cancel=cancelled,
-                                     reuse=self.renderer.cached_tiles(job.method, job.image_id))
+                                     reuse=self.renderer.cached_tiles(job.method, job.image_id),
+                                     alpha=self._transparency.plane(job.image_id))
             elif job.kind is ExportKind.COMPARISON:
                 renderer = self.renderer
 
@@ -389,7 +397,10 @@ class RenderWorker(QObject):
                                     metadata=job.metadata, progress=progress, cancel=cancelled)
             else:
                 raise ExportError(f"unknown export kind {job.kind!r}")
-            self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}"))
+            dropped = job.kind is ExportKind.REGION and self._transparency.plane(job.image_id) is not None \
+                and not imageio.holds_alpha(path)
+            self.exportFinished.emit(ExportResult(True, str(path), f"Saved {path}" + (
+                f" (its transparency was dropped: {imageio.output_format(path)} cannot hold it)" if dropped else "")))
         except Cancelled:
             self.exportFinished.emit(ExportResult(False, job.path, "Export cancelled; nothing was written.", True))
         except Exception as error:
@@ -411,7 +422,7 @@ class RenderWorker(QObject):
         self._fit_threads_to_load()
         tile = self.renderer.next_result()
         if tile is not None:
-            self.tileReady.emit(tile)
+            self.tileReady.emit(self._transparency.shown(tile))
         elif self._background:
             self._run_metrics(self._background.pop(0))
         pending = self.renderer.pending() + len(self._background)
@@ -489,7 +500,7 @@ class RenderService(QObject):
                "methodLoaded", "weightsLoaded", "weightsFailed", "methodInspected", "modelLoaded", "modelFailed",
                "failed")
 
-    _set_image = Signal(str, object)
+    _set_image = Signal(str, object, object)
     _set_reference = Signal(object)
     _submit = Signal(object)
     _metrics = Signal(object)
@@ -529,8 +540,10 @@ class RenderService(QObject):
         self.worker_thread.start()
         self._running = True
 
-    def set_image(self, image_id: str, rgb: np.ndarray) -> None:
-        self._set_image.emit(image_id, rgb)
+    def set_image(self, image_id: str, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Show `rgb` (composited on grey) under `image_id`; `alpha` (the opened
+        file's, None when opaque) puts a checkerboard behind its transparent areas."""
+        self._set_image.emit(image_id, rgb, alpha)
 
     def set_reference(self, reference: Any) -> None:
         self._set_reference.emit(reference)

@@ -47,7 +47,7 @@ class ServiceHost(Protocol):
     def grid(self) -> PaneGrid: ...
 
     @property
-    def weightsChanged(self) -> SignalInstance: ...  # noqa: N802 (the window's Qt signal)
+    def weightsChanged(self) -> SignalInstance: ...
 
     def connect_service(self, service: RenderService) -> None:
         """Connect the window's own slots to `service`'s relays (through `connect_gui`)."""
@@ -181,7 +181,7 @@ class ServiceActions:
         self.host.fields.device_label.setText("Device: starting\u2026")
         self.model.worker_restarted()
         if self.model.image_rgb is not None:
-            self.service.set_image(self.model.image_id, self.model.image_rgb)
+            self.service.set_image(self.model.image_id, self.model.image_rgb, getattr(self.model.loaded, "alpha", None))
         if self.model.reference is not None:
             self.service.set_reference(self.model.reference)
         for method, path in self.model.book.weights_paths.items():

@@ -335,6 +335,8 @@ def _run(args: argparse.Namespace) -> int:
     if not quiet:
         for note in loaded.notes:
             say(f"note: {args.input}: {note}")
+        if loaded.alpha is not None and not imageio.holds_alpha(args.output):
+            say(f"note: {fmt} cannot hold transparency: the alpha channel is dropped")
     x0, y0, x1, y1 = loaded.box if loaded.box is not None else (0, 0, loaded.width, loaded.height)
     if (loaded.box is None and (x1, y1) != (header.width, header.height)) or \
             not (x0 <= region.x and y0 <= region.y and region.x + region.w <= x1 and region.y + region.h <= y1):
@@ -345,7 +347,7 @@ def _run(args: argparse.Namespace) -> int:
         features = upscaler.encode(loaded.rgb)
         with _progress_bar(quiet, f"{upscaler.display}") as progress:
             path = export_region(upscaler, features, lattice, args.output, bits=bits, metadata=metadata,
-                                 progress=progress, recorded=record)
+                                 progress=progress, recorded=record, alpha=loaded.alpha)
     except (ExportError, Cancelled, DecodeError) as error:
         raise CommandError(str(error)) from None
     except (RuntimeError, MemoryError) as error:

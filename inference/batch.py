@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from inference.browse import folder_images, is_image_name
 from inference.export_names import export_name
@@ -227,7 +228,7 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             tile_progress = (lambda d, t, i=index: progress(i, len(items), d, t)) if progress else None
             report.in_progress, report.started_ns = item, time.time_ns()
             export_region(chosen, features, plan.lattice, item.output, bits=bits, metadata=plan.metadata,
-                          progress=tile_progress, cancel=cancel)
+                          progress=tile_progress, cancel=cancel, alpha=loaded.alpha)
         except Cancelled:
             report.cancelled = True
             report.in_progress = None

@@ -3,15 +3,17 @@
 `export_region` decodes a lattice block tile by tile through the method's one
 decode path (`Upscaler.decode_lattice`, in pieces: inference/piecewise.py), so
 an export is pixel-identical to what the viewer shows for the same lattice,
-and saves it atomically with metadata saying how it was made. Nothing here
-imports Qt.
+and saves it atomically with metadata saying how it was made. An input with
+transparency keeps it where the format can hold it (inference/alpha.py).
+Nothing here imports Qt.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -91,13 +93,17 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
-def export_memory(width: int, height: int, bits: int = 8) -> int:
+def export_memory(width: int, height: int, bits: int = 8, alpha: bool = False) -> int:
     """Bytes an export of this size needs at its peak: the float32 result plus
-    the quantised copy and the encoder's copy of it."""
+    the quantised copy and the encoder's copy of it; with `alpha`, the
+    bicubic's three-channel alpha and the float32 RGBA beside the result, and
+    a fourth channel in the copies."""
+    if alpha:
+        return width * height * (3 * 4 + 3 * 4 + 4 * 4 + 4 * 2 * (bits // 8))
     return width * height * 3 * (4 + 2 * (bits // 8))
 
 
-def check_export_size(width: int, height: int, bits: int = 8) -> None:
+def check_export_size(width: int, height: int, bits: int = 8, alpha: bool = False) -> None:
     """Refuse, before anything is allocated, an export that cannot fit in memory."""
     if width <= 0 or height <= 0:
         raise ExportError(f"output size must be positive, got {width} x {height}")
@@ -105,7 +111,7 @@ def check_export_size(width: int, height: int, bits: int = 8) -> None:
     if pixels > MAX_EXPORT_PIXELS:
         raise ExportError(f"output too large for memory: {width} x {height} pixels is over the export limit of "
                           f"{MAX_EXPORT_PIXELS // 1_000_000} megapixels; export a smaller region or scale")
-    need = export_memory(width, height, bits)
+    need = export_memory(width, height, bits, alpha)
     available = available_memory()
     if available is not None and need > MEMORY_SHARE * available:
         raise ExportError(f"output too large for memory: {width} x {height} pixels needs about {_gb(need)}, "
@@ -148,28 +154,52 @@ def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | Non
 def export_region(upscaler: Any, features: Any, lattice: Lattice, path: str | Path, *, bits: int = 8,
                   metadata: dict[str, str] | None = None, progress: Callable[[int, int], None] | None = None,
                   cancel: Callable[[], bool] | None = None, recorded: Lattice | None = None,
-                  reuse: TileSource | None = None) -> Path:
+                  reuse: TileSource | None = None, alpha: Any = None) -> Path:
     """Decode `lattice` with `upscaler` and save it to `path` (atomically).
     `metadata` adds to (or overrides) the method/weights/scale/region record;
     `recorded` is the lattice to record when `features` come from a crop of
     the image (`lattice` is then in the crop's pixels).
     `reuse`: tiles the panes decoded, copied instead of decoded again (8-bit
     only: the tiles hold what the screen shows, 8 bits a channel).
+    `alpha`: the input's transparency (an (h, w) array or an `AlphaPlane` of
+    the image `features` come from), None when opaque: written beside the
+    method's RGB, upscaled by bicubic, where the format holds it (PNG, TIFF,
+    WebP); elsewhere (JPEG) the metadata says it was dropped.
     Raises ExportError (too large, unwritable...) or piecewise.Cancelled; in both
     cases nothing is left on disk."""
     path = Path(path)
-    check_export_size(lattice.width, lattice.height, bits)
     try:
+        check_export_size(lattice.width, lattice.height, bits, alpha is not None and imageio.holds_alpha(path))
         imageio.check_output(path, lattice.width, lattice.height, bits)
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
     rgb = decode_piecewise(upscaler, features, lattice, progress=progress, cancel=cancel,
                            reuse=reuse if bits == 8 else None)
+    rgb, record = with_alpha(rgb, alpha, lattice, path)
     try:
         return imageio.save_image(path, rgb, bits=bits,
-                                  metadata=describe_export(upscaler, recorded or lattice, metadata))
+                                  metadata=describe_export(upscaler, recorded or lattice,
+                                                           {**(metadata or {}), **record}))
     except imageio.ImageSaveError as error:
         raise ExportError(str(error)) from None
+
+
+def with_alpha(rgb: np.ndarray, alpha: Any, lattice: Lattice, path: str | Path
+               ) -> tuple[np.ndarray, dict[str, str]]:
+    """`rgb` (on `lattice`) with the input's `alpha` (array, `AlphaPlane` or
+    None) upscaled by bicubic as a fourth channel when `path`'s format holds
+    it, and what the metadata records about it ({} for an opaque input)."""
+    from .alpha import ALPHA_KEPT, ALPHA_KEY, AlphaPlane, alpha_dropped
+
+    if alpha is None:
+        return rgb, {}
+    if not imageio.holds_alpha(path):
+        return rgb, {ALPHA_KEY: alpha_dropped(imageio.output_format(path))}
+    plane = alpha if isinstance(alpha, AlphaPlane) else AlphaPlane(alpha)
+    rgba = np.empty((*rgb.shape[:2], 4), dtype=np.float32)
+    rgba[..., :3] = rgb
+    rgba[..., 3] = plane.on_lattice(lattice)
+    return rgba, {ALPHA_KEY: ALPHA_KEPT}
 
 
 # ---------------------------------------------------------------- comparison

@@ -18,7 +18,8 @@ tile at the view's zoom is blitted 1:1 onto the screen's pixels.
 from __future__ import annotations
 
 import math
-from typing import Callable, cast
+from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
@@ -44,7 +45,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 from inference.geometry import Lattice
 from inference.render.view import ViewState, fit_zoom
 from widgets import pane_overlay, tile_layer
-from widgets.image_source import ImageSource, to_qimage
+from widgets.image_source import ImageSource, checker_brush, to_qimage
 from widgets.loupe import Loupe
 from widgets.pane_keys import PANE_KEYS, ZOOM_STEP, view_for_key
 from widgets.pane_label import BlankStatus, PaneStatus
@@ -271,7 +272,7 @@ class ImagePane(QWidget):
         else:
             self.loupe.hide()
 
-    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+    def leaveEvent(self, event: QEvent) -> None:
         self._hover(None)
         super().leaveEvent(event)
 
@@ -286,7 +287,7 @@ class ImagePane(QWidget):
         dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
         return QColor(32, 32, 34) if dark else QColor(200, 200, 203)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), self._background())
         if self._source is None:
@@ -379,6 +380,8 @@ class ImagePane(QWidget):
         x0, y0, x1, y1 = window
         target = QRectF(x0 * z - lat.u0, y0 * z - lat.v0, (x1 - x0) * z, (y1 - y0) * z)
         source = QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
+        if src.transparent:  # the checkerboard the tiles show, under the image's transparency
+            painter.fillRect(target, checker_brush(lat.u0, lat.v0))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(target, image, source)
 
@@ -455,7 +458,7 @@ class ImagePane(QWidget):
                 return "\n".join(self.label_text(side) + [t for t in (st.tooltip, run) if t])
         return ""
 
-    def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt API)
+    def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
             help_event = cast(QHelpEvent, event)  # what Qt sends with ToolTip
             text = self.tooltip_at(QPointF(help_event.pos()))
@@ -492,7 +495,7 @@ class ImagePane(QWidget):
             return None
         return fit_zoom(self._source.width, self._source.height, *self.physical_size())
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         if self._source is None:
             return
         steps = event.angleDelta().y() / 120.0
@@ -504,7 +507,7 @@ class ImagePane(QWidget):
             self.zoom_by(ZOOM_STEP ** steps, event.position())
         event.accept()
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         self.activated.emit()
         self.setFocus()
         if self._source is None or event.button() != Qt.MouseButton.LeftButton:
@@ -523,7 +526,7 @@ class ImagePane(QWidget):
         self._drag_last = pos
         self._update_cursor(pos)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         if self._drag == "divider":
             self.set_split(True, pos.x() / max(1, self.width()))
@@ -540,7 +543,7 @@ class ImagePane(QWidget):
         self._update_cursor(pos)
         self._hover(pos)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._drag == "select" and self._drag_start_image is not None:
             self._selection = self._selection_to(event.position())
             self.selectionChanged.emit(self._selection)
@@ -565,7 +568,7 @@ class ImagePane(QWidget):
         else:
             self.setCursor(Qt.CursorShape.OpenHandCursor)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if self._source is None:
             super().keyPressEvent(event)
             return
@@ -585,10 +588,10 @@ class ImagePane(QWidget):
             return
         event.accept()
 
-    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802
+    def focusInEvent(self, event: QFocusEvent) -> None:
         self.activated.emit()
         super().focusInEvent(event)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.resized.emit()

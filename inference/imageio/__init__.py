@@ -33,11 +33,31 @@ from .formats import (
 from .metadata import read_metadata
 from .pixels import quantise, to_rgb8
 from .reading import ImageHeader, LoadedImage, identify_foreign, load_image, load_rgb8, read_header
-from .writing import check_output, output_format, save_image
+from .writing import check_output, holds_alpha, output_format, save_image
 
 __all__ = [
-    "ALPHA_BACKGROUND", "FORMATS", "MAX_PIXELS", "READ_FORMATS", "READ_FORMATS_TEXT", "SOFTWARE", "ImageHeader",
-    "ImageLoadError", "ImageSaveError", "LoadedImage", "atomic_file", "check_output", "identify_foreign",
-    "load_image", "load_rgb8", "output_format", "quantise", "read_header", "read_metadata", "save_image",
-    "to_rgb8", "write_png", "write_tiff",
+    "ALPHA_BACKGROUND",
+    "FORMATS",
+    "MAX_PIXELS",
+    "READ_FORMATS",
+    "READ_FORMATS_TEXT",
+    "SOFTWARE",
+    "ImageHeader",
+    "ImageLoadError",
+    "ImageSaveError",
+    "LoadedImage",
+    "atomic_file",
+    "check_output",
+    "holds_alpha",
+    "identify_foreign",
+    "load_image",
+    "load_rgb8",
+    "output_format",
+    "quantise",
+    "read_header",
+    "read_metadata",
+    "save_image",
+    "to_rgb8",
+    "write_png",
+    "write_tiff",
 ]

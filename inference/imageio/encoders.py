@@ -38,11 +38,12 @@ def _paeth_filtered(rows: np.ndarray, prior: np.ndarray, bpp: int) -> np.ndarray
 
 
 def write_png(handle: BinaryIO, pixels: np.ndarray, meta: dict[str, str], band: int = 256) -> None:
-    """A PNG of (h, w, 3) uint8 or uint16 pixels, with `meta` as iTXt chunks."""
+    """A PNG of (h, w, 3) RGB or (h, w, 4) RGBA uint8 or uint16 pixels, with `meta` as iTXt chunks."""
     h, w, channels = pixels.shape
     depth = 16 if pixels.dtype == np.uint16 else 8
+    colour_type = 6 if channels == 4 else 2  # RGBA, RGB
     handle.write(b"\x89PNG\r\n\x1a\n")
-    handle.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 2, 0, 0, 0)))
+    handle.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0)))
     for key, value in meta.items():
         handle.write(_png_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8")))
     bpp = channels * depth // 8
@@ -60,9 +61,9 @@ def write_png(handle: BinaryIO, pixels: np.ndarray, meta: dict[str, str], band: 
 
 
 def write_tiff(handle: BinaryIO, pixels: np.ndarray, meta: dict[str, str]) -> None:
-    """A little-endian baseline TIFF of (h, w, 3) uint8 or uint16 pixels:
-    Deflate compression with the horizontal predictor, metadata as JSON in
-    ImageDescription."""
+    """A little-endian baseline TIFF of (h, w, 3) RGB or (h, w, 4) RGBA (straight,
+    "unassociated" alpha) uint8 or uint16 pixels: Deflate compression with the
+    horizontal predictor, metadata as JSON in ImageDescription."""
     h, w, channels = pixels.shape
     depth = 16 if pixels.dtype == np.uint16 else 8
     row_bytes = w * channels * depth // 8
@@ -78,14 +79,16 @@ def write_tiff(handle: BinaryIO, pixels: np.ndarray, meta: dict[str, str]) -> No
     n = len(strips)
     # Layout: header, IFD, then the out-of-line values, then the strips.
     tags: list[tuple[int, int, int, bytes | int | None]] = [  # (tag, type, count, value or bytes)
-        (256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, struct.pack("<3H", depth, depth, depth)),
+        (256, 4, 1, w), (257, 4, 1, h), (258, 3, channels, struct.pack(f"<{channels}H", *[depth] * channels)),
         (259, 3, 1, 8), (262, 3, 1, 2),
     ]
     if meta:
         tags.append((270, 2, len(description), description))
-    tags += [(273, 4, n, None), (277, 3, 1, 3), (278, 4, 1, rows_per_strip), (279, 4, n, None),
+    tags += [(273, 4, n, None), (277, 3, 1, channels), (278, 4, 1, rows_per_strip), (279, 4, n, None),
              (282, 5, 1, struct.pack("<2I", 72, 1)), (283, 5, 1, struct.pack("<2I", 72, 1)),
              (284, 3, 1, 1), (296, 3, 1, 2), (305, 2, len(software), software), (317, 3, 1, 2)]
+    if channels == 4:
+        tags.append((338, 3, 1, 2))  # ExtraSamples: unassociated alpha
     ifd_size = 2 + 12 * len(tags) + 4
     extra_at = 8 + ifd_size
     extras: list[bytes] = []

@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -53,6 +54,7 @@ class LoadedImage:
     bit_depth: int  # 8 or 16
     notes: list[str] = field(default_factory=list)  # things the user should be told
     box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) of the image held; None: all of it
+    alpha: np.ndarray | None = None  # (h, w) float32 in [0, 1], `rgb` is composited with it; None: opaque
 
     @property
     def width(self) -> int:
@@ -395,10 +397,10 @@ def _load(path: Path, name: str, max_pixels: int, box: tuple[int, int, int, int]
         if applied in range(2, 9):
             rotated = applied >= 5 or applied == 3
             notes.append(f"{kind} orientation applied" + (" (rotated)" if rotated else " (flipped)"))
-    rgb = _to_float_rgb(samples, top, notes)
+    rgb, alpha = _to_float_rgb(samples, top, notes)
     if bit_depth == 16:
         notes.append("16-bit")
-    return LoadedImage(rgb, name, bit_depth, notes, kept)
+    return LoadedImage(rgb, name, bit_depth, notes, kept, alpha)
 
 
 def _raw_box(box: tuple[int, int, int, int], orientation: int, width: int, height: int
@@ -575,15 +577,18 @@ def _samples(im: Image.Image, path: Path, rgb16_tile: list | None, notes: list[s
     return np.asarray(im), 255.0, 8
 
 
-def _to_float_rgb(samples: np.ndarray, top: float, notes: list[str], band: int = 256) -> np.ndarray:
+def _to_float_rgb(samples: np.ndarray, top: float, notes: list[str],
+                  band: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
     """(h, w, 3) float32 in [0, 1] from `_samples`' output: grey spread to
-    three channels, transparency composited on `ALPHA_BACKGROUND`. Done in
+    three channels, transparency composited on `ALPHA_BACKGROUND`; with the
+    (h, w) alpha kept beside it (None when every pixel is opaque). Done in
     bands of rows, so no temporary copy of the whole image is made."""
     h, w, channels = samples.shape
     rgb = np.empty((h, w, 3), dtype=np.float32)
     colour = slice(0, 1) if channels <= 2 else slice(0, 3)
     has_alpha = channels in (2, 4)
     composited = False
+    kept_alpha = np.ones((h, w), dtype=np.float32) if has_alpha else None
     for r in range(0, h, band):
         part = rgb[r:r + band]
         part[...] = samples[r:r + band, :, colour]
@@ -596,6 +601,8 @@ def _to_float_rgb(samples: np.ndarray, top: float, notes: list[str], band: int =
             if alpha.min() < 1.0:
                 composited = True
                 part[...] = part * alpha + ALPHA_BACKGROUND * (1.0 - alpha)
+                assert kept_alpha is not None
+                kept_alpha[r:r + band] = alpha[..., 0]
     if composited:
         notes.append("transparent areas composited on neutral grey (50%)")
-    return rgb
+    return rgb, kept_alpha if composited else None

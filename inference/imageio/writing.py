@@ -18,6 +18,9 @@ from .formats import FORMATS, ImageSaveError, first_sentence
 from .metadata import check_metadata, xmp_packet
 from .pixels import quantise
 
+# The output formats that hold an alpha channel (JPEG does not).
+ALPHA_FORMATS = ("PNG", "TIFF", "WEBP")
+
 
 def output_format(path: str | Path) -> str:
     """'PNG', 'TIFF', 'WEBP' or 'JPEG' from the extension; ImageSaveError otherwise."""
@@ -26,6 +29,11 @@ def output_format(path: str | Path) -> str:
         known = ", ".join(sorted(FORMATS))
         raise ImageSaveError(f"{path}: unknown output format {suffix or '(no extension)'!r}; use one of {known}")
     return FORMATS[suffix][0]
+
+
+def holds_alpha(path: str | Path) -> bool:
+    """Whether the format `path` names can hold transparency."""
+    return output_format(path) in ALPHA_FORMATS
 
 
 def check_output(path: str | Path, width: int, height: int, bits: int = 8) -> None:
@@ -50,17 +58,20 @@ def check_output(path: str | Path, width: int, height: int, bits: int = 8) -> No
 
 def save_image(path: str | Path, rgb: np.ndarray, *, bits: int = 8, metadata: dict[str, str] | None = None) -> Path:
     """Write (h, w, 3) float RGB in [0, 1] to `path` (format from the extension)
-    atomically. Raises ImageSaveError; on any failure, interrupt included, the
+    atomically; (h, w, 4) is RGB and straight alpha, for the formats that
+    hold it (`holds_alpha`). Raises ImageSaveError; on any failure, interrupt included, the
     temporary file is removed and an existing file of that name is untouched."""
     path = Path(path)
     rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ImageSaveError(f"{path}: expected an (h, w, 3) RGB image, got shape {rgb.shape}")
+    if rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
+        raise ImageSaveError(f"{path}: expected an (h, w, 3) RGB or (h, w, 4) RGBA image, got shape {rgb.shape}")
     check_output(path, rgb.shape[1], rgb.shape[0], bits)
     if not _all_finite(rgb):
         raise ImageSaveError(f"{path}: the image holds non-finite values (NaN or infinity), as a damaged model "
                              "gives; nothing was written")
     fmt = output_format(path)
+    if rgb.shape[2] == 4 and fmt not in ALPHA_FORMATS:
+        raise ImageSaveError(f"{path}: {fmt} cannot hold an alpha channel")
     meta = check_metadata(metadata)
     pixels = quantise(rgb, bits)
     try:
@@ -82,6 +93,7 @@ def _all_finite(rgb: np.ndarray, band: int = 256) -> bool:
 
 
 def _write_encoded(handle: BinaryIO, pixels: np.ndarray, fmt: str, meta: dict[str, str]) -> None:
+    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
     if fmt == "PNG":
         if pixels.dtype == np.uint16:
             write_png(handle, pixels, meta)
@@ -89,11 +101,11 @@ def _write_encoded(handle: BinaryIO, pixels: np.ndarray, fmt: str, meta: dict[st
             info = PngImagePlugin.PngInfo()
             for key, value in meta.items():
                 info.add_itxt(key, value)
-            Image.fromarray(pixels, "RGB").save(handle, format="PNG", pnginfo=info, compress_level=6)
+            Image.fromarray(pixels, mode).save(handle, format="PNG", pnginfo=info, compress_level=6)
     elif fmt == "TIFF":
         write_tiff(handle, pixels, meta)
     elif fmt == "WEBP":
-        Image.fromarray(pixels, "RGB").save(handle, format="WEBP", lossless=True, quality=80, method=4,
+        Image.fromarray(pixels, mode).save(handle, format="WEBP", lossless=True, quality=80, method=4,
                                             exact=True, xmp=xmp_packet(meta) if meta else None)
     elif fmt == "JPEG":
         Image.fromarray(pixels, "RGB").save(handle, format="JPEG", quality=95, subsampling=0,
