@@ -30,9 +30,10 @@ from .formats import (
     ImageLoadError,
     ImageSaveError,
 )
+from .identify import identify_foreign
 from .metadata import read_metadata
 from .pixels import quantise, to_rgb8
-from .reading import ImageHeader, LoadedImage, identify_foreign, load_image, load_rgb8, read_header
+from .reading import ImageHeader, LoadedImage, load_image, load_rgb8, read_header
 from .writing import check_output, holds_alpha, output_format, save_image
 
 __all__ = [

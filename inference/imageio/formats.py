@@ -9,7 +9,7 @@ import struct
 import threading
 import warnings
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from PIL import Image
 

@@ -19,7 +19,7 @@ from .formats import (
     first_sentence,
     own_pixel_limit,
 )
-from .reading import unidentified
+from .identify import unidentified
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,78}$")
 _XMP_NS = "https://implicit-zoom.invalid/ns/1.0/"
