@@ -4,7 +4,8 @@ export, reference mode, the render service); nothing here holds state."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
@@ -17,7 +18,7 @@ from widgets.image_pane import ZOOM_STEP
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-Shortcut = Union[str, QKeySequence, QKeySequence.StandardKey, None]
+Shortcut = str | QKeySequence | QKeySequence.StandardKey | None
 
 STATUS_TIPS = {
     "image_label": "Image size and bit depth",
@@ -34,7 +35,7 @@ def qta_icon(name: str) -> QIcon:
 
         icon: QIcon = qta.icon(name, color=QApplication.palette().text().color())
         return icon
-    except Exception:  # icons are decoration: never fail the window over one
+    except Exception:  # noqa: BLE001 - icons are decoration: never fail the window over one
         return QIcon()
 
 

@@ -227,7 +227,7 @@ class ServiceActions:
         try:
             if catalog.is_interpolation(method):
                 return run_description(display, device.type, None, interpolation=True)
-        except Exception:  # a name the registry does not know: a learned method
+        except Exception:  # noqa: BLE001 - a name the registry does not know: a learned method
             pass
         requested = self.preferences.precision
         try:

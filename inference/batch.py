@@ -6,6 +6,7 @@ instead of stopping at the first. No Qt."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -48,10 +49,8 @@ class BatchReport:
         count = len(self.written)
         item = self.in_progress
         if item is not None and item.output not in self.written:
-            try:
+            with contextlib.suppress(OSError):
                 count += os.lstat(item.output).st_mtime_ns >= self.started_ns - 10_000_000
-            except OSError:
-                pass
         return count
 
     def summary(self) -> str:
@@ -233,7 +232,7 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             report.cancelled = True
             report.in_progress = None
             break
-        except Exception as error:  # one bad image is a line in the summary, not the end of the batch
+        except Exception as error:  # noqa: BLE001 - one bad image is a line in the summary, not the end of the batch
             report.in_progress = None
             text = str(error).splitlines()[0] if str(error) else type(error).__name__
             report.failed.append((item.source, text))

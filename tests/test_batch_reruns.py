@@ -35,7 +35,7 @@ def image(path: Path, h: int = 6, w: int = 7, seed: int = 0) -> Path:
 
 # ---------------------------------------------------------------- arguments
 
-@pytest.mark.parametrize("argv, words", [
+@pytest.mark.parametrize(("argv", "words"), [
     (["--device", "cpu:1"], "cpu:1"),
     (["--scale", "1_0"], "1_0"),
     (["--scale", "nan"], "scale"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -128,7 +128,7 @@ def test_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
 
     class Evil:
-        def __reduce__(self):  # noqa: D105
+        def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
     path = tmp_path / "evil.pth"
@@ -166,7 +166,7 @@ def _tamper(path: Path, out: Path, fn) -> None:
     save_file(tensors, str(out), metadata=meta)
 
 
-@pytest.mark.parametrize("change, message", [
+@pytest.mark.parametrize(("change", "message"), [
     (lambda t, m: ({k: v for k, v in t.items() if k != "imnet.layers.4.weight"}, m), "imnet.layers.4.weight.*missing"),
     (lambda t, m: ({**t, "imnet.extra": torch.zeros(2)}, m), "unexpected tensor 'imnet.extra'"),
     (lambda t, m: ({**t, "imnet.layers.0.weight": torch.zeros(256, 581)}, m), r"imnet.layers.0.weight.*\(256, 581\)"),
@@ -241,9 +241,8 @@ def test_hostile_metadata_is_refused_naming_the_file_before_anything_is_built(
         raise AssertionError("a model was built from hostile arguments")
 
     monkeypatch.setattr(registry, "build", no_build)
-    with _no_warnings():
-        with pytest.raises(CheckpointError) as info:
-            load_upscaler("liif", "cpu", weights=bad)
+    with _no_warnings(), pytest.raises(CheckpointError) as info:
+        load_upscaler("liif", "cpu", weights=bad)
     message = str(info.value)
     assert words in message and "hostile.safetensors" in message and "\n" not in message
     assert len(message) < 400
@@ -304,9 +303,8 @@ HOSTILE_PTH = {
 def test_public_liif_files_of_the_wrong_structure_are_refused_in_one_line(case: str, tmp_path: Path) -> None:
     change, words = HOSTILE_PTH[case]
     path = _public_liif(tmp_path / "odd.pth", change)
-    with _no_warnings():
-        with pytest.raises(CheckpointError) as info:
-            load_upscaler("liif", "cpu", weights=path)
+    with _no_warnings(), pytest.raises(CheckpointError) as info:
+        load_upscaler("liif", "cpu", weights=path)
     assert words in str(info.value) and "odd.pth" in str(info.value), str(info.value)
 
 
@@ -317,12 +315,11 @@ def test_a_raw_pickle_pth_is_refused_without_extra_lines(tmp_path: Path) -> None
         path = tmp_path / f"raw{protocol}.pth"
         with open(path, "wb") as handle:
             pickle.dump({"model": {"name": "liif"}}, handle, protocol=protocol)
-        with _no_warnings():
-            with pytest.raises(CheckpointError, match=f"raw{protocol}.pth"):
-                checkpoint.load(path)
+        with _no_warnings(), pytest.raises(CheckpointError, match=f"raw{protocol}.pth"):
+            checkpoint.load(path)
 
 
-@pytest.mark.parametrize("case, words", [
+@pytest.mark.parametrize(("case", "words"), [
     ("folder", "is a folder"),
     ("fifo", "named pipe"),
     ("/dev/zero", "character device"),
@@ -368,6 +365,6 @@ def test_checkpoint_saves_through_the_one_atomic_write(tmp_path: Path, monkeypat
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(atomic.os, "fsync", no_fsync)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Input/output error"):
         checkpoint.save_safetensors_atomic({"a": torch.full((3,), 2.0)}, path, {"k": "3"})
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]

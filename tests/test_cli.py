@@ -370,7 +370,7 @@ def test_commands_do_not_import_qt() -> None:
 
 # ---------------------------------------------------------------- reliability, round two
 
-@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+@pytest.mark.parametrize(("signame", "code"), [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
 def test_a_signal_during_the_write_leaves_no_temporary_and_the_old_file(
         signame: str, code: int, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
@@ -423,7 +423,7 @@ def claimed_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("argv, words", [
+@pytest.mark.parametrize(("argv", "words"), [
     (["--scale", "4"], "output too large"),
     (["--size", "50000x50000"], "output too large"),
     (["--scale", "4", "-o", "{tmp}/o.webp"], "at most 16383 pixels a side"),
@@ -512,7 +512,7 @@ def test_a_name_just_under_the_limit_is_written(photo: Path, tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, "photo.png"])
 
 
-@pytest.mark.parametrize("mode, words", [(0o300, None), (0o200, "cannot be searched"), (0o500, "not writable")])
+@pytest.mark.parametrize(("mode", "words"), [(0o300, None), (0o200, "cannot be searched"), (0o500, "not writable")])
 def test_an_output_folder_without_search_or_write_permission_is_one_line(
         mode: int, words: str | None, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
@@ -576,7 +576,7 @@ def test_precision_and_zoom_limit_are_defined_once_for_every_sub_command() -> No
     from inference.precision import PRECISIONS
     from inference.render.view import MAX_ZOOM
 
-    assert common.PRECISION_CHOICES == ("auto", *PRECISIONS) and common.ZOOM_LIMIT == MAX_ZOOM
+    assert ("auto", *PRECISIONS) == common.PRECISION_CHOICES and common.ZOOM_LIMIT == MAX_ZOOM
     for module in (upscale, evaluate, bench):
         parser = argparse.ArgumentParser()
         module.add_arguments(parser)

@@ -107,7 +107,7 @@ def test_too_large_refused_before_decoding(tmp_path: Path, image: np.ndarray,
     up = CountingUpscaler(load_upscaler("bicubic", "cpu"))
     features = up.encode(image)
     huge = Lattice.full_image(12, 10, 10000.0)  # 120000 x 100000 pixels
-    with pytest.raises(ExportError, match="output too large for memory.*1000 megapixels"):
+    with pytest.raises(ExportError, match=r"output too large for memory.*1000 megapixels"):
         export_region(up, features, huge, tmp_path / "huge.png")
     monkeypatch.setattr(export, "available_memory", lambda: 10_000_000)  # 10 MB free
     with pytest.raises(ExportError, match="output too large for memory: 1200 x 1000 pixels needs about 29 MB"):

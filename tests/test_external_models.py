@@ -199,7 +199,7 @@ def test_other_file_kinds_are_refused(tmp_path: Path) -> None:
     _spandrel()
     path = tmp_path / "model.onnx"
     path.write_bytes(b"\0" * 16)
-    with pytest.raises(ExternalModelError, match="expected a .safetensors or .pth file"):
+    with pytest.raises(ExternalModelError, match=r"expected a \.safetensors or \.pth file"):
         recognise(path)
 
 

@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def seed_files(folder: Path) -> dict[str, list[bytes]]:
     smooth = np.stack([(xx * 6) % 256, (yy * 8) % 256, ((xx + yy) * 3) % 256], axis=2).astype(np.uint8)
     noisy = np.clip(smooth.astype(int) + rng.integers(-20, 20, smooth.shape), 0, 255).astype(np.uint8)
 
-    def encoded(image: "Image.Image", fmt: str, **options) -> bytes:
+    def encoded(image: Image.Image, fmt: str, **options) -> bytes:
         buffer = io.BytesIO()
         image.save(buffer, fmt, **options)
         return buffer.getvalue()
@@ -172,7 +172,7 @@ def _mutate_json(value: object, rng: random.Random, depth: int = 0) -> object:
         return {**value, key: _mutate_json(value[key], rng, depth + 1)}
     if isinstance(value, list) and value and rng.random() < 0.7:
         i = rng.randrange(len(value))
-        return value[:i] + [_mutate_json(value[i], rng, depth + 1)] + value[i + 1:]
+        return [*value[:i], _mutate_json(value[i], rng, depth + 1), *value[i + 1:]]
     return rng.choice([
         lambda: 10 ** rng.randint(3, 40), lambda: -rng.randint(1, 10 ** 6), lambda: 0.5, lambda: float("inf"),
         lambda: "x" * rng.randint(0, 500), lambda: [value] * rng.randint(0, 100000), lambda: None, lambda: True,

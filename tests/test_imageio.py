@@ -64,7 +64,7 @@ def test_text_named_png(tmp_path: Path) -> None:
     assert "not an image" in load_error(path)
 
 
-@pytest.mark.parametrize("fmt, suffix", [("PNG", ".png"), ("JPEG", ".jpg")])
+@pytest.mark.parametrize(("fmt", "suffix"), [("PNG", ".png"), ("JPEG", ".jpg")])
 def test_truncated_file(tmp_path: Path, fmt: str, suffix: str) -> None:
     whole = tmp_path / f"whole{suffix}"
     Image.fromarray(noise(64, 64)).save(whole, fmt)
@@ -214,7 +214,7 @@ def test_rgba_half_transparent(tmp_path: Path) -> None:
     assert np.allclose(loaded.rgb, [1, 0, 0]) and loaded.notes == []
 
 
-@pytest.mark.parametrize("fmt, suffix", [("GIF", ".gif"), ("WEBP", ".webp")])
+@pytest.mark.parametrize(("fmt", "suffix"), [("GIF", ".gif"), ("WEBP", ".webp")])
 def test_animated_gives_first_frame(tmp_path: Path, fmt: str, suffix: str) -> None:
     frames = [Image.new("RGB", (6, 4), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     path = tmp_path / f"anim{suffix}"
@@ -251,7 +251,7 @@ def test_bmp_and_tiff_load(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- saving
 
 
-@pytest.mark.parametrize("suffix, bits, tolerance", [
+@pytest.mark.parametrize(("suffix", "bits", "tolerance"), [
     (".png", 8, 0.5 / 255), (".png", 16, 0.5 / 65535), (".tif", 8, 0.5 / 255), (".tif", 16, 0.5 / 65535),
     (".webp", 8, 0.5 / 255), (".jpg", 8, 0.2)])
 def test_save_round_trip_with_metadata(tmp_path: Path, suffix: str, bits: int, tolerance: float) -> None:
@@ -351,7 +351,7 @@ def test_read_metadata_of_plain_image_is_empty(tmp_path: Path) -> None:
         read_metadata(tmp_path / "missing.png")
 
 
-def _png_with_profile(path, rgb: "np.ndarray", profile: bytes) -> None:
+def _png_with_profile(path, rgb: np.ndarray, profile: bytes) -> None:
     Image.fromarray(rgb).save(path, icc_profile=profile)
 
 
@@ -423,7 +423,7 @@ def deny(monkeypatch: pytest.MonkeyPatch, error: int, where: Path) -> None:
     monkeypatch.setattr(os, "stat", stat)
 
 
-@pytest.mark.parametrize("case, words", [
+@pytest.mark.parametrize(("case", "words"), [
     ("fifo", "named pipe (FIFO)"),
     ("/dev/zero", "character device"),
     ("/dev/urandom", "character device"),
@@ -452,7 +452,7 @@ def test_inputs_that_are_not_readable_regular_files_are_named_for_what_they_are(
         monkeypatch.setattr(os, "access", lambda p, mode, **k: False)
     message = load_error(path)
     assert words in message and "empty" not in message
-    with pytest.raises(ImageLoadError, match="not|too long|denied|part of"):
+    with pytest.raises(ImageLoadError, match=r"not|too long|denied|part of"):
         imageio.read_header(path)
 
 
@@ -597,7 +597,7 @@ def test_names_near_the_limit_are_written_with_a_temporary_name_that_fits(length
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
-@pytest.mark.parametrize("case, words", [
+@pytest.mark.parametrize(("case", "words"), [
     ("name over 255", "too long"),
     ("path over 4096", "too long"),
     ("unsearchable folder", "cannot be searched"),

@@ -54,7 +54,7 @@ def test_finishing_a_view_keeps_only_its_full_tiles() -> None:
     for t in (tile(2.0, 0, 0), tile(2.0, 4, 0, phase="preview"), tile(3.0, 0, 0)):
         side.put(t)
     side.finish(2.0)
-    assert [k for k in side.tiles] == [(2.0, 0, 0, "full")] and side.nbytes == 4 * 4 * 3
+    assert list(side.tiles) == [(2.0, 0, 0, "full")] and side.nbytes == 4 * 4 * 3
 
 
 def test_a_tile_lands_one_to_one_on_its_lattice_and_scaled_on_another() -> None:

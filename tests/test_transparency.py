@@ -60,7 +60,7 @@ def bicubic_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:
     return bicubic_resize(np.repeat(alpha[..., None], 3, axis=2), width, height)[..., 0]
 
 
-@pytest.mark.parametrize("suffix,bits", [(".png", 8), (".png", 16), (".tif", 16), (".webp", 8)])
+@pytest.mark.parametrize(("suffix", "bits"), [(".png", 8), (".png", 16), (".tif", 16), (".webp", 8)])
 def test_cli_export_keeps_the_alpha_upscaled_by_bicubic(rgba_png: Path, tmp_path: Path, suffix: str,
                                                         bits: int) -> None:
     from inference.imageio import read_metadata

@@ -13,23 +13,23 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-import resources  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
-from inference.evaluate import evaluate_image  # noqa: E402
-from inference.geometry import output_size  # noqa: E402
-from inference.imageio import read_metadata  # noqa: E402
-from inference.render import RenderedTile, to_display  # noqa: E402
-from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png  # noqa: E402
-from tests.tiny_methods import sample_image, tiny_loader  # noqa: E402
-from widgets.zoom_slider import parse_zoom  # noqa: E402
+import resources
+from app.main_window import MainWindow
+from inference.evaluate import evaluate_image
+from inference.geometry import output_size
+from inference.imageio import read_metadata
+from inference.render import RenderedTile, to_display
+from tests.gui_helpers import WAIT_MS, make_window, open_image, wait_done, write_png
+from tests.tiny_methods import sample_image, tiny_loader
+from widgets.zoom_slider import parse_zoom
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
-@pytest.fixture()
+@pytest.fixture
 def image_file(tmp_path: Path) -> Path:
     return write_png(tmp_path / "tiny.png", sample_image(20, 24))
 
@@ -68,7 +68,7 @@ def test_open_image_shows_it_in_every_pane(qtbot, tmp_path: Path, image_file: Pa
     assert window.file_actions.recent_files()[0] == str(image_file.resolve())
     for pane in window.panes():
         assert pane.source() is not None and (pane.source().width, pane.source().height) == (24, 20)
-        image, mask = pane.composed()
+        _image, mask = pane.composed()
         assert mask.any()
     assert window.model.view.zoom == pytest.approx(min(p / s for p, s in zip(window.pane_size(), (24, 20))), rel=0.01)
 
@@ -360,7 +360,7 @@ def test_selection_is_exported_at_a_typed_scale(qtbot, tmp_path: Path, image_fil
     open_image(qtbot, window, image_file)
     wait_done(qtbot, window)
     pane = window.panes()[1]
-    pw, ph = pane.physical_size()
+    _pw, _ph = pane.physical_size()
     a = QPoint(pane.width() // 3, pane.height() // 3)
     b = QPoint(2 * pane.width() // 3, 2 * pane.height() // 3)
     qtbot.mousePress(pane, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)

@@ -306,7 +306,7 @@ def test_reference_mode_shows_the_downscaled_image_offers_ground_truth_and_leavi
 
 def test_reference_mode_refuses_a_scale_that_leaves_nothing() -> None:
     model = model_with_image(20, 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="too small for x16"):
         model.enter_reference(16.0)
     assert model.reference is None
 
@@ -361,6 +361,6 @@ def test_a_reference_file_is_the_ground_truth_of_the_opened_image_as_it_is() -> 
 def test_a_reference_file_of_no_whole_scale_is_refused_and_changes_nothing() -> None:
     model = model_with_image(40, 30)
     simulated = model.enter_reference(2.0)
-    with pytest.raises(ValueError, match="ref.png is 150 \u00d7 150 px.*40 \u00d7 30 px"):
+    with pytest.raises(ValueError, match=r"ref\.png is 150 \u00d7 150 px.*40 \u00d7 30 px"):
         model.match_reference("/photos/ref.png", np.zeros((150, 150, 3), np.uint8))
     assert model.reference is simulated

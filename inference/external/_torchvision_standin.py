@@ -15,7 +15,8 @@ from __future__ import annotations
 import enum
 import sys
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Architectures whose code needs the real torchvision functions.
 STANDIN_ONLY_ARCHITECTURES = frozenset({"LaMa", "RestoreFormer"})

@@ -68,7 +68,7 @@ def import_spandrel() -> Any:
     standin = None
     try:
         importlib.import_module("torchvision")
-    except Exception:  # ImportError, or a torchvision built for another torch raising at import
+    except Exception:  # noqa: BLE001 - ImportError, or a torchvision built for another torch raising at import
         standin = _torchvision_standin.install()
     try:
         module = importlib.import_module("spandrel")

@@ -16,17 +16,20 @@ image (fp32, ~1e-6) unless `max_margin` cuts it; other architectures
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..geometry import Lattice, clip, offset_in
-from ..precision import native_bf16, torch_dtype
-from ..upscaler import DecodeError, Upscaler, WeightsInfo, image_to_tensor, is_out_of_memory, pick_device
+from inference.geometry import Lattice, clip, offset_in
+from inference.precision import native_bf16, torch_dtype
+from inference.upscaler import DecodeError, Upscaler, WeightsInfo, image_to_tensor, is_out_of_memory, pick_device
+
 from . import resample
 from .loader import ExternalModelError, Recognised, recognise
 
@@ -203,8 +206,8 @@ class ExternalUpscaler(Upscaler):
     def _splits(self, start: int, stop: int, tile: int) -> list[tuple[int, int]]:
         count = max(1, math.ceil((stop - start) / tile))
         step = -(-math.ceil((stop - start) / count) // self.multiple) * self.multiple
-        edges = list(range(start, stop, step)) + [stop]
-        return list(zip(edges[:-1], edges[1:]))
+        edges = [*list(range(start, stop, step)), stop]
+        return list(itertools.pairwise(edges))
 
     def native(self, kept: KeptImage, x0: int, x1: int, y0: int, y1: int,
                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:

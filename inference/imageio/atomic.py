@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..files import NAME_MAX
+from inference.files import NAME_MAX
 
 
 def _temporary_prefix(name: str) -> str:

@@ -63,7 +63,7 @@ def own_output(path: str | Path) -> bool:
                 return isinstance(description, str) and f'"Software": "{SOFTWARE}"' in description
             xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
             return bool(xmp) and _parse_xmp(xmp).get("Software") == SOFTWARE
-    except Exception:  # an unreadable file is not ours; loading it says what is wrong
+    except Exception:  # noqa: BLE001 - an unreadable file is not ours; loading it says what is wrong
         return False
 
 

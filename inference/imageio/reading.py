@@ -139,7 +139,7 @@ def _guarded(path: Path, work: Callable[[Path, str], _T]) -> _T:
         raise ImageLoadError(f"{name}: not enough memory to load this image") from None
     except RecursionError:
         raise ImageLoadError(f"{name}: could not be read as an image (its structure is nested too deeply)") from None
-    except Exception as error:  # a decoder failure not foreseen below: still one clear sentence
+    except Exception as error:  # noqa: BLE001 - a decoder failure not foreseen below: still one clear sentence
         raise ImageLoadError(f"{name}: could not be read as an image ({first_sentence(error)})") from None
 
 

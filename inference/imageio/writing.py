@@ -11,7 +11,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from ..files import writing_problem
+from inference.files import writing_problem
+
 from .atomic import atomic_file
 from .encoders import write_png, write_tiff
 from .formats import FORMATS, ImageSaveError, first_sentence
