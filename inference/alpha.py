@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .geometry import Lattice
+from .interpolations.bicubic import BicubicUpscaler
 
 # What an export records about its alpha channel ("Alpha" in its metadata).
 ALPHA_KEY = "Alpha"
@@ -31,7 +32,6 @@ class AlphaPlane:
     lattice pixels beyond the image are left as the method drew them."""
 
     def __init__(self, alpha: np.ndarray) -> None:
-        from .interpolations.bicubic import BicubicUpscaler
 
         alpha = np.asarray(alpha, dtype=np.float32)
         if alpha.ndim != 2:

@@ -9,14 +9,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inference import catalog, imageio
 from inference.browse import folder_images, is_image_name
+from inference.export import export_region, weights_text
 from inference.export_names import export_name
 from inference.files import is_folder, reading_problem
+from inference.imageio import READ_FORMATS_TEXT, SOFTWARE, ImageLoadError, read_metadata
+from inference.imageio.metadata import escaped, own_output
+from inference.output_plan import plan_output
+from inference.piecewise import Cancelled
 
 # Image formats that are not read (see imageio.READ_FORMATS), by extension: a
 # folder's files of these kinds are named as not read, never passed over silently.
@@ -67,8 +74,6 @@ def expand_inputs(inputs: list[str | Path], left_out: list[Path] | None = None
     metadata says so) are never taken as inputs, so that rerunning with -o
     inside the input folder does not upscale the last run's outputs: they go
     to `left_out`."""
-    from inference.imageio import READ_FORMATS_TEXT
-    from inference.imageio.metadata import own_output
 
     sources: list[Path] = []
     problems: list[tuple[Path, str]] = []
@@ -159,8 +164,6 @@ def _claim(output: Path, source: Path, method: str) -> str:
     but stale: redone) or 'other' (another input's output, or an image this
     app did not write: kept, and another name is used). A folder there is
     'free' too: writing it fails and says so."""
-    from inference.imageio import SOFTWARE, ImageLoadError, read_metadata
-    from inference.imageio.metadata import escaped
 
     if not os.path.lexists(output):  # False, not an error, for a name too long
         return "free"
@@ -193,12 +196,7 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
     tiles, writing nothing for the image in progress. `report` (else a new
     one) is filled in as the work goes, so that a caller interrupted by a
     signal still knows what was written."""
-    import time
 
-    from inference import catalog, imageio
-    from inference.export import export_region, weights_text
-    from inference.output_plan import plan_output
-    from inference.piecewise import Cancelled
 
     report = report if report is not None else BatchReport()
     downscaler: Any = None  # bicubic, made the first time an image shrinks
@@ -250,7 +248,6 @@ def _other_weights(output: Path, expected: str) -> bool:
     """Whether the output of an item planned as done was made with other
     weights than `expected` (then it is redone); a substituted method's
     output (a note says bicubic drew it) does not depend on them."""
-    from inference.imageio import ImageLoadError, read_metadata
 
     try:
         meta = read_metadata(output)

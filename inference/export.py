@@ -11,6 +11,11 @@ Nothing here imports Qt.
 from __future__ import annotations
 
 import os
+
+try:  # POSIX only: elsewhere there is no process address-space limit to read
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,9 +26,11 @@ from PIL import Image, ImageDraw, ImageFont
 import resources
 
 from . import imageio
+from .alpha import ALPHA_KEPT, ALPHA_KEY, AlphaPlane, alpha_dropped
 from .geometry import Lattice
 from .imageio.pixels import to_float
 from .piecewise import TileSource, decode_piecewise
+from .upscaler import device_label
 
 # Hard cap on an export's size, whatever the machine (1 gigapixel).
 MAX_EXPORT_PIXELS = 1_000_000_000
@@ -76,16 +83,16 @@ def _cgroup_memory() -> int | None:
 
 def _address_space_left() -> int | None:
     """RLIMIT_AS less the address space already mapped (VmSize), or None without a limit."""
+    if resource is None:
+        return None
     try:
-        import resource
-
         soft, _ = resource.getrlimit(resource.RLIMIT_AS)
         if soft == resource.RLIM_INFINITY or soft <= 0:
             return None
         with open("/proc/self/status") as handle:
             size = next((int(ln.split()[1]) * 1024 for ln in handle if ln.startswith("VmSize:")), 0)
         return max(0, soft - size)
-    except (ImportError, OSError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
@@ -126,7 +133,6 @@ def weights_text(upscaler: Any) -> str:
 
 def describe_export(upscaler: Any, lattice: Lattice, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The metadata written with an export: how the pixels were made."""
-    from .upscaler import device_label
 
     region = lattice.region
     weights = upscaler.weights
@@ -189,7 +195,6 @@ def with_alpha(rgb: np.ndarray, alpha: Any, lattice: Lattice, path: str | Path
     """`rgb` (on `lattice`) with the input's `alpha` (array, `AlphaPlane` or
     None) upscaled by bicubic as a fourth channel when `path`'s format holds
     it, and what the metadata records about it ({} for an opaque input)."""
-    from .alpha import ALPHA_KEPT, ALPHA_KEY, AlphaPlane, alpha_dropped
 
     if alpha is None:
         return rgb, {}

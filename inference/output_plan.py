@@ -90,6 +90,8 @@ def plan_output(method: str, *, width: int | None = None, height: int | None = N
     metadata = output_metadata(source, extra)
     if note:
         if display is None:
+            # Here, not at the top: the command line imports this module before it
+            # checks that torch can load at all (which the catalog loads).
             from .catalog import display_name
 
             display = display_name(method)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .external import ExternalUpscaler
+from . import registry
+from .external import ExternalUpscaler, load_external_model
+from .external.resample import resampled_label
 
 PREFIX = "model:"
 # The file kinds inference.external reads (a dropped file of these kinds is a model).
@@ -79,7 +80,6 @@ def add(path: str | Path, name: str | None = None) -> str:
 
 
 def _registered(name: str) -> bool:
-    from . import registry
 
     return name in registry.all_names()
 
@@ -123,8 +123,6 @@ def find(path: str | Path) -> str | None:
 def load(name: str, device: Any = None, precision: str | None = "auto", **options: Any) -> ExternalUpscaler:
     """Model `name` as an ExternalUpscaler on `device`, named `name` (and
     displayed after it); ExternalModelError (one line) when the file cannot be used."""
-    from .external import load_external_model
-
     entry = get(name)
     kept = {k: v for k, v in options.items() if k in _OPTIONS}
     upscaler = load_external_model(entry.path, device if device is not None else "auto", precision or "auto",
@@ -145,7 +143,5 @@ def paper(name: str) -> str:
 
 def label_for(name: str, zoom: float) -> str:
     """A pane's label for model `name` at `zoom`: "x x4 (ESRGAN), resampled to x3.7" (see ExternalUpscaler)."""
-    from .external.resample import resampled_label
-
     entry = get(name)
     return resampled_label(entry.display, entry.scale, zoom)

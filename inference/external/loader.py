@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from . import _torchvision_standin
 
@@ -101,7 +102,6 @@ def read_weights(path: Path) -> dict[str, Any]:
     """The file's top-level dict, read without running anything it holds."""
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        from safetensors.torch import load_file
 
         try:
             return dict(load_file(str(path), device="cpu"))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import ImageCms
 
 Curve = Callable[[np.ndarray], np.ndarray]
 
@@ -100,7 +101,6 @@ def _srgb() -> MatrixProfile:
     """sRGB's colorants as LittleCMS builds them (the 8-bit conversion's target)."""
     global _SRGB
     if _SRGB is None:
-        from PIL import ImageCms
 
         profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
         _SRGB = matrix_profile(profile.tobytes())
@@ -132,7 +132,6 @@ def convert16_to_srgb(samples: np.ndarray, profile: MatrixProfile, band: int = 2
 
 def profile_description(icc: bytes) -> str | None:
     """The profile's own description (LittleCMS reads it), or None when unreadable."""
-    from PIL import ImageCms
 
     try:
         return str(ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))).strip()

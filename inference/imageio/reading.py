@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from inference.files import reading_problem
 
+from .colour import convert16_to_srgb, matrix_profile, profile_description
 from .formats import (
     ALPHA_BACKGROUND,
     DECODE_ERRORS,
@@ -368,7 +369,6 @@ def _clip_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[
 def _to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
     """Pixels as sRGB: an sRGB profile needs nothing; another profile on 8-bit
     RGB(A) data is converted; anything else is used as stored, and said so."""
-    from PIL import ImageCms
 
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
@@ -416,7 +416,6 @@ def _bmp_alpha(path: Path, im: Image.Image) -> np.ndarray | None:
 
 def _to_srgb16(samples: np.ndarray, icc: bytes, notes: list[str]) -> np.ndarray:
     """16-bit RGB(A) samples as sRGB, like `_to_srgb` does for 8 bits (see colour.py)."""
-    from .colour import convert16_to_srgb, matrix_profile, profile_description
 
     description = profile_description(icc)
     if description is None:

@@ -5,8 +5,9 @@ by typed keys; and the upscalers themselves, built once each."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Hashable, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 
@@ -228,7 +229,7 @@ class Renderer:
             self.features.put(key, feats)
         return upscaler, feats
 
-    def cached_tiles(self, method: str, image_id: str) -> "CachedTiles":
+    def cached_tiles(self, method: str, image_id: str) -> CachedTiles:
         """`method`'s decoded tiles of an image, for an export to reuse."""
         return CachedTiles(self, method, image_id)
 
@@ -246,7 +247,7 @@ class Renderer:
         return shown_method(method, zoom)
 
     def _planned(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
-                 shown: Lattice | None, img: "_Image") -> list[tuple[TileKey, Lattice]]:
+                 shown: Lattice | None, img: _Image) -> list[tuple[TileKey, Lattice]]:
         """(key, block) per tile: the part of the tile inside `shown` (what the
         pane shows), or the whole tile when part of it was seen before."""
         wid = weights_id(self.get_upscaler(method))
@@ -458,7 +459,7 @@ class CachedTiles:
     the tiles they decoded and decodes only the rest, which it leaves in the
     cache for the panes. Counts what it reused and what it had to decode."""
 
-    def __init__(self, renderer: "Renderer", method: str, image_id: str) -> None:
+    def __init__(self, renderer: Renderer, method: str, image_id: str) -> None:
         self.renderer, self.method, self.image_id = renderer, method, image_id
         self.tile = renderer.tile
         self.weights = weights_id(renderer.get_upscaler(method))

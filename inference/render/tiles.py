@@ -43,7 +43,7 @@ class TileKey:
     # request for a block it contains.
     block: tuple[int, int, int, int] = (0, 0, 0, 0)
 
-    def contains(self, other: "TileKey") -> bool:
+    def contains(self, other: TileKey) -> bool:
         (a, b, w, h), (c, d, x, y) = self.block, other.block
         return a <= c and b <= d and c + x <= a + w and d + y <= b + h
 

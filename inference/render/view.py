@@ -39,7 +39,7 @@ class ViewState:
         object.__setattr__(self, "zoom", snap_zoom(self.zoom))
 
     @classmethod
-    def fit(cls, image_w: int, image_h: int, pane_w: int, pane_h: int) -> "ViewState":
+    def fit(cls, image_w: int, image_h: int, pane_w: int, pane_h: int) -> ViewState:
         """The whole image centred, as large as fits the pane."""
         return cls(image_w / 2.0, image_h / 2.0, fit_zoom(image_w, image_h, pane_w, pane_h))
 
@@ -58,20 +58,20 @@ class ViewState:
         lat = self.lattice(pane_w, pane_h)
         return x * lat.zx - lat.u0, y * lat.zy - lat.v0
 
-    def panned(self, dx: float, dy: float) -> "ViewState":
+    def panned(self, dx: float, dy: float) -> ViewState:
         """Moved so that the content slides by (dx, dy) physical pixels."""
         return ViewState(self.cx - dx / self.zoom, self.cy - dy / self.zoom, self.zoom)
 
-    def zoomed_about(self, zoom: float, px: float, py: float, pane_w: int, pane_h: int) -> "ViewState":
+    def zoomed_about(self, zoom: float, px: float, py: float, pane_w: int, pane_h: int) -> ViewState:
         """At `zoom`, keeping the image point under pane position (px, py) there."""
         x, y = self.image_point(px, py, pane_w, pane_h)
         new_zoom = snap_zoom(zoom)
         return ViewState(x - (px - pane_w / 2.0) / new_zoom, y - (py - pane_h / 2.0) / new_zoom, new_zoom)
 
-    def with_zoom(self, zoom: float) -> "ViewState":
+    def with_zoom(self, zoom: float) -> ViewState:
         return ViewState(self.cx, self.cy, zoom)
 
-    def clamped(self, image_w: int, image_h: int) -> "ViewState":
+    def clamped(self, image_w: int, image_h: int) -> ViewState:
         """Centre kept inside the image, so the image never leaves the pane."""
         cx = min(max(self.cx, 0.0), float(image_w))
         cy = min(max(self.cy, 0.0), float(image_h))
