@@ -25,6 +25,7 @@ import numpy as np
 
 from ..downscale import DOWNSCALE_METHOD, shown_method
 from ..geometry import Lattice, canonical_zoom, clip
+from ..registry import is_interpolation
 from .caches import FeatureCache, TileCache, feature_key, weights_id
 from .tiles import DEFAULT_TILE, TileId, TileKey, block_of, covering_lattice, plan_tiles, tile_lattice, to_display
 from .view import snap_zoom
@@ -164,16 +165,21 @@ class Renderer:
     """Decodes tiles for pane requests through the one upscaler interface.
 
     `get_upscaler(name)` returns a ready Upscaler (the worker loads them once).
-    Tiles come out one per `next_result()` call, previews before coarse before
-    full, panes interleaved; a request superseded by a newer generation for
+    Tiles come out one per `next_result()` call: cached tiles first, then the
+    whole full pass of every side showing an instant method (an interpolation:
+    `instant(name)`, default the registry's `is_interpolation`; a pane of it
+    costs milliseconds, so it never waits behind a model), then the models'
+    previews, coarse and full passes, panes interleaved. Instant methods get
+    no preview or coarse pass. A request superseded by a newer generation for
     its target is dropped before its next tile starts.
     """
 
     def __init__(self, get_upscaler: Callable[[str], Any], *, tile: int = DEFAULT_TILE,
                  tile_budget_bytes: int = 512 << 20, feature_budget_bytes: int = 2 << 30,
                  generations: GenerationCounter | None = None, coarse_factor: float = COARSE_FACTOR,
-                 adaptive_coarse: bool = True) -> None:
+                 adaptive_coarse: bool = True, instant: Callable[[str], bool] | None = None) -> None:
         self.get_upscaler = get_upscaler
+        self.instant = instant or _is_instant
         self.tile = int(tile)
         self.tiles = TileCache(tile_budget_bytes)
         self.features = FeatureCache(feature_budget_bytes)
@@ -285,18 +291,26 @@ class Renderer:
                 jobs.append(_Job(request, phase, key.tile.method, key, block, 0 if cached else rank, (i, seq),
                                  job_note))
 
-        missing = [b for k, b in full_blocks if not self.tiles.answers(k)]
-        if request.progressive and missing and method != DOWNSCALE_METHOD:
-            factor = self.coarse_factor_for(method, sum(b.width * b.height for b in missing))
+        missing = [(k, b) for k, b in full_blocks if not self.tiles.answers(k)]
+        if request.progressive and missing and method != DOWNSCALE_METHOD and not self.instant(method):
+            # Previews and coarse tiles only where full tiles are missing: a
+            # resized pane keeps what it has and previews the area it gained.
+            everything = len(missing) == len(full_blocks)
+            factor = self.coarse_factor_for(method, sum(b.width * b.height for _, b in missing))
             coarse_zoom = canonical_zoom(snap_zoom(zoom / factor)) if factor else 0.0
             coarse_blocks: list[tuple[TileKey, Lattice]] = []
             if coarse_zoom > 1.0:
                 coarse_lat = covering_lattice(lat, coarse_zoom)
                 coarse_tiles = plan_tiles(coarse_lat, self.tile, img.width, img.height)
+                if not everything:
+                    wanted = {t for _, b in missing
+                              for t in plan_tiles(covering_lattice(b, coarse_zoom), self.tile, img.width, img.height)}
+                    coarse_tiles = [t for t in coarse_tiles if t in wanted]
                 coarse_shown = clip(coarse_lat, img.width, img.height)
                 coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_shown, img)
             if not coarse_blocks or not all(self.tiles.answers(k) for k, _ in coarse_blocks):
-                preview = self._planned(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles, full_shown, img)
+                preview_tiles = [(k.tile.tile_u, k.tile.tile_v) for k, _ in missing]
+                preview = self._planned(DOWNSCALE_METHOD, request.image_id, zoom, preview_tiles, full_shown, img)
                 add(Phase.PREVIEW, preview, 1, "bicubic preview")
             add(Phase.COARSE, coarse_blocks, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
         add(Phase.FULL, full_blocks, 3, note)
@@ -372,12 +386,14 @@ class Renderer:
 
     def _priority(self, job: _Job) -> tuple[int, tuple[int, int]]:
         """Tiles already in the cache first (another pane may have decoded them
-        since this job was planned), then cheap bicubic, coarse, full."""
+        since this job was planned), then the full tiles of instant methods
+        (every interpolation pane is done before a model decodes anything),
+        then the models' bicubic previews, coarse, full."""
         if job.error is None and self.tiles.answers(job.key):
             return 0, job.order
-        if job.method == DOWNSCALE_METHOD:
-            return min(job.rank, 1), job.order
-        return job.rank, job.order
+        if job.phase is Phase.FULL and self.instant(job.method):
+            return 1, job.order
+        return job.rank + 1, job.order
 
     def _remaining(self, request: RenderRequest) -> int:
         return sum(1 for j in self._jobs if j.request is request)
@@ -450,6 +466,12 @@ class Renderer:
         self._batched[job.key] = share
         c, r = int(job.lattice.u0) - u0, int(job.lattice.v0) - v0
         return to_display(rgb[r:r + job.lattice.height, c:c + job.lattice.width])
+
+
+def _is_instant(method: str) -> bool:
+    """A method whose whole pane costs milliseconds: an interpolation (the
+    registry's; bicubic, which also draws every method at zoom <= 1, always)."""
+    return method == DOWNSCALE_METHOD or is_interpolation(method)
 
 
 class CachedTiles:
