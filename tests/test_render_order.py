@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from inference.geometry import Lattice
-from inference.render import Phase, Renderer, RenderRequest, ViewState
+from inference.render import Phase, Renderer, RenderRequest, ViewState, clip_to_image, to_display
+from tests.render_helpers import assemble
 from tests.tiny_methods import sample_image, tiny_loader
 
 H, W = 40, 48
@@ -128,3 +130,14 @@ def test_a_widened_pane_decodes_only_tiles_covering_the_new_area(renderer: Rende
         assert any(x0 < b and a < x1 for a, b in strips if b > a)
     assert sum(1 for t in tiles if t.phase is Phase.FULL and not t.from_cache) < \
         sum(1 for t in tiles if t.phase is Phase.FULL)
+    # Nothing the old view showed is decoded again: a tile it had part of
+    # copies that part and decodes the rest.
+    had = clip_to_image(old, W, H)
+    for method, lat in fresh:
+        if method == "liif" and lat.zx == old.zx:
+            overlap_u = min(lat.u0 + lat.width, had.u0 + had.width) - max(lat.u0, had.u0)
+            overlap_v = min(lat.v0 + lat.height, had.v0 + had.height) - max(lat.v0, had.v0)
+            assert overlap_u <= 0 or overlap_v <= 0, f"decoded {lat} again"
+    # And the pane's picture is the one a single decode of its view makes.
+    direct = to_display(renderer.decode("liif", "img", new))
+    assert np.abs(assemble(tiles, new).astype(int) - direct.astype(int)).max() <= 1

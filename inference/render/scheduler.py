@@ -8,7 +8,8 @@ and stale generations are looked at between tiles.
 
 A request decodes of each tile only the block it shows (the first view of a
 pane costs its own pixels, not the 1.5-2x of whole tiles); a tile seen again
-with more of it visible (a pan) is decoded whole, so panning stays cached.
+with more of it visible (a pan, a wider pane) is made whole, so panning stays
+cached: the part already cached is copied and only the rest is decoded.
 This module imports neither torch nor Qt.
 """
 
@@ -27,7 +28,17 @@ from ..downscale import DOWNSCALE_METHOD, shown_method
 from ..geometry import Lattice, canonical_zoom, clip
 from ..registry import is_interpolation
 from .caches import FeatureCache, TileCache, feature_key, weights_id
-from .tiles import DEFAULT_TILE, TileId, TileKey, block_of, covering_lattice, plan_tiles, tile_lattice, to_display
+from .tiles import (
+    DEFAULT_TILE,
+    TileId,
+    TileKey,
+    around,
+    block_of,
+    covering_lattice,
+    plan_tiles,
+    tile_lattice,
+    to_display,
+)
 from .view import snap_zoom
 
 # The coarse pass decodes at zoom / factor and is scaled up for display. The
@@ -425,6 +436,8 @@ class Renderer:
             start = time.perf_counter()
             rgb = self._decode_together(job)
             if rgb is None:
+                rgb = self._decode_around_cached(job)
+            if rgb is None:
                 rgb = to_display(self.decode(job.method, req.image_id, job.lattice))
                 self._record_rate(job.method, job.lattice.width * job.lattice.height, time.perf_counter() - start)
             seconds = self._batched.pop(key, time.perf_counter() - start)
@@ -436,6 +449,28 @@ class Renderer:
         self.tiles.store(key, rgb)
         self.decoded_tiles += 1
         return RenderedTile(rgb=rgb, seconds=seconds, remaining=self._remaining(req), untrained=untrained, **base)
+
+    def _decode_around_cached(self, job: _Job) -> np.ndarray | None:
+        """A block of a tile part of which is cached (a pane widened, or panned
+        onto a tile it had seen part of): copy that part and decode only the
+        rest, in at most four blocks of the same lattice (same pixels). None
+        when nothing of it is cached."""
+        inner = self.tiles.largest_within(job.key)
+        cached = self.tiles.get(inner) if inner is not None else None
+        if inner is None or cached is None:
+            return None
+        u0, v0, w, h = job.key.block
+        out = np.empty((h, w, 3), dtype=np.uint8)
+        a, b, cw, ch = inner.block
+        out[b - v0:b - v0 + ch, a - u0:a - u0 + cw] = cached
+        start, points = time.perf_counter(), 0
+        for pu, pv, pw, ph in around(job.key.block, inner.block):
+            part = Lattice(job.lattice.zx, job.lattice.zy, float(pu), float(pv), pw, ph)
+            out[pv - v0:pv - v0 + ph, pu - u0:pu - u0 + pw] = to_display(
+                self.decode(job.method, job.request.image_id, part))
+            points += pw * ph
+        self._record_rate(job.method, points, time.perf_counter() - start)
+        return out
 
     def _decode_together(self, job: _Job) -> np.ndarray | None:
         """Enlarging bicubic costs less than its per-call overhead per tile:
