@@ -141,3 +141,24 @@ def test_a_widened_pane_decodes_only_tiles_covering_the_new_area(renderer: Rende
     # And the pane's picture is the one a single decode of its view makes.
     direct = to_display(renderer.decode("liif", "img", new))
     assert np.abs(assemble(tiles, new).astype(int) - direct.astype(int)).max() <= 1
+
+
+def test_the_coarse_pass_of_a_widened_pane_covers_only_the_area_it_gained(loader: CountingLoader) -> None:
+    r = Renderer(loader, tile=16, adaptive_coarse=False)  # always a coarse pass
+    r.set_image("img", sample_image(H, W))
+    view = ViewState(24.3, 19.7, 8.0)
+    old, new = view.lattice(160, 120), view.lattice(200, 120)
+    show(r, "a", "liif", old)
+    drain(r)
+    r.coarse_factor = 2.0  # the coarse pass of the wider view is at another zoom: nothing of it is cached
+    before = len(loader.decodes)
+    show(r, "a", "liif", new)
+    tiles = drain(r)
+    assert any(t.phase is Phase.COARSE for t in tiles)
+    (o0, o1), (n0, n1) = _image_columns(old), _image_columns(new)
+    coarse = [lat for method, lat in loader.decodes[before:] if method == "liif" and lat.zx < view.zoom]
+    assert coarse
+    for lat in coarse:  # within the strips the pane gained, give or take a coarse pixel
+        x0, x1 = _image_columns(lat)
+        pixel = 1 / lat.zx
+        assert (x0 >= n0 - pixel and x1 <= o0 + pixel) or (x0 >= o1 - pixel and x1 <= n1 + pixel), lat

@@ -155,6 +155,11 @@ class TileCache(LRUCache[TileKey, np.ndarray]):
         inside = [k for k in self._blocks.get(key.tile, ()) if k in self and key.contains(k) and k != key]
         return max(inside, key=lambda k: k.block[2] * k.block[3], default=None)
 
+    def largest_of(self, tile: TileId) -> TileKey | None:
+        """The largest cached block of `tile` (None: none of it is cached)."""
+        cached = [k for k in self._blocks.get(tile, ()) if k in self]
+        return max(cached, key=lambda k: k.block[2] * k.block[3], default=None)
+
     def seen(self, key: TileKey) -> bool:
         """True when some block of this tile is cached (the user has seen part of it)."""
         return any(k in self for k in self._blocks.get(key.tile, ()))

@@ -8,8 +8,9 @@ and stale generations are looked at between tiles.
 
 A request decodes of each tile only the block it shows (the first view of a
 pane costs its own pixels, not the 1.5-2x of whole tiles); a tile seen again
-with more of it visible (a pan, a wider pane) is made whole, so panning stays
-cached: the part already cached is copied and only the rest is decoded.
+with more of it visible (a pan, a wider pane) becomes one block holding both
+views, so panning stays cached: the part already cached is copied and only
+the rest is decoded.
 This module imports neither torch nor Qt.
 """
 
@@ -38,6 +39,7 @@ from .tiles import (
     plan_tiles,
     tile_lattice,
     to_display,
+    union_block,
 )
 from .view import snap_zoom
 
@@ -265,7 +267,8 @@ class Renderer:
     def _planned(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
                  shown: Lattice | None, img: "_Image") -> list[tuple[TileKey, Lattice]]:
         """(key, block) per tile: the part of the tile inside `shown` (what the
-        pane shows), or the whole tile when part of it was seen before."""
+        pane shows), grown to take in the tile's cached block when part of it
+        was seen before."""
         wid = weights_id(self.get_upscaler(method))
         out: list[tuple[TileKey, Lattice]] = []
         for tu, tv in tiles:
@@ -276,10 +279,41 @@ class Renderer:
             if part is None:
                 continue
             key = TileKey(TileId(method, wid, image_id, zoom, tu, tv), block_of(part))
-            if part != whole and not self.tiles.answers(key) and self.tiles.seen(key):
-                part = whole  # panning across this tile: decode it once, whole
-                key = replace(key, block=block_of(whole))
+            had = self.tiles.largest_of(key.tile) if part != whole and not self.tiles.answers(key) else None
+            if had is not None:
+                # Panning across this tile, or the pane grew: one block holding
+                # what was cached and what is shown now; only the rest is decoded.
+                u0, v0, w, h = union_block(key.block, had.block)
+                part = Lattice(whole.zx, whole.zy, float(u0), float(v0), w, h)
+                key = replace(key, block=(u0, v0, w, h))
             out.append((key, part))
+        return out
+
+    def _to_decode(self, key: TileKey, block: Lattice) -> list[Lattice]:
+        """What a decode of `block` (tile block `key`) will decode: all of it,
+        or the parts around its tile's cached block (`_decode_around_cached`)."""
+        inner = self.tiles.largest_within(key)
+        if inner is None:
+            return [block]
+        return [Lattice(block.zx, block.zy, float(u), float(v), w, h) for u, v, w, h in around(key.block, inner.block)]
+
+    def _planned_over(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
+                      blocks: list[Lattice], img: "_Image") -> list[tuple[TileKey, Lattice]]:
+        """`_planned` at `zoom` for only the part of each tile that covers
+        `blocks` (lattice blocks at another zoom): a coarse pass of the area
+        a resized pane gained, not of all of it."""
+        out: list[tuple[TileKey, Lattice]] = []
+        covers = [covering_lattice(b, zoom) for b in blocks]
+        for tu, tv in tiles:
+            whole = tile_lattice(zoom, tu, tv, self.tile, img.width, img.height)
+            parts = [p for c in covers if whole is not None and (p := clip(whole, img.width, img.height, within=c))]
+            if whole is None or not parts:
+                continue
+            u0, v0, w, h = block_of(parts[0])
+            for p in parts[1:]:
+                u0, v0, w, h = union_block((u0, v0, w, h), block_of(p))
+            out += self._planned(method, image_id, zoom, [(tu, tv)],
+                                 Lattice(whole.zx, whole.zy, float(u0), float(v0), w, h), img)
         return out
 
     def plan(self, request: RenderRequest) -> list[_Job]:
@@ -307,18 +341,20 @@ class Renderer:
             # Previews and coarse tiles only where full tiles are missing: a
             # resized pane keeps what it has and previews the area it gained.
             everything = len(missing) == len(full_blocks)
-            factor = self.coarse_factor_for(method, sum(b.width * b.height for _, b in missing))
+            gained = [piece for k, b in missing for piece in self._to_decode(k, b)]
+            factor = self.coarse_factor_for(method, sum(b.width * b.height for b in gained))
             coarse_zoom = canonical_zoom(snap_zoom(zoom / factor)) if factor else 0.0
             coarse_blocks: list[tuple[TileKey, Lattice]] = []
             if coarse_zoom > 1.0:
                 coarse_lat = covering_lattice(lat, coarse_zoom)
                 coarse_tiles = plan_tiles(coarse_lat, self.tile, img.width, img.height)
-                if not everything:
-                    wanted = {t for _, b in missing
-                              for t in plan_tiles(covering_lattice(b, coarse_zoom), self.tile, img.width, img.height)}
-                    coarse_tiles = [t for t in coarse_tiles if t in wanted]
                 coarse_shown = clip(coarse_lat, img.width, img.height)
-                coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_shown, img)
+                if everything:
+                    coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_shown,
+                                                  img)
+                else:
+                    coarse_blocks = self._planned_over(method, request.image_id, coarse_zoom, coarse_tiles, gained,
+                                                       img)
             if not coarse_blocks or not all(self.tiles.answers(k) for k, _ in coarse_blocks):
                 preview_tiles = [(k.tile.tile_u, k.tile.tile_v) for k, _ in missing]
                 preview = self._planned(DOWNSCALE_METHOD, request.image_id, zoom, preview_tiles, full_shown, img)

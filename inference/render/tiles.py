@@ -61,6 +61,13 @@ def block_of(lattice: Lattice) -> tuple[int, int, int, int]:
     return int(lattice.u0), int(lattice.v0), lattice.width, lattice.height
 
 
+def union_block(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The smallest block (u0, v0, width, height) holding blocks `a` and `b`."""
+    u0, v0 = min(a[0], b[0]), min(a[1], b[1])
+    u1, v1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return u0, v0, u1 - u0, v1 - v0
+
+
 def around(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
     """The blocks (u0, v0, width, height) of `outer` outside `inner` (a block
     inside it): the bands above and below it, then left and right of it."""
