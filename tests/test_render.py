@@ -291,7 +291,7 @@ def test_a_first_view_decodes_only_the_pixels_the_pane_shows(renderer: Renderer)
     assert np.abs(assemble(tiles, lat).astype(int) - direct.astype(int)).max() <= 1
 
 
-def test_panning_decodes_partly_seen_tiles_whole_then_hits_the_cache(renderer: Renderer) -> None:
+def test_panning_grows_partly_seen_tiles_then_hits_the_cache(renderer: Renderer) -> None:
     view = ViewState(11.3, 9.1, 3.7)
     pane = (41, 29)
 
@@ -305,13 +305,13 @@ def test_panning_decodes_partly_seen_tiles_whole_then_hits_the_cache(renderer: R
 
     show(view)
     panned = show(view.panned(3, 2))
-    # The tiles cut by the first view come back whole (16 x 16 inside the image).
+    # A tile cut by the first view grows into one block holding both views
+    # (what it had is copied, only what the pan uncovered is decoded) ...
     fresh = [t for t in panned if not t.from_cache]
-    assert fresh and any(t.rgb.shape[:2] == (16, 16) for t in fresh)
-    # A further small pan inside those tiles costs nothing new for them.
-    again = show(view.panned(5, 3))
-    assert _decoded_points(again) < _decoded_points(panned)
-    assert sum(t.from_cache for t in again) >= sum(t.from_cache for t in panned)
+    assert fresh
+    # ... so a view between the two costs nothing new.
+    between = show(view.panned(1, 1))
+    assert between and all(t.from_cache for t in between)
 
 
 def test_a_cached_whole_tile_answers_a_smaller_view_of_it(renderer: Renderer) -> None:

@@ -139,7 +139,12 @@ def test_label_counts_tiles_times_the_render_and_marks_random_weights() -> None:
 def test_a_result_of_an_old_render_is_not_routed_to_its_pane() -> None:
     model = model_with_image(panes=("liif",))
     (pane, side, first), = model.begin_renders(lambda p: model.view.lattice(*PANE), now=0.0)
-    model.begin_renders(lambda p: model.view.lattice(*PANE), now=1.0)
+    # Asked again for the same lattice (a pane added beside it): the render in flight still answers it.
+    assert model.begin_renders(lambda p: model.view.lattice(*PANE), now=1.0) == []
+    assert model.route(first.generation, pane.target(side)) == (pane, side)
+    # A lattice of another size (the pane resized): a new render, the old one's results are stale.
+    (_, _, second), = model.begin_renders(lambda p: model.view.lattice(PANE[0] + 10, PANE[1]), now=2.0)
+    assert second.generation > first.generation
     assert model.route(first.generation, pane.target(side)) is None
 
 

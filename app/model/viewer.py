@@ -20,7 +20,7 @@ from app.model.methods import MAX_PANES, MethodBook
 from app.model.sides import SideState, progress_summary
 from inference.downscale import shown_method
 from inference.geometry import Lattice, Region, clip, rect_lattice
-from inference.registry import BASELINE
+from inference.registry import BASELINE, is_interpolation
 from inference.render.scheduler import GenerationCounter, RenderRequest
 from inference.render.tiles import plan_tiles
 from inference.render.view import MAX_ZOOM, ViewState, fit_zoom
@@ -77,6 +77,11 @@ class ExportPlan:
     metadata: dict[str, str]
 
 
+def _instant(method: str) -> bool:
+    """An interpolation: its whole pane decodes in milliseconds."""
+    return method == BASELINE or is_interpolation(method)
+
+
 class ViewerModel:
     def __init__(self, book: MethodBook, generations: GenerationCounter | None = None) -> None:
         self.book = book
@@ -95,6 +100,10 @@ class ViewerModel:
         self.flip_previous: dict[int, str] = {}  # pane uid -> the method it showed before (View › Flip Method)
         self.side_previous: dict[Hashable, str] = {}  # pane side target -> its method before (leaving reference)
         self.queue = 0  # tiles and jobs waiting in the worker
+        # What each side was last asked to render (image, method, lattice): a side
+        # asked again for the same (a pane added, removed or resized beside it)
+        # keeps its tiles and its render in flight. Forgotten when its tiles go.
+        self._asked: dict[Hashable, tuple[str, str, Lattice]] = {}
 
     # ------------------------------------------------------------------ panes
 
@@ -122,6 +131,7 @@ class ViewerModel:
         pane = self.panes.pop(index)
         for side in SIDES:
             self.generations.retire(pane.target(side))
+            self._asked.pop(pane.target(side), None)
         self.active = min(self.active, len(self.panes) - 1)
         return pane
 
@@ -146,6 +156,7 @@ class ViewerModel:
         state = pane.sides[side]
         if state.method == name:
             return False
+        self.forget_asked(pane, side)  # the window clears the side's tiles
         if side == "a" and state.method:
             self.flip_previous[pane.uid] = state.method
         if state.method:
@@ -160,6 +171,7 @@ class ViewerModel:
             pane.split = False
             pane.sides["b"] = SideState()
             self.generations.retire(pane.target("b"))
+            self.forget_asked(pane, "b")
             return False
         pane.split = True
         return self.set_method(pane, "b", name)
@@ -197,12 +209,14 @@ class ViewerModel:
                 if pane.sides[side].method == method:
                     pane.sides[side].forget_results()
                     pane.sides[side].state = "preview"  # until the new weights' tiles arrive
+                    self.forget_asked(pane, side)
                     replaced.append((pane, side))
         return replaced
 
     def worker_restarted(self) -> None:
         """A new render worker (Preferences changed): what the old one loaded, scored and timed is forgotten."""
         self.book.forget_loaded()
+        self._asked.clear()  # the new worker has none of the old one's work
         for pane in self.panes:
             for side in SIDES:
                 pane.sides[side].metrics.clear()
@@ -291,18 +305,38 @@ class ViewerModel:
             lat = lattice_of(pane)
             for side in pane.active_sides():
                 begun += self._begin_render(pane, side, lat, now, w, h)
+        # Instant methods (interpolations) first: the worker may start on the
+        # first request before the others arrive, and a model's tile takes seconds.
+        begun.sort(key=lambda b: not _instant(shown_method(b[0].sides[b[1]].method, self.view.zoom)[0]))
         return begun
+
+    def forget_asked(self, pane: PaneState, side: str) -> None:
+        """`side`'s tiles are going (another method, new weights): its next render starts afresh."""
+        self._asked.pop(pane.target(side), None)
 
     def _begin_render(self, pane: PaneState, side: str, lat: Lattice, now: float, w: int,
                       h: int) -> list[tuple[PaneState, str, RenderRequest | None]]:
         st = pane.sides[side]
         if not st.method:
             return []
-        generation = self.generations.issue(pane.target(side))
+        target = pane.target(side)
+        asked = (self.image_id, st.method, lat)
+        previous = self._asked.get(target)
+        if previous == asked and st.state != "error" and st.started is not None \
+                and st.generation == self.generations.latest(target):
+            return []  # the same lattice: its tiles, or its render in flight, still answer it
+        self._asked[target] = asked
+        # The same method and zoom on a resized pane: its tiles stay, so it is
+        # not back to a preview; it refines the area it gained.
+        kept = (previous is not None and previous[:2] == asked[:2] and previous[2].zx == lat.zx
+                and st.state in ("refining", "done", "untrained"))
+        generation = self.generations.issue(target)
         in_view = bool(plan_tiles(lat, PLAN_TILE, w, h))
         # The only note tiles carry (zoom <= 1 shows bicubic): not left over from the last view.
         st.begin_render(generation, now, shown_method(st.method, lat.zx)[1], in_view)
-        request = RenderRequest(generation, pane.target(side), st.method, lat, self.image_id) if in_view else None
+        if kept and in_view:
+            st.state = "refining"
+        request = RenderRequest(generation, target, st.method, lat, self.image_id) if in_view else None
         return [(pane, side, request)]
 
     def route(self, generation: int, target: Hashable) -> tuple[PaneState, str] | None:
@@ -371,6 +405,7 @@ class ViewerModel:
         from inference.reference import GROUND_TRUTH
 
         self.reference = None
+        self._asked.clear()
         for pane in self.panes:
             for side in SIDES:
                 for kind in METRIC_KINDS:

@@ -150,6 +150,17 @@ class TileCache(LRUCache[TileKey, np.ndarray]):
     def answers(self, key: TileKey) -> bool:
         return self.holder(key) is not None
 
+    def largest_within(self, key: TileKey) -> TileKey | None:
+        """The largest cached block of `key`'s tile inside `key`'s block: what a
+        decode of `key` can copy instead of decoding again (None: nothing)."""
+        inside = [k for k in self._blocks.get(key.tile, ()) if k in self and key.contains(k) and k != key]
+        return max(inside, key=lambda k: k.block[2] * k.block[3], default=None)
+
+    def largest_of(self, tile: TileId) -> TileKey | None:
+        """The largest cached block of `tile` (None: none of it is cached)."""
+        cached = [k for k in self._blocks.get(tile, ()) if k in self]
+        return max(cached, key=lambda k: k.block[2] * k.block[3], default=None)
+
     def seen(self, key: TileKey) -> bool:
         """True when some block of this tile is cached (the user has seen part of it)."""
         return any(k in self for k in self._blocks.get(key.tile, ()))

@@ -8,7 +8,9 @@ and stale generations are looked at between tiles.
 
 A request decodes of each tile only the block it shows (the first view of a
 pane costs its own pixels, not the 1.5-2x of whole tiles); a tile seen again
-with more of it visible (a pan) is decoded whole, so panning stays cached.
+with more of it visible (a pan, a wider pane) becomes one block holding both
+views, so panning stays cached: the part already cached is copied and only
+the rest is decoded.
 This module imports neither torch nor Qt.
 """
 
@@ -26,8 +28,20 @@ import numpy as np
 
 from ..downscale import DOWNSCALE_METHOD, shown_method
 from ..geometry import Lattice, canonical_zoom, clip
+from ..registry import is_interpolation
 from .caches import FeatureCache, TileCache, feature_key, weights_id
-from .tiles import DEFAULT_TILE, TileId, TileKey, block_of, covering_lattice, plan_tiles, tile_lattice, to_display
+from .tiles import (
+    DEFAULT_TILE,
+    TileId,
+    TileKey,
+    around,
+    block_of,
+    covering_lattice,
+    plan_tiles,
+    tile_lattice,
+    to_display,
+    union_block,
+)
 from .view import snap_zoom
 
 # The coarse pass decodes at zoom / factor and is scaled up for display. The
@@ -165,16 +179,21 @@ class Renderer:
     """Decodes tiles for pane requests through the one upscaler interface.
 
     `get_upscaler(name)` returns a ready Upscaler (the worker loads them once).
-    Tiles come out one per `next_result()` call, previews before coarse before
-    full, panes interleaved; a request superseded by a newer generation for
+    Tiles come out one per `next_result()` call: cached tiles first, then the
+    whole full pass of every side showing an instant method (an interpolation:
+    `instant(name)`, default the registry's `is_interpolation`; a pane of it
+    costs milliseconds, so it never waits behind a model), then the models'
+    previews, coarse and full passes, panes interleaved. Instant methods get
+    no preview or coarse pass. A request superseded by a newer generation for
     its target is dropped before its next tile starts.
     """
 
     def __init__(self, get_upscaler: Callable[[str], Any], *, tile: int = DEFAULT_TILE,
                  tile_budget_bytes: int = 512 << 20, feature_budget_bytes: int = 2 << 30,
                  generations: GenerationCounter | None = None, coarse_factor: float = COARSE_FACTOR,
-                 adaptive_coarse: bool = True) -> None:
+                 adaptive_coarse: bool = True, instant: Callable[[str], bool] | None = None) -> None:
         self.get_upscaler = get_upscaler
+        self.instant = instant or _is_instant
         self.tile = int(tile)
         self.tiles = TileCache(tile_budget_bytes)
         self.features = FeatureCache(feature_budget_bytes)
@@ -249,7 +268,8 @@ class Renderer:
     def _planned(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
                  shown: Lattice | None, img: _Image) -> list[tuple[TileKey, Lattice]]:
         """(key, block) per tile: the part of the tile inside `shown` (what the
-        pane shows), or the whole tile when part of it was seen before."""
+        pane shows), grown to take in the tile's cached block when part of it
+        was seen before."""
         wid = weights_id(self.get_upscaler(method))
         out: list[tuple[TileKey, Lattice]] = []
         for tu, tv in tiles:
@@ -260,10 +280,41 @@ class Renderer:
             if part is None:
                 continue
             key = TileKey(TileId(method, wid, image_id, zoom, tu, tv), block_of(part))
-            if part != whole and not self.tiles.answers(key) and self.tiles.seen(key):
-                part = whole  # panning across this tile: decode it once, whole
-                key = replace(key, block=block_of(whole))
+            had = self.tiles.largest_of(key.tile) if part != whole and not self.tiles.answers(key) else None
+            if had is not None:
+                # Panning across this tile, or the pane grew: one block holding
+                # what was cached and what is shown now; only the rest is decoded.
+                u0, v0, w, h = union_block(key.block, had.block)
+                part = Lattice(whole.zx, whole.zy, float(u0), float(v0), w, h)
+                key = replace(key, block=(u0, v0, w, h))
             out.append((key, part))
+        return out
+
+    def _to_decode(self, key: TileKey, block: Lattice) -> list[Lattice]:
+        """What a decode of `block` (tile block `key`) will decode: all of it,
+        or the parts around its tile's cached block (`_decode_around_cached`)."""
+        inner = self.tiles.largest_within(key)
+        if inner is None:
+            return [block]
+        return [Lattice(block.zx, block.zy, float(u), float(v), w, h) for u, v, w, h in around(key.block, inner.block)]
+
+    def _planned_over(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
+                      blocks: list[Lattice], img: "_Image") -> list[tuple[TileKey, Lattice]]:
+        """`_planned` at `zoom` for only the part of each tile that covers
+        `blocks` (lattice blocks at another zoom): a coarse pass of the area
+        a resized pane gained, not of all of it."""
+        out: list[tuple[TileKey, Lattice]] = []
+        covers = [covering_lattice(b, zoom) for b in blocks]
+        for tu, tv in tiles:
+            whole = tile_lattice(zoom, tu, tv, self.tile, img.width, img.height)
+            parts = [p for c in covers if whole is not None and (p := clip(whole, img.width, img.height, within=c))]
+            if whole is None or not parts:
+                continue
+            u0, v0, w, h = block_of(parts[0])
+            for p in parts[1:]:
+                u0, v0, w, h = union_block((u0, v0, w, h), block_of(p))
+            out += self._planned(method, image_id, zoom, [(tu, tv)],
+                                 Lattice(whole.zx, whole.zy, float(u0), float(v0), w, h), img)
         return out
 
     def plan(self, request: RenderRequest) -> list[_Job]:
@@ -286,18 +337,28 @@ class Renderer:
                 jobs.append(_Job(request, phase, key.tile.method, key, block, 0 if cached else rank, (i, seq),
                                  job_note))
 
-        missing = [b for k, b in full_blocks if not self.tiles.answers(k)]
-        if request.progressive and missing and method != DOWNSCALE_METHOD:
-            factor = self.coarse_factor_for(method, sum(b.width * b.height for b in missing))
+        missing = [(k, b) for k, b in full_blocks if not self.tiles.answers(k)]
+        if request.progressive and missing and method != DOWNSCALE_METHOD and not self.instant(method):
+            # Previews and coarse tiles only where full tiles are missing: a
+            # resized pane keeps what it has and previews the area it gained.
+            everything = len(missing) == len(full_blocks)
+            gained = [piece for k, b in missing for piece in self._to_decode(k, b)]
+            factor = self.coarse_factor_for(method, sum(b.width * b.height for b in gained))
             coarse_zoom = canonical_zoom(snap_zoom(zoom / factor)) if factor else 0.0
             coarse_blocks: list[tuple[TileKey, Lattice]] = []
             if coarse_zoom > 1.0:
                 coarse_lat = covering_lattice(lat, coarse_zoom)
                 coarse_tiles = plan_tiles(coarse_lat, self.tile, img.width, img.height)
                 coarse_shown = clip(coarse_lat, img.width, img.height)
-                coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_shown, img)
+                if everything:
+                    coarse_blocks = self._planned(method, request.image_id, coarse_zoom, coarse_tiles, coarse_shown,
+                                                  img)
+                else:
+                    coarse_blocks = self._planned_over(method, request.image_id, coarse_zoom, coarse_tiles, gained,
+                                                       img)
             if not coarse_blocks or not all(self.tiles.answers(k) for k, _ in coarse_blocks):
-                preview = self._planned(DOWNSCALE_METHOD, request.image_id, zoom, full_tiles, full_shown, img)
+                preview_tiles = [(k.tile.tile_u, k.tile.tile_v) for k, _ in missing]
+                preview = self._planned(DOWNSCALE_METHOD, request.image_id, zoom, preview_tiles, full_shown, img)
                 add(Phase.PREVIEW, preview, 1, "bicubic preview")
             add(Phase.COARSE, coarse_blocks, 2, f"coarse pass at {coarse_zoom:g}\u00d7")
         add(Phase.FULL, full_blocks, 3, note)
@@ -373,12 +434,14 @@ class Renderer:
 
     def _priority(self, job: _Job) -> tuple[int, tuple[int, int]]:
         """Tiles already in the cache first (another pane may have decoded them
-        since this job was planned), then cheap bicubic, coarse, full."""
+        since this job was planned), then the full tiles of instant methods
+        (every interpolation pane is done before a model decodes anything),
+        then the models' bicubic previews, coarse, full."""
         if job.error is None and self.tiles.answers(job.key):
             return 0, job.order
-        if job.method == DOWNSCALE_METHOD:
-            return min(job.rank, 1), job.order
-        return job.rank, job.order
+        if job.phase is Phase.FULL and self.instant(job.method):
+            return 1, job.order
+        return job.rank + 1, job.order
 
     def _remaining(self, request: RenderRequest) -> int:
         return sum(1 for j in self._jobs if j.request is request)
@@ -410,6 +473,8 @@ class Renderer:
             start = time.perf_counter()
             rgb = self._decode_together(job)
             if rgb is None:
+                rgb = self._decode_around_cached(job)
+            if rgb is None:
                 rgb = to_display(self.decode(job.method, req.image_id, job.lattice))
                 self._record_rate(job.method, job.lattice.width * job.lattice.height, time.perf_counter() - start)
             seconds = self._batched.pop(key, time.perf_counter() - start)
@@ -421,6 +486,28 @@ class Renderer:
         self.tiles.store(key, rgb)
         self.decoded_tiles += 1
         return RenderedTile(rgb=rgb, seconds=seconds, remaining=self._remaining(req), untrained=untrained, **base)
+
+    def _decode_around_cached(self, job: _Job) -> np.ndarray | None:
+        """A block of a tile part of which is cached (a pane widened, or panned
+        onto a tile it had seen part of): copy that part and decode only the
+        rest, in at most four blocks of the same lattice (same pixels). None
+        when nothing of it is cached."""
+        inner = self.tiles.largest_within(job.key)
+        cached = self.tiles.get(inner) if inner is not None else None
+        if inner is None or cached is None:
+            return None
+        u0, v0, w, h = job.key.block
+        out = np.empty((h, w, 3), dtype=np.uint8)
+        a, b, cw, ch = inner.block
+        out[b - v0:b - v0 + ch, a - u0:a - u0 + cw] = cached
+        start, points = time.perf_counter(), 0
+        for pu, pv, pw, ph in around(job.key.block, inner.block):
+            part = Lattice(job.lattice.zx, job.lattice.zy, float(pu), float(pv), pw, ph)
+            out[pv - v0:pv - v0 + ph, pu - u0:pu - u0 + pw] = to_display(
+                self.decode(job.method, job.request.image_id, part))
+            points += pw * ph
+        self._record_rate(job.method, points, time.perf_counter() - start)
+        return out
 
     def _decode_together(self, job: _Job) -> np.ndarray | None:
         """Enlarging bicubic costs less than its per-call overhead per tile:
@@ -451,6 +538,12 @@ class Renderer:
         self._batched[job.key] = share
         c, r = int(job.lattice.u0) - u0, int(job.lattice.v0) - v0
         return to_display(rgb[r:r + job.lattice.height, c:c + job.lattice.width])
+
+
+def _is_instant(method: str) -> bool:
+    """A method whose whole pane costs milliseconds: an interpolation (the
+    registry's; bicubic, which also draws every method at zoom <= 1, always)."""
+    return method == DOWNSCALE_METHOD or is_interpolation(method)
 
 
 class CachedTiles:

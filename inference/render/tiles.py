@@ -61,6 +61,23 @@ def block_of(lattice: Lattice) -> tuple[int, int, int, int]:
     return int(lattice.u0), int(lattice.v0), lattice.width, lattice.height
 
 
+def union_block(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The smallest block (u0, v0, width, height) holding blocks `a` and `b`."""
+    u0, v0 = min(a[0], b[0]), min(a[1], b[1])
+    u1, v1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return u0, v0, u1 - u0, v1 - v0
+
+
+def around(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """The blocks (u0, v0, width, height) of `outer` outside `inner` (a block
+    inside it): the bands above and below it, then left and right of it."""
+    u0, v0, w, h = outer
+    a, b, cw, ch = inner
+    parts = [(u0, v0, w, b - v0), (u0, b + ch, w, v0 + h - b - ch),
+             (u0, b, a - u0, ch), (a + cw, b, u0 + w - a - cw, ch)]
+    return [p for p in parts if p[2] > 0 and p[3] > 0]
+
+
 def plan_tiles(lattice: Lattice, tile: int, image_w: int, image_h: int) -> list[tuple[int, int]]:
     """The tiles (tile_u, tile_v) of lattice zoom that a pane's lattice block
     touches inside the image, nearest the block's centre first."""
