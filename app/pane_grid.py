@@ -4,7 +4,8 @@ The window connects each new pane's proposals (`GridHost.wire_pane`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtWidgets import QGridLayout, QMainWindow, QWidget
 

@@ -212,7 +212,7 @@ class RenderWorker(QObject):
         try:
             self.device = pick_device(self._device_name)
             label = device_label(self.device)
-        except Exception as error:  # e.g. --device cuda without CUDA: fall back, say so
+        except Exception as error:  # noqa: BLE001 - e.g. --device cuda without CUDA: fall back, say so
             from inference.upscaler import pick_device as pick
 
             self.device = pick("cpu")
@@ -276,7 +276,7 @@ class RenderWorker(QObject):
             # raised later, in the window's slots, it would leave no dialog and
             # the status bar on "Loading weights…".
             _ = upscaler.weights.summary
-        except Exception as error:  # a refused file is a message; the old weights stay in use
+        except Exception as error:  # noqa: BLE001 - a refused file is a message; the old weights stay
             text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
             if not isinstance(error, checkpoint.CheckpointError):
                 text = f"{type(error).__name__}: {text}"
@@ -304,7 +304,7 @@ class RenderWorker(QObject):
                 if fresh:
                     user_models.remove(name)
                 raise
-        except Exception as error:  # a refused file is one line; nothing else changes
+        except Exception as error:  # noqa: BLE001 - a refused file is one line; nothing else changes
             text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             self.modelFailed.emit(path, text)
             return
@@ -324,7 +324,7 @@ class RenderWorker(QObject):
                 if self.device is None:
                     raise RuntimeError("the render worker is not ready yet")
                 self.methodInspected.emit(name, self._get_upscaler(name).weights, "")
-            except Exception as error:  # an unusable file is a row in the dialog, not a crash
+            except Exception as error:  # noqa: BLE001 - an unusable file is a row in the dialog, not a crash
                 text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
                 self.methodInspected.emit(name, None, text.splitlines()[0] if text else type(error).__name__)
 
@@ -403,7 +403,7 @@ class RenderWorker(QObject):
                 f" (its transparency was dropped: {imageio.output_format(path)} cannot hold it)" if dropped else "")))
         except Cancelled:
             self.exportFinished.emit(ExportResult(False, job.path, "Export cancelled; nothing was written.", True))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure of an export is its message, never the worker's end
             self.exportFinished.emit(ExportResult(False, job.path, f"{error}"))
         self._schedule()
 
@@ -473,7 +473,7 @@ class RenderWorker(QObject):
                 result.window, result.error_map, result.hr_zoom = visible.window, score.error_map, visible.hr_zoom
         except Cancelled:
             return
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a failed score is shown as the pane's error, not a crash
             result.error = f"{type(error).__name__}: {error}"
             traceback.print_exc()
         self.metricsReady.emit(result)

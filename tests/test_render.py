@@ -49,7 +49,7 @@ class CountingLoader:
         return self.upscalers[name]
 
 
-@pytest.fixture()
+@pytest.fixture
 def renderer() -> Renderer:
     r = Renderer(CountingLoader(), tile=16)
     r.set_image("img", sample_image(H, W))
@@ -91,7 +91,7 @@ def test_clip_keeps_exactly_the_pixels_centred_inside_the_image(lattice: Lattice
     assert clip(Lattice(lattice.zx, lattice.zy, 1e4, 0.0, 8, 8), W, H) is None
 
 
-@pytest.mark.parametrize("zoom, cx, cy", [(3.7, 11.3, 9.1), (2.0, 0.0, 0.0), (7.31, 23.5, 19.7)])
+@pytest.mark.parametrize(("zoom", "cx", "cy"), [(3.7, 11.3, 9.1), (2.0, 0.0, 0.0), (7.31, 23.5, 19.7)])
 def test_planned_tiles_cover_exactly_the_visible_image(zoom: float, cx: float, cy: float) -> None:
     lat = ViewState(cx, cy, zoom).lattice(50, 40)
     covered = np.zeros((lat.height, lat.width), dtype=int)

@@ -43,12 +43,12 @@ class CountingLoader:
         return self.ups[name]
 
 
-@pytest.fixture()
+@pytest.fixture
 def loader() -> CountingLoader:
     return CountingLoader()
 
 
-@pytest.fixture()
+@pytest.fixture
 def renderer(loader: CountingLoader) -> Renderer:
     r = Renderer(loader, tile=16)
     r.set_image("img", sample_image(H, W))

@@ -3,7 +3,7 @@ render pass asks the worker for, in what order, and in which state."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from app.model import PaneState, ViewerModel
 from inference.geometry import Lattice

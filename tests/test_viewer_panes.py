@@ -44,7 +44,7 @@ class LoggingLoader:
         return up
 
 
-@pytest.fixture()
+@pytest.fixture
 def image_file(tmp_path: Path) -> Path:
     return write_png(tmp_path / "photo.png", sample_image(40, 48))
 

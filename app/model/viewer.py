@@ -10,9 +10,10 @@ pane's physical size, the lattice it shows) is passed in.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator, cast
+from typing import Any, cast
 
 import numpy as np
 

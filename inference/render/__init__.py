@@ -8,9 +8,10 @@ The names below are the package's public API, for the application's code;
 inside `inference` import from the module that defines a name.
 """
 
-from ..downscale import DOWNSCALE_METHOD, DOWNSCALE_NOTE
-from ..geometry import clip as clip_to_image
-from ..geometry import image_extent, rect_lattice
+from inference.downscale import DOWNSCALE_METHOD, DOWNSCALE_NOTE
+from inference.geometry import clip as clip_to_image
+from inference.geometry import image_extent, rect_lattice
+
 from .caches import FeatureCache, FeatureKey, LRUCache, TileCache, feature_key, nbytes_of, weights_id
 from .scheduler import (
     COARSE_FACTOR,

@@ -190,7 +190,7 @@ class TileCache(LRUCache[TileKey, np.ndarray]):
             else:
                 others.append(k)
         self.put(key, rgb)
-        self._blocks[tid] = others + [key]
+        self._blocks[tid] = [*others, key]
         if len(self._blocks) > 2 * len(self) + 1024:  # tiles evicted since: rebuild the index
             index: dict[TileId, list[TileKey]] = {}
             for k in self.keys():

@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from ..downscale import DOWNSCALE_METHOD, shown_method
-from ..geometry import Lattice, canonical_zoom, clip
-from ..registry import is_interpolation
+from inference.downscale import DOWNSCALE_METHOD, shown_method
+from inference.geometry import Lattice, canonical_zoom, clip
+from inference.registry import is_interpolation
+
 from .caches import FeatureCache, TileCache, feature_key, weights_id
 from .tiles import (
     DEFAULT_TILE,
@@ -299,7 +300,7 @@ class Renderer:
         return [Lattice(block.zx, block.zy, float(u), float(v), w, h) for u, v, w, h in around(key.block, inner.block)]
 
     def _planned_over(self, method: str, image_id: str, zoom: float, tiles: list[tuple[int, int]],
-                      blocks: list[Lattice], img: "_Image") -> list[tuple[TileKey, Lattice]]:
+                      blocks: list[Lattice], img: _Image) -> list[tuple[TileKey, Lattice]]:
         """`_planned` at `zoom` for only the part of each tile that covers
         `blocks` (lattice blocks at another zoom): a coarse pass of the area
         a resized pane gained, not of all of it."""
@@ -393,7 +394,7 @@ class Renderer:
         self._submitted += 1
         try:
             jobs = self.plan(request)
-        except Exception as error:  # an upscaler that cannot be built: report it as a tile failure
+        except Exception as error:  # noqa: BLE001 - an upscaler that cannot be built: a tile failure
             self._jobs.append(_Job(request, Phase.FULL, request.method,
                                    TileKey(TileId(request.method, "", request.image_id, request.lattice.zx, 0, 0)),
                                    request.lattice, 0, (0, self._submitted), error=f"{type(error).__name__}: {error}"))
@@ -452,9 +453,10 @@ class Renderer:
     def _run(self, job: _Job) -> RenderedTile:
         req = job.request
         key = job.key
-        base: dict[str, Any] = dict(target=req.target, generation=req.generation, method=job.method,
-                                    phase=job.phase, zoom=key.tile.zoom, u0=int(job.lattice.u0), v0=int(job.lattice.v0),
-                                    note=job.note, view_zoom=req.lattice.zx, full_remaining=self._remaining_full(req))
+        base: dict[str, Any] = {
+            "target": req.target, "generation": req.generation, "method": job.method, "phase": job.phase,
+            "zoom": key.tile.zoom, "u0": int(job.lattice.u0), "v0": int(job.lattice.v0), "note": job.note,
+            "view_zoom": req.lattice.zx, "full_remaining": self._remaining_full(req)}
         if job.error is not None:
             self._jobs = [j for j in self._jobs if j.request is not req]
             return RenderedTile(rgb=None, error=job.error, remaining=0, **base)
@@ -478,7 +480,7 @@ class Renderer:
                 rgb = to_display(self.decode(job.method, req.image_id, job.lattice))
                 self._record_rate(job.method, job.lattice.width * job.lattice.height, time.perf_counter() - start)
             seconds = self._batched.pop(key, time.perf_counter() - start)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - see below
             # One failing method must not take the viewer down: report it and
             # drop the rest of this request.
             self._jobs = [j for j in self._jobs if j.request is not req]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import Lattice, canonical_zoom, clip
-from ..imageio.pixels import quantise
+from inference.geometry import Lattice, canonical_zoom, clip
+from inference.imageio.pixels import quantise
 
 DEFAULT_TILE = 256
 CPU_TILE = 128

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..geometry import Lattice, pane_lattice
+from inference.geometry import Lattice, pane_lattice
 
 # Zoom range the viewer offers; below 1 the models have nothing to add.
 MIN_ZOOM = 1.0 / 64.0
