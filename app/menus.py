@@ -108,7 +108,7 @@ def build_actions(w: MainWindow) -> Actions:
     a = Actions(w)
     A = a.make
     a.open_action = A("&Open\u2026", w.file_actions.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
-                      "Open an image (PNG, JPEG, WebP, TIFF, BMP)")
+                      "Open an image (PNG, JPEG, WebP, TIFF, BMP, GIF)")
     a.open_reference_action = A("Open Re&ference\u2026", w.reference_actions.open_reference_dialog,
                                 tip="Score every pane against the opened image's high-resolution original "
                                     "(its size a whole scale \u00d72 or more of the opened image)")
