@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +32,25 @@ def usable_path(value: Any) -> str | None:
     return value
 
 
-def is_folder(path: Any) -> bool:
-    """Whether `path` names an existing folder; False (never an exception) for
-    a name too long for the system, one it cannot search, or not a path at all."""
+def _stat_says(path: Any, test: Callable[[Path], bool]) -> bool:
+    """`test(Path(path))` for a usable stored path; False (never an exception)
+    for a name too long for the system, one it cannot search, or not a path at all."""
     text = usable_path(str(path)) if isinstance(path, Path) else usable_path(path)
     if text is None:
         return False
     try:
-        return Path(text).is_dir()
+        return test(Path(text))
     except (OSError, ValueError):
         return False
+
+
+def is_folder(path: Any) -> bool:
+    """Whether `path` names an existing folder (see _stat_says)."""
+    return _stat_says(path, Path.is_dir)
 
 
 def is_regular_file(path: Any) -> bool:
-    text = usable_path(path)
-    if text is None:
-        return False
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):
-        return False
+    return _stat_says(path, Path.is_file)
 
 
 def start_folder(last_used: str | None, default: Path) -> str:
