@@ -17,20 +17,18 @@ reference mode and this table agree.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .catalog import display_name, load_upscaler
 from .files import list_images
 from .geometry import Region
-from .imageio import load_rgb8, to_rgb8
-from .metrics import psnr_y, shave_for, ssim_y
+from .imageio import load_rgb8
+from .metrics import lr_size, make_pair, psnr_y, shave_for, ssim_y
 from .upscaler import Upscaler, device_label, pick_device
 
 # The benchmark sets in the order the papers list them; others follow alphabetically.
@@ -55,25 +53,6 @@ class Cell:
     ssim: float
     images: list[ImageScore] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def lr_size(height: int, width: int, scale: float) -> tuple[int, int]:
-    """(h_lr, w_lr) = floor(H / s), floor(W / s) (tolerant of float noise in s)."""
-    return math.floor(height / scale + 1e-9), math.floor(width / scale + 1e-9)
-
-
-def make_pair(hr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(cropped HR, LR), both uint8 (H, W, 3): the benchmark protocol's input pair."""
-    hr8 = to_rgb8(hr)
-    if not (math.isfinite(scale) and scale >= 1.0):
-        raise ValueError(f"scale must be >= 1, got {scale}")
-    h_lr, w_lr = lr_size(hr8.shape[0], hr8.shape[1], scale)
-    if h_lr < 1 or w_lr < 1:
-        raise ValueError(f"image of {hr8.shape[1]}x{hr8.shape[0]} is too small for x{scale:g}")
-    h_hr, w_hr = round(h_lr * scale), round(w_lr * scale)
-    crop = np.ascontiguousarray(hr8[:h_hr, :w_hr])
-    lr = np.asarray(Image.fromarray(crop).resize((w_lr, h_lr), Image.Resampling.BICUBIC), dtype=np.uint8)
-    return crop, lr
 
 
 def super_resolve(upscaler: Upscaler, lr: np.ndarray, out_width: int, out_height: int) -> np.ndarray:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image
 
-from .imageio.pixels import to_float
+from .imageio.pixels import to_float, to_rgb8
 
 # ITU-R BT.601 luma weights as the SR literature writes them (divided by 256).
 Y_WEIGHTS = np.array([65.738, 129.057, 25.064], dtype=np.float64) / 256.0
@@ -120,3 +121,24 @@ def ssim_gray(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> float:
 def shave_for(scale: float) -> int:
     """Border pixels dropped on the benchmark sets: ceil(s)."""
     return math.ceil(scale - 1e-9)
+
+
+# ---------------------------------------------------------------- the benchmark protocol's input pair
+
+def lr_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(h_lr, w_lr) = floor(H / s), floor(W / s) (tolerant of float noise in s)."""
+    return math.floor(height / scale + 1e-9), math.floor(width / scale + 1e-9)
+
+
+def make_pair(hr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(cropped HR, LR), both uint8 (H, W, 3): the benchmark protocol's input pair."""
+    hr8 = to_rgb8(hr)
+    if not (math.isfinite(scale) and scale >= 1.0):
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    h_lr, w_lr = lr_size(hr8.shape[0], hr8.shape[1], scale)
+    if h_lr < 1 or w_lr < 1:
+        raise ValueError(f"image of {hr8.shape[1]}x{hr8.shape[0]} is too small for x{scale:g}")
+    h_hr, w_hr = round(h_lr * scale), round(w_lr * scale)
+    crop = np.ascontiguousarray(hr8[:h_hr, :w_hr])
+    lr = np.asarray(Image.fromarray(crop).resize((w_lr, h_lr), Image.Resampling.BICUBIC), dtype=np.uint8)
+    return crop, lr

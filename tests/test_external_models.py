@@ -228,8 +228,11 @@ def test_reduced_precision_only_where_the_device_runs_it(tmp_path: Path, monkeyp
 
     path = write_model("compact-x4.safetensors", tmp_path)
     monkeypatch.setattr(external_upscaler, "native_bf16", lambda device: native)
+    # The network's own PSNR check on the probe decides in "auto": within the tolerance here.
+    monkeypatch.setattr(external_upscaler, "psnr_change", lambda *a: -0.004)
     up = load_external_model(path, device="cpu")  # spandrel says Compact supports bf16
     assert up.precision == ("bf16" if native else "fp32")
+    assert ("-0.004 dB" in up.details()["precision_check"]) == native
     assert next(up.descriptor.model.parameters()).dtype == (torch.bfloat16 if native else torch.float32)
     kept = up.encode(image())
     view = up.decode_lattice(kept, pane_lattice(25.0, 19.0, 4.0, 32, 24))
@@ -239,3 +242,31 @@ def test_reduced_precision_only_where_the_device_runs_it(tmp_path: Path, monkeyp
     if not native:
         with pytest.raises(ExternalModelError, match="bf16 needs a device that runs it natively"):
             load_external_model(path, device="cpu", precision="bf16")
+
+
+def test_auto_keeps_fp32_where_the_reduced_precision_costs_psnr(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """In "auto" a reduced precision is checked like the built-in methods': the
+    network at both precisions on a probe from the sample image, PSNR against
+    its original; a change over the tolerance keeps fp32, and says so."""
+    from inference.external import upscaler as external_upscaler
+    from inference.precision import PSNR_TOLERANCE_DB
+
+    path = write_model("compact-x4.safetensors", tmp_path)
+    monkeypatch.setattr(external_upscaler, "native_bf16", lambda device: True)
+    measured: list[float] = []
+
+    def costly(*args: object) -> float:
+        measured.append(external_upscaler.__dict__["_real_psnr_change"](*args))
+        return 0.5
+
+    monkeypatch.setitem(external_upscaler.__dict__, "_real_psnr_change", external_upscaler.psnr_change)
+    monkeypatch.setattr(external_upscaler, "psnr_change", costly)
+    up = load_external_model(path, device="cpu")
+    assert up.precision == "fp32" and next(up.descriptor.model.parameters()).dtype == torch.float32
+    assert "+0.500 dB" in up.details()["precision_check"] and "fp32" in up.details()["precision_check"]
+    assert len(measured) == 1 and np.isfinite(measured[0])  # the real probe ran, at both precisions
+    # Asked for by name, bf16 is taken as asked (no check), and fp32 never runs one.
+    assert load_external_model(path, device="cpu", precision="bf16").precision == "bf16"
+    assert load_external_model(path, device="cpu", precision="fp32").details()["precision_check"] == ""
+    assert PSNR_TOLERANCE_DB < 0.5

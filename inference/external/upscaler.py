@@ -26,8 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
+import resources
 from inference.geometry import Lattice, clip, offset_in
-from inference.precision import native_bf16, torch_dtype
+from inference.imageio import load_rgb8
+from inference.metrics import make_pair, psnr_y, shave_for
+from inference.precision import PSNR_TOLERANCE_DB, native_bf16, torch_dtype
 from inference.upscaler import DecodeError, Upscaler, WeightsInfo, image_to_tensor, is_out_of_memory, pick_device
 
 from . import resample
@@ -110,6 +113,29 @@ def _choose_precision(requested: str, recognised: Recognised, device: torch.devi
     raise ExternalModelError(f"precision must be auto, fp32, bf16 or fp16; got {requested!r}")
 
 
+# The probe a reduced precision is checked on: the bundled sample's centre, this many HR pixels a side.
+PROBE_SIDE = 96
+
+
+def psnr_change(descriptor: Any, scale: int, device: torch.device, dtype: torch.dtype) -> float:
+    """PSNR (Y, dB) of the network at `dtype` minus at fp32 on the probe: the
+    sample's centre, downscaled by `scale` the evaluator's way (make_pair),
+    each output measured against the original, as the built-in methods'
+    precision check measures them (inference/precision.py's tolerance)."""
+    sample = load_rgb8(resources.sample_image())
+    h, w = sample.shape[:2]
+    top, left = (h - PROBE_SIDE) // 2, (w - PROBE_SIDE) // 2
+    hr, lr = make_pair(sample[top:top + PROBE_SIDE, left:left + PROBE_SIDE], scale)
+    x = image_to_tensor(lr).to(device)
+    scores = []
+    for run_dtype in (torch.float32, dtype):
+        net = descriptor.to(dtype=run_dtype)
+        with torch.inference_mode():
+            sr = net(x.to(run_dtype)).float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        scores.append(psnr_y(sr[:hr.shape[0], :hr.shape[1]], hr, shave_for(scale)))
+    return float(scores[1] - scores[0])
+
+
 class ExternalUpscaler(Upscaler):
     """A recognised fixed-scale network on a device, decoding any lattice."""
 
@@ -120,8 +146,21 @@ class ExternalUpscaler(Upscaler):
         self.precision = _choose_precision(precision, recognised, self.device)
         self.dtype = torch_dtype(self.precision)
         self.descriptor = recognised.descriptor.to(self.device).eval()
+        # In "auto" a reduced precision stays only where it costs no visible
+        # quality, checked like the built-in methods' (a user's network may not
+        # tolerate it): else fp32, and the details say why.
+        self.precision_check = ""
+        if self.precision != "fp32" and precision in ("", "auto") and recognised.input_channels == 3 \
+                and recognised.output_channels == 3:
+            change = psnr_change(self.descriptor, recognised.scale, self.device, self.dtype)
+            self.precision_check = f"{self.precision} changes PSNR by {change:+.3f} dB on the probe"
+            if abs(change) > PSNR_TOLERANCE_DB:
+                self.precision_check += f" (over {PSNR_TOLERANCE_DB} dB): fp32"
+                self.precision, self.dtype = "fp32", torch.float32
         if self.precision != "fp32":
             self.descriptor = self.descriptor.to(dtype=self.dtype)
+        else:
+            self.descriptor = self.descriptor.to(dtype=torch.float32)
         self.scale = recognised.scale
         # Windowed attention (SwinIR, HAT, ...) pads to its window inside the
         # network: crops start on the window grid of a whole-image run too.
@@ -165,7 +204,8 @@ class ExternalUpscaler(Upscaler):
             "parameters": r.parameters, "tags": list(r.tags), "size_multiple": r.multiple_of,
             "crop_multiple": self.multiple,
             "supports_fp16": r.supports_half, "supports_bf16": r.supports_bfloat16, "precision": self.precision,
-            "device": str(self.device), "margin": self.margin, "receptive_radius": self.receptive_radius,
+            "precision_check": self.precision_check, "device": str(self.device), "margin": self.margin,
+            "receptive_radius": self.receptive_radius,
             "seamless": self.seamless, "tile": self.configured_tile,
             "resampling": "bicubic (a=-0.5), antialiased when shrinking (Pillow's convention)",
         }
