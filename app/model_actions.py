@@ -88,13 +88,15 @@ class ModelActions:
     `service` gives the current render service (Preferences may replace it)."""
 
     def __init__(self, window: QMainWindow, host: ModelHost, model: ViewerModel, settings: QSettings,
-                 service: Callable[[], RenderService], on_change: Callable[[], None]) -> None:
+                 service: Callable[[], RenderService], on_change: Callable[[], None],
+                 load_weights: Callable[[str], None] | None = None) -> None:
         self.window = window
         self.host = host
         self.model = model
         self.settings = settings
         self._service = service
         self._on_change = on_change  # e.g. the methods dialog follows
+        self._load_weights = load_weights  # a project checkpoint dropped on a pane is weights, not a model
         self._pending: dict[str, tuple[int | None, bool]] = {}  # path -> (pane uid to show it, remembered)
         self.startup = StartupProblems()
         # The last session's panes: one on a remembered model is left out until the model has loaded.
@@ -144,7 +146,11 @@ class ModelActions:
         for url in event.mimeData().urls():
             if url.isLocalFile() and user_models.is_model_file(url.toLocalFile()):
                 event.acceptProposedAction()
-                self.load(url.toLocalFile(), self.slot_at(event.position().toPoint()))
+                path = url.toLocalFile()
+                if self._load_weights is not None and user_models.is_project_checkpoint(path):
+                    self._load_weights(path)  # as File > Load Weights: for the method the file declares
+                else:
+                    self.load(path, self.slot_at(event.position().toPoint()))
                 return True
         return False
 

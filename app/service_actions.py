@@ -89,7 +89,8 @@ class ServiceActions:
         self._tile = tile
         self.preferences = self._validated_preferences(self._stored_preferences())
         # The user's own model files (File › Load Model, drops, remembered ones), loaded by the worker.
-        self.models = ModelActions(window, host, model, settings, lambda: self.service, self.refresh_methods_dialog)
+        self.models = ModelActions(window, host, model, settings, lambda: self.service, self.refresh_methods_dialog,
+                                   load_weights=self.load_weights)
         self.service = self._make_service()
         self.methods_dialog: MethodsDialog | None = None
         self.folder_upscale = FolderUpscale(window, model, settings, host, lambda m: self.batch_upscaler(m))

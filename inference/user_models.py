@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import checkpoint, registry
 from .external import ExternalUpscaler, load_external_model
 from .external.resample import resampled_label
 
@@ -51,6 +51,15 @@ _LOCK = threading.Lock()
 def is_model_file(path: str | Path) -> bool:
     """Whether `path` names a file kind a user model comes in (by its suffix)."""
     return Path(path).suffix.lower() in SUFFIXES
+
+
+def is_project_checkpoint(path: str | Path) -> bool:
+    """Whether `path` is one of this project's own checkpoints (its safetensors
+    header says so): weights for a built-in method, not a network of the user's."""
+    try:
+        return checkpoint.read_metadata(path).get("format") in (checkpoint.FORMAT, checkpoint.ENCODER_FORMAT)
+    except (OSError, ValueError):
+        return False
 
 
 def add(path: str | Path, name: str | None = None) -> str:

@@ -260,3 +260,26 @@ def test_a_refused_file_is_one_line_and_without_spandrel_the_install_line(
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "spandrel" else real(n, *a))
     window.service_actions.models.load_dialog()
     assert INSTALL_HINT in shown[-1][1] and "\n" not in shown[-1][1]
+
+
+def test_a_project_checkpoint_dropped_on_a_pane_loads_as_weights_not_as_a_model(qtbot: Any, window: Any,
+                                                                                tmp_path: Path) -> None:
+    """One of this project's own .safetensors (weights for a built-in method)
+    dropped on a pane is taken as File > Load Weights takes it, not refused as
+    an unknown network."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from tests.test_reliability import tiny_checkpoint
+
+    path = tiny_checkpoint(tmp_path / "weights" / "liif.safetensors", seed=3)
+    assert user_models.is_project_checkpoint(path) and not user_models.is_project_checkpoint(tmp_path / "none")
+    slot = window.slots()[1]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(slot.pane.mapTo(window, slot.pane.rect().center())), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.weightsChanged, timeout=60000) as blocker:
+        window.dropEvent(event)
+    assert blocker.args == ["liif", str(path)]
+    assert not any(name.startswith(user_models.PREFIX) for name in window.model.book.names)
