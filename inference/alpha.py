@@ -32,7 +32,6 @@ class AlphaPlane:
     lattice pixels beyond the image are left as the method drew them."""
 
     def __init__(self, alpha: np.ndarray) -> None:
-
         alpha = np.asarray(alpha, dtype=np.float32)
         if alpha.ndim != 2:
             raise ValueError(f"expected an (h, w) alpha, got shape {alpha.shape}")

@@ -102,7 +102,6 @@ def read_weights(path: Path) -> dict[str, Any]:
     """The file's top-level dict, read without running anything it holds."""
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-
         try:
             return dict(load_file(str(path), device="cpu"))
         except Exception as error:

@@ -101,7 +101,6 @@ def _srgb() -> MatrixProfile:
     """sRGB's colorants as LittleCMS builds them (the 8-bit conversion's target)."""
     global _SRGB
     if _SRGB is None:
-
         profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
         _SRGB = matrix_profile(profile.tobytes())
         if _SRGB is None:  # pragma: no cover - LittleCMS's sRGB is a matrix/TRC profile
