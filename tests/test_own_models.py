@@ -71,6 +71,7 @@ def test_a_model_file_is_a_method_of_the_catalog_and_same_stems_get_distinct_nam
     assert catalog.display_name(second) == up.display and catalog.shipped_status(second) == "trained"
     assert user_models.label_for(second, 3.7) == "compact-x4-2 x4 (RealESRGAN Compact), resampled to x3.7"
     assert user_models.label_for(second, 4.0) == up.display
+    assert user_models.label_for(second, 0.93) == up.display  # bicubic draws there, and the pane's note says so
     with pytest.raises(ValueError, match="taken"):
         user_models.add(twin, name="bicubic")
 

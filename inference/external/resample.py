@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from inference.downscale import shrinks
+
 SUPPORT = 2.0  # the bicubic kernel's half-width, in (widened) input pixels
 _A = -0.5
 
@@ -66,7 +68,9 @@ def is_identity(zoom: float, offset: float, native: int) -> bool:
 
 
 def resampled_label(display: str, scale: int | None, zoom: float) -> str:
-    """`display` at its native scale, else saying the native output is resampled to `zoom`."""
-    if scale is None or math.isclose(zoom, scale, rel_tol=1e-9):
+    """`display` at its native scale, else saying the native output is resampled
+    to `zoom`; at zoom <= 1 bicubic draws instead (inference.downscale's rule,
+    which the pane's note says), so nothing is said of resampling there."""
+    if scale is None or math.isclose(zoom, scale, rel_tol=1e-9) or shrinks(zoom):
         return display
     return f"{display}, resampled to x{zoom:.3g}"
