@@ -11,6 +11,14 @@ from inference.geometry import Lattice
 from inference.render import Phase, RenderedTile, Renderer, RenderRequest
 
 
+def drain(renderer: Renderer) -> list[RenderedTile]:
+    """Every result pending, in the order the renderer gives them."""
+    out = []
+    while (tile := renderer.next_result()) is not None:
+        out.append(tile)
+    return out
+
+
 def render(renderer: Renderer, request: RenderRequest) -> Iterator[RenderedTile]:
     """All tiles of one request, most urgent first, as the worker takes them
     (the test's request is the only one pending); stops before the next tile

@@ -21,7 +21,7 @@ from inference.render import (
     tile_lattice,
     to_display,
 )
-from tests.render_helpers import assemble, render
+from tests.render_helpers import assemble, drain, render
 from tests.tiny_methods import sample_image, tiny_loader
 
 H, W = 20, 24
@@ -54,13 +54,6 @@ def renderer() -> Renderer:
     r = Renderer(CountingLoader(), tile=16)
     r.set_image("img", sample_image(H, W))
     return r
-
-
-def drain(r: Renderer) -> list:
-    out = []
-    while (t := r.next_result()) is not None:
-        out.append(t)
-    return out
 
 
 @pytest.mark.parametrize("zoom", [0.37, 1.0, 2.5, 3.7, 7.31, 12.0])

@@ -10,7 +10,7 @@ import pytest
 
 from inference.geometry import Lattice
 from inference.render import Phase, Renderer, RenderRequest, ViewState, clip_to_image, to_display
-from tests.render_helpers import assemble
+from tests.render_helpers import assemble, drain
 from tests.tiny_methods import sample_image, tiny_loader
 
 H, W = 40, 48
@@ -53,13 +53,6 @@ def renderer(loader: CountingLoader) -> Renderer:
     r = Renderer(loader, tile=16)
     r.set_image("img", sample_image(H, W))
     return r
-
-
-def drain(r: Renderer) -> list:
-    out = []
-    while (t := r.next_result()) is not None:
-        out.append(t)
-    return out
 
 
 def show(r: Renderer, target: str, method: str, lat: Lattice) -> None:

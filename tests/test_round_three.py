@@ -134,19 +134,8 @@ def test_default_and_restored_windows_fit_the_screen(qtbot, tmp_path: Path) -> N
 
 
 def test_a_label_says_cached_only_for_a_finished_render_that_decoded_nothing() -> None:
-    from dataclasses import dataclass
-
     from app.model import MethodBook, SideState, side_status
-
-    @dataclass
-    class Tile:
-        phase: str = "full"
-        from_cache: bool = True
-        final: bool = True
-        untrained: bool = False
-        full_remaining: int = 0
-        seconds: float = 0.0
-        note: str = ""
+    from tests.test_viewer_model import Tile
 
     book = MethodBook(["liif"])
     side = SideState("liif")
@@ -154,7 +143,7 @@ def test_a_label_says_cached_only_for_a_finished_render_that_decoded_nothing() -
     for now in (5.0, 5.001, 5.02):  # asked for, nothing computed yet
         assert side_status(side, book, now).head() == ["LIIF", "preview"]
     assert side_status(side, book, 6.5).head() == ["LIIF", "preview", "1.5 s"]  # running: its time so far
-    side.tile_shown(Tile(), now=6.6)
+    side.tile_shown(Tile(from_cache=True, final=True, seconds=0.0), now=6.6)
     assert side_status(side, book, 7.0).head() == ["LIIF", "done", "cached"]
 
 
