@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from inference.errors import first_line
+
 # Sub-command -> module in cli/ with add_arguments(parser) and run(args) -> int.
 # These modules never import Qt, so headless work runs without a display.
 COMMANDS = {
@@ -67,7 +69,7 @@ def _torch_problem() -> str | None:
     except MemoryError:
         return "not enough memory to load PyTorch (check the process's memory limit, e.g. ulimit -v)"
     except (ImportError, OSError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        first = first_line(error)
         if "memory" in first.lower() or "failed to map" in first.lower():
             return f"not enough memory to load PyTorch ({first})"
         return f"PyTorch cannot be loaded ({first})"

@@ -37,6 +37,7 @@ from app.gui_thread import connect_gui
 from app.model import ViewerModel
 from app.settings import is_folder
 from inference.batch import BatchItem, BatchReport, expand_inputs, plan_batch, run_batch
+from inference.errors import first_line
 from inference.upscaler import Upscaler
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class BatchRunner(QObject):
         try:
             upscaler = self._make_upscaler()
         except Exception as error:  # noqa: BLE001 - e.g. unusable weights: every image fails for the same reason
-            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+            text = first_line(error)
             report = BatchReport(failed=[(i.source, text) for i in self.items if not i.done_already],
                                  skipped=[i.source for i in self.items if i.done_already])
             self._emit(self.finished, report)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
+from inference.errors import first_line
 from inference.geometry import Lattice
 from inference.render.caches import UpscalerCache
 from inference.render.scheduler import GenerationCounter, Renderer, RenderRequest
@@ -305,7 +306,7 @@ class RenderWorker(QObject):
                     user_models.remove(name)
                 raise
         except Exception as error:  # noqa: BLE001 - a refused file is one line; nothing else changes
-            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            text = first_line(error)
             self.modelFailed.emit(path, text)
             return
         if self.renderer is not None:

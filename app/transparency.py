@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from inference.alpha import AlphaPlane
+from inference.geometry import Lattice
 from widgets.checkerboard import show_transparency
 
 
@@ -54,8 +56,6 @@ class TransparencyTiles:
         if alpha is None:
             return None
         if image_id not in self._planes:
-            from inference.alpha import AlphaPlane
-
             self._planes[image_id] = AlphaPlane(alpha)
         return self._planes[image_id]
 
@@ -68,8 +68,6 @@ class TransparencyTiles:
         plane = self.plane(self._image_of.get(tile.target, ""))
         if plane is None:
             return tile
-        from inference.geometry import Lattice
-
         h, w = tile.rgb.shape[:2]
         clear = plane.transparency(Lattice(tile.zoom, tile.zoom, float(tile.u0), float(tile.v0), w, h))
         if not clear.any():

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def describe(name: str) -> dict[str, Any]:
     """What is known about method `name` without building its model."""
     from inference import catalog, checkpoint, registry
+    from inference.errors import first_line
 
     if catalog.is_interpolation(name):
         return {"name": name, "display": catalog.display_name(name), "paper": catalog.paper(name), "learned": False,
@@ -41,7 +42,7 @@ def describe(name: str) -> dict[str, Any]:
         info["trained"] = catalog.shipped_status(name) == "trained"
         info["in_training"] = not info["trained"]
     except Exception as error:  # noqa: BLE001 - any unreadable file: reported, not raised
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first_line(error)
         info["problem"] = f"{Path(path).name} cannot be used ({reason})"
     return info
 

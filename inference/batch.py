@@ -17,6 +17,7 @@ from typing import Any
 
 from inference import catalog, imageio
 from inference.browse import folder_images, is_image_name
+from inference.errors import first_line
 from inference.export import export_region, weights_text
 from inference.export_names import export_name
 from inference.files import is_folder, reading_problem
@@ -232,7 +233,7 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
             break
         except Exception as error:  # noqa: BLE001 - one bad image is a line in the summary, not the end of the batch
             report.in_progress = None
-            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+            text = first_line(error)
             report.failed.append((item.source, text))
             if on_item:
                 on_item(item, "failed", text)

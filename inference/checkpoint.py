@@ -29,6 +29,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from . import registry
+from .errors import first_line
 from .files import reading_problem
 from .imageio.atomic import atomic_file
 from .methods.base import ImplicitSR
@@ -105,7 +106,7 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint names an unknown method: {error.args[0]}") from None
         except Exception as error:  # noqa: BLE001 - the arguments come from the file: any failure is the file's
             raise CheckpointError(f"the arguments do not fit method {self.method!r}: "
-                                  f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+                                  f"{first_line(error)}") from None
 
 
 def probe_decode(model: nn.Module) -> None:
@@ -341,7 +342,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tenso
         raise CheckpointError(f"{path.name}: not enough memory to read this checkpoint") from None
     except Exception as error:  # noqa: BLE001 - safetensors' errors vary by version; all mean the same
         raise CheckpointError(f"{path.name}: not a readable safetensors file "
-                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+                              f"({first_line(error)})") from None
 
 
 def _read_encoder(path: Path) -> SharedEncoder:
@@ -509,7 +510,7 @@ def import_liif(path: str | Path) -> Checkpoint:
     except RecursionError:
         raise CheckpointError(f"{path.name}: not a readable torch checkpoint (nested too deeply)") from None
     except Exception as error:  # noqa: BLE001 - torch's loader fails in many ways on a damaged file
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        text = first_line(error)
         raise CheckpointError(f"{path.name}: not a readable torch checkpoint ({text})") from None
     layout = f"{path.name}: not in the public LIIF layout {{'model': {{'name', 'args', 'sd'}}}}"
     model = raw.get("model") if isinstance(raw, dict) else None

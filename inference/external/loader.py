@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from inference.errors import first_line
+
 from . import _torchvision_standin
 
 INSTALL_HINT = "pip install -e '.[models]'"
@@ -114,7 +116,7 @@ def read_weights(path: Path) -> dict[str, Any]:
                 f"{path.name} holds a pickled object other than tensors ({_refused_global(error)}): refused, "
                 "only plain weights are read (re-save its state_dict, or as .safetensors)") from error
         except Exception as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            first = first_line(error)
             raise ExternalModelError(f"{path.name} could not be read as PyTorch weights ({first})") from error
         if not isinstance(data, dict):
             raise ExternalModelError(f"{path.name} holds a {type(data).__name__}, not a dict of weights")
@@ -161,7 +163,7 @@ def recognise(path: str | Path) -> Recognised:
             f"{path.name}: unknown architecture (spandrel {spandrel.__version__} recognises none; "
             f"{len(state)} tensor{'' if len(state) == 1 else 's'}, first keys: {_first_keys(state)})") from error
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise ExternalModelError(f"{path.name}: the weights do not build a known architecture ({first})") from error
     arch = descriptor.architecture
     arch_id, arch_name = str(arch.id), str(arch.name)

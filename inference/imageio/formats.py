@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 from PIL import Image
 
+from inference.errors import first_line
+
 # Largest image accepted (width x height). 200 MP is a 16k x 12k scan; its
 # float32 RGB copy alone takes 2.4 GB.
 MAX_PIXELS = 200_000_000
@@ -83,7 +85,7 @@ def own_pixel_limit(notes: list[str] | None = None) -> Iterator[None]:
 
 
 def first_sentence(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = first_line(error)
     return text.rstrip(".")
 
 
