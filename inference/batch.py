@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +39,10 @@ class BatchItem:
     source: Path
     output: Path
     done_already: bool  # a readable output made from this very input (as it is now) by this method: skipped
+    # The done output's metadata, read once when planning: the weights it was made with (redone
+    # when other weights are asked for), unless a note says bicubic drew it (no weights matter).
+    done_weights: str | None = None
+    drawn_without_weights: bool = False
 
 
 @dataclass
@@ -125,28 +128,16 @@ def plan_batch(sources: list[Path], out_dir: Path, method: str, scale: float | N
     items: list[BatchItem] = []
     taken: set[str] = set()
     for source in sources:
-        name = _output_name(source, method, None if size else scale, suffix, size)
+        name = export_name(source, method, None if size else scale, suffix, size)
         stem, n = name[:-len(suffix)], 2
         while True:
-            state = "other" if name in taken else _claim(out_dir / name, source, method)
+            state, meta = ("other", {}) if name in taken else _claim(out_dir / name, source, method)
             if state != "other":
                 break
             name, n = f"{stem}-{n}{suffix}", n + 1
         taken.add(name)
-        items.append(BatchItem(source, out_dir / name, state == "done"))
+        items.append(BatchItem(source, out_dir / name, state == "done", meta.get("Weights"), "Note" in meta))
     return items
-
-
-def _output_name(source: Path, method: str, zoom: float | None, suffix: str, size: tuple[int, int] | None) -> str:
-    """export_name's, except that the bytes of a source name that are not
-    UTF-8 (POSIX names are bytes; Python holds them as lone surrogates) are
-    kept as given instead of becoming '-': caf\\xe9.png -> caf\\xe9_liif_x4.png."""
-    name = export_name(source, method, zoom, suffix, size)
-    if not any("\udc80" <= ch <= "\udcff" for ch in source.stem):
-        return name
-    rest = export_name(Path("x" + suffix), method, zoom, suffix, size)[1:]
-    stem = re.sub(r"[^\w.\-\udc80-\udcff]+", "-", source.stem).strip("-") or "image"
-    return stem + rest
 
 
 def source_stamp(source: Path) -> str:
@@ -158,29 +149,28 @@ def source_stamp(source: Path) -> str:
     return f"{st.st_size} bytes, modified {st.st_mtime_ns} ns"
 
 
-def _claim(output: Path, source: Path, method: str) -> str:
+def _claim(output: Path, source: Path, method: str) -> tuple[str, dict[str, str]]:
     """Whose is the file at `output`: 'free' (nothing there, or nothing worth
     keeping: empty, corrupt, a dangling link; redone), 'done' (this app's
     output of this input as it is now, by `method`), 'mine' (this input's,
     but stale: redone) or 'other' (another input's output, or an image this
-    app did not write: kept, and another name is used). A folder there is
-    'free' too: writing it fails and says so."""
+    app did not write: kept, and another name is used), with the file's
+    metadata when it was read. A folder there is 'free' too: writing it fails
+    and says so."""
 
     if not os.path.lexists(output):  # False, not an error, for a name too long
-        return "free"
+        return "free", {}
     if output.is_symlink() or not output.is_file():
-        return "free"
+        return "free", {}
     try:
         meta = read_metadata(output)
     except (ImageLoadError, OSError):
-        return "free"
-    if meta.get("Software") != SOFTWARE:
-        return "other"
-    if meta.get("SourcePath") != escaped(str(source.resolve())):
-        return "other"
+        return "free", {}
+    if meta.get("Software") != SOFTWARE or meta.get("SourcePath") != escaped(str(source.resolve())):
+        return "other", meta
     made_by = meta.get("Method", "")
     same = meta.get("SourceStamp") == source_stamp(source) and (made_by.endswith(f"({method})") or "Note" in meta)
-    return "done" if same else "mine"
+    return ("done" if same else "mine"), meta
 
 
 def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, size: tuple[int, int] | None,
@@ -205,7 +195,7 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
         if cancel is not None and cancel():
             report.cancelled = True
             break
-        if item.done_already and not _other_weights(item.output, weights_text(upscaler)):
+        if item.done_already and (item.drawn_without_weights or item.done_weights == weights_text(upscaler)):
             report.skipped.append(item.source)
             if on_item:
                 on_item(item, "skipped", "already done")
@@ -243,18 +233,6 @@ def run_batch(items: list[BatchItem], upscaler: Any, *, scale: float | None, siz
         if on_item:
             on_item(item, "written", str(item.output))
     return report
-
-
-def _other_weights(output: Path, expected: str) -> bool:
-    """Whether the output of an item planned as done was made with other
-    weights than `expected` (then it is redone); a substituted method's
-    output (a note says bicubic drew it) does not depend on them."""
-
-    try:
-        meta = read_metadata(output)
-    except (ImageLoadError, OSError):
-        return True
-    return "Note" not in meta and meta.get("Weights") != expected
 
 
 def is_batch(inputs: list[str], output: str) -> bool:

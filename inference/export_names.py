@@ -15,8 +15,10 @@ def zoom_text(zoom: float) -> str:
 
 
 def _safe(part: str) -> str:
-    """A name part safe in file names on every system (method names already are)."""
-    return re.sub(r"[^\w.\-]+", "-", part).strip("-") or "image"
+    """A name part safe in file names on every system (method names already are).
+    Bytes of a POSIX name that are not UTF-8 (Python holds them as lone
+    surrogates) are kept as given: caf\\xe9.png -> caf\\xe9_liif_x4.png."""
+    return re.sub(r"[^\w.\-\udc80-\udcff]+", "-", part).strip("-") or "image"
 
 
 def export_name(image: str | Path | None, method: str, zoom: float | None, suffix: str = ".png",

@@ -172,3 +172,20 @@ def test_names_that_are_not_utf8_are_read_and_written_as_given(tmp_path: Path) -
                             "--scale", "2", "-o", str(out_folder)], capture_output=True, cwd=ROOT, timeout=120)
     assert batch.returncode == 0, batch.stderr
     assert any(name.startswith(b"caf\xe9") for name in os.listdir(os.fsencode(out_folder)))
+
+
+def test_an_output_made_with_other_weights_is_redone_and_the_same_weights_skip_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tests.test_reliability import tiny_checkpoint
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    image(folder / "a.png", 8, 9)
+    first = tiny_checkpoint(tmp_path / "w1" / "liif.safetensors", seed=1)
+    second = tiny_checkpoint(tmp_path / "w2" / "liif.safetensors", seed=2)
+    runs = [(first, "1 written"), (first, "0 written, 1 skipped"), (second, "1 written"), (second, "1 skipped")]
+    for weights, summary in runs:
+        capsys.readouterr()
+        assert cli("upscale", str(folder), "--method", "liif", "--weights", str(weights), "--scale", "2",
+                   "-o", str(out)) == 0
+        assert summary in capsys.readouterr().err, (weights, summary)
